@@ -292,3 +292,13 @@ func (t *Tensor) CheckFinite(what string) error {
 func (t *Tensor) String() string {
 	return fmt.Sprintf("Tensor(%v, %v)", t.DType(), t.shape)
 }
+
+// SetDType converts t's data to dt in place, keeping the tensor's identity,
+// so a whole model can be switched to float64 for gradient checks.
+func (t *Tensor) SetDType(dt DType) {
+	if t.DType() == dt {
+		return
+	}
+	t.data = t.As(dt).data
+	t.Grad = nil
+}
