@@ -1,6 +1,10 @@
 package nn
 
-import "github.com/srmlab/srmlab/tensor"
+import (
+	"strconv"
+
+	"github.com/srmlab/srmlab/tensor"
+)
 
 // Var is one named tensor of a module's state, as in a PyTorch state_dict.
 type Var struct {
@@ -83,7 +87,7 @@ func (s Sequential) Forward(x *tensor.Tensor) *tensor.Tensor {
 func (s Sequential) Vars() []Var {
 	var vs []Var
 	for i, l := range s {
-		vs = append(vs, Prefixed(itoa(i), l.Vars())...)
+		vs = append(vs, Prefixed(strconv.Itoa(i), l.Vars())...)
 	}
 	return vs
 }
@@ -92,11 +96,4 @@ func (s Sequential) SetTraining(on bool) {
 	for _, l := range s {
 		l.SetTraining(on)
 	}
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + itoa(i%10)
 }
