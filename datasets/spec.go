@@ -1,0 +1,192 @@
+package datasets
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Specs lists the forms Open accepts, for help texts and errors.
+const Specs = `textures[:seed=S][:train=N][:test=N]
+domains[:seed=S][:train=N][:test=N][:domain=D,...]
+cifar10:DIR
+cifar100:DIR[:label=fine|coarse]
+dtd:DIR[:split=K]                       (K in 1..10, default 1)
+officehome:DIR[:domain=D,...][:test=F][:seed=S]   (F default 0.2)
+folder:DIR[:test=F][:seed=S]            (DIR/train + DIR/val as in (Stylized-)ImageNet,
+                                         or one class tree split by F)`
+
+// Open reads the data set a spec names: a kind, then a directory for data
+// on disk, then key=value options, all separated by colons (see Specs). A
+// directory may itself contain colons; only trailing key=value parts are
+// options. Domain names may contain spaces ("officehome:/d:domain=Real
+// World").
+func Open(spec string) (*Splits, error) {
+	kind, dir, opts, err := parseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	o := options{spec: spec, kv: opts}
+	switch kind {
+	case "textures", "domains":
+		err = o.allow("seed", "train", "test", "domain")
+		cfg := BundledConfig{Seed: o.uint("seed", 0, &err), TrainPerClass: o.int("train", 0, &err), TestPerClass: o.int("test", 0, &err), Domains: o.list("domain")}
+		if err != nil {
+			return nil, err
+		}
+		if kind == "textures" {
+			return Textures(cfg)
+		}
+		return Glyphs(cfg)
+	case "cifar10":
+		if err := o.allow(); err != nil {
+			return nil, err
+		}
+		return CIFAR10(dir)
+	case "cifar100":
+		if err := o.allow("label"); err != nil {
+			return nil, err
+		}
+		switch opts["label"] {
+		case "", "fine":
+			return CIFAR100(dir, Fine)
+		case "coarse":
+			return CIFAR100(dir, Coarse)
+		}
+		return nil, fmt.Errorf("datasets: spec %q: label=%s, want fine or coarse", spec, opts["label"])
+	case "dtd":
+		err = o.allow("split")
+		split := o.int("split", 1, &err)
+		if err != nil {
+			return nil, err
+		}
+		return DTD(dir, split)
+	case "officehome", "folder":
+		err = o.allow("domain", "test", "seed")
+		frac, seed := o.float("test", 0.2, &err), o.uint("seed", 0, &err)
+		if err != nil {
+			return nil, err
+		}
+		if kind == "folder" {
+			if _, ok := opts["domain"]; ok {
+				return nil, fmt.Errorf("datasets: spec %q: an ImageFolder has no domains", spec)
+			}
+			return FolderSplits(dir, frac, seed)
+		}
+		return OfficeHome(dir, o.list("domain"), frac, seed)
+	}
+	return nil, fmt.Errorf("datasets: spec %q: unknown kind %q; want one of:\n%s", spec, kind, Specs)
+}
+
+// needsDir are the kinds read from disk.
+var needsDir = []string{"cifar10", "cifar100", "dtd", "officehome", "folder"}
+
+// parseSpec splits kind:DIR:key=value:... The directory is whatever lies
+// between the kind and the trailing key=value parts, so it may contain
+// colons.
+func parseSpec(spec string) (kind, dir string, opts map[string]string, err error) {
+	parts := strings.Split(spec, ":")
+	kind = strings.TrimSpace(parts[0])
+	if kind == "" {
+		return "", "", nil, fmt.Errorf("datasets: spec %q has no kind; want one of:\n%s", spec, Specs)
+	}
+	opts = map[string]string{}
+	end := len(parts)
+	for end > 1 && isOption(parts[end-1]) {
+		k, v, _ := strings.Cut(parts[end-1], "=")
+		if _, dup := opts[k]; dup {
+			return "", "", nil, fmt.Errorf("datasets: spec %q sets %s twice", spec, k)
+		}
+		opts[k] = v
+		end--
+	}
+	dir = strings.Join(parts[1:end], ":")
+	if slices.Contains(needsDir, kind) && dir == "" {
+		return "", "", nil, fmt.Errorf("datasets: spec %q: %s needs a directory (%s:DIR)", spec, kind, kind)
+	}
+	if !slices.Contains(needsDir, kind) && dir != "" {
+		return "", "", nil, fmt.Errorf("datasets: spec %q: %q is not a key=value option", spec, dir)
+	}
+	return kind, dir, opts, nil
+}
+
+// isOption reports whether a spec part is key=value with a lower-case key;
+// a path component like "a=b/c" is not one, since keys are single words.
+func isOption(part string) bool {
+	k, _, ok := strings.Cut(part, "=")
+	if !ok || k == "" {
+		return false
+	}
+	for _, r := range k {
+		if r < 'a' || r > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// options reads a spec's key=value options, recording the first error in
+// the caller's error so a case can read several before checking once.
+type options struct {
+	spec string
+	kv   map[string]string
+}
+
+func (o options) allow(keys ...string) error {
+	for _, k := range slices.Sorted(maps.Keys(o.kv)) {
+		if !slices.Contains(keys, k) {
+			if len(keys) == 0 {
+				return fmt.Errorf("datasets: spec %q: unknown option %s (this kind takes none)", o.spec, k)
+			}
+			return fmt.Errorf("datasets: spec %q: unknown option %s (want %s)", o.spec, k, strings.Join(keys, ", "))
+		}
+	}
+	return nil
+}
+
+func (o options) int(key string, def int, err *error) int {
+	v, ok := o.kv[key]
+	if !ok || *err != nil {
+		return def
+	}
+	n, e := strconv.Atoi(v)
+	if e != nil || n < 0 {
+		*err = fmt.Errorf("datasets: spec %q: %s=%s is not a count", o.spec, key, v)
+	}
+	return n
+}
+
+func (o options) uint(key string, def uint64, err *error) uint64 {
+	v, ok := o.kv[key]
+	if !ok || *err != nil {
+		return def
+	}
+	n, e := strconv.ParseUint(v, 10, 64)
+	if e != nil {
+		*err = fmt.Errorf("datasets: spec %q: %s=%s is not an unsigned integer", o.spec, key, v)
+	}
+	return n
+}
+
+func (o options) float(key string, def float64, err *error) float64 {
+	v, ok := o.kv[key]
+	if !ok || *err != nil {
+		return def
+	}
+	f, e := strconv.ParseFloat(v, 64)
+	if e != nil {
+		*err = fmt.Errorf("datasets: spec %q: %s=%s is not a number", o.spec, key, v)
+	}
+	return f
+}
+
+// list splits a comma-separated option; nil when it is absent.
+func (o options) list(key string) []string {
+	v, ok := o.kv[key]
+	if !ok {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
