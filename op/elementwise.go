@@ -1,16 +1,205 @@
 package op
 
-import "github.com/srmlab/srmlab/tensor"
+import (
+	"math"
+
+	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/tensor"
+)
+
+// float is the element type the generic kernels are instantiated for; the
+// exported operations stay non-generic so that interpreters can bind them.
+type float interface{ ~float32 | ~float64 }
+
+// vals returns t's data as []T; the caller has checked t's type.
+func vals[T float](t *tensor.Tensor) []T { return t.Raw().([]T) }
+
+// checkTypes panics unless every non-nil tensor has the first one's type,
+// since the kernels read all operands as one element type.
+func checkTypes(op string, ts ...*tensor.Tensor) {
+	dt := ts[0].DType()
+	for _, t := range ts[1:] {
+		if t != nil && t.DType() != dt {
+			tensor.Panicf("%s: mixed element types %v and %v", op, dt, t.DType())
+		}
+	}
+}
+
+// addInto adds src to dst element by element; gradients of ops that pass
+// their output gradient through unchanged use it.
+func addInto[T float](dst, src []T) {
+	parallel.For(len(dst), 1, func(lo, hi int) {
+		d, s := dst[lo:hi], src[lo:hi]
+		for i := range d {
+			d[i] += s[i]
+		}
+	})
+}
 
 // ReLU returns max(x, 0).
-func ReLU(x *tensor.Tensor) *tensor.Tensor { panic("op.ReLU: not yet implemented") }
+func ReLU(x *tensor.Tensor) *tensor.Tensor {
+	if x.DType() == tensor.Float64 {
+		return relu[float64](x)
+	}
+	return relu[float32](x)
+}
+
+func relu[T float](x *tensor.Tensor) *tensor.Tensor {
+	out := tensor.ZerosLike(x)
+	xs, ys := vals[T](x), vals[T](out)
+	parallel.For(len(xs), 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			// max passes NaN through, as PyTorch does, so a diverging run
+			// shows in the loss; and unlike an if, it does not mispredict
+			// on every other element.
+			ys[i] = max(xs[i], 0)
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		parallel.For(len(gx), 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				// A multiply by 0 or 1 rather than a branch, for the same
+				// reason; it differs from PyTorch only for an infinite
+				// gradient at an inactive unit, which gives NaN, not 0.
+				gx[i] += gs[i] * T(oneIf(ys[i] > 0))
+			}
+		})
+	}, x)
+	return out
+}
+
+// oneIf is 1 for true and 0 for false, a form the compiler turns into a
+// flag set rather than a branch.
+func oneIf(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // Sigmoid returns 1/(1+exp(−x)).
-func Sigmoid(x *tensor.Tensor) *tensor.Tensor { panic("op.Sigmoid: not yet implemented") }
+func Sigmoid(x *tensor.Tensor) *tensor.Tensor {
+	if x.DType() == tensor.Float64 {
+		return sigmoid[float64](x)
+	}
+	return sigmoid[float32](x)
+}
+
+func sigmoid[T float](x *tensor.Tensor) *tensor.Tensor {
+	out := tensor.ZerosLike(x)
+	xs, ys := vals[T](x), vals[T](out)
+	parallel.For(len(xs), 20, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			// exp of a non-positive argument only, so large |x| saturates
+			// to 0 or 1 instead of overflowing.
+			if v := float64(xs[i]); v >= 0 {
+				ys[i] = T(1 / (1 + math.Exp(-v)))
+			} else {
+				e := math.Exp(v)
+				ys[i] = T(e / (1 + e))
+			}
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		parallel.For(len(gx), 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				gx[i] += gs[i] * ys[i] * (1 - ys[i])
+			}
+		})
+	}, x)
+	return out
+}
 
 // Add returns a+b for tensors of one shape (the residual addition).
-func Add(a, b *tensor.Tensor) *tensor.Tensor { panic("op.Add: not yet implemented") }
+func Add(a, b *tensor.Tensor) *tensor.Tensor {
+	if !tensor.SameShape(a, b) {
+		tensor.Panicf("Add: shapes %v and %v differ", a.Shape(), b.Shape())
+	}
+	checkTypes("Add", a, b)
+	if a.DType() == tensor.Float64 {
+		return add[float64](a, b)
+	}
+	return add[float32](a, b)
+}
+
+func add[T float](a, b *tensor.Tensor) *tensor.Tensor {
+	out := tensor.ZerosLike(a)
+	as, bs, ys := vals[T](a), vals[T](b), vals[T](out)
+	parallel.For(len(ys), 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ys[i] = as[i] + bs[i]
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		for _, in := range []*tensor.Tensor{a, b} {
+			if in.NeedsGrad() {
+				addInto(vals[T](tensor.GradOf(in)), vals[T](grad))
+			}
+		}
+	}, a, b)
+	return out
+}
 
 // Mul returns x·g where g has x's shape, or is (N, C, 1, 1) for x of shape
 // (N, C, H, W) and then scales each channel plane (a recalibration gate).
-func Mul(x, g *tensor.Tensor) *tensor.Tensor { panic("op.Mul: not yet implemented") }
+func Mul(x, g *tensor.Tensor) *tensor.Tensor {
+	plane := 1 // elements of x that share one element of g
+	if !tensor.SameShape(x, g) {
+		s, gs := x.Shape(), g.Shape()
+		if len(s) != 4 || len(gs) != 4 || gs[0] != s[0] || gs[1] != s[1] || gs[2] != 1 || gs[3] != 1 {
+			tensor.Panicf("Mul: gate %v fits neither x %v nor (N, C, 1, 1)", gs, s)
+		}
+		plane = s[2] * s[3]
+	}
+	checkTypes("Mul", x, g)
+	if x.DType() == tensor.Float64 {
+		return mul[float64](x, g, plane)
+	}
+	return mul[float32](x, g, plane)
+}
+
+// mul multiplies each run of plane consecutive elements of x by one element
+// of g; plane is 1 when g has x's shape.
+func mul[T float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
+	out := tensor.ZerosLike(x)
+	xs, gs, ys := vals[T](x), vals[T](g), vals[T](out)
+	parallel.For(len(gs), plane, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			s := gs[p]
+			for i := p * plane; i < (p+1)*plane; i++ {
+				ys[i] = xs[i] * s
+			}
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		dy := vals[T](grad)
+		var gx, gg []T
+		if x.NeedsGrad() {
+			gx = vals[T](tensor.GradOf(x))
+		}
+		if g.NeedsGrad() {
+			gg = vals[T](tensor.GradOf(g))
+		}
+		parallel.For(len(gs), 2*plane, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				from, to := p*plane, (p+1)*plane
+				if gx != nil {
+					s := gs[p]
+					for i := from; i < to; i++ {
+						gx[i] += dy[i] * s
+					}
+				}
+				if gg != nil {
+					var acc float64 // a plane's sum, in float64 for float32 data
+					for i := from; i < to; i++ {
+						acc += float64(dy[i] * xs[i])
+					}
+					gg[p] += T(acc)
+				}
+			}
+		})
+	}, x, g)
+	return out
+}

@@ -1,0 +1,67 @@
+package op
+
+import (
+	"math"
+	"testing"
+
+	"github.com/srmlab/srmlab/tensor"
+)
+
+func TestElementwiseGrad(t *testing.T) {
+	runOpCases(t, []opCase{
+		{"ReLU", [][]int{{2, 3, 4, 5}}, func(in []*tensor.Tensor) *tensor.Tensor { return ReLU(in[0]) }},
+		{"Sigmoid", [][]int{{3, 7}}, func(in []*tensor.Tensor) *tensor.Tensor { return Sigmoid(in[0]) }},
+		{"Add", [][]int{{2, 3, 4, 4}, {2, 3, 4, 4}}, func(in []*tensor.Tensor) *tensor.Tensor { return Add(in[0], in[1]) }},
+		{"AddSelf", [][]int{{4, 5}}, func(in []*tensor.Tensor) *tensor.Tensor { return Add(in[0], in[0]) }},
+		{"MulSameShape", [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
+		{"MulGate", [][]int{{2, 3, 4, 5}, {2, 3, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
+		{"MulGate1x1", [][]int{{3, 2, 1, 1}, {3, 2, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
+		{"SigmoidGateChain", [][]int{{2, 3, 4, 4}, {2, 3, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor {
+			return ReLU(Add(Mul(in[0], Sigmoid(in[1])), in[0]))
+		}},
+	})
+}
+
+func TestElementwiseForward(t *testing.T) {
+	x := tensor.FromFloat64([]float64{-2, -0.5, 0, 0.5, 3, 800, -800}, 7)
+	valuesAre(t, "ReLU", ReLU(x), []int{7}, 0, 0, 0, 0.5, 3, 800, 0)
+	if v := ReLU(tensor.FromFloat64([]float64{math.NaN()}, 1)).At(0); !math.IsNaN(v) {
+		t.Errorf("ReLU(NaN) = %v, want NaN as in PyTorch", v)
+	}
+
+	sig := Sigmoid(tensor.FromFloat64([]float64{-2, 0, 3, 800, -800}, 5))
+	want := []float64{1 / (1 + math.Exp(2)), 0.5, 1 / (1 + math.Exp(-3)), 1, 0}
+	valuesAre(t, "Sigmoid", sig, []int{5}, want...)
+
+	valuesAre(t, "Add", Add(seq64(1, 2, 2), seq64(10, 2, 2)), []int{2, 2}, 11, 13, 15, 17)
+
+	// Gate (1, 2, 1, 1) scales plane 0 by 2 and plane 1 by −1.
+	gate := tensor.FromFloat64([]float64{2, -1}, 1, 2, 1, 1)
+	valuesAre(t, "Mul gate", Mul(seq64(0, 1, 2, 2, 1), gate), []int{1, 2, 2, 1}, 0, 2, -2, -3)
+	valuesAre(t, "Mul", Mul(seq64(1, 3), seq64(2, 3)), []int{3}, 2, 6, 12)
+}
+
+func TestElementwiseFloat32(t *testing.T) {
+	x := tensor.FromFloat32([]float32{-1, 2}, 2)
+	g := tensor.FromFloat32([]float32{3, 4}, 2)
+	if got := Mul(ReLU(x), g); got.DType() != tensor.Float32 || got.At(0) != 0 || got.At(1) != 8 {
+		t.Errorf("float32 Mul(ReLU) = %v %v", got, got.Float64s())
+	}
+}
+
+func TestElementwiseShapePanics(t *testing.T) {
+	a := tensor.New(tensor.Float64, 2, 3, 4, 4)
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"Add shapes", func() { Add(a, tensor.New(tensor.Float64, 2, 3, 4, 5)) }},
+		{"Add types", func() { Add(a, tensor.New(tensor.Float32, 2, 3, 4, 4)) }},
+		{"Mul gate (N, C)", func() { Mul(a, tensor.New(tensor.Float64, 2, 3)) }},
+		{"Mul gate wrong C", func() { Mul(a, tensor.New(tensor.Float64, 2, 4, 1, 1)) }},
+		{"Mul gate 1x2", func() { Mul(a, tensor.New(tensor.Float64, 2, 3, 1, 2)) }},
+		{"Mul types", func() { Mul(a, tensor.New(tensor.Float32, 2, 3, 1, 1)) }},
+	} {
+		panicsWithShapeError(t, c.name, c.f)
+	}
+}
