@@ -44,6 +44,13 @@ func generate(cfg BundledConfig, defTrain, defTest int, stream uint64, classes, 
 	if cfg.TestPerClass == 0 {
 		cfg.TestPerClass = defTest
 	}
+	if len(cfg.Domains) > 0 {
+		// Check the names before drawing thousands of images.
+		probe := table{domains: domains}
+		if _, err := probe.domainIndices(cfg.Domains); err != nil {
+			return nil, err
+		}
+	}
 	groups := len(classes) * max(len(domains), 1)
 	part := func(first, n int) *memData {
 		m := &memData{table: table{classes: classes, domains: domains, labels: make([]int, n)}, pix: make([]uint8, n*3*bundledSide*bundledSide), rows: identityRows(n), c: 3, h: bundledSide, w: bundledSide}

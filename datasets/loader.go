@@ -146,8 +146,7 @@ func (l *Loader) decode(jb job, epoch int) {
 	i := p.idx[j]
 	s, err := l.ds.Sample(i)
 	if err == nil && l.cfg.Transform != nil {
-		rng := rand.New(randSource(streamAugment, l.cfg.Seed, uint64(epoch), uint64(i)))
-		s.Image, err = l.cfg.Transform.Apply(s.Image, rng)
+		s.Image, err = l.cfg.Transform.Apply(s.Image, newSampleRNG(l.cfg.Seed, epoch, i))
 		if err != nil {
 			err = fmt.Errorf("datasets: sample %d: %w", i, err)
 		}
@@ -295,6 +294,12 @@ const (
 // randomness.
 func randSource(stream uint64, vals ...uint64) *rand.PCG {
 	return rand.NewPCG(mix(vals...), mix(stream))
+}
+
+// newSampleRNG is the generator that augments example i in an epoch: it
+// depends on nothing else, in particular not on which goroutine runs it.
+func newSampleRNG(seed uint64, epoch, i int) *rand.Rand {
+	return rand.New(randSource(streamAugment, seed, uint64(epoch), uint64(i)))
 }
 
 // mix hashes a seed, an epoch and an index into one well-spread value

@@ -24,64 +24,82 @@ folder:DIR[:test=F][:seed=S]            (DIR/train + DIR/val as in (Stylized-)Im
 // options. Domain names may contain spaces ("officehome:/d:domain=Real
 // World").
 func Open(spec string) (*Splits, error) {
-	kind, dir, opts, err := parseSpec(spec)
+	r, err := parseRequest(spec)
 	if err != nil {
 		return nil, err
 	}
-	o := options{spec: spec, kv: opts}
-	switch kind {
-	case "textures", "domains":
-		err = o.allow("seed", "train", "test", "domain")
-		cfg := BundledConfig{Seed: o.uint("seed", 0, &err), TrainPerClass: o.int("train", 0, &err), TestPerClass: o.int("test", 0, &err), Domains: o.list("domain")}
-		if err != nil {
-			return nil, err
-		}
-		if kind == "textures" {
-			return Textures(cfg)
-		}
-		return Glyphs(cfg)
+	switch r.kind {
+	case "textures":
+		return Textures(r.bundled)
+	case "domains":
+		return Glyphs(r.bundled)
 	case "cifar10":
-		if err := o.allow(); err != nil {
-			return nil, err
-		}
-		return CIFAR10(dir)
+		return CIFAR10(r.dir)
 	case "cifar100":
-		if err := o.allow("label"); err != nil {
-			return nil, err
-		}
-		switch opts["label"] {
-		case "", "fine":
-			return CIFAR100(dir, Fine)
-		case "coarse":
-			return CIFAR100(dir, Coarse)
-		}
-		return nil, fmt.Errorf("datasets: spec %q: label=%s, want fine or coarse", spec, opts["label"])
+		return CIFAR100(r.dir, r.label)
 	case "dtd":
-		err = o.allow("split")
-		split := o.int("split", 1, &err)
-		if err != nil {
-			return nil, err
-		}
-		return DTD(dir, split)
-	case "officehome", "folder":
-		err = o.allow("domain", "test", "seed")
-		frac, seed := o.float("test", 0.2, &err), o.uint("seed", 0, &err)
-		if err != nil {
-			return nil, err
-		}
-		if kind == "folder" {
-			if _, ok := opts["domain"]; ok {
-				return nil, fmt.Errorf("datasets: spec %q: an ImageFolder has no domains", spec)
-			}
-			return FolderSplits(dir, frac, seed)
-		}
-		return OfficeHome(dir, o.list("domain"), frac, seed)
+		return DTD(r.dir, r.split)
+	case "officehome":
+		return OfficeHome(r.dir, r.bundled.Domains, r.testFrac, r.bundled.Seed)
+	default: // folder
+		return FolderSplits(r.dir, r.testFrac, r.bundled.Seed)
 	}
-	return nil, fmt.Errorf("datasets: spec %q: unknown kind %q; want one of:\n%s", spec, kind, Specs)
 }
 
-// needsDir are the kinds read from disk.
-var needsDir = []string{"cifar10", "cifar100", "dtd", "officehome", "folder"}
+// request is a checked spec: everything Open needs to know before it
+// touches the disk.
+type request struct {
+	kind, dir string
+	bundled   BundledConfig // also carries seed and domains for officehome and folder
+	label     CIFAR100Label
+	split     int
+	testFrac  float64
+}
+
+// kindOptions lists each kind's options.
+var kindOptions = map[string][]string{
+	"textures":   {"seed", "train", "test", "domain"},
+	"domains":    {"seed", "train", "test", "domain"},
+	"cifar10":    {},
+	"cifar100":   {"label"},
+	"dtd":        {"split"},
+	"officehome": {"domain", "test", "seed"},
+	"folder":     {"test", "seed"},
+}
+
+func parseRequest(spec string) (request, error) {
+	kind, dir, kv, err := parseSpec(spec)
+	if err != nil {
+		return request{}, err
+	}
+	allowed, ok := kindOptions[kind]
+	if !ok {
+		return request{}, fmt.Errorf("datasets: spec %q: unknown kind %q; want one of:\n%s", spec, kind, Specs)
+	}
+	o := options{spec: spec, kv: kv}
+	if err := o.allow(allowed...); err != nil {
+		return request{}, err
+	}
+	r := request{kind: kind, dir: dir, split: o.int("split", 1, &err)}
+	if kind == "textures" || kind == "domains" {
+		r.bundled.TrainPerClass, r.bundled.TestPerClass = o.int("train", 0, &err), o.int("test", 0, &err)
+	} else {
+		r.testFrac = o.float("test", 0.2, &err)
+	}
+	r.bundled.Seed, r.bundled.Domains = o.uint("seed", 0, &err), o.list("domain")
+	switch kv["label"] {
+	case "", "fine":
+	case "coarse":
+		r.label = Coarse
+	default:
+		return request{}, fmt.Errorf("datasets: spec %q: label=%s, want fine or coarse", spec, kv["label"])
+	}
+	return r, err
+}
+
+// bundledKinds are the kinds generated in process, which take no
+// directory.
+var bundledKinds = []string{"textures", "domains"}
 
 // parseSpec splits kind:DIR:key=value:... The directory is whatever lies
 // between the kind and the trailing key=value parts, so it may contain
@@ -103,11 +121,10 @@ func parseSpec(spec string) (kind, dir string, opts map[string]string, err error
 		end--
 	}
 	dir = strings.Join(parts[1:end], ":")
-	if slices.Contains(needsDir, kind) && dir == "" {
-		return "", "", nil, fmt.Errorf("datasets: spec %q: %s needs a directory (%s:DIR)", spec, kind, kind)
-	}
-	if !slices.Contains(needsDir, kind) && dir != "" {
+	if bundled := slices.Contains(bundledKinds, kind); bundled && dir != "" {
 		return "", "", nil, fmt.Errorf("datasets: spec %q: %q is not a key=value option", spec, dir)
+	} else if !bundled && dir == "" {
+		return "", "", nil, fmt.Errorf("datasets: spec %q: %s needs a directory (%s:DIR)", spec, kind, kind)
 	}
 	return kind, dir, opts, nil
 }
