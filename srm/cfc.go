@@ -1,0 +1,105 @@
+package srm
+
+import (
+	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/tensor"
+)
+
+// CFC is the channel-wise fully connected layer of SRM's style integration:
+// a separate dot product for every channel,
+//
+//	z[n, c] = Σ_j w[c, j]·t[n, c, j] + b[c],
+//
+// equal to PyTorch's Conv1d(C, C, K, groups=C). t is (N, C, ...) with K
+// values per (n, c) after the channel axis, w holds C·K values, b is (C) or
+// nil. The result is (N, C, 1, 1), the shape BatchNorm2d and the gating
+// multiply take.
+//
+// The same operation is GE-θ's global gather: a depthwise convolution whose
+// kernel (C, 1, H, W) covers the whole (N, C, H, W) map is a per-channel dot
+// product with K = H·W, and this reduction is much cheaper than a
+// convolution that happens to have one output position.
+func CFC(t, w, b *tensor.Tensor) *tensor.Tensor {
+	if t.Rank() < 2 {
+		tensor.Panicf("CFC: input %v has no channel axis", t.Shape())
+	}
+	sameType("CFC", t, w, b)
+	n, c := t.Dim(0), t.Dim(1)
+	k := 0
+	if n*c > 0 {
+		k = t.Len() / (n * c)
+	}
+	if w.Len() != c*k || w.Dim(0) != c {
+		tensor.Panicf("CFC: weight %v for input %v (want C=%d rows of %d)", w.Shape(), t.Shape(), c, k)
+	}
+	if b != nil && (b.Rank() != 1 || b.Dim(0) != c) {
+		tensor.Panicf("CFC: bias %v for %d channels", b.Shape(), c)
+	}
+	if t.DType() == tensor.Float64 {
+		return cfc[float64](t, w, b, n, c, k)
+	}
+	return cfc[float32](t, w, b, n, c, k)
+}
+
+func cfc[T float](t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
+	out := tensor.New(t.DType(), n, c, 1, 1)
+	ts, ws, zs := vals[T](t), vals[T](w), vals[T](out)
+	var bs []T
+	if b != nil {
+		bs = vals[T](b)
+	}
+	parallel.For(n*c, k, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			ch := pl % c
+			tv, wv := ts[pl*k:(pl+1)*k], ws[ch*k:(ch+1)*k]
+			s := 0.0
+			for j, a := range tv {
+				s += float64(wv[j]) * float64(a)
+			}
+			if bs != nil {
+				s += float64(bs[ch])
+			}
+			zs[pl] = T(s)
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gz := vals[T](grad)
+		var gt, gw, gb []T
+		if t.NeedsGrad() {
+			gt = vals[T](tensor.GradOf(t))
+		}
+		if w.NeedsGrad() {
+			gw = vals[T](tensor.GradOf(w))
+		}
+		if b != nil && b.NeedsGrad() {
+			gb = vals[T](tensor.GradOf(b))
+		}
+		// One goroutine owns each channel, and sums over the batch in order,
+		// so the weight gradient is the same on every run.
+		parallel.For(c, 2*n*k, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				wv := ws[ch*k : (ch+1)*k]
+				for i := 0; i < n; i++ {
+					pl := i*c + ch
+					g := gz[pl]
+					if gt != nil {
+						d := gt[pl*k : (pl+1)*k]
+						for j, a := range wv {
+							d[j] += g * a
+						}
+					}
+					if gw != nil {
+						d, tv := gw[ch*k:(ch+1)*k], ts[pl*k:(pl+1)*k]
+						for j, a := range tv {
+							d[j] += g * a
+						}
+					}
+					if gb != nil {
+						gb[ch] += g
+					}
+				}
+			}
+		})
+	}, t, w, b)
+	return out
+}
