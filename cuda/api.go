@@ -1,0 +1,130 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// cuResult is a CUresult from the driver API; 0 is success.
+type cuResult int32
+
+// nvrtcResult is an nvrtcResult from NVRTC; 0 is success.
+type nvrtcResult int32
+
+// CUresult values the host logic reacts to.
+const (
+	cuSuccess     cuResult = 0
+	cuOutOfMemory cuResult = 2
+)
+
+// driverAPI is the slice of the CUDA driver API srmlab uses, in Go types.
+// The purego binding implements it over libcuda; tests implement it with a
+// stand-in so that everything above it (error mapping, allocator, module
+// cache, launch packing) runs without a GPU. Methods return the raw CUresult
+// and leave turning it into an error to check, so that every call is mapped
+// the same way whichever implementation answers.
+type driverAPI interface {
+	Init(flags uint32) cuResult
+	DriverGetVersion() (int32, cuResult)
+	DeviceGetCount() (int32, cuResult)
+	DeviceGet(ordinal int32) (int32, cuResult)
+	DeviceGetName(dev int32) (string, cuResult)
+	DeviceGetAttribute(attr, dev int32) (int32, cuResult)
+	DeviceTotalMem(dev int32) (uint64, cuResult)
+	DevicePrimaryCtxRetain(dev int32) (uintptr, cuResult)
+	DevicePrimaryCtxRelease(dev int32) cuResult
+	CtxSetCurrent(ctx uintptr) cuResult
+	CtxSynchronize() cuResult
+	MemAlloc(bytes uint64) (uint64, cuResult)
+	MemFree(ptr uint64) cuResult
+	MemcpyHtoD(dst uint64, src unsafe.Pointer, bytes uint64) cuResult
+	MemcpyDtoH(dst unsafe.Pointer, src uint64, bytes uint64) cuResult
+	MemcpyDtoD(dst, src uint64, bytes uint64) cuResult
+	ModuleLoadData(image []byte) (uintptr, cuResult)
+	ModuleUnload(mod uintptr) cuResult
+	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)
+	LaunchKernel(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer) cuResult
+	StreamSynchronize(stream uintptr) cuResult
+	EventCreate(flags uint32) (uintptr, cuResult)
+	EventRecord(ev, stream uintptr) cuResult
+	EventSynchronize(ev uintptr) cuResult
+	EventElapsedTime(start, end uintptr) (float32, cuResult)
+	EventDestroy(ev uintptr) cuResult
+	// ErrorName and ErrorString describe a CUresult ("" when the driver
+	// does not know the code).
+	ErrorName(r cuResult) string
+	ErrorString(r cuResult) string
+}
+
+// nvrtcAPI is the slice of NVRTC srmlab uses, shaped like driverAPI.
+type nvrtcAPI interface {
+	Version() (major, minor int32, r nvrtcResult)
+	CreateProgram(src, name string) (uintptr, nvrtcResult)
+	CompileProgram(prog uintptr, options []string) nvrtcResult
+	GetCUBINSize(prog uintptr) (uint64, nvrtcResult)
+	GetCUBIN(prog uintptr, buf []byte) nvrtcResult
+	GetProgramLogSize(prog uintptr) (uint64, nvrtcResult)
+	GetProgramLog(prog uintptr, buf []byte) nvrtcResult
+	DestroyProgram(prog uintptr) nvrtcResult
+	ErrorString(r nvrtcResult) string
+}
+
+// Device attributes (CUdevice_attribute values, frozen in the driver ABI).
+const (
+	attrMaxThreadsPerBlock = 1
+	attrMultiprocessors    = 16
+	attrMemoryClockKHz     = 36
+	attrMemoryBusWidth     = 37
+	attrL2CacheBytes       = 38
+	attrComputeMajor       = 75
+	attrComputeMinor       = 76
+)
+
+// ErrUnavailable is wrapped by every error that means "no usable CUDA here":
+// no driver library, no device, or a driver that refuses to start. Callers
+// that fall back to the CPU test for it with errors.Is.
+var ErrUnavailable = errors.New("CUDA unavailable")
+
+// Error is a failed CUDA driver or NVRTC call. Code is the CUresult or
+// nvrtcResult; Name and Message are the library's own words for it.
+type Error struct {
+	Func    string
+	Code    int
+	Name    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = "unknown error"
+	}
+	if e.Name != "" {
+		return fmt.Sprintf("%s: %s (%s, code %d)", e.Func, msg, e.Name, e.Code)
+	}
+	return fmt.Sprintf("%s: %s (code %d)", e.Func, msg, e.Code)
+}
+
+// check turns a driver result into nil or an *Error naming the C function.
+func check(drv driverAPI, fn string, r cuResult) error {
+	if r == cuSuccess {
+		return nil
+	}
+	return &Error{Func: fn, Code: int(r), Name: drv.ErrorName(r), Message: drv.ErrorString(r)}
+}
+
+// checkRTC is check for NVRTC results.
+func checkRTC(rtc nvrtcAPI, fn string, r nvrtcResult) error {
+	if r == 0 {
+		return nil
+	}
+	return &Error{Func: fn, Code: int(r), Message: rtc.ErrorString(r)}
+}
+
+// isOutOfMemory reports whether err is the driver's out-of-memory result,
+// which the allocator answers by emptying its cache and trying again.
+func isOutOfMemory(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == int(cuOutOfMemory) && e.Func == "cuMemAlloc_v2"
+}

@@ -1,0 +1,172 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Info describes the device a Device runs on.
+type Info struct {
+	Ordinal      int
+	Name         string
+	Major, Minor int // compute capability
+	SMs          int
+	TotalMem     uint64 // bytes
+	L2Bytes      int
+	MemClockKHz  int // 0 where the driver no longer reports it
+	BusWidthBits int
+	Driver       int // driver API version, e.g. 13000
+	Library      string
+}
+
+// Arch is the virtual architecture name NVRTC targets, e.g. "sm_90".
+func (i Info) Arch() string { return fmt.Sprintf("sm_%d%d", i.Major, i.Minor) }
+
+// PeakBandwidth is the datasheet memory bandwidth implied by the memory clock
+// and bus width (double data rate), in bytes per second; 0 when unknown.
+func (i Info) PeakBandwidth() float64 {
+	return 2 * float64(i.MemClockKHz) * 1e3 * float64(i.BusWidthBits) / 8
+}
+
+// Device is one GPU with its primary context, a caching allocator and the
+// kernels compiled for it. All its methods are safe for concurrent use:
+// they queue work on the device's CUDA thread.
+type Device struct {
+	info  Info
+	drv   driverAPI
+	exec  *executor
+	dev   int32
+	ctx   uintptr
+	alloc *allocator
+	kern  *kernelCache
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens GPU number ordinal through the CUDA driver found on this
+// machine. Errors that mean there is no usable GPU wrap ErrUnavailable.
+func Open(ordinal int) (*Device, error) {
+	drv, err := loadDriver(hostEnv)
+	if err != nil {
+		return nil, err
+	}
+	return openWith(drv, drv.path, func() (nvrtcAPI, string, error) {
+		l, err := loadNVRTC(hostEnv)
+		if err != nil {
+			return nil, "", err
+		}
+		return l, l.path, nil
+	}, ordinal)
+}
+
+// openWith opens a device over any driverAPI; loadRTC is called the first
+// time a kernel must be compiled.
+func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, error), ordinal int) (*Device, error) {
+	d := &Device{drv: drv, exec: newExecutor()}
+	d.info.Ordinal = ordinal
+	d.info.Library = libPath
+	err := d.exec.do(func() error {
+		if err := check(drv, "cuInit", drv.Init(0)); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		n, r := drv.DeviceGetCount()
+		if err := check(drv, "cuDeviceGetCount", r); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		if ordinal < 0 || ordinal >= int(n) {
+			return fmt.Errorf("%w: GPU %d requested, %d present", ErrUnavailable, ordinal, n)
+		}
+		var err error
+		if d.dev, r = drv.DeviceGet(int32(ordinal)); r != cuSuccess {
+			return check(drv, "cuDeviceGet", r)
+		}
+		ver, r := drv.DriverGetVersion()
+		if err = check(drv, "cuDriverGetVersion", r); err != nil {
+			return err
+		}
+		d.info.Driver = int(ver)
+		if d.info.Name, r = drv.DeviceGetName(d.dev); r != cuSuccess {
+			return check(drv, "cuDeviceGetName", r)
+		}
+		if d.info.TotalMem, r = drv.DeviceTotalMem(d.dev); r != cuSuccess {
+			return check(drv, "cuDeviceTotalMem_v2", r)
+		}
+		for _, a := range []struct {
+			attr int32
+			dst  *int
+		}{
+			{attrComputeMajor, &d.info.Major},
+			{attrComputeMinor, &d.info.Minor},
+			{attrMultiprocessors, &d.info.SMs},
+			{attrL2CacheBytes, &d.info.L2Bytes},
+			{attrMemoryClockKHz, &d.info.MemClockKHz},
+			{attrMemoryBusWidth, &d.info.BusWidthBits},
+		} {
+			v, r := drv.DeviceGetAttribute(a.attr, d.dev)
+			if err := check(drv, fmt.Sprintf("cuDeviceGetAttribute(%d)", a.attr), r); err != nil {
+				return err
+			}
+			*a.dst = int(v)
+		}
+		if d.ctx, r = drv.DevicePrimaryCtxRetain(d.dev); r != cuSuccess {
+			return check(drv, "cuDevicePrimaryCtxRetain", r)
+		}
+		if err := check(drv, "cuCtxSetCurrent", drv.CtxSetCurrent(d.ctx)); err != nil {
+			drv.DevicePrimaryCtxRelease(d.dev)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		d.exec.stop()
+		return nil, err
+	}
+	d.alloc = newAllocator(
+		func(n uint64) (uint64, error) {
+			p, r := drv.MemAlloc(n)
+			return p, check(drv, "cuMemAlloc_v2", r)
+		},
+		func(p uint64) error { return check(drv, "cuMemFree_v2", drv.MemFree(p)) },
+	)
+	d.kern = newKernelCache(drv, loadRTC, d.info.Arch())
+	return d, nil
+}
+
+// Info describes the device.
+func (d *Device) Info() Info { return d.info }
+
+// Synchronize waits for all queued work and reports any error a kernel
+// raised since the last synchronising call.
+func (d *Device) Synchronize() error {
+	return d.exec.do(func() error { return check(d.drv, "cuCtxSynchronize", d.drv.CtxSynchronize()) })
+}
+
+// CopyDeviceToDevice copies n bytes between device buffers with the
+// driver's copy engine path (cuMemcpyDtoD), the yardstick for bandwidth.
+func (d *Device) CopyDeviceToDevice(dst, src *Buffer, n int) error {
+	if n < 0 || n > dst.size || n > src.size {
+		return fmt.Errorf("cuda: copy of %d bytes between buffers of %d and %d", n, src.size, dst.size)
+	}
+	return d.exec.do(func() error {
+		return check(d.drv, "cuMemcpyDtoD_v2", d.drv.MemcpyDtoD(dst.ptr, src.ptr, uint64(n)))
+	})
+}
+
+// Close waits for queued work, returns all device memory, unloads the
+// kernels, releases the primary context and stops the CUDA thread. Buffers
+// must not be used afterwards.
+func (d *Device) Close() error {
+	d.closeOnce.Do(func() {
+		d.closeErr = d.exec.do(func() error {
+			errs := []error{check(d.drv, "cuCtxSynchronize", d.drv.CtxSynchronize())}
+			errs = append(errs, d.alloc.releaseAll())
+			errs = append(errs, d.kern.unloadAll())
+			errs = append(errs, check(d.drv, "cuDevicePrimaryCtxRelease_v2", d.drv.DevicePrimaryCtxRelease(d.dev)))
+			return errors.Join(errs...)
+		})
+		d.exec.stop()
+	})
+	return d.closeErr
+}

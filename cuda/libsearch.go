@@ -1,0 +1,185 @@
+package cuda
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Environment variables that name a library outright; when set, nothing
+// else is tried, so that a wrong path fails loudly instead of silently
+// picking another install.
+const (
+	envLibCUDA  = "SRMLAB_LIBCUDA"
+	envLibNVRTC = "SRMLAB_LIBNVRTC"
+)
+
+// searchEnv is what library search reads from the machine, replaceable in
+// tests.
+type searchEnv struct {
+	getenv func(string) string
+	glob   func(string) ([]string, error)
+}
+
+var hostEnv = searchEnv{getenv: os.Getenv, glob: filepath.Glob}
+
+// libcudaCandidates lists the driver library paths to try, in order. The
+// bare soname comes first so that the dynamic loader's own configuration
+// (ld.so.cache, LD_LIBRARY_PATH) wins; the fixed places cover containers
+// that mount the driver without registering it (/usr/local/nvidia is where
+// the NVIDIA container toolkit puts it) and WSL. The stub libcuda shipped
+// with the toolkit is never listed: it loads but answers every call with
+// CUDA_ERROR_STUB_LIBRARY.
+func libcudaCandidates(env searchEnv) []string {
+	if p := env.getenv(envLibCUDA); p != "" {
+		return []string{p}
+	}
+	out := []string{"libcuda.so.1"}
+	for _, dir := range []string{
+		"/usr/local/nvidia/lib64",
+		"/usr/local/nvidia/lib",
+		"/usr/lib/x86_64-linux-gnu",
+		"/usr/lib/aarch64-linux-gnu",
+		"/usr/lib64",
+		"/usr/lib",
+		"/usr/lib/wsl/lib",
+	} {
+		out = append(out, versionSorted(env, filepath.Join(dir, "libcuda.so*"))...)
+	}
+	return dedupe(out)
+}
+
+// nvrtcCandidates lists NVRTC library paths to try, newest version first
+// within each folder. NVRTC ships with the CUDA toolkit and, separately, in
+// NVIDIA's Python wheels (nvidia/cu13/lib for CUDA 13, nvidia/cuda_nvrtc/lib
+// for CUDA 12), which is the only copy on machines that have PyTorch but no
+// toolkit.
+func nvrtcCandidates(env searchEnv) []string {
+	if p := env.getenv(envLibNVRTC); p != "" {
+		return []string{p}
+	}
+	var dirs []string
+	for _, v := range []string{"CUDA_PATH", "CUDA_HOME", "CUDA_ROOT"} {
+		if root := env.getenv(v); root != "" {
+			dirs = append(dirs, filepath.Join(root, "lib64"), filepath.Join(root, "lib"))
+		}
+	}
+	dirs = append(dirs, "/usr/local/cuda/lib64")
+	dirs = append(dirs, globDirs(env, "/usr/local/cuda-*/lib64")...)
+	dirs = append(dirs, "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64")
+	var sitePackages []string
+	if venv := env.getenv("VIRTUAL_ENV"); venv != "" {
+		sitePackages = append(sitePackages, filepath.Join(venv, "lib/python3*/site-packages"))
+	}
+	if home := env.getenv("HOME"); home != "" {
+		sitePackages = append(sitePackages, filepath.Join(home, ".local/lib/python3*/site-packages"))
+	}
+	sitePackages = append(sitePackages,
+		"/opt/torch/.venv/lib/python3*/site-packages",
+		"/opt/*/.venv/lib/python3*/site-packages",
+		"/usr/local/lib/python3*/dist-packages",
+		"/usr/local/lib/python3*/site-packages",
+		"/usr/lib/python3/dist-packages",
+	)
+	for _, sp := range sitePackages {
+		for _, sub := range []string{"nvidia/cu13/lib", "nvidia/cuda_nvrtc/lib", "nvidia/cu12/lib"} {
+			dirs = append(dirs, globDirs(env, filepath.Join(sp, sub))...)
+		}
+	}
+	var out []string
+	for _, dir := range dedupe(dirs) {
+		out = append(out, versionSorted(env, filepath.Join(dir, "libnvrtc.so*"))...)
+	}
+	// Last, whatever the dynamic loader finds by soname.
+	out = append(out, "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so")
+	return dedupe(out)
+}
+
+// nvrtcBuiltins names the libnvrtc-builtins beside an NVRTC library, or ""
+// when there is none. NVRTC opens it by soname at its first compile; when
+// the folder is not on the loader's path that fails, unless the library is
+// already loaded, so it is preloaded from the same folder. Among several,
+// the one whose major version matches NVRTC's wins.
+func nvrtcBuiltins(env searchEnv, nvrtcPath string) string {
+	if !strings.Contains(nvrtcPath, "/") {
+		return ""
+	}
+	cands := versionSorted(env, filepath.Join(filepath.Dir(nvrtcPath), "libnvrtc-builtins.so*"))
+	if len(cands) == 0 {
+		return ""
+	}
+	if major := soMajor(nvrtcPath); major != "" {
+		for _, c := range cands {
+			if soMajor(c) == major {
+				return c
+			}
+		}
+	}
+	return cands[0]
+}
+
+// soMajor returns "13" for ".../libx.so.13.0.88", "" for an unversioned name.
+func soMajor(path string) string {
+	_, v, ok := strings.Cut(filepath.Base(path), ".so.")
+	if !ok {
+		return ""
+	}
+	major, _, _ := strings.Cut(v, ".")
+	return major
+}
+
+// versionSorted globs a pattern and orders the matches newest version
+// first. A version that is a prefix of another sorts first, so an
+// unversioned link or the soname (libnvrtc.so.13) comes before the file it
+// points to (libnvrtc.so.13.0.88).
+func versionSorted(env searchEnv, pattern string) []string {
+	matches, _ := env.glob(pattern)
+	sort.SliceStable(matches, func(i, j int) bool {
+		vi, vj := soVersion(matches[i]), soVersion(matches[j])
+		for k := 0; k < len(vi) && k < len(vj); k++ {
+			if vi[k] != vj[k] {
+				return vi[k] > vj[k]
+			}
+		}
+		return len(vi) < len(vj)
+	})
+	return matches
+}
+
+// soVersion parses the numbers after ".so." ("libnvrtc.so.13.0.88" -> 13 0 88).
+func soVersion(path string) []int {
+	_, v, ok := strings.Cut(filepath.Base(path), ".so.")
+	if !ok {
+		return nil
+	}
+	var out []int
+	for _, part := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			break
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// globDirs expands a folder pattern, newest-looking (lexically last) first.
+func globDirs(env searchEnv, pattern string) []string {
+	m, _ := env.glob(pattern)
+	sort.Sort(sort.Reverse(sort.StringSlice(m)))
+	return m
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,214 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"time"
+	"unsafe"
+)
+
+// Plan is a sequence of kernel launches with their arguments packed, ready
+// to be queued on the device. An operation (an SRM forward, say) builds its
+// plan on the caller's goroutine; Run then hands the whole sequence to the
+// CUDA thread in one go, so the cost of crossing to that thread is paid
+// once per operation rather than once per launch, and Time can replay it
+// back to back between events.
+type Plan struct {
+	dev      *Device
+	launches []launch
+}
+
+type launch struct {
+	kernel kernelRef
+	grid   [3]uint32
+	block  [3]uint32
+	args   []uint64 // one 8-byte slot per kernel parameter
+}
+
+// Then returns a plan that runs p and then q.
+func (p *Plan) Then(q *Plan) (*Plan, error) {
+	if p.dev != q.dev {
+		return nil, errors.New("cuda: plans for different devices")
+	}
+	out := &Plan{dev: p.dev}
+	out.launches = append(append(out.launches, p.launches...), q.launches...)
+	return out, nil
+}
+
+// Kernels lists the kernels the plan launches, in order.
+func (p *Plan) Kernels() []string {
+	names := make([]string, len(p.launches))
+	for i, l := range p.launches {
+		names[i] = l.kernel.name
+	}
+	return names
+}
+
+// add appends a launch of a 1-D grid of 1-D blocks.
+func (p *Plan) add(k kernelRef, grid, block int, args ...any) error {
+	if grid <= 0 || grid > math.MaxInt32 || block <= 0 || block > 1024 {
+		return fmt.Errorf("cuda: %s: bad launch shape %d blocks of %d threads", k.name, grid, block)
+	}
+	l := launch{kernel: k, grid: [3]uint32{uint32(grid), 1, 1}, block: [3]uint32{uint32(block), 1, 1}, args: make([]uint64, len(args))}
+	for i, a := range args {
+		v, err := packArg(a)
+		if err != nil {
+			return fmt.Errorf("cuda: %s argument %d: %w", k.name, i, err)
+		}
+		l.args[i] = v
+	}
+	p.launches = append(p.launches, l)
+	return nil
+}
+
+// packArg stores a kernel argument in an 8-byte slot the way the kernel
+// reads it: cuLaunchKernel copies each parameter's size in bytes from the
+// address it is given, so a 4-byte value sits in the slot's low bytes
+// (little-endian hosts, which is all purego supports for CUDA). Go's int
+// is refused so that every call site states the C width it means.
+func packArg(a any) (uint64, error) {
+	switch v := a.(type) {
+	case *Buffer:
+		if v == nil {
+			return 0, errors.New("nil buffer")
+		}
+		return v.ptr, nil
+	case int32:
+		return uint64(uint32(v)), nil
+	case uint32:
+		return uint64(v), nil
+	case int64:
+		return uint64(v), nil
+	case uint64:
+		return v, nil
+	case float32:
+		return uint64(math.Float32bits(v)), nil
+	case float64:
+		return math.Float64bits(v), nil
+	default:
+		return 0, fmt.Errorf("unsupported kernel argument type %T", a)
+	}
+}
+
+// ready is a launch resolved to a function handle with its parameter array.
+type ready struct {
+	fn     uintptr
+	l      *launch
+	params []unsafe.Pointer
+}
+
+// prepare resolves kernels (compiling on first use) and builds the void**
+// parameter arrays. They live in Go memory and hold Go pointers, so they
+// and the slots they point to are pinned until the caller unpins: the
+// driver reads them during cuLaunchKernel.
+func (d *Device) prepare(p *Plan, pin *runtime.Pinner) ([]ready, error) {
+	if p.dev != d {
+		return nil, errors.New("cuda: plan built for another device")
+	}
+	out := make([]ready, len(p.launches))
+	for i := range p.launches {
+		l := &p.launches[i]
+		fn, err := d.kern.function(l.kernel)
+		if err != nil {
+			return nil, err
+		}
+		params := make([]unsafe.Pointer, len(l.args))
+		for j := range l.args {
+			params[j] = unsafe.Pointer(&l.args[j])
+		}
+		if len(params) > 0 {
+			pin.Pin(&l.args[0])
+			pin.Pin(&params[0])
+		}
+		out[i] = ready{fn: fn, l: l, params: params}
+	}
+	return out, nil
+}
+
+// launchAll queues the launches on the default stream.
+func (d *Device) launchAll(rs []ready) error {
+	for _, r := range rs {
+		res := d.drv.LaunchKernel(r.fn, r.l.grid, r.l.block, 0, 0, r.params)
+		if err := check(d.drv, "cuLaunchKernel("+r.l.kernel.name+")", res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run queues the plan's launches. It returns once they are queued; errors
+// raised by the kernels themselves surface at the next synchronising call
+// (Synchronize, CopyTo).
+func (d *Device) Run(p *Plan) error {
+	return d.exec.do(func() error {
+		var pin runtime.Pinner
+		defer pin.Unpin()
+		rs, err := d.prepare(p, &pin)
+		if err != nil {
+			return err
+		}
+		return d.launchAll(rs)
+	})
+}
+
+// Time runs the plan warmup times, then reps times back to back with a
+// CUDA event recorded between runs, and returns the device time of each
+// timed run. Kernels are compiled and loaded before the warm-up starts.
+func (d *Device) Time(p *Plan, warmup, reps int) ([]time.Duration, error) {
+	if reps < 1 {
+		return nil, errors.New("cuda: Time needs at least one repetition")
+	}
+	var out []time.Duration
+	err := d.exec.do(func() (err error) {
+		var pin runtime.Pinner
+		defer pin.Unpin()
+		rs, err := d.prepare(p, &pin)
+		if err != nil {
+			return err
+		}
+		for range warmup {
+			if err := d.launchAll(rs); err != nil {
+				return err
+			}
+		}
+		events := make([]uintptr, 0, reps+1)
+		defer func() {
+			for _, ev := range events {
+				err = errors.Join(err, check(d.drv, "cuEventDestroy_v2", d.drv.EventDestroy(ev)))
+			}
+		}()
+		for range reps + 1 {
+			ev, r := d.drv.EventCreate(0)
+			if err := check(d.drv, "cuEventCreate", r); err != nil {
+				return err
+			}
+			events = append(events, ev)
+		}
+		if err := check(d.drv, "cuEventRecord", d.drv.EventRecord(events[0], 0)); err != nil {
+			return err
+		}
+		for i := range reps {
+			if err := d.launchAll(rs); err != nil {
+				return err
+			}
+			if err := check(d.drv, "cuEventRecord", d.drv.EventRecord(events[i+1], 0)); err != nil {
+				return err
+			}
+		}
+		if err := check(d.drv, "cuEventSynchronize", d.drv.EventSynchronize(events[reps])); err != nil {
+			return err
+		}
+		out = make([]time.Duration, reps)
+		for i := range reps {
+			ms, r := d.drv.EventElapsedTime(events[i], events[i+1])
+			if err := check(d.drv, "cuEventElapsedTime", r); err != nil {
+				return err
+			}
+			out[i] = time.Duration(float64(ms) * float64(time.Millisecond))
+		}
+		return nil
+	})
+	return out, err
+}

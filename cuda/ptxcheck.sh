@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Compiles every cuda/kernels/*.cu to PTX for sm_90 with clang, without a
+# GPU or a CUDA installation: cuda/testdata/cudashim.h stands in for the
+# built-ins NVRTC provides. Catches syntax and type errors and checks that
+# every kernel the Go code launches is emitted as an entry point. Needs a
+# clang with sm_90 support (16 or newer; Debian 12: apt-get install
+# clang-16). CLANG selects the compiler; the PTX goes to $PTX_OUT if set.
+set -euo pipefail
+cd "$(dirname "$0")"
+clang=${CLANG:-}
+if [ -z "$clang" ]; then
+  for c in clang-19 clang-18 clang-17 clang-16 clang; do
+    if command -v "$c" >/dev/null; then clang=$c; break; fi
+  done
+fi
+if [ -z "$clang" ]; then echo "ptxcheck: no clang found (Debian 12: apt-get install clang-16)" >&2; exit 2; fi
+out=${PTX_OUT:-$(mktemp -d)}
+mkdir -p "$out"
+arch=${PTX_ARCH:-sm_90}
+status=0
+for src in kernels/*.cu; do
+  ptx="$out/$(basename "$src" .cu).ptx"
+  # +ptx78: clang cannot read the PTX version from a CUDA installation it
+  # does not have; 7.8 is the first with sm_90.
+  if ! "$clang" -x cuda --cuda-device-only --cuda-gpu-arch="$arch" -nocudainc -nocudalib \
+      -Xclang -target-feature -Xclang +ptx78 -std=c++17 -O3 -Wall -Werror -Wno-unknown-cuda-version \
+      -include testdata/cudashim.h -S -o "$ptx" "$src"; then
+    echo "ptxcheck: $src failed to compile" >&2
+    status=1
+    continue
+  fi
+  echo "ptxcheck: $src -> $ptx ($(grep -c '^\.visible \.entry' "$ptx") kernels, $("$clang" --version | head -1))"
+done
+# Every kernel the Go code can launch must be an entry point of the PTX: the
+# names it spells out, and the variants it builds from prefixes (srm.go).
+want=$(grep -ohE '"(srm|copy)_[a-z0-9_]*[a-z0-9]"' ./*.go | tr -d '"')
+for v in warp1 warp2 warp4 warp8 block1 block2 block4 block8 loop; do want+=" srm_eval_$v srm_stats_$v"; done
+for v in warp block; do want+=" srm_scale_$v srm_bwd_dot_$v srm_bwd_dx_$v"; done
+for name in $want; do
+  if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi
+done
+# A register array indexed at run time spills to local memory; the plane
+# kernels are written so that it never is.
+if grep -q '\.local' "$out"/*.ptx; then echo "ptxcheck: local memory in the PTX:" >&2; grep -l '\.local' "$out"/*.ptx >&2; status=1; fi
+exit $status

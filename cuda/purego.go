@@ -1,0 +1,399 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// cudaLib is driverAPI over libcuda, bound with purego so that the binary
+// needs no cgo. Functions are bound by the names the driver exports for the
+// current ABI: the _v2 names where cuda.h #defines the plain name to one
+// (cuMemAlloc -> cuMemAlloc_v2 ...); the plain ones are the pre-3.2 ABI
+// with 32-bit sizes and must not be called.
+type cudaLib struct {
+	path string
+
+	cuInit                    func(flags uint32) cuResult
+	cuDriverGetVersion        func(v *int32) cuResult
+	cuDeviceGetCount          func(n *int32) cuResult
+	cuDeviceGet               func(dev *int32, ordinal int32) cuResult
+	cuDeviceGetName           func(name *byte, n int32, dev int32) cuResult
+	cuDeviceGetAttribute      func(v *int32, attr int32, dev int32) cuResult
+	cuDeviceTotalMem          func(bytes *uint64, dev int32) cuResult
+	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) cuResult
+	cuDevicePrimaryCtxRelease func(dev int32) cuResult
+	cuCtxSetCurrent           func(ctx uintptr) cuResult
+	cuCtxSynchronize          func() cuResult
+	cuMemAlloc                func(ptr *uint64, bytes uint64) cuResult
+	cuMemFree                 func(ptr uint64) cuResult
+	cuMemcpyHtoD              func(dst uint64, src unsafe.Pointer, bytes uint64) cuResult
+	cuMemcpyDtoH              func(dst unsafe.Pointer, src uint64, bytes uint64) cuResult
+	cuMemcpyDtoD              func(dst, src uint64, bytes uint64) cuResult
+	cuModuleLoadData          func(mod *uintptr, image unsafe.Pointer) cuResult
+	cuModuleUnload            func(mod uintptr) cuResult
+	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) cuResult
+	cuLaunchKernel            func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params, extra unsafe.Pointer) cuResult
+	cuStreamSynchronize       func(stream uintptr) cuResult
+	cuEventCreate             func(ev *uintptr, flags uint32) cuResult
+	cuEventRecord             func(ev, stream uintptr) cuResult
+	cuEventSynchronize        func(ev uintptr) cuResult
+	cuEventElapsedTime        func(ms *float32, start, end uintptr) cuResult
+	cuEventDestroy            func(ev uintptr) cuResult
+	cuGetErrorName            func(r cuResult, s **byte) cuResult
+	cuGetErrorString          func(r cuResult, s **byte) cuResult
+}
+
+// binder registers C functions from one library and collects the names it
+// could not find, so that a driver too old for srmlab is reported with the
+// whole list at once.
+type binder struct {
+	lib     uintptr
+	missing []string
+}
+
+// bind registers the first of names the library exports.
+func (b *binder) bind(fptr any, names ...string) {
+	for _, name := range names {
+		if sym, err := purego.Dlsym(b.lib, name); err == nil && sym != 0 {
+			purego.RegisterFunc(fptr, sym)
+			return
+		}
+	}
+	b.missing = append(b.missing, names[0])
+}
+
+func (b *binder) err() error {
+	if len(b.missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("missing symbols %s", strings.Join(b.missing, ", "))
+}
+
+// loadDriver opens the first libcuda of the search that loads and exports
+// everything srmlab needs.
+func loadDriver(env searchEnv) (*cudaLib, error) {
+	var errs []string
+	for _, path := range libcudaCandidates(env) {
+		lib, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		l := &cudaLib{path: path}
+		b := &binder{lib: lib}
+		b.bind(&l.cuInit, "cuInit")
+		b.bind(&l.cuDriverGetVersion, "cuDriverGetVersion")
+		b.bind(&l.cuDeviceGetCount, "cuDeviceGetCount")
+		b.bind(&l.cuDeviceGet, "cuDeviceGet")
+		b.bind(&l.cuDeviceGetName, "cuDeviceGetName")
+		b.bind(&l.cuDeviceGetAttribute, "cuDeviceGetAttribute")
+		b.bind(&l.cuDeviceTotalMem, "cuDeviceTotalMem_v2")
+		b.bind(&l.cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain")
+		b.bind(&l.cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2")
+		b.bind(&l.cuCtxSetCurrent, "cuCtxSetCurrent")
+		// The plain name: newer drivers also export cuCtxSynchronize_v2,
+		// which takes a context argument.
+		b.bind(&l.cuCtxSynchronize, "cuCtxSynchronize")
+		b.bind(&l.cuMemAlloc, "cuMemAlloc_v2")
+		b.bind(&l.cuMemFree, "cuMemFree_v2")
+		b.bind(&l.cuMemcpyHtoD, "cuMemcpyHtoD_v2")
+		b.bind(&l.cuMemcpyDtoH, "cuMemcpyDtoH_v2")
+		b.bind(&l.cuMemcpyDtoD, "cuMemcpyDtoD_v2")
+		b.bind(&l.cuModuleLoadData, "cuModuleLoadData")
+		b.bind(&l.cuModuleUnload, "cuModuleUnload")
+		b.bind(&l.cuModuleGetFunction, "cuModuleGetFunction")
+		b.bind(&l.cuLaunchKernel, "cuLaunchKernel")
+		b.bind(&l.cuStreamSynchronize, "cuStreamSynchronize")
+		b.bind(&l.cuEventCreate, "cuEventCreate")
+		b.bind(&l.cuEventRecord, "cuEventRecord")
+		b.bind(&l.cuEventSynchronize, "cuEventSynchronize")
+		// CUDA 12.8 added the _v2 (same signature) and CUDA 13 headers name
+		// only it; older drivers have only the plain one.
+		b.bind(&l.cuEventElapsedTime, "cuEventElapsedTime_v2", "cuEventElapsedTime")
+		b.bind(&l.cuEventDestroy, "cuEventDestroy_v2")
+		b.bind(&l.cuGetErrorName, "cuGetErrorName")
+		b.bind(&l.cuGetErrorString, "cuGetErrorString")
+		if err := b.err(); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
+			continue
+		}
+		return l, nil
+	}
+	return nil, fmt.Errorf("%w: no CUDA driver library could be opened (set %s to its path): %s",
+		ErrUnavailable, envLibCUDA, strings.Join(errs, "; "))
+}
+
+func (l *cudaLib) Init(flags uint32) cuResult { return l.cuInit(flags) }
+
+func (l *cudaLib) DriverGetVersion() (int32, cuResult) {
+	var v int32
+	r := l.cuDriverGetVersion(&v)
+	return v, r
+}
+
+func (l *cudaLib) DeviceGetCount() (int32, cuResult) {
+	var n int32
+	r := l.cuDeviceGetCount(&n)
+	return n, r
+}
+
+func (l *cudaLib) DeviceGet(ordinal int32) (int32, cuResult) {
+	var d int32
+	r := l.cuDeviceGet(&d, ordinal)
+	return d, r
+}
+
+func (l *cudaLib) DeviceGetName(dev int32) (string, cuResult) {
+	var buf [256]byte
+	r := l.cuDeviceGetName(&buf[0], int32(len(buf)), dev)
+	name, _, _ := strings.Cut(string(buf[:]), "\x00")
+	return name, r
+}
+
+func (l *cudaLib) DeviceGetAttribute(attr, dev int32) (int32, cuResult) {
+	var v int32
+	r := l.cuDeviceGetAttribute(&v, attr, dev)
+	return v, r
+}
+
+func (l *cudaLib) DeviceTotalMem(dev int32) (uint64, cuResult) {
+	var n uint64
+	r := l.cuDeviceTotalMem(&n, dev)
+	return n, r
+}
+
+func (l *cudaLib) DevicePrimaryCtxRetain(dev int32) (uintptr, cuResult) {
+	var ctx uintptr
+	r := l.cuDevicePrimaryCtxRetain(&ctx, dev)
+	return ctx, r
+}
+
+func (l *cudaLib) DevicePrimaryCtxRelease(dev int32) cuResult {
+	return l.cuDevicePrimaryCtxRelease(dev)
+}
+
+func (l *cudaLib) CtxSetCurrent(ctx uintptr) cuResult { return l.cuCtxSetCurrent(ctx) }
+func (l *cudaLib) CtxSynchronize() cuResult           { return l.cuCtxSynchronize() }
+
+func (l *cudaLib) MemAlloc(bytes uint64) (uint64, cuResult) {
+	var p uint64
+	r := l.cuMemAlloc(&p, bytes)
+	return p, r
+}
+
+func (l *cudaLib) MemFree(ptr uint64) cuResult { return l.cuMemFree(ptr) }
+
+func (l *cudaLib) MemcpyHtoD(dst uint64, src unsafe.Pointer, bytes uint64) cuResult {
+	return l.cuMemcpyHtoD(dst, src, bytes)
+}
+
+func (l *cudaLib) MemcpyDtoH(dst unsafe.Pointer, src uint64, bytes uint64) cuResult {
+	return l.cuMemcpyDtoH(dst, src, bytes)
+}
+
+func (l *cudaLib) MemcpyDtoD(dst, src uint64, bytes uint64) cuResult {
+	return l.cuMemcpyDtoD(dst, src, bytes)
+}
+
+func (l *cudaLib) ModuleLoadData(image []byte) (uintptr, cuResult) {
+	var m uintptr
+	r := l.cuModuleLoadData(&m, unsafe.Pointer(&image[0]))
+	runtime.KeepAlive(image)
+	return m, r
+}
+
+func (l *cudaLib) ModuleUnload(mod uintptr) cuResult { return l.cuModuleUnload(mod) }
+
+func (l *cudaLib) ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult) {
+	var f uintptr
+	r := l.cuModuleGetFunction(&f, mod, name)
+	return f, r
+}
+
+// LaunchKernel expects params to point at pinned memory (see Plan.run).
+func (l *cudaLib) LaunchKernel(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
+	var p unsafe.Pointer
+	if len(params) > 0 {
+		p = unsafe.Pointer(&params[0])
+	}
+	return l.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, stream, p, nil)
+}
+
+func (l *cudaLib) StreamSynchronize(stream uintptr) cuResult { return l.cuStreamSynchronize(stream) }
+
+func (l *cudaLib) EventCreate(flags uint32) (uintptr, cuResult) {
+	var e uintptr
+	r := l.cuEventCreate(&e, flags)
+	return e, r
+}
+
+func (l *cudaLib) EventRecord(ev, stream uintptr) cuResult { return l.cuEventRecord(ev, stream) }
+func (l *cudaLib) EventSynchronize(ev uintptr) cuResult    { return l.cuEventSynchronize(ev) }
+
+func (l *cudaLib) EventElapsedTime(start, end uintptr) (float32, cuResult) {
+	var ms float32
+	r := l.cuEventElapsedTime(&ms, start, end)
+	return ms, r
+}
+
+func (l *cudaLib) EventDestroy(ev uintptr) cuResult { return l.cuEventDestroy(ev) }
+
+func (l *cudaLib) ErrorName(r cuResult) string {
+	var s *byte
+	if l.cuGetErrorName(r, &s) != cuSuccess {
+		return ""
+	}
+	return cString(s)
+}
+
+func (l *cudaLib) ErrorString(r cuResult) string {
+	var s *byte
+	if l.cuGetErrorString(r, &s) != cuSuccess {
+		return ""
+	}
+	return cString(s)
+}
+
+// cString copies a NUL-terminated string owned by C.
+func cString(p *byte) string {
+	if p == nil {
+		return ""
+	}
+	var b []byte
+	for q := unsafe.Pointer(p); *(*byte)(q) != 0; q = unsafe.Add(q, 1) {
+		b = append(b, *(*byte)(q))
+	}
+	return string(b)
+}
+
+// nvrtcLib is nvrtcAPI over libnvrtc.
+type nvrtcLib struct {
+	path     string
+	builtins string
+
+	nvrtcVersion           func(major, minor *int32) nvrtcResult
+	nvrtcCreateProgram     func(prog *uintptr, src, name string, numHeaders int32, headers, includeNames unsafe.Pointer) nvrtcResult
+	nvrtcCompileProgram    func(prog uintptr, numOptions int32, options unsafe.Pointer) nvrtcResult
+	nvrtcGetCUBINSize      func(prog uintptr, size *uint64) nvrtcResult
+	nvrtcGetCUBIN          func(prog uintptr, buf unsafe.Pointer) nvrtcResult
+	nvrtcGetProgramLogSize func(prog uintptr, size *uint64) nvrtcResult
+	nvrtcGetProgramLog     func(prog uintptr, buf unsafe.Pointer) nvrtcResult
+	nvrtcDestroyProgram    func(prog *uintptr) nvrtcResult
+	nvrtcGetErrorString    func(r nvrtcResult) string
+
+	// sources keeps each program's NUL-terminated source alive until the
+	// program is destroyed: purego passes such a string without copying.
+	mu      sync.Mutex
+	sources map[uintptr]string
+}
+
+// loadNVRTC opens the first NVRTC of the search that loads, after
+// preloading its builtins library.
+func loadNVRTC(env searchEnv) (*nvrtcLib, error) {
+	var errs []string
+	for _, path := range nvrtcCandidates(env) {
+		builtins := nvrtcBuiltins(env, path)
+		if builtins != "" {
+			if _, err := purego.Dlopen(builtins, purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+		}
+		lib, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		l := &nvrtcLib{path: path, builtins: builtins, sources: map[uintptr]string{}}
+		b := &binder{lib: lib}
+		b.bind(&l.nvrtcVersion, "nvrtcVersion")
+		b.bind(&l.nvrtcCreateProgram, "nvrtcCreateProgram")
+		b.bind(&l.nvrtcCompileProgram, "nvrtcCompileProgram")
+		b.bind(&l.nvrtcGetCUBINSize, "nvrtcGetCUBINSize")
+		b.bind(&l.nvrtcGetCUBIN, "nvrtcGetCUBIN")
+		b.bind(&l.nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize")
+		b.bind(&l.nvrtcGetProgramLog, "nvrtcGetProgramLog")
+		b.bind(&l.nvrtcDestroyProgram, "nvrtcDestroyProgram")
+		b.bind(&l.nvrtcGetErrorString, "nvrtcGetErrorString")
+		if err := b.err(); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
+			continue
+		}
+		return l, nil
+	}
+	return nil, errors.New("no NVRTC library could be opened (install the CUDA toolkit or the nvidia-cuda-nvrtc wheel, or set " +
+		envLibNVRTC + "): " + strings.Join(errs, "; "))
+}
+
+func (l *nvrtcLib) Version() (int32, int32, nvrtcResult) {
+	var major, minor int32
+	r := l.nvrtcVersion(&major, &minor)
+	return major, minor, r
+}
+
+func (l *nvrtcLib) CreateProgram(src, name string) (uintptr, nvrtcResult) {
+	src += "\x00"
+	var prog uintptr
+	r := l.nvrtcCreateProgram(&prog, src, name, 0, nil, nil)
+	if r == 0 {
+		l.mu.Lock()
+		l.sources[prog] = src
+		l.mu.Unlock()
+	}
+	return prog, r
+}
+
+func (l *nvrtcLib) CompileProgram(prog uintptr, options []string) nvrtcResult {
+	if len(options) == 0 {
+		return l.nvrtcCompileProgram(prog, 0, nil)
+	}
+	// const char* const* in Go memory: the array holds Go pointers, so both
+	// it and the strings stay pinned for the call.
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	ptrs := make([]*byte, len(options))
+	for i, o := range options {
+		b := append([]byte(o), 0)
+		ptrs[i] = &b[0]
+		pin.Pin(ptrs[i])
+	}
+	pin.Pin(&ptrs[0])
+	return l.nvrtcCompileProgram(prog, int32(len(options)), unsafe.Pointer(&ptrs[0]))
+}
+
+func (l *nvrtcLib) GetCUBINSize(prog uintptr) (uint64, nvrtcResult) {
+	var n uint64
+	r := l.nvrtcGetCUBINSize(prog, &n)
+	return n, r
+}
+
+func (l *nvrtcLib) GetCUBIN(prog uintptr, buf []byte) nvrtcResult {
+	return l.nvrtcGetCUBIN(prog, unsafe.Pointer(&buf[0]))
+}
+
+func (l *nvrtcLib) GetProgramLogSize(prog uintptr) (uint64, nvrtcResult) {
+	var n uint64
+	r := l.nvrtcGetProgramLogSize(prog, &n)
+	return n, r
+}
+
+func (l *nvrtcLib) GetProgramLog(prog uintptr, buf []byte) nvrtcResult {
+	return l.nvrtcGetProgramLog(prog, unsafe.Pointer(&buf[0]))
+}
+
+func (l *nvrtcLib) DestroyProgram(prog uintptr) nvrtcResult {
+	p := prog
+	r := l.nvrtcDestroyProgram(&p)
+	l.mu.Lock()
+	delete(l.sources, prog)
+	l.mu.Unlock()
+	return r
+}
+
+func (l *nvrtcLib) ErrorString(r nvrtcResult) string { return l.nvrtcGetErrorString(r) }
