@@ -1,87 +1,105 @@
 package srm
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
 
-// The exact trainable parameter counts of srm-facts.md (1000 classes for
-// ImageNet, 10 for CIFAR), which match the SRM paper's table.
-var paramTable = []struct {
-	name     string
-	shortcut string
-	params   int
-}{
-	{"resnet50", "", 25_557_032},
-	{"se-resnet50", "", 28_088_024},
-	{"ge-resnet50", "", 31_121_704},
-	{"srm-resnet50", "", 25_617_448},
-	{"resnet101", "", 44_549_160},
-	{"se-resnet101", "", 49_326_872},
-	{"ge-resnet101", "", 53_578_024},
-	{"srm-resnet101", "", 44_679_208},
-	{"resnet20", "A", 269_722},
-	{"resnet20", "B", 272_474},
-	{"resnet56", "A", 853_018},
-	{"resnet56", "B", 855_770},
+// moduleCost is what one module adds to a block whose branch ends in d
+// (C = d.c channels of k = d.h pixels square): its parameters, SRM 4C, SE
+// C²/8 + 17C/16, GE-θ C·k² + 3C, and its MACs, passes over the C·k² map
+// (SRM 4: avg, std twice, gate; SE, GE-θ and GE-θ⁻ 2: gather, gate) plus
+// SRM's CFC (2C) and SE's bottleneck (C²/8).
+func moduleCost(kind string, d dims) (params int, macs float64) {
+	c, k := d.c, d.h
+	h := max(1, c/16)
+	bottleneck := 2*c*h + h + c
+	plane := float64(c * k * k)
+	switch kind {
+	case "srm":
+		return 4 * c, 4*plane + float64(2*c)
+	case "se":
+		return bottleneck, 2*plane + float64(2*c*h)
+	case "ge":
+		return c*k*k + 3*c, 2 * plane
+	case "ge+":
+		return c*k*k + 2*c + bottleneck, 2*plane + float64(2*c*h)
+	case "ge-":
+		return 0, 2 * plane
+	}
+	return 0, 0
 }
 
-func TestParamCounts(t *testing.T) {
-	for _, tc := range paramTable {
+// TestSizes checks the exact parameter counts of srm-facts.md (1000
+// classes for ImageNet, 10 for CIFAR; they match the SRM paper's table),
+// and that every module adds its per-block formula, in parameters and in
+// MACs, to the plain ResNet built before it.
+func TestSizes(t *testing.T) {
+	type cost struct {
+		params int
+		macs   float64
+	}
+	plain := map[string]cost{} // by depth and shortcut
+	for _, tc := range []struct {
+		name     string
+		shortcut string
+		params   int // from srm-facts.md; 0 where it has none
+	}{
+		{"resnet50", "", 25_557_032},
+		{"se-resnet50", "", 28_088_024},
+		{"ge-resnet50", "", 31_121_704},
+		{"srm-resnet50", "", 25_617_448},
+		{"resnet101", "", 44_549_160},
+		{"se-resnet101", "", 49_326_872},
+		{"ge-resnet101", "", 53_578_024},
+		{"srm-resnet101", "", 44_679_208},
+		{"resnet20", "B", 272_474},
+		{"resnet56", "B", 855_770},
+		{"resnet56", "A", 853_018},
+		{"resnet20", "A", 269_722},
+		{"srm-resnet20", "A", 0},
+		{"se-resnet20", "A", 0},
+		{"ge-resnet20", "A", 0},
+		{"ge+-resnet20", "A", 0},
+		{"ge--resnet20", "A", 0},
+	} {
 		m, err := NewModel(tc.name, Options{Shortcut: tc.shortcut})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := m.Params(); got != tc.params {
-			t.Errorf("%s %s: %d parameters, want %d", tc.name, tc.shortcut, got, tc.params)
+		got := cost{m.Params(), m.MACs()}
+		if tc.params != 0 && got.params != tc.params {
+			t.Errorf("%s %s: %d parameters, want %d", tc.name, tc.shortcut, got.params, tc.params)
+		}
+		t.Logf("%-13s %s %10d parameters %.4f GMACs", m.Name, m.Options.Shortcut, got.params, got.macs/1e9)
+		key := fmt.Sprint(m.Depth, m.Options.Shortcut)
+		if m.Spec.Kind == "" {
+			plain[key] = got
+			continue
+		}
+		want := plain[key]
+		d, _ := m.net.stem(dims{3, m.Options.InputSize, m.Options.InputSize})
+		for _, l := range m.net.layers {
+			for _, blk := range l {
+				d, _, _ = trace(blk, d)
+				p, f := moduleCost(m.Spec.Kind, d)
+				want.params += p
+				want.macs += f
+			}
+		}
+		if got != want {
+			t.Errorf("%s %s: %d parameters and %.0f MACs, want %d and %.0f", tc.name, tc.shortcut, got.params, got.macs, want.params, want.macs)
 		}
 	}
 }
 
-// TestBlockFormulas checks that each module adds its per-block formula in
-// every block: SRM 4C, SE C²/8 + 17C/16, GE-θ C·k² + 3C for a k x k map.
-func TestBlockFormulas(t *testing.T) {
-	for _, depth := range []string{"resnet50", "resnet20"} {
-		plain, err := NewModel(depth, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, kind := range []string{"srm", "se", "ge", "ge-", "ge+"} {
-			m, err := NewModel(kind+"-"+depth, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := plain.Params()
-			d, _ := m.net.stem(dims{3, m.Options.InputSize, m.Options.InputSize})
-			for _, l := range m.net.layers {
-				for _, blk := range l {
-					d, _, _ = trace(blk, d)
-					c, k := d.c, d.h
-					switch kind {
-					case "srm":
-						want += 4 * c
-					case "se", "ge+":
-						h := max(1, c/16)
-						want += 2*c*h + h + c
-						if kind == "ge+" {
-							want += c*k*k + 2*c
-						}
-					case "ge":
-						want += c*k*k + 3*c
-					}
-				}
-			}
-			if got := m.Params(); got != want {
-				t.Errorf("%s: %d parameters, want %d", m.Name, got, want)
-			}
-		}
-	}
-}
-
+// TestMACs checks the MACs of srm-facts.md to three decimals, in both
+// layouts, and that a module costs the same in both.
 func TestMACs(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
-		gmacs, caffe float64 // to three decimals
+		gmacs, caffe float64
 	}{
 		{"resnet50", 4.089, 3.858},
 		{"resnet101", 7.801, 7.570},
@@ -96,38 +114,24 @@ func TestMACs(t *testing.T) {
 		if g := math.Round(s.CaffeMACs/1e6) / 1e3; g != tc.caffe {
 			t.Errorf("%s: %.4f Caffe GMACs, want %.3f", tc.name, s.CaffeMACs/1e9, tc.caffe)
 		}
-	}
-}
-
-// TestModuleMACs checks the module terms of the convention on ResNet-50,
-// whose blocks see C·H·W = 802,816 (layer1), 401,408, 200,704 and 100,352
-// elements: per block SRM costs 4 passes (avg, std twice, gate) plus 2C, SE
-// 2 passes plus C²/8, GE-θ 2 passes.
-func TestModuleMACs(t *testing.T) {
-	plain, _ := Count("resnet50", Options{})
-	passes := 3*802_816 + 4*401_408 + 6*200_704 + 3*100_352.0
-	channels := 3*256 + 4*512 + 6*1024 + 3*2048.0
-	squares := 3*256*256 + 4*512*512 + 6*1024*1024 + 3*2048*2048.0
-	for _, tc := range []struct {
-		name  string
-		extra float64
-	}{
-		{"srm-resnet50", 4*passes + 2*channels},
-		{"se-resnet50", 2*passes + squares/8},
-		{"ge-resnet50", 2 * passes},
-		{"ge--resnet50", 2 * passes},
-	} {
-		s, err := Count(tc.name, Options{})
+		if tc.name != "resnet50" {
+			continue
+		}
+		srm, err := Count("srm-resnet50", Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.MACs - plain.MACs; got != tc.extra {
-			t.Errorf("%s: module MACs %.0f, want %.0f", tc.name, got, tc.extra)
+		if srm.MACs-s.MACs != srm.CaffeMACs-s.CaffeMACs {
+			t.Errorf("SRM's MACs differ between layouts: %v, %v", srm, s)
 		}
-		if got := s.CaffeMACs - plain.CaffeMACs; got != tc.extra {
-			t.Errorf("%s: Caffe-layout module MACs %.0f, want %.0f", tc.name, got, tc.extra)
+		// The Caffe-layout model itself, which Count sizes as a twin.
+		m, err := NewModel("srm-resnet50", Options{StrideIn1x1: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("%-13s %.4f GMACs, Caffe %.4f", tc.name, s.MACs/1e9, s.CaffeMACs/1e9)
+		if m.MACs() != srm.CaffeMACs || m.net.layers[1][0].(*block).convs[0].Stride != 2 {
+			t.Errorf("StrideIn1x1 model: %.0f MACs, Count says %.0f", m.MACs(), srm.CaffeMACs)
+		}
 	}
 }
 
@@ -136,19 +140,24 @@ func TestCountCIFAR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// He et al.'s ResNet-20 is about 41 MMACs at 32 px (0.041 G).
+	// He et al.'s ResNet-20 is about 41 MMACs at 32 px.
 	if s.Params != 269_722 || s.CaffeMACs != 0 || math.Abs(s.MACs/1e6-40.6) > 0.5 {
 		t.Errorf("resnet20: %+v", s)
 	}
+	// BasicBlock ImageNet models have one layout.
+	if s, err := Count("resnet18", Options{}); err != nil || s.CaffeMACs != s.MACs || s.Params != 11_689_512 {
+		t.Errorf("resnet18: %+v, %v", s, err)
+	}
 }
 
-func TestCountQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds ResNet-152")
-	}
+// TestCountResNet152 sizes the largest model, which must not take long:
+// Count walks the built layers without running them.
+func TestCountResNet152(t *testing.T) {
 	s, err := Count("srm-resnet152", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("srm-resnet152: %+v", s)
+	if s.Params != 60_192_808+4*(3*256+8*512+36*1024+3*2048) {
+		t.Errorf("srm-resnet152: %+v", s)
+	}
 }

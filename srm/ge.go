@@ -80,6 +80,8 @@ func geConv(r *rand.Rand, in, out, k, groups int, bias bool) *nn.Conv2d {
 	return c
 }
 
+// Forward gates x, (N, C, H, W); it panics with a *tensor.ShapeError on a
+// size the module cannot take (see GE).
 func (m *GE) Forward(x *tensor.Tensor) *tensor.Tensor {
 	mustFit(m, x)
 	var z *tensor.Tensor
@@ -121,6 +123,8 @@ func (m *GE) trace(in dims) (dims, float64, error) {
 	return in, macs, nil
 }
 
+// Vars lists "conv.0.*" and "conv.1.*" (and "fc.*" for θ⁺); none for
+// θ⁻.
 func (m *GE) Vars() []nn.Var {
 	if m.Conv == nil {
 		return nil
@@ -132,6 +136,7 @@ func (m *GE) Vars() []nn.Var {
 	return vs
 }
 
+// SetTraining switches the BatchNorm between batch and running statistics.
 func (m *GE) SetTraining(on bool) {
 	if m.BN != nil {
 		m.BN.SetTraining(on)

@@ -61,8 +61,10 @@ type Site struct {
 
 // ImageNetDepths and CIFARDepths list the ResNet depths of the zoo.
 var (
+	// ImageNetDepths are torchvision's ResNets.
 	ImageNetDepths = []int{18, 34, 50, 101, 152}
-	CIFARDepths    = []int{20, 32, 44, 56, 110}
+	// CIFARDepths are He et al.'s CIFAR ResNets, depth 6n+2.
+	CIFARDepths = []int{20, 32, 44, 56, 110}
 )
 
 // ModuleKinds lists the recalibration kinds of the zoo; "" is none.
@@ -146,15 +148,17 @@ func NewModel(name string, o Options) (*Model, error) {
 		return nil, fmt.Errorf("srm: %s: ImageNet ResNets use projection shortcuts (B), not A", name)
 	}
 	b := &builder{
-		r:           rand.New(rand.NewPCG(o.Seed, 0x5253_4d6c_6162)),
-		spec:        spec,
-		shortcutA:   o.Shortcut == "A",
-		strideIn1x1: o.StrideIn1x1,
+		r:         rand.New(rand.NewPCG(o.Seed, 0x5253_4d6c_6162)),
+		spec:      spec,
+		shortcutA: o.Shortcut == "A",
 	}
 	m := &Model{Spec: spec, Depth: depth, Options: o}
 	m.Name = joinName(spec.String(), depth)
 	if m.net, err = b.net(a, o.Classes, o.InputSize); err != nil {
 		return nil, fmt.Errorf("srm: %s at %d px: %w", m.Name, o.InputSize, err)
+	}
+	if o.StrideIn1x1 {
+		m.net = m.net.strideIn1x1()
 	}
 	for i, l := range m.net.layers {
 		for j, blk := range l {
@@ -221,10 +225,14 @@ func (m *Model) Params() int { return nn.CountParams(m.net) }
 
 // MACs returns the multiply-accumulates of one forward of one image at
 // the model's input size, counted as the package documentation says.
-func (m *Model) MACs() float64 {
-	_, macs, err := m.net.trace(dims{3, m.Options.InputSize, m.Options.InputSize})
+func (m *Model) MACs() float64 { return macs(m.net, m.Options.InputSize) }
+
+// macs sizes n for square inputs of the given side, which NewModel has
+// checked it takes.
+func macs(n *resnet, side int) float64 {
+	_, macs, err := n.trace(dims{3, side, side})
 	if err != nil {
-		panic(err) // NewModel traced this size already
+		panic(err)
 	}
 	return macs
 }
@@ -242,27 +250,17 @@ type Size struct {
 	CaffeMACs float64
 }
 
-// Count sizes the named model without running it: it builds the model,
-// and for a Bottleneck ImageNet model its Caffe-layout twin, and walks
-// their layers.
+// Count sizes the named model without running it: it builds the model
+// and walks its layers, and those of its Caffe-layout twin for a
+// Bottleneck ImageNet model.
 func Count(name string, o Options) (Size, error) {
 	m, err := NewModel(name, o)
 	if err != nil {
 		return Size{}, err
 	}
 	s := Size{Params: m.Params(), MACs: m.MACs()}
-	a := archs[m.Depth]
-	switch {
-	case a.cifar:
-	case !a.bottleneck || m.Options.StrideIn1x1:
-		s.CaffeMACs = s.MACs
-	default:
-		o.StrideIn1x1 = true
-		c, err := NewModel(name, o)
-		if err != nil {
-			return Size{}, err
-		}
-		s.CaffeMACs = c.MACs()
+	if !archs[m.Depth].cifar {
+		s.CaffeMACs = macs(m.net.strideIn1x1(), m.Options.InputSize)
 	}
 	return s, nil
 }

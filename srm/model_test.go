@@ -9,6 +9,7 @@ import (
 	"github.com/srmlab/srmlab/internal/gradcheck"
 	"github.com/srmlab/srmlab/nn"
 	"github.com/srmlab/srmlab/op"
+	"github.com/srmlab/srmlab/optim"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -87,22 +88,29 @@ func TestModelKeys(t *testing.T) {
 		t.Errorf("%d recalibrators, the 4th %s", got, m.Recalibrators()[3].Name)
 	}
 
+	built := map[string]*Model{}
 	for _, tc := range []struct {
 		name, key string
 		want      []int
 	}{
-		{"se-resnet50", "layer1.0.rclb.fc.0.weight", []int{16, 256}},
-		{"se-resnet50", "layer4.0.rclb.fc.2.bias", []int{2048}},
-		{"ge-resnet50", "layer1.0.rclb.conv.0.weight", []int{256, 1, 56, 56}},
-		{"ge-resnet50", "layer4.2.rclb.conv.0.weight", []int{2048, 1, 7, 7}},
-		{"ge-resnet50", "layer2.0.rclb.conv.1.running_var", []int{512}},
+		{"se-resnet18", "layer1.0.rclb.fc.0.weight", []int{4, 64}},
+		{"se-resnet18", "layer4.1.rclb.fc.2.bias", []int{512}},
+		{"ge-resnet18", "layer1.0.rclb.conv.0.weight", []int{64, 1, 56, 56}},
+		{"ge-resnet18", "layer4.1.rclb.conv.0.weight", []int{512, 1, 7, 7}},
+		{"ge-resnet18", "layer2.0.rclb.conv.1.running_var", []int{128}},
+		{"ge-resnet18", "layer2.0.downsample.1.running_var", []int{128}},
 		{"ge-resnet20", "layer3.2.rclb.conv.0.bias", []int{64}},
 		{"ge-resnet20", "layer1.0.rclb.conv.0.weight", []int{16, 1, 32, 32}},
+		{"ge+-resnet20", "layer1.0.rclb.fc.0.weight", []int{1, 16, 1, 1}},
 		{"resnet20", "layer2.0.conv1.weight", []int{32, 16, 3, 3}},
 	} {
-		m, err := NewModel(tc.name, Options{})
-		if err != nil {
-			t.Fatal(err)
+		m := built[tc.name]
+		if m == nil {
+			var err error
+			if m, err = NewModel(tc.name, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			built[tc.name] = m
 		}
 		found := false
 		for _, v := range m.Vars() {
@@ -299,5 +307,45 @@ func TestModelErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %+v: error %v, want one saying %q", tc.name, tc.o, err, tc.want)
 		}
+	}
+}
+
+// TestResNet20Learns takes a few SGD steps of SRM-ResNet-20 on one batch,
+// the optimiser split by NoDecay as the official training is; the loss
+// must fall and the gates must leave 0.5.
+func TestResNet20Learns(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	m, err := NewModel("srm-resnet20", Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgd := optim.NewSGD(m.Vars(), 0.05, 0.9, 1e-4, false)
+	if n := len(sgd.Groups[1].Params); n != 3*len(m.Recalibrators()) {
+		t.Errorf("%d NoDecay parameters, want cfc, bn.weight and bn.bias of each module", n)
+	}
+	x, labels := images(r, tensor.Float32, 8, 16), []int{0, 1, 2, 3, 4, 5, 6, 7}
+	var first, last float64
+	for step := 0; step < 6; step++ {
+		sgd.ZeroGrad()
+		logits, err := m.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss, err := op.CrossEntropy(logits, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loss.Backward()
+		sgd.Step()
+		if step == 0 {
+			first = loss.Item()
+		}
+		last = loss.Item()
+	}
+	if !(last < first) {
+		t.Errorf("loss went from %v to %v", first, last)
+	}
+	if g := m.Recalibrators()[0].Module.Gates().At(0); g == 0.5 {
+		t.Error("gates still 0.5 after training")
 	}
 }

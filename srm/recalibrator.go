@@ -66,6 +66,7 @@ func mustFit(m tracer, x *tensor.Tensor) {
 // step that turns gate logits into the recalibrated map.
 type gate struct{ last *tensor.Tensor }
 
+// Gates returns the gates of the last Forward (see Recalibrator).
 func (g *gate) Gates() *tensor.Tensor { return g.last }
 
 // excite applies sigmoid to the logits, keeps the gates for Gates, spreads

@@ -57,10 +57,9 @@ type block struct {
 
 // builder carries what building a network needs besides the architecture.
 type builder struct {
-	r           *rand.Rand
-	spec        Spec // Kind "" builds no modules
-	shortcutA   bool
-	strideIn1x1 bool
+	r         *rand.Rand
+	spec      Spec // Kind "" builds no modules
+	shortcutA bool
 }
 
 func (b *builder) net(a arch, classes, size int) (*resnet, error) {
@@ -104,12 +103,8 @@ func (b *builder) block(a arch, d dims, planes, stride int) (*block, error) {
 	out := planes
 	if a.bottleneck {
 		out = 4 * planes
-		s1, s3 := 1, stride
-		if b.strideIn1x1 {
-			s1, s3 = stride, 1
-		}
-		blk.add(b.r, in, planes, 1, s1, 0)
-		blk.add(b.r, planes, planes, 3, s3, 1)
+		blk.add(b.r, in, planes, 1, 1, 0)
+		blk.add(b.r, planes, planes, 3, stride, 1)
 		blk.add(b.r, planes, out, 1, 1, 0)
 	} else {
 		blk.add(b.r, in, out, 3, stride, 1)
@@ -132,6 +127,27 @@ func (b *builder) block(a arch, d dims, planes, stride int) (*block, error) {
 		}
 	}
 	return blk, nil
+}
+
+// strideIn1x1 returns a twin of n in the ResNet v1 layout of the Caffe
+// models: each Bottleneck's stride moves from its 3x3 convolution to its
+// first 1x1. The twin shares n's parameters, since the layouts differ in
+// geometry only, so that Count sizes it without building a second network.
+func (n *resnet) strideIn1x1() *resnet {
+	twin := *n
+	twin.layers = make([]nn.Sequential, len(n.layers))
+	for i, l := range n.layers {
+		for _, m := range l {
+			blk := *m.(*block)
+			if len(blk.convs) == 3 {
+				c1, c3 := *blk.convs[0], *blk.convs[1]
+				c1.Stride, c3.Stride = c1.Stride*c3.Stride, 1 // idempotent
+				blk.convs = []*nn.Conv2d{&c1, &c3, blk.convs[2]}
+			}
+			twin.layers[i] = append(twin.layers[i], &blk)
+		}
+	}
+	return &twin
 }
 
 func (blk *block) add(r *rand.Rand, in, out, k, stride, pad int) {

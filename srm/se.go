@@ -22,6 +22,7 @@ func newSE(s Spec, c int, r *rand.Rand) *SE {
 	return &SE{FC: linearBottleneck(r, c, s.hidden(c), c)}
 }
 
+// Forward gates x, (N, C, H, W), by its pooled channel means.
 func (m *SE) Forward(x *tensor.Tensor) *tensor.Tensor {
 	mustFit(m, x)
 	z := m.FC.Forward(op.Flatten(op.GlobalAvgPool(x)))
@@ -33,6 +34,8 @@ func (m *SE) trace(in dims) (dims, float64, error) {
 	return in, 2*in.plane() + f, err // pooling, gating, bottleneck
 }
 
+// Vars lists "fc.0.weight", "fc.0.bias", "fc.2.weight" and "fc.2.bias".
 func (m *SE) Vars() []nn.Var { return nn.Prefixed("fc", m.FC.Vars()) }
 
+// SetTraining does nothing: SE has no BatchNorm.
 func (m *SE) SetTraining(bool) {}

@@ -45,6 +45,8 @@ func newSRM(s Spec, c int, r *rand.Rand) *SRM {
 	return m
 }
 
+// Forward gates x, (N, C, H, W), by its channels' style; it panics with a
+// *tensor.ShapeError on a 1x1 map when the variance is unbiased.
 func (m *SRM) Forward(x *tensor.Tensor) *tensor.Tensor {
 	mustFit(m, x)
 	t := StylePool(x, m.Pooling, m.Biased)
@@ -92,4 +94,5 @@ func (m *SRM) Vars() []nn.Var {
 	return append(vs, nn.Prefixed("bn", m.BN.Vars())...)
 }
 
+// SetTraining switches the BatchNorm between batch and running statistics.
 func (m *SRM) SetTraining(on bool) { m.BN.SetTraining(on) }
