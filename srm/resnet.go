@@ -140,9 +140,11 @@ func (n *resnet) strideIn1x1() *resnet {
 		for _, m := range l {
 			blk := *m.(*block)
 			if len(blk.convs) == 3 {
-				c1, c3 := *blk.convs[0], *blk.convs[1]
-				c1.Stride, c3.Stride = c1.Stride*c3.Stride, 1 // idempotent
-				blk.convs = []*nn.Conv2d{&c1, &c3, blk.convs[2]}
+				first, spatial := *blk.convs[0], *blk.convs[1]
+				// One of the two strides is 1, so the product is the
+				// block's stride in either layout.
+				first.Stride, spatial.Stride = first.Stride*spatial.Stride, 1
+				blk.convs = []*nn.Conv2d{&first, &spatial, blk.convs[2]}
 			}
 			twin.layers[i] = append(twin.layers[i], &blk)
 		}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -33,14 +35,16 @@ func init() {
 func runParams(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("params", flag.ContinueOnError)
 	asCSV := fs.Bool("csv", false, "write CSV instead of an aligned table")
-	models := fs.String("models", strings.Join(defaultParamModels, ","), "comma-separated model names (see srm.Names; e.g. srm:avg+max-resnet20)")
+	models := fs.String("models", "", "comma-separated model names, e.g. srm:avg+max-resnet20 (default: plain, SE, GE-θ and SRM ResNet-50, -101, -20 and -56)")
 	shortcut := fs.String("shortcut", "", "CIFAR shortcut option, A or B (default: a row for each)")
 	size := fs.Int("size", 0, "input side in pixels (default 224 for ImageNet, 32 for CIFAR models)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: srmlab params [--csv] [--models a,b,...] [--shortcut A|B] [--size px]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -54,12 +58,32 @@ func runParams(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("-shortcut %q: want A or B", *shortcut)
 	}
+	names := defaultParamModels
+	if *models != "" {
+		names = strings.Split(*models, ",")
+	}
+	rows, err := paramRows(ctx, names, shortcuts, *size)
+	if err != nil {
+		return err
+	}
+	if *asCSV {
+		w := csv.NewWriter(os.Stdout)
+		w.WriteAll(rows)
+		return w.Error()
+	}
+	printAligned(os.Stdout, rows)
+	return nil
+}
+
+// paramRows sizes each model, once per shortcut option for CIFAR models,
+// and returns the table with its header.
+func paramRows(ctx context.Context, names, shortcuts []string, size int) ([][]string, error) {
 	rows := [][]string{{"model", "shortcut", "params", "gmacs", "caffe_gmacs"}}
-	for _, name := range strings.Split(*models, ",") {
+	for _, name := range names {
 		name = strings.TrimSpace(name)
 		_, depth, err := srm.ParseName(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		options := []string{"B"}
 		if slices.Contains(srm.CIFARDepths, depth) {
@@ -67,11 +91,11 @@ func runParams(ctx context.Context, args []string) error {
 		}
 		for _, sc := range options {
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, err
 			}
-			s, err := srm.Count(name, srm.Options{Shortcut: sc, InputSize: *size})
+			s, err := srm.Count(name, srm.Options{Shortcut: sc, InputSize: size})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			caffe := ""
 			if s.CaffeMACs > 0 {
@@ -80,18 +104,12 @@ func runParams(ctx context.Context, args []string) error {
 			rows = append(rows, []string{name, sc, strconv.Itoa(s.Params), strconv.FormatFloat(s.MACs/1e9, 'f', 4, 64), caffe})
 		}
 	}
-	if *asCSV {
-		w := csv.NewWriter(os.Stdout)
-		w.WriteAll(rows)
-		return w.Error()
-	}
-	printAligned(rows)
-	return nil
+	return rows, nil
 }
 
 // printAligned writes rows as a table with the first column left-aligned
-// and the numeric ones right-aligned.
-func printAligned(rows [][]string) {
+// and the numeric ones right-aligned; an empty cell shows as "-".
+func printAligned(w io.Writer, rows [][]string) {
 	widths := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for i, cell := range row {
@@ -106,6 +124,6 @@ func printAligned(rows [][]string) {
 			}
 			line += fmt.Sprintf("  %*s", widths[i+1], cell)
 		}
-		fmt.Println(line)
+		fmt.Fprintln(w, line)
 	}
 }
