@@ -40,7 +40,6 @@ type driverAPI interface {
 	MemFree(ptr uint64) cuResult
 	MemcpyHtoD(dst uint64, src unsafe.Pointer, bytes uint64) cuResult
 	MemcpyDtoH(dst unsafe.Pointer, src uint64, bytes uint64) cuResult
-	MemcpyDtoD(dst, src uint64, bytes uint64) cuResult
 	ModuleLoadData(image []byte) (uintptr, cuResult)
 	ModuleUnload(mod uintptr) cuResult
 	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)

@@ -143,17 +143,6 @@ func (d *Device) Synchronize() error {
 	return d.exec.do(func() error { return check(d.drv, "cuCtxSynchronize", d.drv.CtxSynchronize()) })
 }
 
-// CopyDeviceToDevice copies n bytes between device buffers with the
-// driver's copy engine path (cuMemcpyDtoD), the yardstick for bandwidth.
-func (d *Device) CopyDeviceToDevice(dst, src *Buffer, n int) error {
-	if n < 0 || n > dst.size || n > src.size {
-		return fmt.Errorf("cuda: copy of %d bytes between buffers of %d and %d", n, src.size, dst.size)
-	}
-	return d.exec.do(func() error {
-		return check(d.drv, "cuMemcpyDtoD_v2", d.drv.MemcpyDtoD(dst.ptr, src.ptr, uint64(n)))
-	})
-}
-
 // Close waits for queued work, returns all device memory, unloads the
 // kernels, releases the primary context and stops the CUDA thread. Buffers
 // must not be used afterwards.

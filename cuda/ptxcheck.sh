@@ -5,6 +5,7 @@
 # every kernel the Go code launches is emitted as an entry point. Needs a
 # clang with sm_90 support (16 or newer; Debian 12: apt-get install
 # clang-16). CLANG selects the compiler; the PTX goes to $PTX_OUT if set.
+# Exit status 2: no suitable clang.
 set -euo pipefail
 cd "$(dirname "$0")"
 clang=${CLANG:-}
@@ -14,7 +15,17 @@ if [ -z "$clang" ]; then
   done
 fi
 if [ -z "$clang" ]; then echo "ptxcheck: no clang found (Debian 12: apt-get install clang-16)" >&2; exit 2; fi
-out=${PTX_OUT:-$(mktemp -d)}
+major=$({ "$clang" --version || true; } | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+if [ "${major:-0}" -lt 16 ]; then
+  echo "ptxcheck: $clang is version ${major:-unknown}; sm_90 needs clang 16 or newer (Debian 12: apt-get install clang-16)" >&2
+  exit 2
+fi
+if [ -n "${PTX_OUT:-}" ]; then
+  out=$PTX_OUT
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 mkdir -p "$out"
 arch=${PTX_ARCH:-sm_90}
 status=0

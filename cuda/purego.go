@@ -34,7 +34,6 @@ type cudaLib struct {
 	cuMemFree                 func(ptr uint64) cuResult
 	cuMemcpyHtoD              func(dst uint64, src unsafe.Pointer, bytes uint64) cuResult
 	cuMemcpyDtoH              func(dst unsafe.Pointer, src uint64, bytes uint64) cuResult
-	cuMemcpyDtoD              func(dst, src uint64, bytes uint64) cuResult
 	cuModuleLoadData          func(mod *uintptr, image unsafe.Pointer) cuResult
 	cuModuleUnload            func(mod uintptr) cuResult
 	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) cuResult
@@ -104,7 +103,6 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 		b.bind(&l.cuMemFree, "cuMemFree_v2")
 		b.bind(&l.cuMemcpyHtoD, "cuMemcpyHtoD_v2")
 		b.bind(&l.cuMemcpyDtoH, "cuMemcpyDtoH_v2")
-		b.bind(&l.cuMemcpyDtoD, "cuMemcpyDtoD_v2")
 		b.bind(&l.cuModuleLoadData, "cuModuleLoadData")
 		b.bind(&l.cuModuleUnload, "cuModuleUnload")
 		b.bind(&l.cuModuleGetFunction, "cuModuleGetFunction")
@@ -195,10 +193,6 @@ func (l *cudaLib) MemcpyHtoD(dst uint64, src unsafe.Pointer, bytes uint64) cuRes
 
 func (l *cudaLib) MemcpyDtoH(dst unsafe.Pointer, src uint64, bytes uint64) cuResult {
 	return l.cuMemcpyDtoH(dst, src, bytes)
-}
-
-func (l *cudaLib) MemcpyDtoD(dst, src uint64, bytes uint64) cuResult {
-	return l.cuMemcpyDtoD(dst, src, bytes)
 }
 
 func (l *cudaLib) ModuleLoadData(image []byte) (uintptr, cuResult) {
