@@ -1,12 +1,14 @@
 package srm
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/srmlab/srmlab/internal/gradcheck"
 	"github.com/srmlab/srmlab/nn"
+	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -242,6 +244,68 @@ func TestSpecString(t *testing.T) {
 		}
 		if again, _ := ParseSpec(s.String()); again != s {
 			t.Errorf("%q does not round-trip: %+v, %+v", in, s, again)
+		}
+	}
+}
+
+// TestSRMReference recomputes SRM's training-mode output from its
+// definition: t = [mean, std] per channel, z = Σ cfc·t, BN over the batch
+// (biased batch variance, eps 1e-5), y = x·sigmoid(γ·ẑ + β).
+func TestSRMReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const n, c, hw = 4, 3, 6
+	m, _ := NewRecalibrator("srm", c, 0, r)
+	nn.Cast(m, tensor.Float64)
+	randomise(m, r)
+	s := m.(*SRM)
+	x := gradcheck.Rand64(r, n, c, 2, 3)
+	y := m.Forward(x).F64()
+	xs, w := x.F64(), s.CFC.F64()
+	z := make([]float64, n*c)
+	for i := range z {
+		plane := xs[i*hw : (i+1)*hw]
+		mean, sq := 0.0, 0.0
+		for _, v := range plane {
+			mean += v / hw
+		}
+		for _, v := range plane {
+			sq += (v - mean) * (v - mean)
+		}
+		z[i] = w[i%c*2]*mean + w[i%c*2+1]*math.Sqrt(sq/(hw-1)+1e-5)
+	}
+	for ch := 0; ch < c; ch++ {
+		mu, v := 0.0, 0.0
+		for i := 0; i < n; i++ {
+			mu += z[i*c+ch] / n
+		}
+		for i := 0; i < n; i++ {
+			v += (z[i*c+ch] - mu) * (z[i*c+ch] - mu) / n
+		}
+		for i := 0; i < n; i++ {
+			zh := (z[i*c+ch]-mu)/math.Sqrt(v+1e-5)*s.BN.Weight.At(ch) + s.BN.Bias.At(ch)
+			g := 1 / (1 + math.Exp(-zh))
+			for k := 0; k < hw; k++ {
+				j := (i*c+ch)*hw + k
+				if math.Abs(y[j]-xs[j]*g) > 1e-12 {
+					t.Fatalf("element %d: %v, want %v", j, y[j], xs[j]*g)
+				}
+			}
+		}
+	}
+}
+
+// TestGEGlobalGatherIsDepthwiseConv checks that the CFC form of GE-θ's
+// global gather is the official depthwise convolution.
+func TestGEGlobalGatherIsDepthwiseConv(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	x, w, b := gradcheck.Rand64(r, 2, 4, 5, 5), gradcheck.Rand64(r, 4, 1, 5, 5), gradcheck.Rand64(r, 4)
+	got, want := CFC(x, w, b).F64(), op.Conv2d(x, w, b, 1, 0, 4)
+	if s := want.Shape(); s[2] != 1 || s[3] != 1 {
+		t.Fatalf("conv output %v", s)
+	}
+	for i, v := range want.F64() {
+		if math.Abs(got[i]-v) > 1e-12 {
+			t.Fatalf("element %d: CFC %v, conv %v", i, got[i], v)
 		}
 	}
 }
