@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -51,7 +53,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd.run(ctx, os.Args[2:]); err != nil {
+	if err := cmd.run(ctx, os.Args[2:]); errors.Is(err, flag.ErrHelp) {
+		os.Exit(2) // the flag package has printed the command's usage
+	} else if err != nil {
 		fmt.Fprintf(os.Stderr, "srmlab %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
