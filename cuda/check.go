@@ -115,6 +115,8 @@ type CheckOptions struct {
 	Reps       int
 	Seed       uint64
 	CheckLarge bool // also check the timed shapes against the reference
+
+	checkShapes []Shape // replaces checkShapes in tests, where kernels run emulated
 }
 
 // Check runs every SRM kernel on random inputs and compares the results
@@ -135,6 +137,9 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 
 	fmt.Fprintf(w, "\n== correctness against float64 (max |err| / max |ref|) ==\n")
 	shapes := slices.Clone(checkShapes)
+	if opt.checkShapes != nil {
+		shapes = slices.Clone(opt.checkShapes)
+	}
 	if opt.CheckLarge {
 		shapes = append(shapes, opt.Shapes...)
 	}
@@ -188,7 +193,25 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 		}
 		rep.Timings = append(rep.Timings, ts...)
 	}
+	rep.Compiler = d.CompilerInfo()
 	return rep, nil
+}
+
+// relErr is max|got - want| / max|want|: the error relative to the
+// tensor's scale, so that values near zero do not blow it up.
+func relErr(got []float32, want []float64) float64 {
+	var num, den float64
+	for i := range want {
+		num = max(num, math.Abs(float64(got[i])-want[i]))
+		den = max(den, math.Abs(want[i]))
+	}
+	if math.IsNaN(num) {
+		return math.Inf(1)
+	}
+	if den == 0 {
+		return num
+	}
+	return num / den
 }
 
 // upload copies float64 values to a new device buffer as float32.

@@ -1,8 +1,9 @@
 package cuda
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -94,23 +95,6 @@ func TestSRMPlans(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-// relErr is max|got - want| / max|want|: the error relative to the
-// tensor's scale, so that values near zero do not blow it up.
-func relErr(got []float32, want []float64) float64 {
-	var num, den float64
-	for i := range want {
-		num = max(num, math.Abs(float64(got[i])-want[i]))
-		den = max(den, math.Abs(want[i]))
-	}
-	if math.IsNaN(num) {
-		return math.Inf(1)
-	}
-	if den == 0 {
-		return num
-	}
-	return num / den
-}
-
 // TestKernelsEmulated runs the SRM plans end to end through the host code
 // and the fake driver, with the CPU emulator executing srm.cu itself, and
 // compares every output with the float64 reference. The shapes cover each
@@ -166,5 +150,35 @@ func TestCheckResultString(t *testing.T) {
 	r := CheckResult{Shape: Shape{2, 3, 4, 5}, Quantity: "eval out", Kernel: "srm_eval_warp1", RelErr: 2e-6, Limit: 1e-5}
 	if got := fmt.Sprint(r); !strings.Contains(got, "2x3x4x5") || !strings.Contains(got, "ok") {
 		t.Errorf("%q", got)
+	}
+}
+
+// TestCheckEmulated runs Check, the body of srmlab cuda-check, end to end on
+// the emulated kernels. The fake driver's events count launches, so the
+// timings are launch counts in milliseconds.
+func TestCheckEmulated(t *testing.T) {
+	emu := emulator(t)
+	d, drv, _ := openFake(t)
+	drv.emulator = emu
+	var out strings.Builder
+	rep, err := Check(context.Background(), d, CheckOptions{Shapes: []Shape{{3, 4, 8, 8}}, Warmup: 1, Reps: 3, CheckLarge: true,
+		checkShapes: []Shape{{3, 5, 7, 7}}}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if rep.Failed() != 0 || len(rep.Checks) != 26 || len(rep.Timings) != 3 {
+		t.Errorf("%d failed of %d checks, %d timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings), out.String())
+	}
+	if tm := rep.Timings[2]; tm.Op != "train_fwd_bwd" || tm.MedianUS != 6000 || tm.Bytes != 8*4*3*4*64 || len(tm.Kernels) != 6 {
+		t.Errorf("timing %+v", tm)
+	}
+	for _, want := range []string{"all 26 checks passed", "copy kernel:", "train_fwd_bwd", "srm_stats_warp2,srm_train_gate"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	t.Log("\n" + out.String())
+	if _, err := json.Marshal(rep); err != nil {
+		t.Error(err)
 	}
 }

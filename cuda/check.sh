@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The GPU check of srmlab's CUDA backend, for a machine with an NVIDIA GPU
+# and PyTorch but no Go toolchain. Build the binary elsewhere, from the
+# repository root:
+#     CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab
+# then run, from the repository root on the GPU machine:
+#     cuda/check.sh
+# It runs `bin/srmlab cuda-check` (every kernel against float64 on random
+# inputs; timings of the fused SRM eval forward, training forward and
+# training forward+backward against a copy kernel's bandwidth), then
+# cuda/bench_torch.py (the official PyTorch SRM module on the same shapes,
+# eager and torch.compile) and the speed ratios. Outputs (text and JSON) go
+# to $OUT, or a temporary folder. Each part has its own time limit, so the
+# whole run ends within 5 minutes; a part that fails does not stop the next.
+# Exit status 0 only when every part succeeded and every check passed.
+#
+# Knobs: PYTHON (default /opt/torch/.venv/bin/python, else python3),
+# CHECK_TIMEOUT (s, default 110), TORCH_TIMEOUT (s, default 160),
+# COMPILE_BUDGET (s of torch.compile to start, default 70).
+set -u
+export PYTHONUNBUFFERED=1
+cd "$(dirname "$0")/.."
+out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
+status=0
+start=$(date +%s)
+section() { printf '\n==== %s (%ds) ====\n' "$*" "$(($(date +%s) - start))"; }
+
+section "machine"
+date -u '+%Y-%m-%d %H:%M:%S UTC'
+uname -sr
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw \
+  --format=csv 2>&1 || echo "nvidia-smi failed"
+
+section "srmlab cuda-check"
+if [ -x bin/srmlab ]; then
+  timeout --kill-after=5 "${CHECK_TIMEOUT:-110}" bin/srmlab cuda-check -json "$out/srmlab.json" 2>&1 | tee "$out/cuda-check.txt"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 124 ] && echo "cuda-check timed out"
+    echo "cuda-check exited with status $rc"
+    status=1
+  fi
+else
+  echo "bin/srmlab is missing: build it with CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab"
+  status=1
+fi
+
+section "PyTorch"
+py=${PYTHON:-/opt/torch/.venv/bin/python}
+[ -x "$py" ] || py=python3
+timeout --kill-after=5 "${TORCH_TIMEOUT:-160}" "$py" cuda/bench_torch.py --srmlab-json "$out/srmlab.json" \
+  --json "$out/torch.json" --compile-budget "${COMPILE_BUDGET:-70}" 2>&1 | tee "$out/bench-torch.txt"
+rc=${PIPESTATUS[0]}
+if [ "$rc" -ne 0 ]; then
+  [ "$rc" -eq 124 ] && echo "bench_torch.py timed out"
+  echo "bench_torch.py exited with status $rc"
+  status=1
+fi
+
+section "done"
+echo "outputs in $out: $(ls "$out" | tr '\n' ' ')"
+exit $status
