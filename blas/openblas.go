@@ -58,6 +58,7 @@ func openOpenBLAS() (Impl, error) {
 			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
 			continue
 		}
+		singleThreaded(lib)
 		o.name = describe(lib, path)
 		return o, nil
 	}
@@ -91,6 +92,20 @@ func chooseCoreType() {
 	purego.RegisterLibFunc(&setenv, libc, "setenv")
 	setenv("OPENBLAS_CORETYPE", core, 0)
 	os.Setenv("OPENBLAS_CORETYPE", core)
+}
+
+// singleThreaded runs each OpenBLAS call on its caller's thread unless
+// OPENBLAS_NUM_THREADS says otherwise. srmlab already spreads batch items
+// over the cores (internal/parallel); OpenBLAS's own threads would then spin
+// against those goroutines, which made a convolution's forward and backward
+// passes five times slower on two cores.
+func singleThreaded(lib uintptr) {
+	if os.Getenv("OPENBLAS_NUM_THREADS") != "" || !sym(lib, "openblas_set_num_threads") {
+		return
+	}
+	var set func(n int32)
+	purego.RegisterLibFunc(&set, lib, "openblas_set_num_threads")
+	set(1)
 }
 
 func bind(lib uintptr, o *openBLAS) (err error) {
