@@ -45,8 +45,9 @@ done
 # Every kernel the Go code can launch must be an entry point of the PTX: the
 # names it spells out, and the variants it builds from prefixes (srm.go).
 want=$(grep -ohE '"(srm|copy)_[a-z0-9_]*[a-z0-9]"' ./*.go | tr -d '"')
-for v in warp1 warp2 warp4 warp8 block1 block2 block4 block8 loop; do want+=" srm_eval_$v srm_stats_$v"; done
-for v in warp block; do want+=" srm_scale_$v srm_bwd_dot_$v srm_bwd_dx_$v"; done
+for v in warp1 warp2 warp4 warp8 block1 block2 block4 block8 loop; do
+  for k in eval stats scale bwd_dot bwd_dx; do want+=" srm_${k}_$v"; done
+done
 for name in $want; do
   if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi
 done

@@ -42,7 +42,7 @@ const (
 // in one block's registers get a block each, sized to the plane so that few
 // threads idle: R is the smallest power of two that keeps the block within
 // 256 threads. Everything else (L not a multiple of 4, or very large
-// planes) takes the loop kernels, which re-read x from memory.
+// planes) takes the loop kernels, which loop over memory.
 func geometryFor(L, planes int) geometry {
 	if L <= 32*maxRegs {
 		r := 1
@@ -62,22 +62,14 @@ func geometryFor(L, planes int) geometry {
 	return geometry{kind: "loop", grid: planes, block: maxBlock}
 }
 
-// registerKernel names the eval-forward or statistics kernel (prefix
-// "srm_eval_" or "srm_stats_") for this geometry.
-func (g geometry) registerKernel(prefix string) kernelRef {
+// kernel names the plane kernel with the given prefix ("srm_eval_",
+// "srm_stats_", "srm_scale_", "srm_bwd_dot_", "srm_bwd_dx_") for this
+// geometry.
+func (g geometry) kernel(prefix string) kernelRef {
 	if g.kind == "loop" {
 		return kernelRef{srmSource, prefix + "loop"}
 	}
 	return kernelRef{srmSource, fmt.Sprintf("%s%s%d", prefix, g.kind, g.regs)}
-}
-
-// streamKernel names a streaming plane kernel (scale, dot, dx), which has a
-// warp and a block form only: it keeps nothing in registers.
-func (g geometry) streamKernel(prefix string) kernelRef {
-	if g.kind == "warp" {
-		return kernelRef{srmSource, prefix + "warp"}
-	}
-	return kernelRef{srmSource, prefix + "block"}
 }
 
 // SRM is a Style-based Recalibration Module's parameters and BatchNorm
@@ -202,7 +194,7 @@ func (l *SRM) ForwardEval(x, out *Buffer, s Shape) (*Plan, error) {
 	L, P := s.PlaneSize(), s.Planes()
 	g := geometryFor(L, P)
 	p := &Plan{dev: l.dev}
-	err := p.add(g.registerKernel("srm_eval_"), g.grid, g.block,
+	err := p.add(g.kernel("srm_eval_"), g.grid, g.block,
 		x, out, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, l.Eps, int32(s.C), int32(L), int32(P))
 	return p, err
 }
@@ -220,11 +212,11 @@ func (l *SRM) ForwardTrain(x, out *Buffer, ws *SRMWorkspace) (*Plan, error) {
 	g := geometryFor(L, P)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
-		p.add(g.registerKernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
+		p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
 		p.add(kernelRef{srmSource, "srm_train_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
 			ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
 			l.Eps, l.Momentum, int32(s.N), int32(s.C)),
-		p.add(g.streamKernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P)),
+		p.add(g.kernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P)),
 	)
 	return p, err
 }
@@ -244,11 +236,11 @@ func (l *SRM) Backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads) (
 	g := geometryFor(L, P)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
-		p.add(g.streamKernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
+		p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
 		p.add(kernelRef{srmSource, "srm_bwd_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
 			ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
 			grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)),
-		p.add(g.streamKernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P)),
+		p.add(g.kernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P)),
 	)
 	return p, err
 }

@@ -63,7 +63,7 @@ func TestSRMPlans(t *testing.T) {
 		want string
 	}{
 		{eval, "srm_eval_block4"},
-		{both, "srm_stats_block4 srm_train_gate srm_scale_block srm_bwd_dot_block srm_bwd_gate srm_bwd_dx_block"},
+		{both, "srm_stats_block4 srm_train_gate srm_scale_block4 srm_bwd_dot_block4 srm_bwd_gate srm_bwd_dx_block4"},
 	} {
 		if got := strings.Join(c.p.Kernels(), " "); got != c.want {
 			t.Errorf("kernels %q, want %q", got, c.want)
@@ -172,7 +172,7 @@ func TestCheckEmulated(t *testing.T) {
 	if tm := rep.Timings[2]; tm.Op != "train_fwd_bwd" || tm.MedianUS != 6000 || tm.Bytes != 8*4*3*4*64 || len(tm.Kernels) != 6 {
 		t.Errorf("timing %+v", tm)
 	}
-	for _, want := range []string{"all 26 checks passed", "copy kernel:", "train_fwd_bwd", "srm_stats_warp2,srm_train_gate"} {
+	for _, want := range []string{"all 26 checks passed", "copy kernel:", "train_fwd_bwd", "srm_stats_warp2,srm_train_gate,srm_scale_warp2"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -41,18 +41,20 @@
 // and G twice (S, then dx: the batch sums of dy sit between) and writes dx
 // once. The per-channel steps in between are one warp per channel over N.
 //
-// Plane kernels come in three shapes, chosen on the host by L
-// (cuda/srm.go, planeGeometry):
-//   *_warpR  : one warp per plane, 8 planes per block, each lane keeping up
-//              to R values in registers (L <= 32 R); for small planes such
-//              as 7x7, where a block per plane would leave most threads idle.
+// Every plane kernel comes in three shapes, chosen on the host by L
+// (cuda/srm.go, geometryFor):
+//   *_warpR  : one warp per plane, 8 planes per block, each lane holding up
+//              to R values (L <= 32 R); for small planes such as 7x7, where
+//              a block per plane would leave most threads idle.
 //   *_blockR : one block per plane, float4 accesses (L % 4 == 0), each
-//              thread keeping up to R float4s in registers, so the eval
-//              forward reads x exactly once and the variance is computed
-//              from the mean (two passes over registers, no cancellation).
-//   *_loop   : one block per plane, any L, re-reading x from memory.
-// The statistics always go through registers or memory twice: a one-pass
-// sum of squares loses the variance to cancellation when |mean| >> std.
+//              thread holding up to R float4s.
+//   *_loop   : one block per plane, any L, looping over memory.
+// In the warp and block shapes a thread issues all its loads before using
+// any (R independent loads in flight, the latency paid once), and keeps the
+// values in registers: the eval forward reads x exactly once, and the
+// variance is computed from the mean over the registers (two passes, no
+// cancellation; a one-pass sum of squares loses the variance when
+// |mean| >> std). The loop shape reads x twice for the statistics.
 
 #define SRM_STD_EPS 1e-5f
 #define FULL_MASK 0xffffffffu
@@ -86,63 +88,86 @@ __device__ __forceinline__ float block_sum(float v, float* sh) {
 
 __device__ __forceinline__ float sigmoid(float y) { return 1.f / (1.f + expf(-y)); }
 
-__device__ __forceinline__ float eval_gate(int c, float mu, float sd, const float* __restrict__ cfc,
-                                           const float* __restrict__ gamma, const float* __restrict__ beta,
-                                           const float* __restrict__ rmean, const float* __restrict__ rvar,
-                                           float eps) {
-  const float z = cfc[2 * c] * mu + cfc[2 * c + 1] * sd;
-  return sigmoid(gamma[c] * (z - rmean[c]) / sqrtf(rvar[c] + eps) + beta[c]);
+// ---- element helpers, for a float or a float4 ------------------------------
+
+__device__ __forceinline__ float hsum(float v) { return v; }
+__device__ __forceinline__ float hsum(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+__device__ __forceinline__ float sqdev(float v, float m) { return (v - m) * (v - m); }
+__device__ __forceinline__ float sqdev(float4 v, float m) {
+  return (sqdev(v.x, m) + sqdev(v.y, m)) + (sqdev(v.z, m) + sqdev(v.w, m));
+}
+__device__ __forceinline__ float dotp(float a, float b) { return a * b; }
+__device__ __forceinline__ float dotp(float4 a, float4 b) { return (a.x * b.x + a.y * b.y) + (a.z * b.z + a.w * b.w); }
+__device__ __forceinline__ void zero(float& v) { v = 0.f; }
+__device__ __forceinline__ void zero(float4& v) { v.x = v.y = v.z = v.w = 0.f; }
+__device__ __forceinline__ float scale(float v, float g) { return v * g; }
+__device__ __forceinline__ float4 scale(float4 v, float g) {
+  v.x *= g;
+  v.y *= g;
+  v.z *= g;
+  v.w *= g;
+  return v;
+}
+// dx = G g + k2 (x - mu) + k0
+__device__ __forceinline__ float dxval(float x, float G, float g, float mu, float k0, float k2) {
+  return G * g + k2 * (x - mu) + k0;
+}
+__device__ __forceinline__ float4 dxval(float4 x, float4 G, float g, float mu, float k0, float k2) {
+  float4 r;
+  r.x = dxval(x.x, G.x, g, mu, k0, k2);
+  r.y = dxval(x.y, G.y, g, mu, k0, k2);
+  r.z = dxval(x.z, G.z, g, mu, k0, k2);
+  r.w = dxval(x.w, G.w, g, mu, k0, k2);
+  return r;
 }
 
-// ---- plane statistics ------------------------------------------------------
+// ---- layouts: how the threads of a plane share it --------------------------
 
-// warp_stats: lane l keeps x[l + 32k], k < R.
-template <int R>
-__device__ __forceinline__ void warp_stats(const float* __restrict__ xp, int L, float (&v)[R], float& mu,
-                                           float& sd) {
-  const int lane = threadIdx.x & 31;
-  float s = 0.f;
-#pragma unroll
-  for (int k = 0; k < R; k++) {
-    const int i = lane + 32 * k;
-    v[k] = i < L ? xp[i] : 0.f;
-    s += v[k];
-  }
-  mu = warp_sum(s) / (float)L;
-  float q = 0.f;
-#pragma unroll
-  for (int k = 0; k < R; k++) {
-    const float d = v[k] - mu;
-    q += lane + 32 * k < L ? d * d : 0.f;
-  }
-  sd = sqrtf(warp_sum(q) / (float)(L - 1) + SRM_STD_EPS);
-}
+// WarpLayout: a warp per plane; lane l holds values l + 32k.
+struct WarpLayout {
+  typedef float T;
+  __device__ static int plane() { return blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); }
+  __device__ static int slot(int k) { return (threadIdx.x & 31) + 32 * k; }
+  __device__ static int slots(int L) { return L; }
+  __device__ static float sum(float v, float*) { return warp_sum(v); }
+  __device__ static bool leader() { return (threadIdx.x & 31) == 0; }
+};
 
-// block_stats: thread t keeps float4 number t + k*blockDim.x, k < R.
-template <int R>
-__device__ __forceinline__ void block_stats(const float4* __restrict__ xp, int L, float4 (&v)[R], float* sh,
-                                            float& mu, float& sd) {
-  const int t = threadIdx.x, T = blockDim.x, nv = L >> 2;
-  float s = 0.f;
+// BlockLayout: a block per plane; thread t holds float4s t + k*blockDim.x.
+struct BlockLayout {
+  typedef float4 T;
+  __device__ static int plane() { return blockIdx.x; }
+  __device__ static int slot(int k) { return threadIdx.x + k * blockDim.x; }
+  __device__ static int slots(int L) { return L >> 2; }
+  __device__ static float sum(float v, float* sh) { return block_sum(v, sh); }
+  __device__ static bool leader() { return threadIdx.x == 0; }
+};
+
+// load issues the R loads of this thread's share of a plane (zeros past
+// its end) before anything uses them.
+template <class Lay, int R>
+__device__ __forceinline__ void load(const typename Lay::T* __restrict__ src, int L, typename Lay::T (&v)[R]) {
 #pragma unroll
   for (int k = 0; k < R; k++) {
-    if (t + k * T < nv) {
-      v[k] = xp[t + k * T];
+    if (Lay::slot(k) < Lay::slots(L)) {
+      v[k] = src[Lay::slot(k)];
     } else {
-      v[k].x = v[k].y = v[k].z = v[k].w = 0.f;
+      zero(v[k]);
     }
-    s += (v[k].x + v[k].y) + (v[k].z + v[k].w);
   }
-  mu = block_sum(s, sh) / (float)L;
+}
+
+// stats computes a plane's mean and std from the values load fetched.
+template <class Lay, int R>
+__device__ __forceinline__ void stats(const typename Lay::T (&v)[R], int L, float* sh, float& mu, float& sd) {
+  float s = 0.f;
+#pragma unroll
+  for (int k = 0; k < R; k++) s += hsum(v[k]);
+  mu = Lay::sum(s, sh) / (float)L;
   float q = 0.f;
 #pragma unroll
-  for (int k = 0; k < R; k++) {
-    if (t + k * T < nv) {
-      const float a = v[k].x - mu, b = v[k].y - mu, c = v[k].z - mu, d = v[k].w - mu;
-      q += (a * a + b * b) + (c * c + d * d);
-    }
-  }
-  sd = sqrtf(block_sum(q, sh) / (float)(L - 1) + SRM_STD_EPS);
+  for (int k = 0; k < R; k++) q += Lay::slot(k) < Lay::slots(L) ? sqdev(v[k], mu) : 0.f;
+  sd = sqrtf(Lay::sum(q, sh) / (float)(L - 1) + SRM_STD_EPS);
 }
 
 __device__ __forceinline__ void loop_stats(const float* __restrict__ xp, int L, float* sh, float& mu, float& sd) {
@@ -151,103 +176,78 @@ __device__ __forceinline__ void loop_stats(const float* __restrict__ xp, int L, 
   for (int i = t; i < L; i += T) s += xp[i];
   mu = block_sum(s, sh) / (float)L;
   float q = 0.f;
-  for (int i = t; i < L; i += T) {
-    const float d = xp[i] - mu;
-    q += d * d;
-  }
+  for (int i = t; i < L; i += T) q += sqdev(xp[i], mu);
   sd = sqrtf(block_sum(q, sh) / (float)(L - 1) + SRM_STD_EPS);
 }
 
 // ---- eval forward: statistics, gate and scaling in one read of x ------------
 
-#define EVAL_PARAMS                                                                                          \
-  const float *__restrict__ x, float *__restrict__ out, const float *__restrict__ cfc,                     \
-      const float *__restrict__ gamma, const float *__restrict__ beta, const float *__restrict__ rmean,    \
+#define EVAL_PARAMS                                                                                       \
+  const float *__restrict__ x, float *__restrict__ out, const float *__restrict__ cfc,                  \
+      const float *__restrict__ gamma, const float *__restrict__ beta, const float *__restrict__ rmean, \
       const float *__restrict__ rvar, float eps, int C, int L, int P
 #define EVAL_ARGS x, out, cfc, gamma, beta, rmean, rvar, eps, C, L, P
 
-template <int R>
-__device__ __forceinline__ void eval_warp(EVAL_PARAMS) {
-  const int p = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (p >= P) return;  // the whole warp leaves together
-  const long long off = (long long)p * L;
-  float v[R];
-  float mu, sd;
-  warp_stats<R>(x + off, L, v, mu, sd);
-  const float g = eval_gate(p % C, mu, sd, cfc, gamma, beta, rmean, rvar, eps);
-  const int lane = threadIdx.x & 31;
-#pragma unroll
-  for (int k = 0; k < R; k++) {
-    const int i = lane + 32 * k;
-    if (i < L) out[off + i] = v[k] * g;
+// EvalGate holds a channel's CFC and BN parameters, loaded when the kernel
+// starts so that their latency hides behind the loads of x.
+struct EvalGate {
+  float a, b, gamma, beta, mean, rstd;
+  __device__ EvalGate(int c, const float* __restrict__ cfc, const float* __restrict__ gm,
+                      const float* __restrict__ bt, const float* __restrict__ rmean,
+                      const float* __restrict__ rvar, float eps)
+      : a(cfc[2 * c]), b(cfc[2 * c + 1]), gamma(gm[c]), beta(bt[c]), mean(rmean[c]), rstd(rvar[c] + eps) {}
+  __device__ float operator()(float mu, float sd) const {
+    return sigmoid(gamma * (a * mu + b * sd - mean) / sqrtf(rstd) + beta);
   }
-}
+};
 
-template <int R>
-__device__ __forceinline__ void eval_block(EVAL_PARAMS) {
+template <class Lay, int R>
+__device__ __forceinline__ void eval_plane(EVAL_PARAMS) {
   __shared__ float sh[32];
-  const int p = blockIdx.x;
-  if (p >= P) return;  // the whole block leaves together
+  const int p = Lay::plane();
+  if (p >= P) return;  // the whole warp (WarpLayout) or block leaves together
+  const EvalGate gate(p % C, cfc, gamma, beta, rmean, rvar, eps);
   const long long off = (long long)p * L;
-  float4 v[R];
+  typename Lay::T v[R];
+  load<Lay, R>((const typename Lay::T*)(x + off), L, v);
   float mu, sd;
-  block_stats<R>((const float4*)(x + off), L, v, sh, mu, sd);
-  const float g = eval_gate(p % C, mu, sd, cfc, gamma, beta, rmean, rvar, eps);
-  float4* o = (float4*)(out + off);
-  const int t = threadIdx.x, T = blockDim.x, nv = L >> 2;
+  stats<Lay, R>(v, L, sh, mu, sd);
+  const float g = gate(mu, sd);
+  typename Lay::T* o = (typename Lay::T*)(out + off);
 #pragma unroll
-  for (int k = 0; k < R; k++) {
-    if (t + k * T < nv) {
-      float4 w = v[k];
-      w.x *= g;
-      w.y *= g;
-      w.z *= g;
-      w.w *= g;
-      o[t + k * T] = w;
-    }
-  }
+  for (int k = 0; k < R; k++)
+    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = scale(v[k], g);
 }
 
 extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) {
   __shared__ float sh[32];
   const int p = blockIdx.x;
   if (p >= P) return;
+  const EvalGate gate(p % C, cfc, gamma, beta, rmean, rvar, eps);
   const long long off = (long long)p * L;
   float mu, sd;
   loop_stats(x + off, L, sh, mu, sd);
-  const float g = eval_gate(p % C, mu, sd, cfc, gamma, beta, rmean, rvar, eps);
+  const float g = gate(mu, sd);
   for (int i = threadIdx.x; i < L; i += blockDim.x) out[off + i] = x[off + i] * g;
 }
 
 // ---- training forward, pass 1: per-plane mean and std ----------------------
 
-#define STATS_PARAMS const float *__restrict__ x, float *__restrict__ mean, float *__restrict__ std, int L, int P
-#define STATS_ARGS x, mean, std, L, P
+#define STATS_PARAMS const float *__restrict__ x, float *__restrict__ mean, float *__restrict__ sdev, int L, int P
+#define STATS_ARGS x, mean, sdev, L, P
 
-template <int R>
-__device__ __forceinline__ void stats_warp(STATS_PARAMS) {
-  const int p = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (p >= P) return;
-  float v[R];
-  float mu, sd;
-  warp_stats<R>(x + (long long)p * L, L, v, mu, sd);
-  if ((threadIdx.x & 31) == 0) {
-    mean[p] = mu;
-    std[p] = sd;
-  }
-}
-
-template <int R>
-__device__ __forceinline__ void stats_block(STATS_PARAMS) {
+template <class Lay, int R>
+__device__ __forceinline__ void stats_plane(STATS_PARAMS) {
   __shared__ float sh[32];
-  const int p = blockIdx.x;
+  const int p = Lay::plane();
   if (p >= P) return;
-  float4 v[R];
+  typename Lay::T v[R];
+  load<Lay, R>((const typename Lay::T*)(x + (long long)p * L), L, v);
   float mu, sd;
-  block_stats<R>((const float4*)(x + (long long)p * L), L, v, sh, mu, sd);
-  if (threadIdx.x == 0) {
+  stats<Lay, R>(v, L, sh, mu, sd);
+  if (Lay::leader()) {
     mean[p] = mu;
-    std[p] = sd;
+    sdev[p] = sd;
   }
 }
 
@@ -259,20 +259,9 @@ extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) {
   loop_stats(x + (long long)p * L, L, sh, mu, sd);
   if (threadIdx.x == 0) {
     mean[p] = mu;
-    std[p] = sd;
+    sdev[p] = sd;
   }
 }
-
-#define SRM_PLANE_KERNELS(R)                                                                                        \
-  extern "C" __global__ void __launch_bounds__(256) srm_eval_warp##R(EVAL_PARAMS) { eval_warp<R>(EVAL_ARGS); }    \
-  extern "C" __global__ void __launch_bounds__(256) srm_eval_block##R(EVAL_PARAMS) { eval_block<R>(EVAL_ARGS); }  \
-  extern "C" __global__ void __launch_bounds__(256) srm_stats_warp##R(STATS_PARAMS) { stats_warp<R>(STATS_ARGS); } \
-  extern "C" __global__ void __launch_bounds__(256) srm_stats_block##R(STATS_PARAMS) { stats_block<R>(STATS_ARGS); }
-
-SRM_PLANE_KERNELS(1)
-SRM_PLANE_KERNELS(2)
-SRM_PLANE_KERNELS(4)
-SRM_PLANE_KERNELS(8)
 
 // ---- training forward, per channel: CFC, batch BN, gate ---------------------
 // One warp per channel, lanes striding over the batch, in double: the batch
@@ -280,7 +269,7 @@ SRM_PLANE_KERNELS(8)
 // Saves zh (per plane) and r (per channel) for the backward pass.
 
 extern "C" __global__ void __launch_bounds__(256)
-    srm_train_gate(const float* __restrict__ mean, const float* __restrict__ std, const float* __restrict__ cfc,
+    srm_train_gate(const float* __restrict__ mean, const float* __restrict__ sdev, const float* __restrict__ cfc,
                    const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ rmean,
                    float* __restrict__ rvar, float* __restrict__ gate, float* __restrict__ zhat,
                    float* __restrict__ rstd, float eps, float momentum, int N, int C) {
@@ -289,11 +278,11 @@ extern "C" __global__ void __launch_bounds__(256)
   const int lane = threadIdx.x & 31;
   const double a = cfc[2 * c], b = cfc[2 * c + 1];
   double s = 0.0;
-  for (int n = lane; n < N; n += 32) s += a * mean[n * C + c] + b * std[n * C + c];
+  for (int n = lane; n < N; n += 32) s += a * mean[n * C + c] + b * sdev[n * C + c];
   const double m = warp_sum_d(s) / N;
   double q = 0.0;
   for (int n = lane; n < N; n += 32) {
-    const double d = a * mean[n * C + c] + b * std[n * C + c] - m;
+    const double d = a * mean[n * C + c] + b * sdev[n * C + c] - m;
     q += d * d;
   }
   const double v = warp_sum_d(q) / N;
@@ -301,7 +290,7 @@ extern "C" __global__ void __launch_bounds__(256)
   const double gm = gamma[c], bt = beta[c];
   for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
-    const double zh = (a * mean[p] + b * std[p] - m) * r;
+    const double zh = (a * mean[p] + b * sdev[p] - m) * r;
     zhat[p] = (float)zh;
     gate[p] = (float)(1.0 / (1.0 + exp(-(gm * zh + bt))));
   }
@@ -315,17 +304,24 @@ extern "C" __global__ void __launch_bounds__(256)
 
 // ---- training forward, pass 2: out = x * g ----------------------------------
 
-extern "C" __global__ void __launch_bounds__(256)
-    srm_scale_warp(const float* __restrict__ x, const float* __restrict__ gate, float* __restrict__ out, int L, int P) {
-  const int p = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+#define SCALE_PARAMS const float *__restrict__ x, const float *__restrict__ gate, float *__restrict__ out, int L, int P
+#define SCALE_ARGS x, gate, out, L, P
+
+template <class Lay, int R>
+__device__ __forceinline__ void scale_plane(SCALE_PARAMS) {
+  const int p = Lay::plane();
   if (p >= P) return;
-  const long long off = (long long)p * L;
   const float g = gate[p];
-  for (int i = threadIdx.x & 31; i < L; i += 32) out[off + i] = x[off + i] * g;
+  const long long off = (long long)p * L;
+  typename Lay::T v[R];
+  load<Lay, R>((const typename Lay::T*)(x + off), L, v);
+  typename Lay::T* o = (typename Lay::T*)(out + off);
+#pragma unroll
+  for (int k = 0; k < R; k++)
+    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = scale(v[k], g);
 }
 
-extern "C" __global__ void __launch_bounds__(256)
-    srm_scale_block(const float* __restrict__ x, const float* __restrict__ gate, float* __restrict__ out, int L, int P) {
+extern "C" __global__ void __launch_bounds__(256) srm_scale_loop(SCALE_PARAMS) {
   const int p = blockIdx.x;
   if (p >= P) return;
   const long long off = (long long)p * L;
@@ -334,14 +330,7 @@ extern "C" __global__ void __launch_bounds__(256)
     const float4* xv = (const float4*)(x + off);
     float4* ov = (float4*)(out + off);
 #pragma unroll 4
-    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) {
-      float4 w = xv[i];
-      w.x *= g;
-      w.y *= g;
-      w.z *= g;
-      w.w *= g;
-      ov[i] = w;
-    }
+    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) ov[i] = scale(xv[i], g);
   } else {
     for (int i = threadIdx.x; i < L; i += blockDim.x) out[off + i] = x[off + i] * g;
   }
@@ -349,19 +338,26 @@ extern "C" __global__ void __launch_bounds__(256)
 
 // ---- backward, pass 1: S_p = sum_i G_pi x_pi ---------------------------------
 
-extern "C" __global__ void __launch_bounds__(256)
-    srm_bwd_dot_warp(const float* __restrict__ x, const float* __restrict__ dout, float* __restrict__ dot, int L, int P) {
-  const int p = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+#define DOT_PARAMS const float *__restrict__ x, const float *__restrict__ dout, float *__restrict__ dot, int L, int P
+#define DOT_ARGS x, dout, dot, L, P
+
+template <class Lay, int R>
+__device__ __forceinline__ void dot_plane(DOT_PARAMS) {
+  __shared__ float sh[32];
+  const int p = Lay::plane();
   if (p >= P) return;
   const long long off = (long long)p * L;
+  typename Lay::T a[R], d[R];
+  load<Lay, R>((const typename Lay::T*)(x + off), L, a);
+  load<Lay, R>((const typename Lay::T*)(dout + off), L, d);
   float s = 0.f;
-  for (int i = threadIdx.x & 31; i < L; i += 32) s += dout[off + i] * x[off + i];
-  s = warp_sum(s);
-  if ((threadIdx.x & 31) == 0) dot[p] = s;
+#pragma unroll
+  for (int k = 0; k < R; k++) s += dotp(a[k], d[k]);
+  s = Lay::sum(s, sh);
+  if (Lay::leader()) dot[p] = s;
 }
 
-extern "C" __global__ void __launch_bounds__(256)
-    srm_bwd_dot_block(const float* __restrict__ x, const float* __restrict__ dout, float* __restrict__ dot, int L, int P) {
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) {
   __shared__ float sh[32];
   const int p = blockIdx.x;
   if (p >= P) return;
@@ -371,10 +367,7 @@ extern "C" __global__ void __launch_bounds__(256)
     const float4* xv = (const float4*)(x + off);
     const float4* gv = (const float4*)(dout + off);
 #pragma unroll 4
-    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) {
-      const float4 a = xv[i], g = gv[i];
-      s += (a.x * g.x + a.y * g.y) + (a.z * g.z + a.w * g.w);
-    }
+    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) s += dotp(xv[i], gv[i]);
   } else {
     for (int i = threadIdx.x; i < L; i += blockDim.x) s += dout[off + i] * x[off + i];
   }
@@ -386,7 +379,7 @@ extern "C" __global__ void __launch_bounds__(256)
 // Writes (not accumulates) dcfc, dgamma and dbeta.
 
 extern "C" __global__ void __launch_bounds__(256)
-    srm_bwd_gate(const float* __restrict__ dot, const float* __restrict__ mean, const float* __restrict__ std,
+    srm_bwd_gate(const float* __restrict__ dot, const float* __restrict__ mean, const float* __restrict__ sdev,
                  const float* __restrict__ gate, const float* __restrict__ zhat, const float* __restrict__ rstd,
                  const float* __restrict__ cfc, const float* __restrict__ gamma, float* __restrict__ k0,
                  float* __restrict__ k2, float* __restrict__ dcfc, float* __restrict__ dgamma,
@@ -413,8 +406,8 @@ extern "C" __global__ void __launch_bounds__(256)
     const double dy = dot[p] * g * (1.0 - g);
     const double dz = gr * (dy - sdy / N - zhat[p] * sdyz / N);
     da += dz * mean[p];
-    db += dz * std[p];
-    k2[p] = (float)(b * dz / ((double)(L - 1) * std[p]));
+    db += dz * sdev[p];
+    k2[p] = (float)(b * dz / ((double)(L - 1) * sdev[p]));
     k0[p] = (float)(a * dz / L);
   }
   da = warp_sum_d(da);
@@ -429,20 +422,28 @@ extern "C" __global__ void __launch_bounds__(256)
 
 // ---- backward, pass 2: dx = G g + k2 (x - mu) + k0 --------------------------
 
-#define DX_PARAMS                                                                                       \
-  const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ gate,        \
-      const float *__restrict__ mean, const float *__restrict__ k0, const float *__restrict__ k2,     \
+#define DX_PARAMS                                                                                   \
+  const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ gate,    \
+      const float *__restrict__ mean, const float *__restrict__ k0, const float *__restrict__ k2, \
       float *__restrict__ dx, int L, int P
+#define DX_ARGS x, dout, gate, mean, k0, k2, dx, L, P
 
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_warp(DX_PARAMS) {
-  const int p = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+template <class Lay, int R>
+__device__ __forceinline__ void dx_plane(DX_PARAMS) {
+  const int p = Lay::plane();
   if (p >= P) return;
-  const long long off = (long long)p * L;
   const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
-  for (int i = threadIdx.x & 31; i < L; i += 32) dx[off + i] = dout[off + i] * g + c2 * (x[off + i] - mu) + c0;
+  const long long off = (long long)p * L;
+  typename Lay::T a[R], d[R];
+  load<Lay, R>((const typename Lay::T*)(x + off), L, a);
+  load<Lay, R>((const typename Lay::T*)(dout + off), L, d);
+  typename Lay::T* o = (typename Lay::T*)(dx + off);
+#pragma unroll
+  for (int k = 0; k < R; k++)
+    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = dxval(a[k], d[k], g, mu, c0, c2);
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_block(DX_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_loop(DX_PARAMS) {
   const int p = blockIdx.x;
   if (p >= P) return;
   const long long off = (long long)p * L;
@@ -452,16 +453,25 @@ extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_block(DX_PARAMS) {
     const float4* gv = (const float4*)(dout + off);
     float4* dv = (float4*)(dx + off);
 #pragma unroll 4
-    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) {
-      const float4 a = xv[i], d = gv[i];
-      float4 w;
-      w.x = d.x * g + c2 * (a.x - mu) + c0;
-      w.y = d.y * g + c2 * (a.y - mu) + c0;
-      w.z = d.z * g + c2 * (a.z - mu) + c0;
-      w.w = d.w * g + c2 * (a.w - mu) + c0;
-      dv[i] = w;
-    }
+    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) dv[i] = dxval(xv[i], gv[i], g, mu, c0, c2);
   } else {
-    for (int i = threadIdx.x; i < L; i += blockDim.x) dx[off + i] = dout[off + i] * g + c2 * (x[off + i] - mu) + c0;
+    for (int i = threadIdx.x; i < L; i += blockDim.x) dx[off + i] = dxval(x[off + i], dout[off + i], g, mu, c0, c2);
   }
 }
+
+// ---- entry points for the warp and block shapes -----------------------------
+
+#define SRM_KERNEL(name, impl, PARAMS, ARGS, R)                                                           \
+  extern "C" __global__ void __launch_bounds__(256) name##_warp##R(PARAMS) { impl<WarpLayout, R>(ARGS); } \
+  extern "C" __global__ void __launch_bounds__(256) name##_block##R(PARAMS) { impl<BlockLayout, R>(ARGS); }
+#define SRM_KERNELS(R)                                              \
+  SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, R)       \
+  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS, R)   \
+  SRM_KERNEL(srm_scale, scale_plane, SCALE_PARAMS, SCALE_ARGS, R)   \
+  SRM_KERNEL(srm_bwd_dot, dot_plane, DOT_PARAMS, DOT_ARGS, R)       \
+  SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, R)
+
+SRM_KERNELS(1)
+SRM_KERNELS(2)
+SRM_KERNELS(4)
+SRM_KERNELS(8)

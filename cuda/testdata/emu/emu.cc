@@ -128,13 +128,11 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 }
 
 #define K(name) {#name, wrap(&name)}
+#define PLANE(name) K(name##_warp1), K(name##_warp2), K(name##_warp4), K(name##_warp8), K(name##_block1), \
+    K(name##_block2), K(name##_block4), K(name##_block8), K(name##_loop)
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
-    K(copy_f32x4),        K(srm_eval_loop),      K(srm_stats_loop),     K(srm_eval_warp1),     K(srm_eval_warp2),
-    K(srm_eval_warp4),    K(srm_eval_warp8),     K(srm_eval_block1),    K(srm_eval_block2),    K(srm_eval_block4),
-    K(srm_eval_block8),   K(srm_stats_warp1),    K(srm_stats_warp2),    K(srm_stats_warp4),    K(srm_stats_warp8),
-    K(srm_stats_block1),  K(srm_stats_block2),   K(srm_stats_block4),   K(srm_stats_block8),   K(srm_train_gate),
-    K(srm_scale_warp),    K(srm_scale_block),    K(srm_bwd_dot_warp),   K(srm_bwd_dot_block),  K(srm_bwd_gate),
-    K(srm_bwd_dx_warp),   K(srm_bwd_dx_block),
+    K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    PLANE(srm_eval),  PLANE(srm_stats),
+    PLANE(srm_scale),    PLANE(srm_bwd_dot),    PLANE(srm_bwd_dx),
 };
 
 template <class T>

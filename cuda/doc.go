@@ -1,0 +1,26 @@
+// Package cuda runs srmlab's kernels on an NVIDIA GPU from a pure-Go binary
+// (CGO_ENABLED=0): it opens the CUDA driver (libcuda) and NVRTC at run time
+// with purego, compiles the CUDA C++ sources embedded from kernels/*.cu for
+// the device's own architecture on first use, and caches the CUBINs on disk
+// under os.UserCacheDir()/srmlab/cuda.
+//
+// Open returns a Device: the GPU's primary context, a caching allocator for
+// Buffers, and one OS-locked goroutine through which every CUDA call goes.
+// Operations are built as Plans (kernel launches with packed arguments) and
+// queued with Run or timed with Time. SRM holds a Style-based Recalibration
+// Module's parameters and plans its fused kernels: eval forward, training
+// forward, and backward (see the maths at the top of kernels/srm.cu).
+//
+// Where there is no GPU or driver, Open fails with an error wrapping
+// ErrUnavailable. SRMLAB_LIBCUDA and SRMLAB_LIBNVRTC name the libraries
+// when the search (the usual system folders, /usr/local/cuda, CUDA_PATH,
+// NVIDIA's Python wheels) does not find them.
+//
+// Check is the GPU acceptance run behind `srmlab cuda-check`: every kernel
+// against a float64 reference, then timings against the device's copy
+// bandwidth. cuda/check.sh runs it on a GPU machine together with the
+// PyTorch comparison in cuda/bench_torch.py. Without a GPU, the tests run the
+// host logic against a stand-in driver, execute the kernel sources on the
+// CPU (testdata/emu, needs g++), and compile them to sm_90 PTX with clang
+// (ptxcheck.sh, needs clang 16 or newer).
+package cuda
