@@ -44,7 +44,6 @@ type driverAPI interface {
 	ModuleUnload(mod uintptr) cuResult
 	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)
 	LaunchKernel(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer) cuResult
-	StreamSynchronize(stream uintptr) cuResult
 	EventCreate(flags uint32) (uintptr, cuResult)
 	EventRecord(ev, stream uintptr) cuResult
 	EventSynchronize(ev uintptr) cuResult
@@ -71,13 +70,12 @@ type nvrtcAPI interface {
 
 // Device attributes (CUdevice_attribute values, frozen in the driver ABI).
 const (
-	attrMaxThreadsPerBlock = 1
-	attrMultiprocessors    = 16
-	attrMemoryClockKHz     = 36
-	attrMemoryBusWidth     = 37
-	attrL2CacheBytes       = 38
-	attrComputeMajor       = 75
-	attrComputeMinor       = 76
+	attrMultiprocessors = 16
+	attrMemoryClockKHz  = 36
+	attrMemoryBusWidth  = 37
+	attrL2CacheBytes    = 38
+	attrComputeMajor    = 75
+	attrComputeMinor    = 76
 )
 
 // ErrUnavailable is wrapped by every error that means "no usable CUDA here":
@@ -88,12 +86,13 @@ var ErrUnavailable = errors.New("CUDA unavailable")
 // Error is a failed CUDA driver or NVRTC call. Code is the CUresult or
 // nvrtcResult; Name and Message are the library's own words for it.
 type Error struct {
-	Func    string
-	Code    int
-	Name    string
-	Message string
+	Func    string // the C function, e.g. "cuMemAlloc_v2"
+	Code    int    // CUresult or nvrtcResult
+	Name    string // e.g. "CUDA_ERROR_OUT_OF_MEMORY" (driver errors only)
+	Message string // cuGetErrorString or nvrtcGetErrorString
 }
 
+// Error reads "cuMemAlloc_v2: out of memory (CUDA_ERROR_OUT_OF_MEMORY, code 2)".
 func (e *Error) Error() string {
 	msg := e.Message
 	if msg == "" {

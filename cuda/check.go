@@ -54,15 +54,16 @@ const (
 // CheckResult is one quantity of one kernel check against the reference.
 type CheckResult struct {
 	Shape    Shape
-	Quantity string
-	Kernel   string
+	Quantity string  // e.g. "train gate", "dx"
+	Kernel   string  // the kernel that produced it
 	RelErr   float64 // max |gpu - ref| / max |ref|
-	Limit    float64
+	Limit    float64 // largest RelErr that passes
 }
 
 // OK reports whether the error is within the limit (NaN never is).
 func (r CheckResult) OK() bool { return r.RelErr <= r.Limit }
 
+// String is one line of Check's report.
 func (r CheckResult) String() string {
 	verdict := "ok"
 	if !r.OK() {
@@ -73,27 +74,27 @@ func (r CheckResult) String() string {
 
 // Timing is one timed operation.
 type Timing struct {
-	Shape    string
-	Op       string // "eval_fwd", "train_fwd" or "train_fwd_bwd"
-	MedianUS float64
-	MinUS    float64
-	Bytes    int64   // the bytes the kernels must move, counted as in srm.cu's header
-	GBs      float64 // Bytes / median
-	OfCopy   float64 // GBs over the copy kernel's
-	Kernels  []string
+	Shape    string   // as Shape.String writes it
+	Op       string   // "eval_fwd", "train_fwd" or "train_fwd_bwd"
+	MedianUS float64  // microseconds
+	MinUS    float64  // microseconds
+	Bytes    int64    // the bytes the kernels must move, counted as in srm.cu's header
+	GBs      float64  // Bytes / median
+	OfCopy   float64  // GBs over the copy kernel's
+	Kernels  []string // the kernels of one run, in order
 }
 
 // Report is the outcome of Check.
 type Report struct {
-	Date       string
+	Date       string // UTC, RFC 3339
 	Device     Info
-	Compiler   string
+	Compiler   string  // Device.CompilerInfo after the run
 	CopyGBs    float64 // copy kernel, bytes read + written per second
 	PeakGBs    float64 // from the memory clock and bus width; 0 if unknown
 	Checks     []CheckResult
 	Timings    []Timing
-	Reps       int
-	Warmup     int
+	Reps       int  // timed runs per operation
+	Warmup     int  // untimed runs before them
 	CheckedBig bool // whether the benchmark shapes were checked too
 }
 
@@ -111,10 +112,10 @@ func (r *Report) Failed() int {
 // CheckOptions configures Check.
 type CheckOptions struct {
 	Shapes     []Shape // timed shapes (BenchmarkShapes when empty)
-	Warmup     int
-	Reps       int
-	Seed       uint64
-	CheckLarge bool // also check the timed shapes against the reference
+	Warmup     int     // untimed runs before timing
+	Reps       int     // timed runs; the median is reported
+	Seed       uint64  // for inputs and parameters
+	CheckLarge bool    // also check the timed shapes against the reference
 
 	checkShapes []Shape // replaces checkShapes in tests, where kernels run emulated
 }

@@ -3,21 +3,22 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 )
 
 // Info describes the device a Device runs on.
 type Info struct {
-	Ordinal      int
-	Name         string
-	Major, Minor int // compute capability
-	SMs          int
+	Ordinal      int    // the number passed to Open
+	Name         string // e.g. "NVIDIA H200"
+	Major, Minor int    // compute capability
+	SMs          int    // multiprocessors
 	TotalMem     uint64 // bytes
 	L2Bytes      int
-	MemClockKHz  int // 0 where the driver no longer reports it
-	BusWidthBits int
-	Driver       int // driver API version, e.g. 13000
-	Library      string
+	MemClockKHz  int    // 0 where the driver no longer reports it
+	BusWidthBits int    // memory bus
+	Driver       int    // driver API version, e.g. 13000
+	Library      string // the libcuda that was opened
 }
 
 // Arch is the virtual architecture name NVRTC targets, e.g. "sm_90".
@@ -57,12 +58,17 @@ func Open(ordinal int) (*Device, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return l, l.path, nil
+		desc := l.path
+		if l.builtins != "" {
+			desc += ", builtins " + filepath.Base(l.builtins)
+		}
+		return l, desc, nil
 	}, ordinal)
 }
 
 // openWith opens a device over any driverAPI; loadRTC is called the first
-// time a kernel must be compiled.
+// time a kernel must be compiled and returns NVRTC with a description of
+// where it came from.
 func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, error), ordinal int) (*Device, error) {
 	d := &Device{drv: drv, exec: newExecutor()}
 	d.info.Ordinal = ordinal
@@ -78,12 +84,11 @@ func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, e
 		if ordinal < 0 || ordinal >= int(n) {
 			return fmt.Errorf("%w: GPU %d requested, %d present", ErrUnavailable, ordinal, n)
 		}
-		var err error
 		if d.dev, r = drv.DeviceGet(int32(ordinal)); r != cuSuccess {
 			return check(drv, "cuDeviceGet", r)
 		}
 		ver, r := drv.DriverGetVersion()
-		if err = check(drv, "cuDriverGetVersion", r); err != nil {
+		if err := check(drv, "cuDriverGetVersion", r); err != nil {
 			return err
 		}
 		d.info.Driver = int(ver)
@@ -114,8 +119,7 @@ func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, e
 			return check(drv, "cuDevicePrimaryCtxRetain", r)
 		}
 		if err := check(drv, "cuCtxSetCurrent", drv.CtxSetCurrent(d.ctx)); err != nil {
-			drv.DevicePrimaryCtxRelease(d.dev)
-			return err
+			return errors.Join(err, check(drv, "cuDevicePrimaryCtxRelease_v2", drv.DevicePrimaryCtxRelease(d.dev)))
 		}
 		return nil
 	})

@@ -246,8 +246,6 @@ func (f *fakeDriver) emulate(l fakeLaunch) error {
 	return nil
 }
 
-func (f *fakeDriver) StreamSynchronize(uintptr) cuResult { return f.call("cuStreamSynchronize") }
-
 func (f *fakeDriver) EventCreate(uint32) (uintptr, cuResult) {
 	if r := f.call("cuEventCreate"); r != 0 {
 		return 0, r

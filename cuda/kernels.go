@@ -63,7 +63,7 @@ func (k *kernelCache) compileOptions() []string {
 // reports the same cause.
 func (k *kernelCache) nvrtc() (nvrtcAPI, error) {
 	if k.rtc == nil && k.rtcErr == nil {
-		rtc, path, err := k.loadRTC()
+		rtc, where, err := k.loadRTC()
 		if err != nil {
 			k.rtcErr = err
 			return nil, err
@@ -75,7 +75,7 @@ func (k *kernelCache) nvrtc() (nvrtcAPI, error) {
 		}
 		k.rtc = rtc
 		k.rtcVer = fmt.Sprintf("%d.%d", major, minor)
-		k.rtcDesc = fmt.Sprintf("NVRTC %s (%s)", k.rtcVer, path)
+		k.rtcDesc = fmt.Sprintf("NVRTC %s (%s)", k.rtcVer, where)
 	}
 	return k.rtc, k.rtcErr
 }
@@ -192,12 +192,12 @@ func writeAtomic(path string, data []byte) error {
 
 // compileCUBIN runs one NVRTC compile; a failed compile's error carries
 // NVRTC's log, which holds the compiler's messages.
-func compileCUBIN(rtc nvrtcAPI, src, name string, options []string) ([]byte, error) {
+func compileCUBIN(rtc nvrtcAPI, src, name string, options []string) (_ []byte, err error) {
 	prog, r := rtc.CreateProgram(src, name)
 	if err := checkRTC(rtc, "nvrtcCreateProgram", r); err != nil {
 		return nil, err
 	}
-	defer rtc.DestroyProgram(prog)
+	defer func() { err = errors.Join(err, checkRTC(rtc, "nvrtcDestroyProgram", rtc.DestroyProgram(prog))) }()
 	if r := rtc.CompileProgram(prog, options); r != 0 {
 		err := checkRTC(rtc, "nvrtcCompileProgram("+name+")", r)
 		if log := programLog(rtc, prog); log != "" {

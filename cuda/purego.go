@@ -38,7 +38,6 @@ type cudaLib struct {
 	cuModuleUnload            func(mod uintptr) cuResult
 	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) cuResult
 	cuLaunchKernel            func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params, extra unsafe.Pointer) cuResult
-	cuStreamSynchronize       func(stream uintptr) cuResult
 	cuEventCreate             func(ev *uintptr, flags uint32) cuResult
 	cuEventRecord             func(ev, stream uintptr) cuResult
 	cuEventSynchronize        func(ev uintptr) cuResult
@@ -107,7 +106,6 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 		b.bind(&l.cuModuleUnload, "cuModuleUnload")
 		b.bind(&l.cuModuleGetFunction, "cuModuleGetFunction")
 		b.bind(&l.cuLaunchKernel, "cuLaunchKernel")
-		b.bind(&l.cuStreamSynchronize, "cuStreamSynchronize")
 		b.bind(&l.cuEventCreate, "cuEventCreate")
 		b.bind(&l.cuEventRecord, "cuEventRecord")
 		b.bind(&l.cuEventSynchronize, "cuEventSynchronize")
@@ -126,6 +124,9 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 	return nil, fmt.Errorf("%w: no CUDA driver library could be opened (set %s to its path): %s",
 		ErrUnavailable, envLibCUDA, strings.Join(errs, "; "))
 }
+
+// The methods below implement driverAPI, each through the C function of
+// the same name bound above; they only move values between Go and C.
 
 func (l *cudaLib) Init(flags uint32) cuResult { return l.cuInit(flags) }
 
@@ -218,8 +219,6 @@ func (l *cudaLib) LaunchKernel(fn uintptr, grid, block [3]uint32, shared uint32,
 	}
 	return l.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, stream, p, nil)
 }
-
-func (l *cudaLib) StreamSynchronize(stream uintptr) cuResult { return l.cuStreamSynchronize(stream) }
 
 func (l *cudaLib) EventCreate(flags uint32) (uintptr, cuResult) {
 	var e uintptr
@@ -324,6 +323,8 @@ func loadNVRTC(env searchEnv) (*nvrtcLib, error) {
 	return nil, errors.New("no NVRTC library could be opened (install the CUDA toolkit or the nvidia-cuda-nvrtc wheel, or set " +
 		envLibNVRTC + "): " + strings.Join(errs, "; "))
 }
+
+// The methods below implement nvrtcAPI in the same way.
 
 func (l *nvrtcLib) Version() (int32, int32, nvrtcResult) {
 	var major, minor int32

@@ -6,7 +6,8 @@ import (
 	"math"
 )
 
-// Shape is the shape of an NCHW float32 tensor.
+// Shape is the shape of an NCHW float32 tensor: batch, channels, height,
+// width.
 type Shape struct{ N, C, H, W int }
 
 // Planes is the number of H×W planes, N·C.
@@ -18,6 +19,7 @@ func (s Shape) PlaneSize() int { return s.H * s.W }
 // Len is the number of values, N·C·H·W.
 func (s Shape) Len() int { return s.N * s.C * s.H * s.W }
 
+// String writes the shape as ParseShape reads it, e.g. "64x256x56x56".
 func (s Shape) String() string { return fmt.Sprintf("%dx%dx%dx%d", s.N, s.C, s.H, s.W) }
 
 const srmSource = "srm.cu"
@@ -77,10 +79,12 @@ func (g geometry) kernel(prefix string) kernelRef {
 // C×2 (mean weight, std weight), the others C values.
 type SRM struct {
 	dev      *Device
-	C        int
+	C        int     // channels
 	Eps      float32 // BatchNorm epsilon, 1e-5
 	Momentum float32 // BatchNorm running-statistics momentum, 0.1
 
+	// CFC (C×2), then the BatchNorm's weight, bias and running statistics
+	// (C each).
 	CFC, Gamma, Beta, RunningMean, RunningVar *Buffer
 }
 
@@ -117,7 +121,7 @@ func (l *SRM) Free() error {
 // SRMWorkspace holds, for one input shape, what the training forward pass
 // saves for the backward pass, and the backward pass's scratch.
 type SRMWorkspace struct {
-	Shape Shape
+	Shape Shape // the input shape it was made for
 	// Per plane (N·C values, n-major): style statistics, gates and
 	// normalised CFC outputs of the last training forward pass.
 	Mean, Std, Gate, ZHat *Buffer
@@ -145,7 +149,8 @@ func (w *SRMWorkspace) Free() error {
 	return freeAll(w.Mean, w.Std, w.Gate, w.ZHat, w.RStd, w.dot, w.k0, w.k2)
 }
 
-// SRMGrads receives the parameter gradients of a backward pass.
+// SRMGrads receives the parameter gradients of a backward pass, shaped like
+// SRM's CFC, Gamma and Beta.
 type SRMGrads struct{ CFC, Gamma, Beta *Buffer }
 
 // NewGrads allocates gradient buffers shaped like the layer's parameters.
