@@ -256,6 +256,18 @@ func poison(bufs ...*Buffer) error {
 	return errors.Join(errs...)
 }
 
+// run poisons the plan's outputs, runs it and waits for it, so that a
+// kernel that faults is named in the error.
+func run(d *Device, p *Plan, outputs ...*Buffer) error {
+	if err := poison(outputs...); err != nil {
+		return err
+	}
+	if err := errors.Join(d.Run(p), d.Synchronize()); err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(p.Kernels(), ", "), err)
+	}
+	return nil
+}
+
 // checkSRMCase runs eval forward, training forward and backward on random
 // data of shape s and compares every output with the reference.
 func checkSRMCase(d *Device, s Shape, rng *rand.Rand) (res []CheckResult, err error) {
@@ -327,7 +339,7 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) (res []CheckResult, err er
 	if err != nil {
 		return nil, err
 	}
-	if err = errors.Join(poison(outb), d.Run(plan)); err != nil {
+	if err = run(d, plan, outb); err != nil {
 		return nil, err
 	}
 	compare("eval out", plan.Kernels()[0], outb, evalRef.out, forwardLimit)
@@ -337,7 +349,7 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) (res []CheckResult, err er
 	if plan, err = l.ForwardTrain(xb, outb, ws); err != nil {
 		return nil, err
 	}
-	if err = errors.Join(poison(outb, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd), d.Run(plan)); err != nil {
+	if err = run(d, plan, outb, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd); err != nil {
 		return nil, err
 	}
 	k := plan.Kernels()
@@ -355,7 +367,7 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) (res []CheckResult, err er
 	if plan, err = l.Backward(xb, doutb, dxb, ws, grads); err != nil {
 		return nil, err
 	}
-	if err = errors.Join(poison(dxb, grads.CFC, grads.Gamma, grads.Beta), d.Run(plan)); err != nil {
+	if err = run(d, plan, dxb, grads.CFC, grads.Gamma, grads.Beta); err != nil {
 		return nil, err
 	}
 	k = plan.Kernels()

@@ -115,6 +115,7 @@ func TestKernelsEmulated(t *testing.T) {
 		{3, 2, 64, 100}, // block8
 		{3, 3, 33, 33},  // loop, scalar
 		{3, 2, 96, 96},  // loop, float4 streaming kernels
+		{37, 2, 3, 3},   // a batch larger than a warp in the per-channel kernels
 	}
 	if testing.Short() {
 		shapes = []Shape{{3, 5, 7, 7}, {3, 3, 56, 56}, {3, 3, 33, 33}}

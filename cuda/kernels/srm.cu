@@ -191,13 +191,13 @@ __device__ __forceinline__ void loop_stats(const float* __restrict__ xp, int L, 
 // EvalGate holds a channel's CFC and BN parameters, loaded when the kernel
 // starts so that their latency hides behind the loads of x.
 struct EvalGate {
-  float a, b, gamma, beta, mean, rstd;
+  float a, b, gamma, beta, mean, var_eps;
   __device__ EvalGate(int c, const float* __restrict__ cfc, const float* __restrict__ gm,
                       const float* __restrict__ bt, const float* __restrict__ rmean,
                       const float* __restrict__ rvar, float eps)
-      : a(cfc[2 * c]), b(cfc[2 * c + 1]), gamma(gm[c]), beta(bt[c]), mean(rmean[c]), rstd(rvar[c] + eps) {}
+      : a(cfc[2 * c]), b(cfc[2 * c + 1]), gamma(gm[c]), beta(bt[c]), mean(rmean[c]), var_eps(rvar[c] + eps) {}
   __device__ float operator()(float mu, float sd) const {
-    return sigmoid(gamma * (a * mu + b * sd - mean) / sqrtf(rstd) + beta);
+    return sigmoid(gamma * (a * mu + b * sd - mean) / sqrtf(var_eps) + beta);
   }
 };
 
