@@ -34,7 +34,7 @@
 // distribution of mean colour per image and differ only in second-order
 // statistics (contrast, spatial frequency, orientation, grain), so a
 // recalibration that pools only means cannot tell them apart from colour.
-// "domains" stands in for Office-Home: the ten digits drawn in four visual
+// "domains" stands in for Office-Home: ten letters drawn in four visual
 // styles (flat colour, sketch, photo-like, pixel art), each style a domain.
 // Both are 32x32 RGB, generated from a seed in well under a second.
 //

@@ -20,21 +20,25 @@ import (
 )
 
 var (
-	glyphClasses = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	// Letters that are their own mirror image, so the horizontal flip of
+	// the standard augmentation preserves the label, as it does for
+	// Office-Home's objects (a flipped digit may read as another).
+	glyphClasses = []string{"A", "H", "M", "O", "T", "U", "V", "W", "X", "Y"}
 	glyphDomains = []string{"flat", "sketch", "photo", "pixel"}
 )
 
-// Glyphs generates "domains", a stand-in for Office-Home: the ten digits,
-// each drawn in four visual styles, each style a domain:
+// Glyphs generates "domains", a stand-in for Office-Home: ten mirror-
+// symmetric capital letters (A H M O T U V W X Y), each drawn in four
+// visual styles, each style a domain:
 //
-//	flat    a flat-colour digit on a plain ground of another colour (Clipart)
-//	sketch  the digit's outline in dark ink on light, grainy paper (Art)
-//	photo   a shaded digit on a cluttered, smoothly varying ground with
+//	flat    a flat-colour letter on a plain ground of another colour (Clipart)
+//	sketch  the letter's outline in dark ink on light, grainy paper (Art)
+//	photo   a shaded letter on a cluttered, smoothly varying ground with
 //	        sensor noise (Real World)
-//	pixel   the digit on a 16x16 grid of blocks in a small palette, with
+//	pixel   the letter on a 16x16 grid of blocks in a small palette, with
 //	        a drop shadow (a style of its own, as Product is)
 //
-// The digits come from the Go fonts that ship inside golang.org/x/image
+// The letters come from the Go fonts that ship inside golang.org/x/image
 // (seven faces, so nothing needs installing), rendered once at 64 px and
 // placed with a random scale (0.8-1.15), rotation (up to 15 degrees) and
 // shift (up to 3 px). Colours are random per image, so only shape tells the
@@ -61,7 +65,7 @@ type mask [maskSide * maskSide]float32
 
 var glyphFaces = [][]byte{goregular.TTF, gobold.TTF, goitalic.TTF, gobolditalic.TTF, gomedium.TTF, gomono.TTF, gomonobold.TTF}
 
-// glyphMasks renders every digit in every face once; it is shared by all
+// glyphMasks renders every letter in every face once; it is shared by all
 // calls and goroutines.
 var glyphMasks = sync.OnceValues(func() ([][]mask, error) {
 	out := make([][]mask, len(glyphFaces))
@@ -70,7 +74,7 @@ var glyphMasks = sync.OnceValues(func() ([][]mask, error) {
 		if err != nil {
 			return nil, fmt.Errorf("datasets: glyph font %d: %w", f, err)
 		}
-		face, err := opentype.NewFace(fnt, &opentype.FaceOptions{Size: 62, DPI: 72, Hinting: font.HintingNone})
+		face, err := opentype.NewFace(fnt, &opentype.FaceOptions{Size: 54, DPI: 72, Hinting: font.HintingNone})
 		if err != nil {
 			return nil, fmt.Errorf("datasets: glyph font %d: %w", f, err)
 		}
@@ -100,7 +104,7 @@ func placeGlyph(m *mask, rng *rand.Rand) []float32 {
 	theta := (rng.Float64()*2 - 1) * 15 * math.Pi / 180
 	tx, ty := (rng.Float64()*2-1)*3, (rng.Float64()*2-1)*3
 	cos, sin := math.Cos(theta), math.Sin(theta)
-	// Image pixels map to mask pixels at 2/scale mask pixels each.
+	// Each image pixel spans 2/scale mask pixels.
 	k := maskSide / float64(bundledSide) / scale
 	out := make([]float32, bundledSide*bundledSide)
 	for y := range bundledSide {
@@ -136,7 +140,7 @@ func (m *mask) at(x, y float64) float32 {
 	return top*(1-fy) + bot*fy
 }
 
-// A glyphStyle paints a domain's rendering of coverage a (1 on the digit).
+// A glyphStyle paints a domain's rendering of coverage a (1 on the letter).
 type glyphStyle func(a []float32, rng *rand.Rand, dst Image)
 
 var glyphStyles = []glyphStyle{flatStyle, sketchStyle, photoStyle, pixelStyle}
@@ -150,7 +154,7 @@ func randomColour(rng *rand.Rand) rgb {
 func luma(c rgb) float32 { return 0.299*c[0] + 0.587*c[1] + 0.114*c[2] }
 
 // contrasting draws a figure colour that differs enough in brightness from
-// ground for the digit to be legible.
+// ground for the letter to be legible.
 func contrasting(ground rgb, rng *rand.Rand) rgb {
 	for {
 		figure := randomColour(rng)
@@ -213,7 +217,7 @@ func photoStyle(a []float32, rng *rand.Rand, dst Image) {
 			ground[k][c] = base + 0.12*f[k]
 		}
 	}
-	// Clutter: two faint rectangles behind the digit.
+	// Clutter: two faint rectangles behind the letter.
 	for range 2 {
 		col := randomColour(rng)
 		x0, y0 := rng.IntN(bundledSide), rng.IntN(bundledSide)
@@ -232,7 +236,7 @@ func photoStyle(a []float32, rng *rand.Rand, dst Image) {
 			avg[c] += g[c] / float32(n)
 		}
 	}
-	// The digit is lit from a random direction.
+	// The letter is lit from a random direction.
 	base := contrasting(avg, rng)
 	lx, ly := rng.Float64()*2-1, rng.Float64()*2-1
 	figure := make([]rgb, n)

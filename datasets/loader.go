@@ -117,7 +117,9 @@ func (l *Loader) Stream(ctx context.Context, epoch, start int) (*Stream, error) 
 				return
 			}
 			lo, hi := b*l.cfg.BatchSize, min((b+1)*l.cfg.BatchSize, len(order))
-			p := newPending(b, order[lo:hi])
+			// Capped, so that a caller appending to Indices cannot
+			// reach into the next batch's.
+			p := newPending(b, order[lo:hi:hi])
 			s.order <- p // never blocks: a slot is held for p
 			for j := range p.idx {
 				select {
