@@ -1,0 +1,93 @@
+// Package bench times srmlab's training step, the unit its speed is
+// compared with PyTorch's in: the benchmarks of this package and the
+// "srmlab bench" command, which runs torchref's PyTorch peer beside it.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/srmlab/srmlab/op"
+	"github.com/srmlab/srmlab/optim"
+	"github.com/srmlab/srmlab/srm"
+	"github.com/srmlab/srmlab/tensor"
+)
+
+// The step the PyTorch peer (torchref's torch_step.py) also times: He et
+// al.'s CIFAR recipe, batch 128 of 32x32 images, SGD with momentum 0.9 and
+// weight decay 1e-4.
+const (
+	Batch       = 128
+	lr          = 0.1
+	momentum    = 0.9
+	weightDecay = 1e-4
+)
+
+// TrainStep is one model with a fixed random batch and its optimiser.
+type TrainStep struct {
+	Model  *srm.Model
+	opt    *optim.SGD
+	x      *tensor.Tensor
+	labels []int
+}
+
+// NewTrainStep builds the named model (srm.NewModel with default options)
+// in training mode and a random batch of batch images at its input size.
+func NewTrainStep(name string, batch int) (*TrainStep, error) {
+	m, err := srm.NewModel(name, srm.Options{})
+	if err != nil {
+		return nil, err
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	size := m.Options.InputSize
+	x := tensor.New(tensor.Float32, batch, 3, size, size)
+	x.FillNormal(r, 0, 1)
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = r.IntN(m.Options.Classes)
+	}
+	opt := optim.NewSGD(m.Vars(), lr, momentum, weightDecay, false)
+	return &TrainStep{Model: m, opt: opt, x: x, labels: labels}, nil
+}
+
+// Run takes one step: forward, cross-entropy, backward, SGD update.
+func (s *TrainStep) Run() error {
+	s.opt.ZeroGrad()
+	logits, err := s.Model.Forward(s.x)
+	if err != nil {
+		return err
+	}
+	loss, err := op.CrossEntropy(logits, s.labels)
+	if err != nil {
+		return err
+	}
+	loss.Backward()
+	s.opt.Step()
+	return nil
+}
+
+// Median runs s warmup times untimed, then steps times, and returns the
+// median duration, which one slow step on a shared machine does not move.
+func (s *TrainStep) Median(ctx context.Context, warmup, steps int) (time.Duration, error) {
+	if steps < 1 || warmup < 0 {
+		return 0, fmt.Errorf("bench: %d warm-up and %d timed steps", warmup, steps)
+	}
+	times := make([]time.Duration, 0, steps)
+	for i := range warmup + steps {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		if err := s.Run(); err != nil {
+			return 0, err
+		}
+		if i >= warmup {
+			times = append(times, time.Since(t0))
+		}
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
+}
