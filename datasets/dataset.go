@@ -103,14 +103,14 @@ func (t *table) domainIndices(names []string) ([]int, error) {
 	return keep, nil
 }
 
-// memData holds 8-bit CHW images in one contiguous block: CIFAR and the
-// bundled sets fit in memory, and a quarter of the float32 size matters for
-// CIFAR's 150 MB of pixels.
+// memData holds 8-bit CHW images in one contiguous block: CIFAR, MNIST and
+// the bundled sets fit in memory, and a quarter of the float32 size matters
+// for CIFAR's 150 MB of pixels.
 type memData struct {
 	table
 	pix     []uint8
 	rows    []int // row of pix for each example
-	c, h, w int
+	c, h, w int   // c is 3 (RGB) or 1 (grey)
 }
 
 func (m *memData) Sample(i int) (Sample, error) {
@@ -119,9 +119,14 @@ func (m *memData) Sample(i int) (Sample, error) {
 	}
 	n := m.c * m.h * m.w
 	src := m.pix[m.rows[i]*n : (m.rows[i]+1)*n]
-	img := NewImage(m.c, m.h, m.w)
-	for k, v := range src {
-		img.Pix[k] = float32(v) / 255
+	// Grey data (MNIST) is stored once and replicated into RGB here.
+	img := NewImage(3, m.h, m.w)
+	plane := m.h * m.w
+	for c := range 3 {
+		from := src[c%m.c*plane : (c%m.c+1)*plane]
+		for k, v := range from {
+			img.Pix[c*plane+k] = float32(v) / 255
+		}
 	}
 	return Sample{Image: img, Label: m.labels[i], Domain: m.domain(i)}, nil
 }

@@ -13,6 +13,7 @@ const Specs = `textures[:seed=S][:train=N][:test=N]
 domains[:seed=S][:train=N][:test=N][:domain=D,...]
 cifar10:DIR
 cifar100:DIR[:label=fine|coarse]
+mnist:DIR                               (IDX files, raw or .gz)
 dtd:DIR[:split=K]                       (K in 1..10, default 1)
 officehome:DIR[:domain=D,...][:test=F][:seed=S]   (F default 0.2)
 folder:DIR[:test=F][:seed=S]            (DIR/train + DIR/val as in (Stylized-)ImageNet,
@@ -37,6 +38,8 @@ func Open(spec string) (*Splits, error) {
 		return CIFAR10(r.dir)
 	case "cifar100":
 		return CIFAR100(r.dir, r.label)
+	case "mnist":
+		return MNIST(r.dir)
 	case "dtd":
 		return DTD(r.dir, r.split)
 	case "officehome":
@@ -62,6 +65,7 @@ var kindOptions = map[string][]string{
 	"domains":    {"seed", "train", "test", "domain"},
 	"cifar10":    {},
 	"cifar100":   {"label"},
+	"mnist":      {},
 	"dtd":        {"split"},
 	"officehome": {"domain", "test", "seed"},
 	"folder":     {"test", "seed"},
