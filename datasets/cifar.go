@@ -1,13 +1,30 @@
 package datasets
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 )
+
+// textLine is a non-blank line of a text file, trimmed, with its 1-based
+// number for error messages.
+type textLine struct {
+	text string
+	num  int
+}
+
+// textLines splits the label and split files that CIFAR and DTD ship, which
+// end in blank lines and may have CRLF endings.
+func textLines(data []byte) []textLine {
+	var out []textLine
+	for k, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, textLine{text: l, num: k + 1})
+		}
+	}
+	return out
+}
 
 // The CIFAR binary layout: label byte(s), then 1024 R, 1024 G and 1024 B
 // bytes of a row-major 32x32 image, which is already CHW.
@@ -137,19 +154,11 @@ func readNames(path string, want int) ([]string, error) {
 
 func parseNames(data []byte, name string, want int) ([]string, error) {
 	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for line := 1; sc.Scan(); line++ {
-		s := strings.TrimSpace(sc.Text())
-		if s == "" {
-			continue
-		}
+	for _, l := range textLines(data) {
 		if len(names) == want {
-			return nil, fmt.Errorf("datasets: %s: line %d: more than %d class names", name, line, want)
+			return nil, fmt.Errorf("datasets: %s: line %d: more than %d class names", name, l.num, want)
 		}
-		names = append(names, s)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("datasets: %s: %w", name, err)
+		names = append(names, l.text)
 	}
 	if len(names) != want {
 		return nil, fmt.Errorf("datasets: %s: %d class names, want %d", name, len(names), want)

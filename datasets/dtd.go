@@ -1,8 +1,6 @@
 package datasets
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"path"
@@ -76,21 +74,14 @@ type dtdEntry struct {
 // lines ignored. Entries that could leave the images folder are errors.
 func parseDTDSplit(data []byte, name string) ([]dtdEntry, error) {
 	var out []dtdEntry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for line := 1; sc.Scan(); line++ {
-		s := strings.TrimSpace(sc.Text())
-		if s == "" {
-			continue
-		}
+	for _, l := range textLines(data) {
+		s := l.text
 		class, file, ok := strings.Cut(s, "/")
 		if !ok || class == "" || file == "" || strings.Contains(file, "/") || strings.Contains(s, `\`) ||
 			path.Clean(s) != s || class == ".." || file == ".." || class == "." {
-			return nil, fmt.Errorf("datasets: %s: line %d: %q is not class/file.jpg", name, line, s)
+			return nil, fmt.Errorf("datasets: %s: line %d: %q is not class/file.jpg", name, l.num, s)
 		}
-		out = append(out, dtdEntry{path: s, class: class, line: line})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("datasets: %s: %w", name, err)
+		out = append(out, dtdEntry{path: s, class: class, line: l.num})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("datasets: %s: no entries", name)

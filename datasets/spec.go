@@ -168,39 +168,36 @@ func (o options) allow(keys ...string) error {
 }
 
 func (o options) int(key string, def int, err *error) int {
-	v, ok := o.kv[key]
-	if !ok || *err != nil {
-		return def
-	}
-	n, e := strconv.Atoi(v)
-	if e != nil || n < 0 {
-		*err = fmt.Errorf("datasets: spec %q: %s=%s is not a count", o.spec, key, v)
-	}
-	return n
+	return option(o, key, def, err, "a count", func(v string) (int, error) {
+		n, e := strconv.Atoi(v)
+		if e == nil && n < 0 {
+			e = strconv.ErrRange
+		}
+		return n, e
+	})
 }
 
 func (o options) uint(key string, def uint64, err *error) uint64 {
-	v, ok := o.kv[key]
-	if !ok || *err != nil {
-		return def
-	}
-	n, e := strconv.ParseUint(v, 10, 64)
-	if e != nil {
-		*err = fmt.Errorf("datasets: spec %q: %s=%s is not an unsigned integer", o.spec, key, v)
-	}
-	return n
+	return option(o, key, def, err, "an unsigned integer", func(v string) (uint64, error) { return strconv.ParseUint(v, 10, 64) })
 }
 
 func (o options) float(key string, def float64, err *error) float64 {
+	return option(o, key, def, err, "a number", func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
+}
+
+// option parses one option with parse, or gives def when it is absent or
+// an earlier option already failed.
+func option[T any](o options, key string, def T, err *error, what string, parse func(string) (T, error)) T {
 	v, ok := o.kv[key]
 	if !ok || *err != nil {
 		return def
 	}
-	f, e := strconv.ParseFloat(v, 64)
+	x, e := parse(v)
 	if e != nil {
-		*err = fmt.Errorf("datasets: spec %q: %s=%s is not a number", o.spec, key, v)
+		*err = fmt.Errorf("datasets: spec %q: %s=%s is not %s", o.spec, key, v, what)
+		return def
 	}
-	return f
+	return x
 }
 
 // list splits a comma-separated option; nil when it is absent.
