@@ -28,6 +28,7 @@ const (
 
 // TrainStep is one model with a fixed random batch and its optimiser.
 type TrainStep struct {
+	// Model is the network being trained; tests read its parameters.
 	Model  *srm.Model
 	opt    *optim.SGD
 	x      *tensor.Tensor
