@@ -33,13 +33,13 @@ import (
 // float32 gradients missed its float64 ones by 16 % on one draw of
 // SE-ResNet-18 (a flip in the 2x2 layer4) and by 0.4 % on one of ResNet-20
 // (make_parity.py reports PyTorch's float32 error, logged beside
-// srmlab's). A run over a million activations has a few such elements, so
-// float32 gradients are only checked for being the right gradients at all:
-// finite, not zero, not sign-flipped.
+// srmlab's). So float32 gradients are held to 1e-2, ten times the
+// largest such flip seen on these fixed draws (3.6e-3, GE-ResNet-20), and
+// the float64 run, free of flips, is the strict check.
 type tolerances struct{ eval, train, grads, stats float64 }
 
 var tols = map[tensor.DType]tolerances{
-	tensor.Float32: {eval: 1e-4, train: 1e-3, grads: 0.5, stats: 1e-4},
+	tensor.Float32: {eval: 1e-4, train: 1e-3, grads: 1e-2, stats: 1e-4},
 	tensor.Float64: {eval: 1e-10, train: 1e-10, grads: 1e-10, stats: 1e-10},
 }
 
