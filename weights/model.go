@@ -31,7 +31,7 @@ func Load(m nn.Module, path string) error {
 	if err != nil {
 		return err
 	}
-	return assign(m.Vars(), src, path)
+	return Assign(m.Vars(), src, path)
 }
 
 // readCheckpoint reads a torch.save or safetensors file, chosen by its
@@ -108,8 +108,11 @@ func (e *MismatchError) Error() string {
 	return fmt.Sprintf("weights: %s does not fit the model: %s", e.Path, strings.Join(parts, "; "))
 }
 
-// assign checks src against vars completely and only then copies.
-func assign(vars []nn.Var, src []Named, path string) error {
+// Assign copies src into vars as Load does, checking every name and shape
+// before it copies anything; path names the source in errors. It serves
+// files that hold more than one model's state, such as a training checkpoint
+// whose optimiser tensors are split off first.
+func Assign(vars []nn.Var, src []Named, path string) error {
 	byName := make(map[string]*tensor.Tensor, len(src))
 	for _, t := range src {
 		byName[t.Name] = t.Tensor
