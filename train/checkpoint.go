@@ -2,7 +2,9 @@ package train
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -79,6 +81,9 @@ type checkpoint struct {
 // a model later, once the recipe has told the model's input size.
 func readCheckpoint(path string) (*checkpoint, error) {
 	tensors, meta, err := weights.LoadSafetensors(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("train: no run to resume in %s: %s is missing", filepath.Dir(path), filepath.Base(path))
+	}
 	if err != nil {
 		return nil, err
 	}

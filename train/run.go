@@ -187,34 +187,9 @@ func (t *trainer) build(c *checkpoint) error {
 // epoch in metrics.csv and the checkpoint.
 func (t *trainer) epoch(ctx context.Context) error {
 	start := time.Now()
-	n := t.loader.Len()
-	images := 0
-	if t.state.Batch < n {
-		s, err := t.loader.Stream(ctx, t.state.Epoch, t.state.Batch)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		for ctx.Err() == nil && s.Next() {
-			b := s.Batch()
-			t0 := time.Now()
-			loss, err := t.step(b)
-			if err != nil {
-				return err
-			}
-			t.steps++
-			t.stepTime += time.Since(t0)
-			images += b.N
-			t.cb.OnBatch(t.progress(loss, images, time.Since(start)))
-			if k := t.cfg.CheckpointEvery; k > 0 && t.state.Batch%k == 0 && t.state.Batch < n {
-				if err := t.save(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := s.Err(); err != nil && ctx.Err() == nil {
-			return err
-		}
+	images, err := t.trainRest(ctx, start)
+	if err != nil {
+		return err
 	}
 	trainTime := time.Since(start)
 	if ctx.Err() != nil {
@@ -230,6 +205,7 @@ func (t *trainer) epoch(ctx context.Context) error {
 		return err
 	}
 	t.evalTime = time.Since(t0)
+	n := t.loader.Len()
 	row := Row{
 		Epoch:     t.state.Epoch + 1,
 		LR:        t.cfg.RateAt(t.state.Epoch, n-1, n),
@@ -256,6 +232,43 @@ func (t *trainer) epoch(ctx context.Context) error {
 	}
 	t.cb.OnEpoch(row)
 	return nil
+}
+
+// trainRest runs the epoch's remaining steps, checkpointing every
+// CheckpointEvery batches, until the epoch ends or ctx is cancelled; it
+// returns the number of images trained on. start is when the epoch began
+// for this process, for the throughput.
+func (t *trainer) trainRest(ctx context.Context, start time.Time) (images int, err error) {
+	n := t.loader.Len()
+	if t.state.Batch == n { // stopped between training and evaluating
+		return 0, nil
+	}
+	s, err := t.loader.Stream(ctx, t.state.Epoch, t.state.Batch)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	for ctx.Err() == nil && s.Next() {
+		b := s.Batch()
+		t0 := time.Now()
+		loss, err := t.step(b)
+		if err != nil {
+			return images, err
+		}
+		t.steps++
+		t.stepTime += time.Since(t0)
+		images += b.N
+		t.cb.OnBatch(t.progress(loss, images, time.Since(start)))
+		if k := t.cfg.CheckpointEvery; k > 0 && t.state.Batch%k == 0 && t.state.Batch < n {
+			if err := t.save(); err != nil {
+				return images, err
+			}
+		}
+	}
+	if err := s.Err(); err != nil && ctx.Err() == nil {
+		return images, err
+	}
+	return images, nil
 }
 
 // step trains on one batch and returns its loss. Loss and gradients are
