@@ -120,8 +120,8 @@ type trainer struct {
 	// saved is the position of the checkpoint on disk, if any, so that a
 	// stop right after an epoch's checkpoint does not write it again.
 	saved *[2]int
-	// pace estimates the time left: this process's mean step time and
-	// its last evaluation's time.
+	// steps, stepTime and evalTime give the ETA: this process's mean
+	// step time and its last evaluation's time.
 	steps    int
 	stepTime time.Duration
 	evalTime time.Duration
@@ -367,13 +367,18 @@ func (t *trainer) save() error {
 }
 
 // stop ends a cancelled run, saving where it stands unless the checkpoint
-// already holds that.
+// already holds that. The error wraps ctx.Err(), so errors.Is tells a stop
+// from a failure whatever cause the context was cancelled with.
 func (t *trainer) stop(ctx context.Context) error {
+	why := ctx.Err()
+	if cause := context.Cause(ctx); cause != why {
+		why = fmt.Errorf("%w (%v)", why, cause)
+	}
 	if t.saved == nil || *t.saved != [2]int{t.state.Epoch, t.state.Batch} {
 		if err := t.save(); err != nil {
-			return errors.Join(err, context.Cause(ctx))
+			return errors.Join(err, why)
 		}
 	}
 	return fmt.Errorf("train: stopped in epoch %d after batch %d of %d; %s holds the run, resume to continue: %w",
-		t.state.Epoch+1, t.state.Batch, t.loader.Len(), t.ckpt, context.Cause(ctx))
+		t.state.Epoch+1, t.state.Batch, t.loader.Len(), t.ckpt, why)
 }
