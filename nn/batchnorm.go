@@ -46,8 +46,15 @@ func NewBatchNorm2d(c int) *BatchNorm2d {
 
 // Forward normalises x, (N, C, H, W) or (N, C), updating the running
 // statistics when training.
-func (b *BatchNorm2d) Forward(x *tensor.Tensor) *tensor.Tensor {
-	y := op.BatchNorm(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, b.Training, b.Momentum, b.Eps)
+func (b *BatchNorm2d) Forward(x *tensor.Tensor) *tensor.Tensor { return b.forward(op.BatchNorm, x) }
+
+// ForwardReLU is ReLU(Forward(x)) as one fused operation, op.BatchNormReLU.
+func (b *BatchNorm2d) ForwardReLU(x *tensor.Tensor) *tensor.Tensor {
+	return b.forward(op.BatchNormReLU, x)
+}
+
+func (b *BatchNorm2d) forward(norm func(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64) *tensor.Tensor, x *tensor.Tensor) *tensor.Tensor {
+	y := norm(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, b.Training, b.Momentum, b.Eps)
 	if b.Training {
 		b.NumBatchesTracked.Set(0, b.NumBatchesTracked.Item()+1)
 	}

@@ -1,7 +1,6 @@
 package op
 
 import (
-	"iter"
 	"math"
 
 	"github.com/srmlab/srmlab/internal/parallel"
@@ -15,7 +14,17 @@ import (
 // runVar, which are then constants to the backward pass. gamma and beta are
 // (C). Training needs more than one value per channel, as in PyTorch.
 func BatchNorm(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64) *tensor.Tensor {
-	const op = "BatchNorm"
+	return batchNormOp("BatchNorm", x, gamma, beta, runMean, runVar, training, momentum, eps, false)
+}
+
+// BatchNormReLU is ReLU(BatchNorm(...)) in one operation: it writes and
+// reads back one feature map instead of two, forward and backward, which
+// matters for the conv-BN-ReLU chains of ResNets.
+func BatchNormReLU(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64) *tensor.Tensor {
+	return batchNormOp("BatchNormReLU", x, gamma, beta, runMean, runVar, training, momentum, eps, true)
+}
+
+func batchNormOp(op string, x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, relu bool) *tensor.Tensor {
 	s := x.Shape()
 	if len(s) != 2 && len(s) != 4 {
 		tensor.Panicf("%s: input %v is neither (N, C, H, W) nor (N, C)", op, s)
@@ -34,28 +43,21 @@ func BatchNorm(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, mo
 		tensor.Panicf("%s: training needs more than one value per channel, input %v", op, s)
 	}
 	if x.DType() == tensor.Float64 {
-		return batchNorm[float64](x, gamma, beta, runMean, runVar, training, momentum, eps, bn)
+		return batchNorm[float64](x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
 	}
-	return batchNorm[float32](x, gamma, beta, runMean, runVar, training, momentum, eps, bn)
+	return batchNorm[float32](x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
 }
 
 // bnShape views x as n × c × hw, so that (N, C) is hw = 1.
 type bnShape struct{ n, c, hw int }
 
-// runs yields the bounds of the n runs of hw consecutive elements that
-// channel ch owns.
-func (s bnShape) runs(ch int) iter.Seq2[int, int] {
-	return func(yield func(lo, hi int) bool) {
-		for i := range s.n {
-			lo := (i*s.c + ch) * s.hw
-			if !yield(lo, lo+s.hw) {
-				return
-			}
-		}
-	}
-}
+// plane returns the run of hw consecutive elements of d that channel ch
+// owns in batch item i. Plain loops over planes keep the kernels' indices
+// in registers, which an iterator's closure did not.
+func plane[T float](d []T, s bnShape, i, ch int) []T { return d[(i*s.c+ch)*s.hw:][:s.hw] }
 
-func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape) *tensor.Tensor {
+// batchNorm normalises x, then clamps at 0 when relu is set.
+func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
 	c, m := bn.c, float64(bn.n*bn.hw)
 	out := tensor.ZerosLike(x)
 	xs, ys := vals[T](x), vals[T](out)
@@ -69,17 +71,12 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 				// Two passes in float64: one-pass sums of squares lose
 				// the variance when the mean is large.
 				var sum, sq float64
-				for lo, hi := range bn.runs(ch) {
-					for _, e := range xs[lo:hi] {
-						sum += float64(e)
-					}
+				for i := range bn.n {
+					sum += sum64(plane(xs, bn, i, ch))
 				}
 				mu = sum / m
-				for lo, hi := range bn.runs(ch) {
-					for _, e := range xs[lo:hi] {
-						d := float64(e) - mu
-						sq += d * d
-					}
+				for i := range bn.n {
+					sq += sqDev64(plane(xs, bn, i, ch), mu)
 				}
 				v = sq / m
 				rm[ch] = T((1-momentum)*float64(rm[ch]) + momentum*mu)
@@ -88,10 +85,8 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 			mean[ch], istd[ch] = mu, 1/math.Sqrt(v+eps)
 			scale := float64(ws[ch]) * istd[ch]
 			a, b := T(scale), T(float64(bs[ch])-mu*scale)
-			for lo, hi := range bn.runs(ch) {
-				for j := lo; j < hi; j++ {
-					ys[j] = xs[j]*a + b
-				}
+			for i := range bn.n {
+				affineRun(plane(ys, bn, i, ch), plane(xs, bn, i, ch), a, b, relu)
 			}
 		}
 	})
@@ -107,6 +102,12 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 		if beta.NeedsGrad() {
 			gb = vals[T](tensor.GradOf(beta))
 		}
+		// The ReLU's gradient mask is read off the output: 1 where it
+		// passed the normalised value, else 0; nil passes everything.
+		var mask []T
+		if relu {
+			mask = ys
+		}
 		// The channel sums are needed for gamma and beta, and for x in
 		// training, where the batch statistics depend on x.
 		sums := gw != nil || gb != nil || (training && gx != nil)
@@ -114,13 +115,10 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 			for ch := from; ch < to; ch++ {
 				var sumG, dot float64 // Σg and Σg·(x−mean)
 				if sums {
-					mu := mean[ch]
-					for lo, hi := range bn.runs(ch) {
-						for j := lo; j < hi; j++ {
-							g := float64(gs[j])
-							sumG += g
-							dot += g * (float64(xs[j]) - mu)
-						}
+					for i := range bn.n {
+						s, d := gradSums(plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), mean[ch])
+						sumG += s
+						dot += d
 					}
 				}
 				if gw != nil {
@@ -141,13 +139,114 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 					gm, k = T(sumG/m), T(dot*istd[ch]*istd[ch]/m)
 				}
 				mu, a := T(mean[ch]), T(float64(ws[ch])*istd[ch])
-				for lo, hi := range bn.runs(ch) {
-					for j := lo; j < hi; j++ {
-						gx[j] += (gs[j] - gm - (xs[j]-mu)*k) * a
-					}
+				for i := range bn.n {
+					gradRun(plane(gx, bn, i, ch), plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), gm, mu, k, a)
 				}
 			}
 		})
 	}, x, gamma, beta)
 	return out
+}
+
+// maskPlane is plane(mask, ...), or nil for no mask.
+func maskPlane[T float](mask []T, s bnShape, i, ch int) []T {
+	if mask == nil {
+		return nil
+	}
+	return plane(mask, s, i, ch)
+}
+
+// affineRun sets dst = src·a + b, clamped at 0 when relu is set.
+func affineRun[T float](dst, src []T, a, b T, relu bool) {
+	src = src[:len(dst)]
+	if relu {
+		for j, e := range src {
+			// max passes NaN through, as PyTorch's ReLU does.
+			dst[j] = max(e*a+b, 0)
+		}
+		return
+	}
+	for j, e := range src {
+		dst[j] = e*a + b
+	}
+}
+
+// gradRun adds (g − gm − (x−mu)·k)·a to dx, with g zeroed where mask (nil
+// for none) is not positive.
+func gradRun[T float](dx, g, x, mask []T, gm, mu, k, a T) {
+	g, x = g[:len(dx)], x[:len(dx)]
+	for j := range dx {
+		dx[j] += (maskedGrad(g, mask, j) - gm - (x[j]-mu)*k) * a
+	}
+}
+
+// The reductions below keep four partial sums in a fixed interleaving: one
+// float64 accumulator would make every addition wait for the previous one
+// (several cycles each), which made BatchNorm latency-bound. The order is
+// fixed, so the results are still the same bits run to run.
+
+// sum64 returns Σ s[j] in float64.
+func sum64[T float](s []T) float64 {
+	var a0, a1, a2, a3 float64
+	for ; len(s) >= 4; s = s[4:] {
+		a0 += float64(s[0])
+		a1 += float64(s[1])
+		a2 += float64(s[2])
+		a3 += float64(s[3])
+	}
+	for _, e := range s {
+		a0 += float64(e)
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+// sqDev64 returns Σ (s[j]−mu)² in float64.
+func sqDev64[T float](s []T, mu float64) float64 {
+	var a0, a1, a2, a3 float64
+	for ; len(s) >= 4; s = s[4:] {
+		d0, d1, d2, d3 := float64(s[0])-mu, float64(s[1])-mu, float64(s[2])-mu, float64(s[3])-mu
+		a0 += d0 * d0
+		a1 += d1 * d1
+		a2 += d2 * d2
+		a3 += d3 * d3
+	}
+	for _, e := range s {
+		d := float64(e) - mu
+		a0 += d * d
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+// gradSums returns Σg and Σg·(x−mu) in float64 for a run of the output
+// gradient g and input x, with g zeroed where mask (nil for none) is not
+// positive.
+func gradSums[T float](g, x, mask []T, mu float64) (sum, dot float64) {
+	x = x[:len(g)]
+	var s0, s1, s2, s3, d0, d1, d2, d3 float64
+	j := 0
+	for ; j+4 <= len(g); j += 4 {
+		g0, g1, g2, g3 := float64(maskedGrad(g, mask, j)), float64(maskedGrad(g, mask, j+1)), float64(maskedGrad(g, mask, j+2)), float64(maskedGrad(g, mask, j+3))
+		s0 += g0
+		s1 += g1
+		s2 += g2
+		s3 += g3
+		d0 += g0 * (float64(x[j]) - mu)
+		d1 += g1 * (float64(x[j+1]) - mu)
+		d2 += g2 * (float64(x[j+2]) - mu)
+		d3 += g3 * (float64(x[j+3]) - mu)
+	}
+	for ; j < len(g); j++ {
+		gj := float64(maskedGrad(g, mask, j))
+		s0 += gj
+		d0 += gj * (float64(x[j]) - mu)
+	}
+	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
+}
+
+// maskedGrad is g[j], or 0 where mask (nil for none) is not positive.
+func maskedGrad[T float](g, mask []T, j int) T {
+	if mask != nil {
+		return g[j] * T(oneIf(mask[j] > 0))
+	}
+	return g[j]
 }

@@ -29,6 +29,55 @@ func bnCase(name string, shape []int, training bool) opCase {
 	}}
 }
 
+// bnReLUCase is bnCase through BatchNormReLU.
+func bnReLUCase(name string, shape []int, training bool) opCase {
+	c := shape[1]
+	return opCase{name, [][]int{shape, {c}, {c}}, func(in []*tensor.Tensor) *tensor.Tensor {
+		rm, rv := bnStats(in[0].DType(), c)
+		return BatchNormReLU(in[0], in[1], in[2], rm, rv, training, 0.1, 1e-5)
+	}}
+}
+
+func TestBatchNormReLUIsComposition(t *testing.T) {
+	// The fusion must not change a value: BatchNormReLU gives the output,
+	// gradients and running statistics of ReLU(BatchNorm(...)).
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.Float64} {
+		for _, training := range []bool{true, false} {
+			r := rand.New(rand.NewPCG(5, 6))
+			x := tensor.New(dt, 6, 3, 5, 7)
+			x.FillNormal(r, 0.3, 1.5)
+			gamma, beta := tensor.New(dt, 3), tensor.New(dt, 3)
+			gamma.FillNormal(r, 1, 0.5)
+			beta.FillNormal(r, 0, 0.5)
+			seed := tensor.New(dt, x.Shape()...)
+			seed.FillNormal(r, 0, 1)
+			run := func(fused bool) []*tensor.Tensor {
+				for _, p := range []*tensor.Tensor{x, gamma, beta} {
+					p.ZeroGrad()
+					p.SetRequiresGrad(true)
+				}
+				rm, rv := bnStats(dt, 3)
+				var y *tensor.Tensor
+				if fused {
+					y = BatchNormReLU(x, gamma, beta, rm, rv, training, 0.1, 1e-5)
+				} else {
+					y = ReLU(BatchNorm(x, gamma, beta, rm, rv, training, 0.1, 1e-5))
+				}
+				y.BackwardWith(seed)
+				return []*tensor.Tensor{y, x.Grad, gamma.Grad, beta.Grad, rm, rv}
+			}
+			got, want := run(true), run(false)
+			for i := range want {
+				for j := range want[i].Len() {
+					if got[i].At(j) != want[i].At(j) {
+						t.Fatalf("%v training=%v: result %d element %d is %v, want %v", dt, training, i, j, got[i].At(j), want[i].At(j))
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestBatchNormGrad(t *testing.T) {
 	runOpCases(t, []opCase{
 		bnCase("train NCHW", []int{3, 4, 5, 6}, true),
@@ -38,6 +87,8 @@ func TestBatchNormGrad(t *testing.T) {
 		bnCase("eval NCHW", []int{3, 4, 5, 6}, false),
 		bnCase("eval NC", []int{6, 5}, false),
 		bnCase("eval H=W=1", []int{1, 3, 1, 1}, false),
+		bnReLUCase("fused ReLU train", []int{3, 4, 5, 6}, true),
+		bnReLUCase("fused ReLU eval", []int{3, 4, 5, 6}, false),
 		// A nonlinearity after the normalisation makes the output
 		// gradient correlate with x̂, which the mean-free parts of the
 		// training backward pass must then remove.

@@ -160,9 +160,10 @@ func (blk *block) add(r *rand.Rand, in, out, k, stride, pad int) {
 func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 	out := x
 	for i, c := range blk.convs {
-		out = blk.bns[i].Forward(c.Forward(out))
 		if i < len(blk.convs)-1 {
-			out = op.ReLU(out)
+			out = blk.bns[i].ForwardReLU(c.Forward(out))
+		} else {
+			out = blk.bns[i].Forward(c.Forward(out))
 		}
 	}
 	if blk.rclb != nil {
@@ -207,7 +208,7 @@ func (blk *block) SetTraining(on bool) {
 }
 
 func (n *resnet) Forward(x *tensor.Tensor) *tensor.Tensor {
-	x = op.ReLU(n.bn1.Forward(n.conv1.Forward(x)))
+	x = n.bn1.ForwardReLU(n.conv1.Forward(x))
 	if n.maxPool {
 		x = op.MaxPool2d(x, 3, 2, 1)
 	}
