@@ -8,7 +8,6 @@ import (
 	"github.com/srmlab/srmlab/datasets"
 	"github.com/srmlab/srmlab/srm"
 	"github.com/srmlab/srmlab/train"
-	"github.com/srmlab/srmlab/weights"
 )
 
 func init() {
@@ -60,11 +59,8 @@ func runEval(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	m, err := srm.NewModel(*model, srm.Options{Classes: len(splits.Train.Classes()), InputSize: r.InputSize})
+	m, err := loadModel(*model, srm.Options{Classes: len(splits.Train.Classes()), InputSize: r.InputSize}, *weightsPath)
 	if err != nil {
-		return err
-	}
-	if err := weights.Load(m.Module(), *weightsPath); err != nil {
 		return err
 	}
 	met, err := train.Evaluate(ctx, m, ds, r.TestTransform(), *batch)

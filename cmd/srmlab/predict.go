@@ -59,11 +59,8 @@ func runPredict(ctx context.Context, args []string) error {
 		// shapes, and the weights', follow the input size.
 		o.InputSize = h
 	}
-	m, err := srm.NewModel(*model, o)
+	m, err := loadModel(*model, o, *weightsPath)
 	if err != nil {
-		return err
-	}
-	if err := weights.Load(m.Module(), *weightsPath); err != nil {
 		return err
 	}
 	m.Eval()
@@ -87,4 +84,17 @@ func runPredict(ctx context.Context, args []string) error {
 		copy(logits.F32()[i*k:j*k], y.Float32s())
 	}
 	return weights.WriteNpy(*out, logits)
+}
+
+// loadModel builds a zoo model and loads its weights, for the commands that
+// run trained models.
+func loadModel(name string, o srm.Options, path string) (*srm.Model, error) {
+	m, err := srm.NewModel(name, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := weights.Load(m.Module(), path); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
