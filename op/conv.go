@@ -210,9 +210,15 @@ func convCols[T float](g *convGeom, x, col []T, gather bool) {
 }
 
 // clearGaps zeroes the entries of a run's segment that lie in its gaps.
+// A gap is usually a single entry (the one column a 3x3 tap reads across a
+// row boundary), so a plain loop of stores does it: clear's call to memclr
+// per gap cost more than the stores.
 func clearGaps[T float](seg []T, r *convRun, ow int) {
-	for k := range r.gaps {
-		clear(seg[r.width+k*ow:][:ow-r.width])
+	w, end := ow-r.width, r.width+r.gaps*ow
+	for i := r.width; i < end; i += ow {
+		for j := i; j < i+w; j++ {
+			seg[j] = 0
+		}
 	}
 }
 
