@@ -74,6 +74,22 @@ func Quick() Config {
 	return c
 }
 
+// Tiny is the pipeline in seconds, for tests, notebooks run by CI and a
+// first look: three models on a few dozen images, one epoch, one seed. Its
+// numbers mean nothing; that everything runs does.
+func Tiny() Config {
+	c := Quick()
+	c.Textures, c.Domains = "textures:train=3:test=2", "domains:train=1:test=1"
+	c.Models = []string{"resnet20", "se-resnet20", "srm-resnet20"}
+	c.Ablation = []string{"srm-resnet20", "srm:avg-resnet20"}
+	c.LOOModels = []string{"srm-resnet20"}
+	c.Seeds = []uint64{1}
+	c.Train.Epochs, c.Train.Batch = 1, 16
+	c.Fractions = []float64{0, 0.5}
+	c.Batch = 20
+	return c
+}
+
 // Full is the preset of "srmlab reproduce --full": the bundled sets at
 // their default sizes, 3 seeds, 30 epochs of the CIFAR recipe (hours on a
 // CPU).

@@ -104,26 +104,45 @@ func (r *Report) Markdown() string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "# %s\n", r.Title)
 	for _, sec := range r.Sections {
-		fmt.Fprintf(&s, "\n## %s\n\n", sec.Title)
-		if sec.Text != "" {
-			fmt.Fprintf(&s, "%s\n", sec.Text)
+		s.WriteString(sec.Markdown())
+	}
+	return s.String()
+}
+
+// Section returns the section of the given title, for a notebook that shows
+// one analysis.
+func (r *Report) Section(title string) (Section, bool) {
+	for _, s := range r.Sections {
+		if s.Title == title {
+			return s, true
 		}
-		for _, t := range sec.Tables {
-			if t.Title != "" {
-				fmt.Fprintf(&s, "\n**%s**\n", t.Title)
+	}
+	return Section{}, false
+}
+
+// Markdown renders one section, figures linked relative to the report
+// folder.
+func (sec Section) Markdown() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "\n## %s\n\n", sec.Title)
+	if sec.Text != "" {
+		fmt.Fprintf(&s, "%s\n", sec.Text)
+	}
+	for _, t := range sec.Tables {
+		if t.Title != "" {
+			fmt.Fprintf(&s, "\n**%s**\n", t.Title)
+		}
+		fmt.Fprintf(&s, "\n| %s |\n|%s\n", strings.Join(t.Header, " | "), strings.Repeat("---|", len(t.Header)))
+		for _, row := range t.Rows {
+			cells := make([]string, len(row))
+			for i, c := range row {
+				cells[i] = strings.ReplaceAll(c, "|", `\|`)
 			}
-			fmt.Fprintf(&s, "\n| %s |\n|%s\n", strings.Join(t.Header, " | "), strings.Repeat("---|", len(t.Header)))
-			for _, row := range t.Rows {
-				cells := make([]string, len(row))
-				for i, c := range row {
-					cells[i] = strings.ReplaceAll(c, "|", `\|`)
-				}
-				fmt.Fprintf(&s, "| %s |\n", strings.Join(cells, " | "))
-			}
+			fmt.Fprintf(&s, "| %s |\n", strings.Join(cells, " | "))
 		}
-		for _, f := range sec.Figures {
-			fmt.Fprintf(&s, "\n![%s](%s.png)\n", f.Title, filepath.ToSlash(f.File))
-		}
+	}
+	for _, f := range sec.Figures {
+		fmt.Fprintf(&s, "\n![%s](%s.png)\n", f.Title, filepath.ToSlash(f.File))
 	}
 	return s.String()
 }

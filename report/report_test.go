@@ -16,27 +16,13 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// tiny is the whole pipeline in seconds: a few images, one epoch, one seed.
-func tiny(out string) analysis.Config {
-	c := analysis.Quick()
-	c.Out = out
-	c.Textures, c.Domains = "textures:train=3:test=2", "domains:train=1:test=1"
-	c.Models = []string{"resnet20", "se-resnet20", "srm-resnet20"}
-	c.Ablation = []string{"srm-resnet20", "srm:avg-resnet20"}
-	c.LOOModels = []string{"srm-resnet20"}
-	c.Seeds = []uint64{1}
-	c.Train.Epochs, c.Train.Batch = 1, 16
-	c.Fractions = []float64{0, 0.5}
-	c.Batch = 20
-	return c
-}
-
 // TestReproduce runs every step and builds the report, then holds the
 // report's tables to the CSV files and its figures to decodable,
 // non-blank PNGs.
 func TestReproduce(t *testing.T) {
 	dir := t.TempDir()
-	c := tiny(dir)
+	c := analysis.Tiny()
+	c.Out = dir
 	if err := analysis.Reproduce(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
