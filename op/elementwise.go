@@ -113,33 +113,80 @@ func sigmoid[T float](x *tensor.Tensor) *tensor.Tensor {
 }
 
 // Add returns a+b for tensors of one shape (the residual addition).
-func Add(a, b *tensor.Tensor) *tensor.Tensor {
+func Add(a, b *tensor.Tensor) *tensor.Tensor { return addOp("Add", a, b, false) }
+
+// AddReLU is ReLU(Add(a, b)) in one operation, the end of every residual
+// block: one feature map written and read back instead of two, forward and
+// backward.
+func AddReLU(a, b *tensor.Tensor) *tensor.Tensor { return addOp("AddReLU", a, b, true) }
+
+func addOp(op string, a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 	if !tensor.SameShape(a, b) {
-		tensor.Panicf("Add: shapes %v and %v differ", a.Shape(), b.Shape())
+		tensor.Panicf("%s: shapes %v and %v differ", op, a.Shape(), b.Shape())
 	}
-	checkTypes("Add", a, b)
+	checkTypes(op, a, b)
 	if a.DType() == tensor.Float64 {
-		return add[float64](a, b)
+		return add[float64](a, b, relu)
 	}
-	return add[float32](a, b)
+	return add[float32](a, b, relu)
 }
 
-func add[T float](a, b *tensor.Tensor) *tensor.Tensor {
+// add returns a+b, clamped at 0 when relu is set.
+func add[T float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 	out := tensor.ZerosLike(a)
 	as, bs, ys := vals[T](a), vals[T](b), vals[T](out)
 	parallel.For(len(ys), 1, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			ys[i] = as[i] + bs[i]
+		y, a, b := ys[lo:hi], as[lo:hi], bs[lo:hi]
+		if relu {
+			for i := range y {
+				y[i] = max(a[i]+b[i], 0)
+			}
+			return
+		}
+		for i := range y {
+			y[i] = a[i] + b[i]
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
+		// grad is out's, which Backward drops after this call unless
+		// out keeps its gradient; then it is this function's to change
+		// and to hand on.
+		own := !out.RequiresGrad()
+		if relu {
+			masked := grad
+			if !own {
+				masked, own = tensor.ZerosLike(grad), true
+			}
+			gs, ms := vals[T](grad), vals[T](masked)
+			parallel.For(len(gs), 1, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					ms[i] = gs[i] * T(oneIf(ys[i] > 0))
+				}
+			})
+			grad = masked
+		}
 		for _, in := range []*tensor.Tensor{a, b} {
 			if in.NeedsGrad() {
-				addInto(vals[T](tensor.GradOf(in)), vals[T](grad))
+				own = passGrad[T](in, grad, own)
 			}
 		}
 	}, a, b)
 	return out
+}
+
+// passGrad adds grad into t's gradient and reports whether the caller
+// still owns grad. When t has no gradient yet and the caller owns grad
+// (nothing else reads it afterwards), t takes grad itself, which saves
+// allocating, zeroing and adding a whole feature map; later additions into
+// t's gradient then change grad's data, so the caller may read grad but
+// not hand it to another tensor.
+func passGrad[T float](t, grad *tensor.Tensor, own bool) bool {
+	if own && t.Grad == nil {
+		t.Grad = grad
+		return false
+	}
+	addInto(vals[T](tensor.GradOf(t)), vals[T](grad))
+	return own
 }
 
 // Mul returns x·g where g has x's shape, or is (N, C, 1, 1) for x of shape

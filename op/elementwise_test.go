@@ -2,6 +2,7 @@ package op
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/srmlab/srmlab/tensor"
@@ -13,6 +14,14 @@ func TestElementwiseGrad(t *testing.T) {
 		{"Sigmoid", [][]int{{3, 7}}, func(in []*tensor.Tensor) *tensor.Tensor { return Sigmoid(in[0]) }},
 		{"Add", [][]int{{2, 3, 4, 4}, {2, 3, 4, 4}}, func(in []*tensor.Tensor) *tensor.Tensor { return Add(in[0], in[1]) }},
 		{"AddSelf", [][]int{{4, 5}}, func(in []*tensor.Tensor) *tensor.Tensor { return Add(in[0], in[0]) }},
+		{"AddReLU", [][]int{{2, 3, 4, 4}, {2, 3, 4, 4}}, func(in []*tensor.Tensor) *tensor.Tensor { return AddReLU(in[0], in[1]) }},
+		{"AddReLUSelf", [][]int{{4, 5}}, func(in []*tensor.Tensor) *tensor.Tensor { return AddReLU(in[0], in[0]) }},
+		// The inner sum takes the outer one's gradient buffer over, and
+		// in[0]'s gradient then collects from both additions.
+		{"AddChain", [][]int{{3, 4}, {3, 4}}, func(in []*tensor.Tensor) *tensor.Tensor { return Add(Add(in[0], in[1]), in[0]) }},
+		{"AddReLUChain", [][]int{{3, 4}, {3, 4}}, func(in []*tensor.Tensor) *tensor.Tensor {
+			return AddReLU(Mul(AddReLU(in[0], in[1]), in[1]), in[0])
+		}},
 		{"MulSameShape", [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
 		{"MulGate", [][]int{{2, 3, 4, 5}, {2, 3, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
 		{"MulGate1x1", [][]int{{3, 2, 1, 1}, {3, 2, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
@@ -20,6 +29,50 @@ func TestElementwiseGrad(t *testing.T) {
 			return ReLU(Add(Mul(in[0], Sigmoid(in[1])), in[0]))
 		}},
 	})
+}
+
+func TestAddReLUIsComposition(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	a, b, seed := tensor.New(tensor.Float32, 2, 3, 5, 5), tensor.New(tensor.Float32, 2, 3, 5, 5), tensor.New(tensor.Float32, 2, 3, 5, 5)
+	for _, x := range []*tensor.Tensor{a, b, seed} {
+		x.FillNormal(r, 0, 1)
+	}
+	run := func(fused bool) []*tensor.Tensor {
+		a.ZeroGrad()
+		b.ZeroGrad()
+		a.SetRequiresGrad(true)
+		b.SetRequiresGrad(true)
+		var y *tensor.Tensor
+		if fused {
+			y = AddReLU(a, b)
+		} else {
+			y = ReLU(Add(a, b))
+		}
+		y.BackwardWith(seed)
+		return []*tensor.Tensor{y, a.Grad, b.Grad}
+	}
+	got, want := run(true), run(false)
+	for i := range want {
+		for j := range want[i].Len() {
+			if got[i].At(j) != want[i].At(j) {
+				t.Fatalf("result %d element %d is %v, want %v", i, j, got[i].At(j), want[i].At(j))
+			}
+		}
+	}
+}
+
+func TestAddLeavesRetainedGradient(t *testing.T) {
+	// y keeps its gradient, so the addition must neither mask it in
+	// place nor hand it to an input.
+	a := tensor.FromFloat64([]float64{1, -3}, 2).SetRequiresGrad(true)
+	b := tensor.FromFloat64([]float64{1, 1}, 2).SetRequiresGrad(true)
+	y := AddReLU(a, b).SetRequiresGrad(true)
+	Mul(y, tensor.FromFloat64([]float64{2, 5}, 2)).Backward()
+	valuesAre(t, "y.Grad", y.Grad, []int{2}, 2, 5)
+	valuesAre(t, "a.Grad", a.Grad, []int{2}, 2, 0)
+	a.Grad.Set(0, 7)
+	valuesAre(t, "b.Grad after changing a.Grad", b.Grad, []int{2}, 2, 0)
+	valuesAre(t, "y.Grad after changing a.Grad", y.Grad, []int{2}, 2, 5)
 }
 
 func TestElementwiseForward(t *testing.T) {

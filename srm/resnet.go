@@ -173,7 +173,7 @@ func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if blk.down != nil {
 		short = blk.down.Forward(x)
 	}
-	return op.ReLU(op.Add(out, short))
+	return op.AddReLU(out, short)
 }
 
 // Vars follows the registration order of the official code: conv1, bn1,
