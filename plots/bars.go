@@ -61,6 +61,7 @@ func Bars(title, yLabel string, categories []string, series []BarSeries) (*plot.
 	}
 	p.NominalX(categories...)
 	p.Y.Min = 0
+	headroom(p, len(series))
 	return p, nil
 }
 

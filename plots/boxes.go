@@ -45,6 +45,7 @@ func Boxes(title, yLabel string, categories []string, series []BoxSeries) (*plot
 		}
 	}
 	p.NominalX(categories...)
+	headroom(p, len(series))
 	return p, nil
 }
 

@@ -66,5 +66,6 @@ func Lines(title, xLabel, yLabel string, series []Series) (*plot.Plot, error) {
 		p.Add(l, pts)
 		p.Legend.Add(s.Name, l, pts)
 	}
+	headroom(p, len(series))
 	return p, nil
 }

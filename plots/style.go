@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/srmlab/srmlab/internal/atomicfile"
 
@@ -52,11 +54,50 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	p.Legend.TextStyle.Font.Size = 9
 	p.Legend.Top = true
 	p.Legend.Padding = vg.Points(2)
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(6), -vg.Points(2)
+	p.X.Tick.Marker, p.Y.Tick.Marker = niceTicks{}, niceTicks{}
 	g := plotter.NewGrid()
 	g.Vertical.Color = color.Gray{Y: 225}
 	g.Horizontal.Color = color.Gray{Y: 225}
 	p.Add(g)
 	return p
+}
+
+// niceTicks labels about six round steps (1, 2 or 5 times a power of ten)
+// whatever the range, where gonum's default labels as few as two once the
+// range is not round.
+type niceTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	raw := (hi - lo) / 6
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{2, 5, 10} {
+		if step < raw {
+			step = m * mag
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+		x := math.Round(v/step) * step
+		if x == 0 {
+			x = 0 // not -0
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(x, 'g', 6, 64)})
+	}
+	return ticks
+}
+
+// headroom raises the top of the y axis so that the legend, drawn in the
+// top right corner, sits above the data instead of on it: one line of
+// legend takes about 5 % of the height.
+func headroom(p *plot.Plot, entries int) {
+	span := p.Y.Max - p.Y.Min
+	p.Y.Max += span * 0.06 * float64(entries+1)
 }
 
 // Save writes p as base+".png" and base+".svg", creating base's folder;

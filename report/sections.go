@@ -289,7 +289,7 @@ func (b *builder) training() error {
 	if ok, err := b.read(analysis.CompareFile, &runs); !ok || len(runs) == 0 {
 		return err
 	}
-	sec := Section{Title: "Training curves", Text: "Test top-1 after each epoch (line: mean over seeds; band: lowest to highest seed), read from each run's metrics.csv."}
+	sec := Section{Title: "Training curves", Text: "Test top-1 after each epoch (line: mean over seeds; band: ± sd), read from each run's metrics.csv."}
 	type key struct{ data, model string }
 	curves := map[key][][]float64{}
 	var keys []key
@@ -314,7 +314,11 @@ func (b *builder) training() error {
 		if series[k.data] == nil {
 			datas = append(datas, k.data)
 		}
-		series[k.data] = append(series[k.data], band(k.model, curves[k], 1))
+		epochs := make([]float64, len(curves[k][0]))
+		for j := range epochs {
+			epochs[j] = float64(j + 1)
+		}
+		series[k.data] = append(series[k.data], meanBand(k.model, curves[k], epochs))
 	}
 	for i, d := range datas {
 		p, err := plots.Lines("Training on "+d, "epoch", "test top-1 accuracy (%)", series[d])
@@ -329,25 +333,4 @@ func (b *builder) training() error {
 	}
 	b.add(sec)
 	return nil
-}
-
-// band turns several runs' curves into a mean line with a min-max band, x
-// starting at x0 in steps of 1; curves of unequal length are cut to the
-// shortest.
-func band(name string, ys [][]float64, x0 float64) plots.Series {
-	n := len(ys[0])
-	for _, y := range ys {
-		n = min(n, len(y))
-	}
-	s := plots.Series{Name: name}
-	for j := 0; j < n; j++ {
-		lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
-		for _, y := range ys {
-			lo, hi, sum = math.Min(lo, y[j]), math.Max(hi, y[j]), sum+y[j]
-		}
-		s.X = append(s.X, x0+float64(j))
-		s.Y = append(s.Y, sum/float64(len(ys)))
-		s.Lo, s.Hi = append(s.Lo, lo), append(s.Hi, hi)
-	}
-	return s
 }
