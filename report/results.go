@@ -243,6 +243,9 @@ func (b *builder) gates() error {
 		series[k.model].Values = append(series[k.model].Values, math.Max(d/c, 0))
 	}
 	sec.Tables = append(sec.Tables, t)
+	if claim, ok := styleClaim(vars); ok {
+		sec.Tables = append(sec.Tables, claim)
+	}
 	var bs []plots.BarSeries
 	for _, m := range order {
 		if len(series[m].Values) == len(blocks) {
@@ -303,4 +306,42 @@ func (b *builder) gateBoxes(block string) (Figure, bool, error) {
 	}
 	f, err := b.figure(p, "gates-by-domain", title)
 	return f, err == nil, err
+}
+
+// styleClaim checks the paper's reading of SRM on our data: SRM's gates
+// move more with style, relative to class, than SE's. The statistic is the
+// between-domain over between-class variance averaged over blocks, one
+// value per seed.
+func styleClaim(vars []analysis.GateVarRow) (Table, bool) {
+	type key struct {
+		model string
+		seed  uint64
+	}
+	sum, n := map[key]float64{}, map[key]int{}
+	for _, v := range vars {
+		if v.ClassVar > 0 {
+			k := key{v.Model, v.Seed}
+			sum[k] += v.DomainVar / v.ClassVar
+			n[k]++
+		}
+	}
+	perModel := map[string][]float64{}
+	for k, s := range sum {
+		perModel[k.model] = append(perModel[k.model], s/float64(n[k]))
+	}
+	by := map[string]analysis.Summary{}
+	kinds := map[string]string{}
+	for m, xs := range perModel {
+		mean, sd := analysis.MeanSD(xs)
+		by[m] = analysis.Summary{Model: m, Mean: mean, SD: sd, N: len(xs)}
+		kinds[kindOf(m)] = m
+	}
+	s, ok1 := kinds["srm"]
+	e, ok2 := kinds["se"]
+	if !ok1 || !ok2 {
+		return Table{}, false
+	}
+	v, ev := ordering([]string{s, e}, by)
+	return Table{Title: "Claim: SRM's gates follow style more than SE's", Header: []string{"statistic", "verdict", "evidence (mean ± sd over seeds)"},
+		Rows: [][]string{{"between-domain / between-class variance, mean over blocks", v, ev}}}, true
 }
