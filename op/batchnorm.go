@@ -93,8 +93,9 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs := vals[T](grad)
 		var gx, gw, gb []T
+		overwrite := false // gx is gs, to be overwritten (see gradInto)
 		if x.NeedsGrad() {
-			gx = vals[T](tensor.GradOf(x))
+			gx, overwrite = gradInto[T](x, grad, !out.RequiresGrad())
 		}
 		if gamma.NeedsGrad() {
 			gw = vals[T](tensor.GradOf(gamma))
@@ -140,7 +141,7 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 				}
 				mu, a := T(mean[ch]), T(float64(ws[ch])*istd[ch])
 				for i := range bn.n {
-					gradRun(plane(gx, bn, i, ch), plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), gm, mu, k, a)
+					gradRun(plane(gx, bn, i, ch), plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), gm, mu, k, a, overwrite)
 				}
 			}
 		})
@@ -171,10 +172,17 @@ func affineRun[T float](dst, src []T, a, b T, relu bool) {
 	}
 }
 
-// gradRun adds (g − gm − (x−mu)·k)·a to dx, with g zeroed where mask (nil
-// for none) is not positive.
-func gradRun[T float](dx, g, x, mask []T, gm, mu, k, a T) {
+// gradRun adds (g − gm − (x−mu)·k)·a to dx, or stores it there when
+// overwrite is set (dx may then be g itself), with g zeroed where mask
+// (nil for none) is not positive.
+func gradRun[T float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
 	g, x = g[:len(dx)], x[:len(dx)]
+	if overwrite {
+		for j := range dx {
+			dx[j] = (maskedGrad(g, mask, j) - gm - (x[j]-mu)*k) * a
+		}
+		return
+	}
 	for j := range dx {
 		dx[j] += (maskedGrad(g, mask, j) - gm - (x[j]-mu)*k) * a
 	}

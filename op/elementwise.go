@@ -175,18 +175,30 @@ func add[T float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 }
 
 // passGrad adds grad into t's gradient and reports whether the caller
-// still owns grad. When t has no gradient yet and the caller owns grad
-// (nothing else reads it afterwards), t takes grad itself, which saves
-// allocating, zeroing and adding a whole feature map; later additions into
-// t's gradient then change grad's data, so the caller may read grad but
-// not hand it to another tensor.
+// still owns grad (see gradInto).
 func passGrad[T float](t, grad *tensor.Tensor, own bool) bool {
+	dst, overwrite := gradInto[T](t, grad, own)
+	if !overwrite {
+		addInto(dst, vals[T](grad))
+	}
+	return own && !overwrite
+}
+
+// gradInto returns the buffer that a backward function receiving grad
+// adds t's gradient share into. own says that the function owns grad:
+// Backward drops the output's gradient after the call, so nothing else
+// reads it. When t has no gradient yet, t then takes grad over, and
+// overwrite asks the function to store its share there rather than add it,
+// which saves allocating, zeroing and reading a whole feature map; each
+// element of grad must be read before it is overwritten, later additions
+// into t's gradient change grad's data, and grad must not go to another
+// tensor.
+func gradInto[T float](t, grad *tensor.Tensor, own bool) (dst []T, overwrite bool) {
 	if own && t.Grad == nil {
 		t.Grad = grad
-		return false
+		return vals[T](grad), true
 	}
-	addInto(vals[T](tensor.GradOf(t)), vals[T](grad))
-	return own
+	return vals[T](tensor.GradOf(t)), false
 }
 
 // Mul returns x·g where g has x's shape, or is (N, C, 1, 1) for x of shape
@@ -223,27 +235,37 @@ func mul[T float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		dy := vals[T](grad)
 		var gx, gg []T
-		if x.NeedsGrad() {
-			gx = vals[T](tensor.GradOf(x))
-		}
 		if g.NeedsGrad() {
 			gg = vals[T](tensor.GradOf(g))
+		}
+		overwrite := false // gx is dy, to be overwritten (see gradInto)
+		if x.NeedsGrad() {
+			// With x and g one tensor, g's gradient has just been made,
+			// and x must not take dy over.
+			gx, overwrite = gradInto[T](x, grad, !out.RequiresGrad())
 		}
 		parallel.For(len(gs), 2*plane, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				from, to := p*plane, (p+1)*plane
-				if gx != nil {
-					s := gs[p]
-					for i := from; i < to; i++ {
-						gx[i] += dy[i] * s
-					}
-				}
+				// gg first: it reads dy, which gx may overwrite.
 				if gg != nil {
 					var acc float64 // a plane's sum, in float64 for float32 data
 					for i := from; i < to; i++ {
 						acc += float64(dy[i] * xs[i])
 					}
 					gg[p] += T(acc)
+				}
+				if gx != nil {
+					s := gs[p]
+					if overwrite {
+						for i := from; i < to; i++ {
+							gx[i] = dy[i] * s
+						}
+						continue
+					}
+					for i := from; i < to; i++ {
+						gx[i] += dy[i] * s
+					}
 				}
 			}
 		})

@@ -23,6 +23,7 @@ func TestElementwiseGrad(t *testing.T) {
 			return AddReLU(Mul(AddReLU(in[0], in[1]), in[1]), in[0])
 		}},
 		{"MulSameShape", [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
+		{"MulSelf", [][]int{{3, 4}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[0]) }},
 		{"MulGate", [][]int{{2, 3, 4, 5}, {2, 3, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
 		{"MulGate1x1", [][]int{{3, 2, 1, 1}, {3, 2, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor { return Mul(in[0], in[1]) }},
 		{"SigmoidGateChain", [][]int{{2, 3, 4, 4}, {2, 3, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor {
@@ -73,6 +74,14 @@ func TestAddLeavesRetainedGradient(t *testing.T) {
 	a.Grad.Set(0, 7)
 	valuesAre(t, "b.Grad after changing a.Grad", b.Grad, []int{2}, 2, 0)
 	valuesAre(t, "y.Grad after changing a.Grad", y.Grad, []int{2}, 2, 5)
+
+	// The same for a product, whose x gradient could otherwise be
+	// computed in y's gradient buffer.
+	x := tensor.FromFloat64([]float64{1, -3}, 2).SetRequiresGrad(true)
+	y = Mul(x, tensor.FromFloat64([]float64{2, 5}, 2)).SetRequiresGrad(true)
+	Mul(y, tensor.FromFloat64([]float64{3, 4}, 2)).Backward()
+	valuesAre(t, "Mul y.Grad", y.Grad, []int{2}, 3, 4)
+	valuesAre(t, "Mul x.Grad", x.Grad, []int{2}, 6, 20)
 }
 
 func TestElementwiseForward(t *testing.T) {
