@@ -210,11 +210,18 @@ func convCols[T float](g *convGeom, x, col []T, gather bool) {
 }
 
 // clearGaps zeroes the entries of a run's segment that lie in its gaps.
-// A gap is usually a single entry (the one column a 3x3 tap reads across a
-// row boundary), so a plain loop of stores does it: clear's call to memclr
-// per gap cost more than the stores.
+// Every 3x3 (or 3-wide) stride-1 convolution has gaps of one entry, the
+// column a tap reads across a row boundary, thousands per im2col, so that
+// case is a single strided loop of stores; a memclr call or an inner loop
+// per gap cost several times the store.
 func clearGaps[T float](seg []T, r *convRun, ow int) {
 	w, end := ow-r.width, r.width+r.gaps*ow
+	if w == 1 {
+		for i := r.width; i < end; i += ow {
+			seg[i] = 0
+		}
+		return
+	}
 	for i := r.width; i < end; i += ow {
 		for j := i; j < i+w; j++ {
 			seg[j] = 0
