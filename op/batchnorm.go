@@ -54,7 +54,10 @@ type bnShape struct{ n, c, hw int }
 // plane returns the run of hw consecutive elements of d that channel ch
 // owns in batch item i. Plain loops over planes keep the kernels' indices
 // in registers, which an iterator's closure did not.
-func plane[T float](d []T, s bnShape, i, ch int) []T { return d[(i*s.c+ch)*s.hw:][:s.hw] }
+func plane[T float](d []T, s bnShape, i, ch int) []T { return d[s.runStart(i, ch):][:s.hw] }
+
+// runStart is the index where channel ch's plane of batch item i starts.
+func (s bnShape) runStart(i, ch int) int { return (i*s.c + ch) * s.hw }
 
 // batchNorm normalises x, then clamps at 0 when relu is set.
 func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
@@ -68,16 +71,21 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 		for ch := from; ch < to; ch++ {
 			mu, v := float64(rm[ch]), float64(rv[ch])
 			if training {
-				// Two passes in float64: one-pass sums of squares lose
-				// the variance when the mean is large.
-				var sum, sq float64
+				// Sums of x−k and (x−k)² in float64, around one of the
+				// channel's own values k: plain sums of squares lose the
+				// variance when the mean is large against the spread,
+				// while x−k is on the scale of the spread, so one pass
+				// serves where two (mean, then squared deviations) did.
+				k := float64(xs[bn.runStart(0, ch)])
+				var s1, s2 float64
 				for i := range bn.n {
-					sum += sum64(plane(xs, bn, i, ch))
+					a, b := shiftedSums(plane(xs, bn, i, ch), k)
+					s1 += a
+					s2 += b
 				}
-				mu = sum / m
-				for i := range bn.n {
-					sq += sqDev64(plane(xs, bn, i, ch), mu)
-				}
+				d := s1 / m
+				mu = k + d
+				sq := max(s2-s1*d, 0) // Σ(x−mean)²; rounding may dip below 0
 				v = sq / m
 				rm[ch] = T((1-momentum)*float64(rm[ch]) + momentum*mu)
 				rv[ch] = T((1-momentum)*float64(rv[ch]) + momentum*sq/(m-1))
@@ -193,36 +201,26 @@ func gradRun[T float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
 // (several cycles each), which made BatchNorm latency-bound. The order is
 // fixed, so the results are still the same bits run to run.
 
-// sum64 returns Σ s[j] in float64.
-func sum64[T float](s []T) float64 {
-	var a0, a1, a2, a3 float64
+// shiftedSums returns Σ (s[j]−k) and Σ (s[j]−k)² in float64.
+func shiftedSums[T float](s []T, k float64) (sum, sq float64) {
+	var a0, a1, a2, a3, q0, q1, q2, q3 float64
 	for ; len(s) >= 4; s = s[4:] {
-		a0 += float64(s[0])
-		a1 += float64(s[1])
-		a2 += float64(s[2])
-		a3 += float64(s[3])
+		d0, d1, d2, d3 := float64(s[0])-k, float64(s[1])-k, float64(s[2])-k, float64(s[3])-k
+		a0 += d0
+		a1 += d1
+		a2 += d2
+		a3 += d3
+		q0 += d0 * d0
+		q1 += d1 * d1
+		q2 += d2 * d2
+		q3 += d3 * d3
 	}
 	for _, e := range s {
-		a0 += float64(e)
+		d := float64(e) - k
+		a0 += d
+		q0 += d * d
 	}
-	return (a0 + a1) + (a2 + a3)
-}
-
-// sqDev64 returns Σ (s[j]−mu)² in float64.
-func sqDev64[T float](s []T, mu float64) float64 {
-	var a0, a1, a2, a3 float64
-	for ; len(s) >= 4; s = s[4:] {
-		d0, d1, d2, d3 := float64(s[0])-mu, float64(s[1])-mu, float64(s[2])-mu, float64(s[3])-mu
-		a0 += d0 * d0
-		a1 += d1 * d1
-		a2 += d2 * d2
-		a3 += d3 * d3
-	}
-	for _, e := range s {
-		d := float64(e) - mu
-		a0 += d * d
-	}
-	return (a0 + a1) + (a2 + a3)
+	return (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3)
 }
 
 // gradSums returns Σg and Σg·(x−mu) in float64 for a run of the output
