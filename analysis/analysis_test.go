@@ -3,6 +3,7 @@ package analysis_test
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -127,5 +128,33 @@ func TestPruneZeroIsUnpruned(t *testing.T) {
 		if p.Fraction == 0 && (p.Top1 != rows[0].Top1 || p.Pruned != 0) {
 			t.Fatalf("fraction 0 (%s): top-1 %v with %d pruned, unpruned %v", p.Ranking, p.Top1, p.Pruned, rows[0].Top1)
 		}
+	}
+}
+
+// TestBetweenVariance: groups drawn from one distribution have no
+// between-group component, and the estimate averages to zero; shifting one
+// group by d adds d²(G−1)/G² exactly.
+func TestBetweenVariance(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const groups, per, trials = 4, 20, 2000
+	var sum float64
+	for k := 0; k < trials; k++ {
+		n, mean, sd := make([]int, groups), make([]float64, groups), make([]float64, groups)
+		for g := range n {
+			xs := make([]float64, per)
+			for i := range xs {
+				xs[i] = r.NormFloat64()
+			}
+			n[g] = per
+			mean[g], sd[g] = analysis.MeanSD(xs)
+		}
+		sum += analysis.BetweenVariance(n, mean, sd)
+	}
+	if avg := sum / trials; math.Abs(avg) > 0.003 {
+		t.Fatalf("no group effect, mean estimate %v (noise alone is %v)", avg, 1.0/per)
+	}
+	n, mean, sd := []int{5, 5, 5, 5}, []float64{0, 0, 0, 2}, []float64{0, 0, 0, 0}
+	if v := analysis.BetweenVariance(n, mean, sd); math.Abs(v-0.75) > 1e-12 {
+		t.Fatalf("one group shifted by 2: %v, want 0.75", v)
 	}
 }

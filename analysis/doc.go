@@ -40,7 +40,7 @@
 //	    model, data, seed, block, channel, by (class|domain), group, n,
 //	    mean, sd
 //	gate_variance.csv  model × seed × block (GateVarRow): model, data,
-//	    seed, block, class_var, domain_var
+//	    seed, block, class_var, domain_var, total_var
 //	steps.csv        step (StepRow): step, command, seconds, finished
 //
 // Accuracies are percentages, as in the paper's tables; sd is the sample

@@ -40,6 +40,10 @@ type GateVarRow struct {
 	// averaged over the block's channels (see BetweenVariance).
 	ClassVar  float64 `csv:"class_var"`
 	DomainVar float64 `csv:"domain_var"`
+	// TotalVar is the gate's variance over all test images, averaged over
+	// channels: the scale that makes ClassVar and DomainVar comparable
+	// across blocks and modules (their shares of it, like η²).
+	TotalVar float64 `csv:"total_var"`
 }
 
 // moments accumulates a gate's count, sum and sum of squares per group.
@@ -50,6 +54,18 @@ func newMoments(groups int) moments {
 }
 
 func (m moments) add(g int, v float64) { m.n[g]++; m.s[g] += v; m.ss[g] += v * v }
+
+// total returns the sample variance over all groups together.
+func (m moments) total() float64 {
+	var n, s, ss float64
+	for g := range m.n {
+		n, s, ss = n+m.n[g], s+m.s[g], ss+m.ss[g]
+	}
+	if n < 2 {
+		return 0
+	}
+	return (ss - s*s/n) / (n - 1)
+}
 
 // group returns a group's count, mean and sample standard deviation.
 func (m moments) group(g int) (n int, mean, sd float64) {
@@ -67,9 +83,10 @@ func (m moments) group(g int) (n int, mean, sd float64) {
 }
 
 // BetweenVariance is the variance of the group means of a value (the
-// groups being all there are: divided by their number) less the part that
-// sampling noise alone puts there, the mean of sd²/n over groups: one-way
-// ANOVA's estimate of the between-group component. Without the correction
+// groups being all there are: divided by their number G) less the part
+// that sampling noise alone puts there in expectation, (G−1)/G times the
+// mean of sd²/n over groups: one-way ANOVA's estimate of the between-group
+// component. Without the correction
 // ten classes of few images each would look more variable than four
 // domains of many images just for being smaller. It can come out slightly
 // below zero when the groups do not differ.
@@ -86,7 +103,8 @@ func BetweenVariance(n []int, mean, sd []float64) float64 {
 	if len(means) == 0 {
 		return 0
 	}
-	return popVariance(means) - noise/float64(len(means))
+	g := float64(len(means))
+	return popVariance(means) - (g-1)/g*noise/g
 }
 
 // GateStats measures the gates of tr's model over its test split, per
@@ -129,12 +147,14 @@ func GateStats(ctx context.Context, tr *Trained, batch int) ([]GateRow, []GateVa
 		for ch := range byClass[i] {
 			row.Channel = ch
 			v.ClassVar += emit(&rows, row, "class", classes, byClass[i][ch])
+			v.TotalVar += byClass[i][ch].total()
 			if domains != nil {
 				v.DomainVar += emit(&rows, row, "domain", domains, byDomain[i][ch])
 			}
 		}
 		v.ClassVar /= float64(len(byClass[i]))
 		v.DomainVar /= float64(len(byClass[i]))
+		v.TotalVar /= float64(len(byClass[i]))
 		vars = append(vars, v)
 	}
 	return rows, vars, nil

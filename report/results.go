@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -212,9 +211,9 @@ func (b *builder) gates() error {
 	if ok, err := b.read(analysis.GateVarFile, &vars); !ok || len(vars) == 0 {
 		return err
 	}
-	sec := Section{Title: "Gate statistics", Text: "Between-class and between-domain variance of each channel's gate (one-way ANOVA's between-group component, averaged over the block's channels, then over seeds). On the bundled domains set the class is a letter's shape and the domain its drawing style, so a module that recalibrates by style has gates that move more with the domain than with the class. The paper argues SRM's gates follow style."}
+	sec := Section{Title: "Gate statistics", Text: "Between-class and between-domain variance of each channel's gate (one-way ANOVA's between-group component, which is near zero or slightly negative when the groups do not differ), averaged over the block's channels and then over seeds, and as shares of the gate's total variance over the test images. On the bundled domains set the class is a letter's shape and the domain its drawing style, so a module that recalibrates by style has gates that move more with the domain than with the class. The paper argues SRM's gates follow style."}
 	type key struct{ model, block string }
-	acc := map[key][2][]float64{}
+	acc := map[key][3][]float64{}
 	var keys []key
 	for _, v := range vars {
 		k := key{v.Model, v.Block}
@@ -222,25 +221,26 @@ func (b *builder) gates() error {
 		if !ok {
 			keys = append(keys, k)
 		}
-		a[0], a[1] = append(a[0], v.ClassVar), append(a[1], v.DomainVar)
+		a[0], a[1], a[2] = append(a[0], v.ClassVar), append(a[1], v.DomainVar), append(a[2], v.TotalVar)
 		acc[k] = a
 	}
-	t := Table{Header: []string{"model", "block", "between-class var", "between-domain var", "domain / class"}}
+	t := Table{Header: []string{"model", "block", "between-class var", "between-domain var", "total var", "class share", "domain share"}}
 	var blocks []string
 	series := map[string]*plots.BarSeries{}
 	var order []string
 	for _, k := range keys {
 		c, _ := analysis.MeanSD(acc[k][0])
 		d, _ := analysis.MeanSD(acc[k][1])
-		t.Rows = append(t.Rows, []string{k.model, k.block, fmt.Sprintf("%.2e", c), fmt.Sprintf("%.2e", d), fmt.Sprintf("%.2f", d/c)})
+		tot, _ := analysis.MeanSD(acc[k][2])
+		t.Rows = append(t.Rows, []string{k.model, k.block, fmt.Sprintf("%.2e", c), fmt.Sprintf("%.2e", d), fmt.Sprintf("%.2e", tot), fmt.Sprintf("%.3f", c/tot), fmt.Sprintf("%.3f", d/tot)})
 		if !contains(blocks, k.block) {
 			blocks = append(blocks, k.block)
 		}
 		if series[k.model] == nil {
-			series[k.model] = &plots.BarSeries{Name: k.model + ": domain / class"}
+			series[k.model] = &plots.BarSeries{Name: k.model + ": domain share − class share"}
 			order = append(order, k.model)
 		}
-		series[k.model].Values = append(series[k.model].Values, math.Max(d/c, 0))
+		series[k.model].Values = append(series[k.model].Values, (d-c)/tot)
 	}
 	sec.Tables = append(sec.Tables, t)
 	if claim, ok := styleClaim(vars); ok {
@@ -252,7 +252,7 @@ func (b *builder) gates() error {
 			bs = append(bs, *series[m])
 		}
 	}
-	f, err := b.bars(&plotsInput{"Gate variance across domains relative to across classes", "between-domain / between-class variance", blocks, bs}, "gate-variance")
+	f, err := b.bars(&plotsInput{"How much more the gates vary with style than with class", "(between-domain − between-class var) / total var", blocks, bs}, "gate-variance")
 	if err != nil {
 		return err
 	}
@@ -310,8 +310,9 @@ func (b *builder) gateBoxes(block string) (Figure, bool, error) {
 
 // styleClaim checks the paper's reading of SRM on our data: SRM's gates
 // move more with style, relative to class, than SE's. The statistic is the
-// between-domain over between-class variance averaged over blocks, one
-// value per seed.
+// domain share less the class share of the gate's variance, averaged over
+// blocks, one value per seed; shares, unlike a ratio of the two
+// between-group parts, stay finite when a part is near zero.
 func styleClaim(vars []analysis.GateVarRow) (Table, bool) {
 	type key struct {
 		model string
@@ -319,15 +320,15 @@ func styleClaim(vars []analysis.GateVarRow) (Table, bool) {
 	}
 	sum, n := map[key]float64{}, map[key]int{}
 	for _, v := range vars {
-		if v.ClassVar > 0 {
+		if v.TotalVar > 0 {
 			k := key{v.Model, v.Seed}
-			sum[k] += v.DomainVar / v.ClassVar
+			sum[k] += (v.DomainVar - v.ClassVar) / v.TotalVar
 			n[k]++
 		}
 	}
 	perModel := map[string][]float64{}
 	for k, s := range sum {
-		perModel[k.model] = append(perModel[k.model], s/float64(n[k]))
+		perModel[k.model] = append(perModel[k.model], 100*s/float64(n[k]))
 	}
 	by := map[string]analysis.Summary{}
 	kinds := map[string]string{}
@@ -343,5 +344,5 @@ func styleClaim(vars []analysis.GateVarRow) (Table, bool) {
 	}
 	v, ev := ordering([]string{s, e}, by)
 	return Table{Title: "Claim: SRM's gates follow style more than SE's", Header: []string{"statistic", "verdict", "evidence (mean ± sd over seeds)"},
-		Rows: [][]string{{"between-domain / between-class variance, mean over blocks", v, ev}}}, true
+		Rows: [][]string{{"domain share − class share of the gate variance (%), mean over blocks", v, ev}}}, true
 }
