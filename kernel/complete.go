@@ -117,15 +117,24 @@ func (s *session) identifiers() []string {
 	return names
 }
 
-// globals is yaegi's Globals, which can panic after a failed
-// declaration; completion then does without global values.
-func (s *session) globals() (g map[string]reflect.Value) {
-	defer func() {
-		if recover() != nil {
-			g = nil
-		}
-	}()
-	return s.interp.Globals()
+// globals is yaegi's Globals. After a failed declaration it panics, its
+// frame of values being shorter than its symbols until the next
+// evaluation; an empty one sets that right.
+func (s *session) globals() map[string]reflect.Value {
+	get := func() (g map[string]reflect.Value, ok bool) {
+		defer func() {
+			if recover() != nil {
+				g, ok = nil, false
+			}
+		}()
+		return s.interp.Globals(), true
+	}
+	if g, ok := get(); ok {
+		return g
+	}
+	_, _ = s.interp.Eval(";")
+	g, _ := get()
+	return g
 }
 
 // exports returns an imported package's symbols, without yaegi's

@@ -16,10 +16,10 @@ import (
 	"github.com/srmlab/srmlab/display"
 )
 
-// Kernel serves one notebook: it owns the sockets named in the connection
+// server serves one notebook: it owns the sockets named in the connection
 // file, the interpreter session and the redirection of the cells' output.
-type Kernel struct {
-	conn    Connection
+type server struct {
+	conn    connection
 	signer  signer
 	id      string // this kernel's session id, in every header it sends
 	log     *log.Logger
@@ -43,7 +43,7 @@ type Kernel struct {
 // shutdown request or until ctx ends. SIGINT interrupts the running cell
 // instead of ending the kernel, as Jupyter expects of a kernel.
 func Run(ctx context.Context, connectionFile string) error {
-	conn, err := ReadConnection(connectionFile)
+	conn, err := readConnection(connectionFile)
 	if err != nil {
 		return err
 	}
@@ -68,12 +68,12 @@ func Run(ctx context.Context, connectionFile string) error {
 	}
 }
 
-func start(ctx context.Context, conn Connection) (*Kernel, error) {
+func start(ctx context.Context, conn connection) (*server, error) {
 	c, err := newCapture()
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{
+	k := &server{
 		conn:     conn,
 		signer:   signer{[]byte(conn.Key)},
 		id:       newID(),
@@ -113,7 +113,7 @@ func start(ctx context.Context, conn Connection) (*Kernel, error) {
 	return k, nil
 }
 
-func (k *Kernel) close() {
+func (k *server) close() {
 	for _, s := range []zmq4.Socket{k.shell, k.control, k.stdin, k.iopub, k.hb} {
 		if s != nil {
 			s.Close()
@@ -122,7 +122,7 @@ func (k *Kernel) close() {
 }
 
 // heartbeat echoes pings so that the front end knows the process lives.
-func (k *Kernel) heartbeat() {
+func (k *server) heartbeat() {
 	for {
 		m, err := k.hb.Recv()
 		if err != nil {
@@ -136,7 +136,7 @@ func (k *Kernel) heartbeat() {
 
 // drain reads the stdin channel, which cells do not use (they get no
 // terminal input), so that replies to nothing do not queue up.
-func (k *Kernel) drain(s zmq4.Socket) {
+func (k *server) drain(s zmq4.Socket) {
 	for {
 		if _, err := s.Recv(); err != nil {
 			return
@@ -147,7 +147,7 @@ func (k *Kernel) drain(s zmq4.Socket) {
 // serve reads one channel's requests. Shell requests run one at a time in
 // arrival order; control has its own goroutine so that an interrupt or a
 // shutdown reaches a kernel whose shell is busy with a cell.
-func (k *Kernel) serve(channel string, s zmq4.Socket) {
+func (k *server) serve(channel string, s zmq4.Socket) {
 	for {
 		raw, err := s.Recv()
 		if err != nil {
@@ -164,7 +164,7 @@ func (k *Kernel) serve(channel string, s zmq4.Socket) {
 
 // handle answers a request between busy and idle status messages, which
 // clients use to know that all the request's output has arrived.
-func (k *Kernel) handle(s zmq4.Socket, m *message) {
+func (k *server) handle(s zmq4.Socket, m *message) {
 	reply := strings.TrimSuffix(m.Header.MsgType, "_request") + "_reply"
 	var content any
 	switch m.Header.MsgType {
@@ -211,7 +211,7 @@ func (k *Kernel) handle(s zmq4.Socket, m *message) {
 	k.publish(m, "status", map[string]string{"execution_state": "idle"})
 }
 
-func (k *Kernel) send(s zmq4.Socket, parent *message, msgType string, content any) {
+func (k *server) send(s zmq4.Socket, parent *message, msgType string, content any) {
 	frames, err := k.signer.encode(parent.identities, k.id, msgType, parent, content)
 	if err != nil {
 		k.log.Printf("encoding %s: %v", msgType, err)
@@ -223,7 +223,7 @@ func (k *Kernel) send(s zmq4.Socket, parent *message, msgType string, content an
 }
 
 // publish sends on IOPub, where every client sees it.
-func (k *Kernel) publish(parent *message, msgType string, content any) {
+func (k *server) publish(parent *message, msgType string, content any) {
 	frames, err := k.signer.encode([][]byte{[]byte("kernel." + k.id + "." + msgType)}, k.id, msgType, parent, content)
 	if err != nil {
 		k.log.Printf("encoding %s: %v", msgType, err)
@@ -236,7 +236,7 @@ func (k *Kernel) publish(parent *message, msgType string, content any) {
 	}
 }
 
-func (k *Kernel) kernelInfo() any {
+func (k *server) kernelInfo() any {
 	return map[string]any{
 		"status":                 "ok",
 		"protocol_version":       protocolVersion,
@@ -259,13 +259,13 @@ func (k *Kernel) kernelInfo() any {
 
 // running returns the request whose cell is running, the parent of
 // whatever the cell displays.
-func (k *Kernel) running() *message {
+func (k *server) running() *message {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.busy
 }
 
-func (k *Kernel) interrupt() {
+func (k *server) interrupt() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.cancel != nil {
@@ -274,7 +274,7 @@ func (k *Kernel) interrupt() {
 }
 
 // publishDisplay is the display package's way to the notebook.
-func (k *Kernel) publishDisplay(d display.Data, update bool) error {
+func (k *server) publishDisplay(d display.Data, update bool) error {
 	parent := k.running()
 	if parent == nil {
 		return errors.New("display: no cell is running")
@@ -304,14 +304,14 @@ func nonNil(m display.MIMEMap) display.MIMEMap {
 	return m
 }
 
-func (k *Kernel) execute(m *message) any {
+func (k *server) execute(m *message) any {
 	var req struct {
 		Code         string `json:"code"`
 		Silent       bool   `json:"silent"`
 		StoreHistory *bool  `json:"store_history"`
 	}
 	if err := json.Unmarshal(m.Content, &req); err != nil {
-		return errorReply(k.count, &execError{"BadRequest", err.Error(), nil})
+		return errorReply(k.count, &execError{name: "BadRequest", value: err.Error()})
 	}
 	if !req.Silent && (req.StoreHistory == nil || *req.StoreHistory) {
 		k.count++
@@ -332,7 +332,7 @@ func (k *Kernel) execute(m *message) any {
 	if err != nil {
 		ee, ok := err.(*execError)
 		if !ok {
-			ee = &execError{"Error", err.Error(), nil}
+			ee = &execError{name: "Error", value: err.Error()}
 		}
 		tb := ee.traceback
 		if len(tb) == 0 {
@@ -351,7 +351,7 @@ func (k *Kernel) execute(m *message) any {
 
 // runCaptured runs a cell with its output going to the notebook. A panic
 // that escapes yaegi's own recovery still becomes the cell's error.
-func (k *Kernel) runCaptured(ctx context.Context, m *message, code string) (res result, err error) {
+func (k *server) runCaptured(ctx context.Context, m *message, code string) (res result, err error) {
 	send := func(name, text string) {
 		k.publish(m, "stream", map[string]string{"name": name, "text": text})
 	}
@@ -361,7 +361,7 @@ func (k *Kernel) runCaptured(ctx context.Context, m *message, code string) (res 
 	defer k.capture.stop()
 	defer func() {
 		if r := recover(); r != nil {
-			err = &execError{"panic", fmt.Sprint(r), nil}
+			err = &execError{name: "panic", value: fmt.Sprint(r)}
 		}
 	}()
 	return k.session.run(ctx, code)
@@ -375,7 +375,7 @@ func errorReply(count int, e *execError) map[string]any {
 	return map[string]any{"status": "error", "execution_count": count, "ename": e.name, "evalue": e.value, "traceback": tb}
 }
 
-func (k *Kernel) isComplete(m *message) any {
+func (k *server) isComplete(m *message) any {
 	var req struct{ Code string }
 	_ = json.Unmarshal(m.Content, &req)
 	status, indent := completeness(req.Code)
@@ -386,7 +386,7 @@ func (k *Kernel) isComplete(m *message) any {
 	return c
 }
 
-func (k *Kernel) completeRequest(m *message) any {
+func (k *server) completeRequest(m *message) any {
 	var req struct {
 		Code   string `json:"code"`
 		Cursor int    `json:"cursor_pos"`
@@ -399,7 +399,7 @@ func (k *Kernel) completeRequest(m *message) any {
 	return map[string]any{"status": "ok", "matches": matches, "cursor_start": start, "cursor_end": end, "metadata": map[string]any{}}
 }
 
-func (k *Kernel) inspectRequest(m *message) any {
+func (k *server) inspectRequest(m *message) any {
 	var req struct {
 		Code   string `json:"code"`
 		Cursor int    `json:"cursor_pos"`

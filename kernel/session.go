@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
 	"io"
+	"maps"
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,9 +30,14 @@ type session struct {
 	imports map[string]string
 	// declared holds the functions and types cells declared.
 	declared map[string]bool
-	// results receives the values of a cell's last expression through
+	// captured receives the values of a cell's last expression through
 	// the predeclared capture function.
-	results []any
+	captured []any
+	// funcs holds the result counts of the functions and methods cells
+	// declared, to know which calls have values to show.
+	funcs map[string]int
+	// blocks counts the functions runBlock declared.
+	blocks int
 	// ctx is the predeclared ctx variable, set before each cell. It is
 	// looked up once: yaegi's Globals panics after a failed declaration.
 	ctx   reflect.Value
@@ -40,6 +49,7 @@ type session struct {
 const (
 	ctxName     = "ctx"
 	captureName = "srmlabCaptureResults__"
+	blockPrefix = "srmlabBlock__"
 )
 
 // prelude runs when a session starts: what gophernotes users expect to
@@ -56,6 +66,7 @@ func newSession(stdout, stderr io.Writer) (*session, error) {
 	s := &session{
 		imports:  map[string]string{},
 		declared: map[string]bool{},
+		funcs:    map[string]int{"Display": 1},
 		trace:    &traceWriter{w: stderr},
 	}
 	s.interp = interp.New(interp.Options{Stdout: stdout, Stderr: s.trace})
@@ -75,7 +86,7 @@ func newSession(stdout, stderr io.Writer) (*session, error) {
 	if !capture.CanSet() || !ctxVar.CanSet() {
 		return nil, errors.New("prelude: predeclared variables are not settable")
 	}
-	capture.Set(reflect.ValueOf(func(v ...any) { s.results = v }))
+	capture.Set(reflect.ValueOf(func(v ...any) { s.captured = v }))
 	s.ctx = ctxVar
 	return s, nil
 }
@@ -90,6 +101,9 @@ type result struct {
 type execError struct {
 	name, value string
 	traceback   []string
+	// compiler marks a panic of yaegi's compiler, which is yaegi's
+	// trouble more than the code's.
+	compiler bool
 }
 
 func (e *execError) Error() string { return e.name + ": " + e.value }
@@ -110,9 +124,11 @@ func (s *session) run(ctx context.Context, src string) (res result, err error) {
 		case declChunk:
 			first, end := c.items[0], c.items[len(c.items)-1].end
 			if _, err = s.eval(ctx, placed(src, first, end)); err == nil {
-				for _, n := range declaredNames(src[first.start:end]) {
+				names, funcs := declaredNames(src[first.start:end])
+				for _, n := range names {
 					s.declared[n] = true
 				}
+				maps.Copy(s.funcs, funcs)
 			}
 		case stmtChunk:
 			res, err = s.runStmts(ctx, src, c, last)
@@ -136,8 +152,8 @@ func (s *session) runImports(ctx context.Context, src string, c chunk) error {
 			name = s.packageName(sp.path)
 		}
 		if name == "" {
-			return &execError{"ImportError", fmt.Sprintf("cell:%d:%d: package %s is not compiled into the kernel", sp.line, sp.col, sp.path),
-				[]string{"The kernel runs the standard library, srmlab, gonum/plot and gocsv compiled in; kernel/internal/gensym lists them."}}
+			return &execError{name: "ImportError", value: fmt.Sprintf("cell:%d:%d: package %s is not compiled into the kernel", sp.line, sp.col, sp.path),
+				traceback: []string{"The kernel runs the standard library, srmlab, gonum/plot and gocsv compiled in; kernel/internal/gensym lists them."}}
 		}
 		if name == "_" || name == "." {
 			fresh = append(fresh, sp.name+" "+strconv.Quote(sp.path))
@@ -147,7 +163,7 @@ func (s *session) runImports(ctx context.Context, src string, c chunk) error {
 			if have == sp.path {
 				continue
 			}
-			return &execError{"ImportError", fmt.Sprintf("cell:%d:%d: %s already names %s in this session; import %s under another name", sp.line, sp.col, name, have, sp.path), nil}
+			return &execError{name: "ImportError", value: fmt.Sprintf("cell:%d:%d: %s already names %s in this session; import %s under another name", sp.line, sp.col, name, have, sp.path)}
 		}
 		fresh = append(fresh, name+" "+strconv.Quote(sp.path))
 		s.imports[name] = sp.path
@@ -170,10 +186,23 @@ func (s *session) packageName(importPath string) string {
 	return ""
 }
 
-// runStmts evaluates statements; when the cell ends with an expression,
-// it is evaluated on its own so that its value can be shown, through the
-// capture function when it is a call, since a call may have several
-// results (an error among them) and yaegi only returns the first.
+// runStmts evaluates statements, working around yaegi v0.16.1's trouble
+// with top-level statements (statements are what it handles worst; inside
+// a function body it is solid):
+//   - a statement with a body runs as the body of a function declared for
+//     it (runBlock): at top level, "v, err := f()" inside a block reports
+//     "undefined"; globals stay reachable, and the statement's own
+//     variables are block-scoped anyway;
+//   - a statement that starts with "func" makes yaegi declare a main
+//     function that it then re-runs on every later evaluation, so
+//     statement sources start with ";";
+//   - when a group of simple statements fails to compile in ways that are
+//     yaegi's (see troubled), each runs alone, through runSimple.
+//
+// When the cell ends with an expression, it is evaluated on its own so
+// that its value can be shown, through the capture function when it is a
+// call, since a call may have several results (an error among them) and
+// yaegi only returns the first.
 func (s *session) runStmts(ctx context.Context, src string, c chunk, last bool) (result, error) {
 	items := c.items
 	var tail *item
@@ -184,43 +213,214 @@ func (s *session) runStmts(ctx context.Context, src string, c chunk, last bool) 
 			items = items[:len(items)-1]
 		}
 	}
-	if len(items) > 0 {
-		if _, err := s.eval(ctx, placed(src, items[0], items[len(items)-1].end)); err != nil {
-			return result{}, err
+	for i := 0; i < len(items); {
+		if items[i].block {
+			if err := s.runBlock(ctx, src[items[i].start:items[i].end], items[i].line, items[i].col); err != nil {
+				return result{}, err
+			}
+			i++
+			continue
 		}
+		j := i
+		for j < len(items) && !items[j].block {
+			j++
+		}
+		if _, err := s.eval(ctx, ";"+placed(src, items[i], items[j-1].end)); err != nil {
+			if !troubled(err) {
+				return result{}, err
+			}
+			// Nothing ran: compilation failed. Go again statement by
+			// statement.
+			for _, it := range items[i:j] {
+				if err := s.runSimple(ctx, src, it); err != nil {
+					return result{}, err
+				}
+			}
+		}
+		i = j
 	}
 	if tail == nil {
 		return result{}, nil
 	}
+	return s.runTail(ctx, src, *tail)
+}
+
+// runTail evaluates the cell's last expression and returns its values.
+func (s *session) runTail(ctx context.Context, src string, tail item) (result, error) {
 	text := src[tail.start:tail.end]
-	if _, call := isExpr(text); call {
-		if printCall(text) {
-			_, err := s.eval(ctx, placed(src, *tail, tail.end))
-			return result{}, err
-		}
-		s.results = nil
+	_, call := isExpr(text)
+	n, known := s.resultCount(text)
+	if call && known && (n == 0 || printCall(text)) {
+		return result{}, s.runSimple(ctx, src, tail)
+	}
+	if call && known {
+		s.captured = nil
 		wrapped := strings.Repeat("\n", tail.line-1) + captureName + "(\n" + strings.Repeat(" ", tail.col-1) + text + ")"
 		_, err := s.eval(ctx, wrapped)
-		if err == nil {
-			vals := make([]reflect.Value, len(s.results))
-			for i, v := range s.results {
-				vals[i] = unbox(v)
-			}
-			return result{values: vals, shown: true}, nil
+		if troubled(err) {
+			err = s.runBlock(ctx, captureName+"(\n"+strings.Repeat(" ", tail.col-1)+text+")", tail.line-1, 1)
 		}
-		var ee *execError
-		if !errors.As(err, &ee) || ee.name != "CompileError" {
+		if err != nil {
 			return result{}, err
 		}
-		// A call with no result cannot be captured; run it as it is.
-		_, err = s.eval(ctx, placed(src, *tail, tail.end))
-		return result{}, err
+		vals := make([]reflect.Value, len(s.captured))
+		for i, v := range s.captured {
+			vals[i] = unbox(v)
+		}
+		return result{values: vals, shown: true}, nil
 	}
-	v, err := s.eval(ctx, placed(src, *tail, tail.end))
+	// A lone value, or a call whose results are unknown: yaegi returns
+	// the first result, or for a call without results a pointer of its
+	// own that is no value of the cell's.
+	v, err := s.eval(ctx, ";"+placed(src, tail, tail.end))
+	if troubled(err) && !call {
+		s.captured = nil
+		if err = s.runBlock(ctx, captureName+"("+text+")", tail.line, tail.col); err == nil && len(s.captured) == 1 {
+			return result{values: []reflect.Value{unbox(s.captured[0])}, shown: true}, nil
+		}
+	}
 	if err != nil {
 		return result{}, err
 	}
+	if call && v.IsValid() && v.Type() == reflect.TypeFor[*any]() {
+		return result{}, nil
+	}
 	return result{values: []reflect.Value{v}, shown: true}, nil
+}
+
+// troubled tells yaegi's own failures to compile valid code at top level:
+// a variable whose type it cannot infer ("definition loop"), or a panic
+// of its compiler. Such code usually compiles inside a function.
+func troubled(err error) bool {
+	var ee *execError
+	return errors.As(err, &ee) && (ee.compiler || ee.name == "CompileError" && strings.Contains(ee.value, "definition loop"))
+}
+
+// runSimple runs one statement without a body. When yaegi fails on it at
+// top level, a statement that declares variables is split into typed
+// declarations (typedDefine) and an assignment run inside a function;
+// any other runs inside a function as a whole.
+func (s *session) runSimple(ctx context.Context, src string, it item) error {
+	text := src[it.start:it.end]
+	_, err := s.eval(ctx, ";"+placed(src, it, it.end))
+	if !troubled(err) {
+		return err
+	}
+	if !declares(text) {
+		return s.runBlock(ctx, text, it.line, it.col)
+	}
+	decls, assign, ok := s.typedDefine(text)
+	if !ok {
+		var ee *execError
+		if errors.As(err, &ee) {
+			ee.traceback = append(ee.traceback, "yaegi cannot infer this variable's type at top level: declare it with one (var x T = ...), or compute it inside a function.")
+		}
+		return err
+	}
+	if _, err := s.eval(ctx, ";"+decls); err != nil {
+		return err
+	}
+	return s.runBlock(ctx, assign, it.line, it.col)
+}
+
+// runBlock runs statements as the body of a function declared for them,
+// keeping their line and column.
+func (s *session) runBlock(ctx context.Context, text string, line, col int) error {
+	s.blocks++
+	name := fmt.Sprintf("%s%d", blockPrefix, s.blocks)
+	decl := strings.Repeat("\n", line-1) + "func " + name + "() {\n" + strings.Repeat(" ", col-1) + text + "\n}"
+	if _, err := s.eval(ctx, decl); err != nil {
+		return err
+	}
+	_, err := s.eval(ctx, ";"+name+"()")
+	return err
+}
+
+// builtinResults are the result counts of Go's builtin functions.
+var builtinResults = map[string]int{
+	"append": 1, "cap": 1, "complex": 1, "copy": 1, "imag": 1, "len": 1, "make": 1, "new": 1,
+	"real": 1, "recover": 1, "close": 0, "delete": 0, "panic": 0, "print": 0, "println": 0,
+}
+
+// resultCount tells how many values the call text returns, from what the
+// session knows without compiling it: compiling a call to capture its
+// results fails for a call without any, and a failed compilation can
+// leave yaegi in a bad state.
+func (s *session) resultCount(text string) (n int, known bool) {
+	e, err := parser.ParseExpr(text)
+	if err != nil {
+		return 0, false
+	}
+	c, ok := ast.Unparen(e).(*ast.CallExpr)
+	if !ok {
+		return 0, false
+	}
+	switch f := ast.Unparen(c.Fun).(type) {
+	case *ast.FuncLit:
+		return f.Type.Results.NumFields(), true
+	case *ast.ArrayType, *ast.MapType, *ast.ChanType, *ast.StarExpr, *ast.InterfaceType, *ast.StructType, *ast.FuncType:
+		return 1, true // a conversion
+	case *ast.Ident:
+		if n, ok := builtinResults[f.Name]; ok {
+			return n, true
+		}
+		if n, ok := s.funcs[f.Name]; ok {
+			return n, true
+		}
+		if s.declared[f.Name] || slices.Contains(predeclared, f.Name) {
+			return 1, true // a conversion to a type
+		}
+		if v, ok := s.globals()[f.Name]; ok && v.Kind() == reflect.Func {
+			return v.Type().NumOut(), true
+		}
+	case *ast.SelectorExpr:
+		parts, ok := identChain(f.X)
+		if !ok {
+			break
+		}
+		if p, ok := s.imports[parts[0]]; ok && len(parts) == 1 {
+			v, ok := symbolValue(p, f.Sel.Name)
+			switch {
+			case !ok:
+			case v.Kind() == reflect.Func:
+				return v.Type().NumOut(), true
+			case v.Kind() == reflect.Pointer && v.IsNil():
+				return 1, true // a conversion to the package's type
+			}
+			break
+		}
+		if t := s.typeOf(parts); t != nil {
+			if m, ok := reflect.PointerTo(deref(t)).MethodByName(f.Sel.Name); ok {
+				return m.Type.NumOut(), true
+			}
+			if m, ok := t.MethodByName(f.Sel.Name); ok {
+				return m.Type.NumOut(), true
+			}
+		}
+		if n, ok := s.funcs["."+f.Sel.Name]; ok {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// identChain turns a.b.c into its names.
+func identChain(e ast.Expr) ([]string, bool) {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return []string{x.Name}, true
+	case *ast.SelectorExpr:
+		parts, ok := identChain(x.X)
+		return append(parts, x.Sel.Name), ok
+	}
+	return nil, false
+}
+
+func deref(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Pointer {
+		return t.Elem()
+	}
+	return t
 }
 
 // unbox undoes yaegi's boxing of interpreted values that have methods: it
@@ -249,18 +449,18 @@ func (s *session) eval(ctx context.Context, src string) (reflect.Value, error) {
 		return v, nil
 	}
 	if ctx.Err() != nil {
-		return v, &execError{"Interrupted", "the cell was interrupted", nil}
+		return v, &execError{name: "Interrupted", value: "the cell was interrupted"}
 	}
 	var p interp.Panic
 	if errors.As(err, &p) {
 		frames := s.trace.frames()
 		if len(frames) == 0 {
 			// yaegi panicked while compiling: a construct it lacks.
-			return v, &execError{"CompileError", "the interpreter cannot run this code: " + fmt.Sprint(p.Value),
-				[]string{"yaegi v0.16.1 lacks range over integers and functions and the min, max and clear builtins."}}
+			return v, &execError{name: "CompileError", value: "the interpreter cannot run this code: " + fmt.Sprint(p.Value),
+				traceback: []string{"yaegi v0.16.1 lacks range over integers and functions and the min, max and clear builtins."}, compiler: true}
 		}
 		msg := fmt.Sprint(p.Value)
-		return v, &execError{"panic", msg, append([]string{"panic: " + msg}, frames...)}
+		return v, &execError{name: "panic", value: msg, traceback: append([]string{"panic: " + msg}, frames...)}
 	}
 	return v, compileError(err)
 }
@@ -272,7 +472,7 @@ var posRE = regexp.MustCompile(`^(?:_\.go:)?(\d+):(\d+): `)
 func compileError(err error) error {
 	var ce *cellError
 	if errors.As(err, &ce) {
-		return &execError{"CompileError", ce.Error(), []string{ce.Error()}}
+		return &execError{name: "CompileError", value: ce.Error(), traceback: []string{ce.Error()}}
 	}
 	var lines []string
 	for _, l := range strings.Split(err.Error(), "\n") {
@@ -280,7 +480,7 @@ func compileError(err error) error {
 			lines = append(lines, l)
 		}
 	}
-	return &execError{"CompileError", strings.Join(lines, "; "), lines}
+	return &execError{name: "CompileError", value: strings.Join(lines, "; "), traceback: lines}
 }
 
 // fixPosition maps a yaegi position, one line below the cell's because
@@ -310,7 +510,12 @@ func (t *traceWriter) Write(p []byte) (int, error) {
 		t.mu.Lock()
 		pos := fixPosition(strings.TrimSuffix(string(p), "\n"))
 		pos = pos[:strings.Index(pos, ": panic: ")]
-		t.lines = append(t.lines, "  at "+pos+" in "+string(m[1]))
+		line := "  at " + pos
+		// The cell's own top level and runBlock's functions are "the cell".
+		if fn := string(m[1]); fn != "main" && !strings.HasPrefix(fn, "main."+blockPrefix) {
+			line += " in " + fn
+		}
+		t.lines = append(t.lines, line)
 		t.mu.Unlock()
 		return len(p), nil
 	}

@@ -81,7 +81,7 @@ func TestSessionErrors(t *testing.T) {
 		t.Errorf("panic %+v, want the nil map assignment", e)
 	}
 	// yaegi places the panic roughly inside boom; the call site is exact.
-	if tb := strings.Join(e.traceback, "\n"); !strings.Contains(tb, "in main.boom") || !strings.Contains(tb, "cell:5:1 in main") {
+	if tb := strings.Join(e.traceback, "\n"); !strings.Contains(tb, "in main.boom") || !strings.Contains(tb, "at cell:5:1") {
 		t.Errorf("traceback %q, want frames in boom and at the call on line 5", tb)
 	}
 	if got := text(t, s, "x"); got != "1" {
@@ -168,5 +168,31 @@ func TestSessionInspect(t *testing.T) {
 		if !ok || !strings.Contains(got, c.want) {
 			t.Errorf("inspect(%q, %d) = %q, %v; want it to contain %q", c.code, c.cursor, got, ok, c.want)
 		}
+	}
+}
+
+// TestSessionYaegiWorkarounds covers the yaegi v0.16.1 bugs runStmts works
+// around: multi-value := inside a top-level block, and top-level function
+// literal calls that yaegi would re-run on every later evaluation.
+func TestSessionYaegiWorkarounds(t *testing.T) {
+	s, out := newTestSession(t)
+	text(t, s, "import (\n\t\"fmt\"\n\t\"strconv\"\n)\ncount := 0")
+	text(t, s, "for _, w := range []string{\"1\", \"2\"} {\n\tv, err := strconv.Atoi(w)\n\tif err != nil {\n\t\tpanic(err)\n\t}\n\tcount += v\n}")
+	text(t, s, "func() { count += 10 }()")
+	text(t, s, "func() { count += 100 }()\nfmt.Println(\"x\", count)")
+	if got := text(t, s, "count"); got != "113" {
+		t.Errorf("count = %s, want 113: a statement ran more or less than once", got)
+	}
+	if got := text(t, s, "if v, err := strconv.Atoi(\"5\"); err == nil {\n\tcount += v\n}\ncount"); got != "118" {
+		t.Errorf("count = %s after an if with init, want 118", got)
+	}
+	if got := text(t, s, "func() int { return count }()"); got != "118" {
+		t.Errorf("a function literal's value = %q, want 118", got)
+	}
+	if got := text(t, s, "count"); got != "118" {
+		t.Errorf("count = %s at the end, want 118", got)
+	}
+	if !strings.Contains(out.String(), "x 113") {
+		t.Errorf("output %q", out)
 	}
 }

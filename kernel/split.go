@@ -28,6 +28,9 @@ type item struct {
 	kind       chunkKind
 	start, end int // byte offsets; end excludes trailing comments
 	line, col  int // position of start, from 1
+	// block marks a statement with a body (for, if, switch, select, a
+	// block, a labeled statement), which yaegi mis-scopes at top level.
+	block bool
 }
 
 // chunk is a run of items of one kind.
@@ -72,6 +75,12 @@ func splitCell(src string) (chunks []chunk, depth int, err error) {
 		}
 		first, last := cur[0], cur[len(cur)-1]
 		it := item{kind: classify(cur), start: first.off, end: last.end, line: first.line, col: first.col}
+		switch first.tok {
+		case token.FOR, token.IF, token.SWITCH, token.SELECT, token.LBRACE:
+			it.block = true
+		case token.IDENT:
+			it.block = len(cur) > 1 && cur[1].tok == token.COLON
+		}
 		if n := len(chunks); n > 0 && chunks[n-1].kind == it.kind {
 			chunks[n-1].items = append(chunks[n-1].items, it)
 		} else {
@@ -79,18 +88,28 @@ func splitCell(src string) (chunks []chunk, depth int, err error) {
 		}
 		cur = cur[:0]
 	}
+	// header is set between a for, if or switch keyword and its body:
+	// the semicolons of "for i := 0; i < n; i++ {" end no statement.
+	header := false
 	for {
 		pos, t, lit := s.Scan()
 		if t == token.EOF {
 			break
 		}
 		switch t {
-		case token.LPAREN, token.LBRACK, token.LBRACE:
+		case token.FOR, token.IF, token.SWITCH:
+			header = header || depth == 0
+		case token.LBRACE:
+			if depth == 0 {
+				header = false
+			}
+			depth++
+		case token.LPAREN, token.LBRACK:
 			depth++
 		case token.RPAREN, token.RBRACK, token.RBRACE:
 			depth--
 		}
-		if t == token.SEMICOLON && depth == 0 {
+		if t == token.SEMICOLON && depth == 0 && !(header && lit == ";") {
 			flush()
 			continue
 		}
@@ -113,11 +132,14 @@ func splitCell(src string) (chunks []chunk, depth int, err error) {
 
 // classify tells a declaration from a statement by its first tokens; a
 // func keyword starts a declaration unless it is a function literal.
+// Variables and constants count as statements: yaegi evaluates a var
+// declaration that refers to earlier cells' variables only as a
+// statement.
 func classify(ts []tok) chunkKind {
 	switch ts[0].tok {
 	case token.IMPORT:
 		return importChunk
-	case token.TYPE, token.CONST, token.VAR:
+	case token.TYPE:
 		return declChunk
 	case token.FUNC:
 		if len(ts) > 1 && ts[1].tok == token.IDENT {
@@ -229,19 +251,24 @@ func parseImports(src string, c chunk) ([]importSpec, error) {
 	return specs, nil
 }
 
-// declaredNames lists what a declaration chunk declares, for completion:
-// yaegi's Globals reports variables but not functions and types.
-func declaredNames(text string) []string {
+// declaredNames lists what a declaration chunk declares, for completion
+// (yaegi's Globals reports variables but not functions and types), and
+// the result counts of its functions and methods (keyed ".Name"), which
+// tell whether a call to them has a value to show.
+func declaredNames(text string) (names []string, funcs map[string]int) {
+	funcs = map[string]int{}
 	f, err := parser.ParseFile(token.NewFileSet(), "cell", "package p;"+text, 0)
 	if err != nil {
-		return nil
+		return nil, funcs
 	}
-	var names []string
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.FuncDecl:
 			if d.Recv == nil {
 				names = append(names, d.Name.Name)
+				funcs[d.Name.Name] = d.Type.Results.NumFields()
+			} else {
+				funcs["."+d.Name.Name] = d.Type.Results.NumFields()
 			}
 		case *ast.GenDecl:
 			for _, s := range d.Specs {
@@ -251,18 +278,19 @@ func declaredNames(text string) []string {
 			}
 		}
 	}
-	return names
+	return names, funcs
 }
 
 // completeness answers is_complete: a cell with unclosed brackets, an
-// unterminated string or comment, or a trailing operator wants more
+// unterminated raw string or comment, or a trailing operator wants more
 // lines; one that does not scan is invalid.
 func completeness(src string) (status, indent string) {
 	_, depth, err := splitCell(src)
 	trimmed := strings.TrimRight(src, " \t\n")
 	var ce *cellError
 	if err != nil && errors.As(err, &ce) {
-		if strings.Contains(ce.msg, "not terminated") {
+		// Only raw strings and block comments may go on on the next line.
+		if ce.msg == "raw string literal not terminated" || ce.msg == "comment not terminated" {
 			return "incomplete", ""
 		}
 		return "invalid", ""

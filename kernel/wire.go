@@ -16,9 +16,9 @@ import (
 // protocolVersion is the Jupyter messaging protocol the kernel speaks.
 const protocolVersion = "5.3"
 
-// Connection is a Jupyter connection file: where to listen and the key
+// connection is a Jupyter connection file: where to listen and the key
 // that signs every message.
-type Connection struct {
+type connection struct {
 	Transport       string `json:"transport"`
 	IP              string `json:"ip"`
 	ShellPort       int    `json:"shell_port"`
@@ -30,11 +30,11 @@ type Connection struct {
 	Key             string `json:"key"`
 }
 
-// ReadConnection reads and checks a connection file. An empty key is
+// readConnection reads and checks a connection file. An empty key is
 // refused: Jupyter would then skip signatures, and anyone who can reach
 // the ports could run code.
-func ReadConnection(path string) (Connection, error) {
-	var c Connection
+func readConnection(path string) (connection, error) {
+	var c connection
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return c, err
@@ -57,7 +57,7 @@ func ReadConnection(path string) (Connection, error) {
 
 // endpoint is the ZeroMQ address of one of the kernel's ports, exactly
 // as the connection file gives it: the kernel binds nowhere else.
-func (c Connection) endpoint(port int) string {
+func (c connection) endpoint(port int) string {
 	if c.Transport == "ipc" {
 		return fmt.Sprintf("ipc://%s-%d", c.IP, port)
 	}

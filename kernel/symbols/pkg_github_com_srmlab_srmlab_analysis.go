@@ -46,6 +46,7 @@ func init() {
 		"StepsFile":        reflect.ValueOf(constant.MakeFromLiteral("\"steps.csv\"", token.STRING, 0)),
 		"Summarize":        reflect.ValueOf(analysis.Summarize),
 		"SummaryFile":      reflect.ValueOf(constant.MakeFromLiteral("\"summary.csv\"", token.STRING, 0)),
+		"Tiny":             reflect.ValueOf(analysis.Tiny),
 		"TrainCommand":     reflect.ValueOf(analysis.TrainCommand),
 		"WithDomains":      reflect.ValueOf(analysis.WithDomains),
 		"WriteCSV":         reflect.ValueOf(analysis.WriteCSV),

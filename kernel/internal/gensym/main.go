@@ -40,6 +40,7 @@ var packages = []string{
 	"github.com/srmlab/srmlab/op",
 	"github.com/srmlab/srmlab/optim",
 	"github.com/srmlab/srmlab/plots",
+	"github.com/srmlab/srmlab/report",
 	"github.com/srmlab/srmlab/srm",
 	"github.com/srmlab/srmlab/tensor",
 	"github.com/srmlab/srmlab/train",
