@@ -33,8 +33,12 @@ type MIMEMap = map[string]any
 // image's size, and transient fields such as the display_id that
 // update_display_data targets.
 type Data struct {
-	Data      MIMEMap
-	Metadata  MIMEMap
+	// Data maps MIME types to the content in that type.
+	Data MIMEMap
+	// Metadata maps MIME types to facts about the content (an image's
+	// width and height).
+	Metadata MIMEMap
+	// Transient holds what is not saved with the notebook: display_id.
 	Transient MIMEMap
 }
 

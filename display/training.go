@@ -26,8 +26,10 @@ import (
 // end and at most every CurvesEvery in between (they then show the
 // batches' losses so far).
 type TrainingView struct {
+	// ProgressEvery and CurvesEvery are the shortest intervals between
+	// redraws of the progress line and of the curves within an epoch.
 	ProgressEvery, CurvesEvery time.Duration
-	// Size of the curves' image.
+	// Width and Height size the curves' image.
 	Width, Height vg.Length
 
 	mu                     sync.Mutex

@@ -17,12 +17,19 @@ const Name = "srmlab"
 // Spec is a kernelspec, the kernel.json that tells Jupyter how to start
 // the kernel.
 type Spec struct {
-	Argv          []string          `json:"argv"`
-	DisplayName   string            `json:"display_name"`
-	Language      string            `json:"language"`
-	InterruptMode string            `json:"interrupt_mode"`
-	Env           map[string]string `json:"env,omitempty"`
-	Metadata      map[string]any    `json:"metadata"`
+	// Argv starts the kernel; Jupyter replaces {connection_file}.
+	Argv []string `json:"argv"`
+	// DisplayName is what notebook front ends list.
+	DisplayName string `json:"display_name"`
+	// Language is the cells' language, for front ends' highlighting.
+	Language string `json:"language"`
+	// InterruptMode is "message" (an interrupt_request on the control
+	// channel) or "signal" (SIGINT).
+	InterruptMode string `json:"interrupt_mode"`
+	// Env is added to the kernel's environment.
+	Env map[string]string `json:"env,omitempty"`
+	// Metadata is free-form, for front ends.
+	Metadata map[string]any `json:"metadata"`
 }
 
 // NewSpec is the kernelspec of the srmlab binary at exe. Interrupts are

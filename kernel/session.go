@@ -106,6 +106,7 @@ type execError struct {
 	compiler bool
 }
 
+// Error is the error's text as a log line shows it.
 func (e *execError) Error() string { return e.name + ": " + e.value }
 
 // run evaluates a cell. A panic in the cell, or in yaegi itself, becomes
@@ -505,6 +506,7 @@ type traceWriter struct {
 
 var traceRE = regexp.MustCompile(`^(?:_\.go:)?\d+:\d+: panic: (.*)\(\.\.\.\)\n?$`)
 
+// Write keeps trace lines and passes everything else on.
 func (t *traceWriter) Write(p []byte) (int, error) {
 	if m := traceRE.FindSubmatch(p); m != nil {
 		t.mu.Lock()

@@ -102,9 +102,12 @@ func TestSessionErrors(t *testing.T) {
 
 func TestSessionInterrupt(t *testing.T) {
 	s, _ := newTestSession(t)
+	text(t, s, "import \"os/exec\"")
 	for _, src := range []string{
 		"n := 0\nfor { n++ }",
 		"<-ctx.Done()\nprintln(\"cancelled\")",
+		// A compiled call that honours ctx, as srmlab's training does.
+		"exec.CommandContext(ctx, \"sleep\", \"30\").Run()",
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		start := time.Now()

@@ -46,6 +46,7 @@ type cellError struct {
 	msg       string
 }
 
+// Error gives the problem with its position in the cell.
 func (e *cellError) Error() string { return fmt.Sprintf("cell:%d:%d: %s", e.line, e.col, e.msg) }
 
 // token positions of one top-level item while scanning.
