@@ -4,7 +4,7 @@
 # oracle and speed peer), and clang-16 (compiles the CUDA kernels to PTX with no
 # GPU). srmlab itself builds and runs without any of them.
 set -euo pipefail
-pkgs=(libopenblas0-pthread python3-torch python3-numpy clang-16)
+pkgs=(libopenblas0-pthread python3-torch python3-numpy clang-16 jupyter-nbconvert python3-jupyter-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
