@@ -3,6 +3,7 @@ package op
 import (
 	"math"
 
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -34,7 +35,7 @@ func batchNormOp(op string, x, gamma, beta, runMean, runVar *tensor.Tensor, trai
 			tensor.Panicf("%s: parameter %v for input %v, want (%d)", op, p.Shape(), s, s[1])
 		}
 	}
-	checkTypes(op, x, gamma, beta, runMean, runVar)
+	kern.SameType(op, x, gamma, beta, runMean, runVar)
 	bn := bnShape{n: s[0], c: s[1], hw: 1}
 	if len(s) == 4 {
 		bn.hw = s[2] * s[3]
@@ -54,17 +55,17 @@ type bnShape struct{ n, c, hw int }
 // plane returns the run of hw consecutive elements of d that channel ch
 // owns in batch item i. Plain loops over planes keep the kernels' indices
 // in registers, which an iterator's closure did not.
-func plane[T float](d []T, s bnShape, i, ch int) []T { return d[s.runStart(i, ch):][:s.hw] }
+func plane[T kern.Float](d []T, s bnShape, i, ch int) []T { return d[s.runStart(i, ch):][:s.hw] }
 
 // runStart is the index where channel ch's plane of batch item i starts.
 func (s bnShape) runStart(i, ch int) int { return (i*s.c + ch) * s.hw }
 
 // batchNorm normalises x, then clamps at 0 when relu is set.
-func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
+func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
 	c, m := bn.c, float64(bn.n*bn.hw)
 	out := tensor.ZerosLike(x)
-	xs, ys := vals[T](x), vals[T](out)
-	ws, bs, rm, rv := vals[T](gamma), vals[T](beta), vals[T](runMean), vals[T](runVar)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
+	ws, bs, rm, rv := kern.Vals[T](gamma), kern.Vals[T](beta), kern.Vals[T](runMean), kern.Vals[T](runVar)
 	// The statistics each channel was normalised with, kept for backward.
 	mean, istd := make([]float64, c), make([]float64, c)
 	parallel.For(c, 4*bn.n*bn.hw, func(from, to int) {
@@ -99,17 +100,17 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs := vals[T](grad)
+		gs := kern.Vals[T](grad)
 		var gx, gw, gb []T
 		overwrite := false // gx is gs, to be overwritten (see gradInto)
 		if x.NeedsGrad() {
 			gx, overwrite = gradInto[T](x, grad, !out.RequiresGrad())
 		}
 		if gamma.NeedsGrad() {
-			gw = vals[T](tensor.GradOf(gamma))
+			gw = kern.Vals[T](tensor.GradOf(gamma))
 		}
 		if beta.NeedsGrad() {
-			gb = vals[T](tensor.GradOf(beta))
+			gb = kern.Vals[T](tensor.GradOf(beta))
 		}
 		// The ReLU's gradient mask is read off the output: 1 where it
 		// passed the normalised value, else 0; nil passes everything.
@@ -158,7 +159,7 @@ func batchNorm[T float](x, gamma, beta, runMean, runVar *tensor.Tensor, training
 }
 
 // maskPlane is plane(mask, ...), or nil for no mask.
-func maskPlane[T float](mask []T, s bnShape, i, ch int) []T {
+func maskPlane[T kern.Float](mask []T, s bnShape, i, ch int) []T {
 	if mask == nil {
 		return nil
 	}
@@ -166,7 +167,7 @@ func maskPlane[T float](mask []T, s bnShape, i, ch int) []T {
 }
 
 // affineRun sets dst = src·a + b, clamped at 0 when relu is set.
-func affineRun[T float](dst, src []T, a, b T, relu bool) {
+func affineRun[T kern.Float](dst, src []T, a, b T, relu bool) {
 	src = src[:len(dst)]
 	if relu {
 		for j, e := range src {
@@ -183,7 +184,7 @@ func affineRun[T float](dst, src []T, a, b T, relu bool) {
 // gradRun adds (g − gm − (x−mu)·k)·a to dx, or stores it there when
 // overwrite is set (dx may then be g itself), with g zeroed where mask
 // (nil for none) is not positive.
-func gradRun[T float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
+func gradRun[T kern.Float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
 	g, x = g[:len(dx)], x[:len(dx)]
 	if overwrite {
 		for j := range dx {
@@ -202,7 +203,7 @@ func gradRun[T float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
 // fixed, so the results are still the same bits run to run.
 
 // shiftedSums returns Σ (s[j]−k) and Σ (s[j]−k)² in float64.
-func shiftedSums[T float](s []T, k float64) (sum, sq float64) {
+func shiftedSums[T kern.Float](s []T, k float64) (sum, sq float64) {
 	var a0, a1, a2, a3, q0, q1, q2, q3 float64
 	for ; len(s) >= 4; s = s[4:] {
 		d0, d1, d2, d3 := float64(s[0])-k, float64(s[1])-k, float64(s[2])-k, float64(s[3])-k
@@ -226,7 +227,7 @@ func shiftedSums[T float](s []T, k float64) (sum, sq float64) {
 // gradSums returns Σg and Σg·(x−mu) in float64 for a run of the output
 // gradient g and input x, with g zeroed where mask (nil for none) is not
 // positive.
-func gradSums[T float](g, x, mask []T, mu float64) (sum, dot float64) {
+func gradSums[T kern.Float](g, x, mask []T, mu float64) (sum, dot float64) {
 	x = x[:len(g)]
 	var s0, s1, s2, s3, d0, d1, d2, d3 float64
 	j := 0
@@ -250,7 +251,7 @@ func gradSums[T float](g, x, mask []T, mu float64) (sum, dot float64) {
 }
 
 // maskedGrad is g[j], or 0 where mask (nil for none) is not positive.
-func maskedGrad[T float](g, mask []T, j int) T {
+func maskedGrad[T kern.Float](g, mask []T, j int) T {
 	if mask != nil {
 		return g[j] * T(oneIf(mask[j] > 0))
 	}

@@ -3,6 +3,7 @@ package op
 import (
 	"sync"
 
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -51,7 +52,7 @@ type convGeom struct {
 type convRun struct{ tap, out0, in0, n, width, gaps int }
 
 func newConvGeom(x, w, b *tensor.Tensor, stride, pad, groups int) convGeom {
-	checkTypes("Conv2d", x, w, b)
+	kern.SameType("Conv2d", x, w, b)
 	if x.Rank() != 4 || w.Rank() != 4 {
 		tensor.Panicf("Conv2d: input %v and weight %v must both be 4-D", x.Shape(), w.Shape())
 	}
@@ -134,12 +135,12 @@ func convSpan(k, pad, stride, in, out int) (lo, hi int) {
 // cost estimates one batch item's multiply-adds for parallel.For.
 func (g *convGeom) cost() int { return g.cout*g.ohw*g.k + g.cin*g.hw }
 
-func conv2d[T float](g convGeom, x, w, b *tensor.Tensor) *tensor.Tensor {
+func conv2d[T kern.Float](g convGeom, x, w, b *tensor.Tensor) *tensor.Tensor {
 	out := tensor.New(x.DType(), g.n, g.cout, g.oh, g.ow)
-	xd, wd, od := vals[T](x), vals[T](w), vals[T](out)
+	xd, wd, od := kern.Vals[T](x), kern.Vals[T](w), kern.Vals[T](out)
 	var bd []T
 	if b != nil {
-		bd = vals[T](b)
+		bd = kern.Vals[T](b)
 	}
 	parallel.For(g.n, g.cost(), func(lo, hi int) {
 		var col []T
@@ -153,14 +154,14 @@ func conv2d[T float](g convGeom, x, w, b *tensor.Tensor) *tensor.Tensor {
 			convForwardItem(&g, xd[i*g.cin*g.hw:][:g.cin*g.hw], wd, bd, col, od[i*g.cout*g.ohw:][:g.cout*g.ohw])
 		}
 	})
-	tensor.Record(out, func(grad *tensor.Tensor) { conv2dBackward(&g, x, w, b, vals[T](grad)) }, x, w, b)
+	tensor.Record(out, func(grad *tensor.Tensor) { conv2dBackward(&g, x, w, b, kern.Vals[T](grad)) }, x, w, b)
 	return out
 }
 
 // convForwardItem computes one batch item's output y (Cout·OH·OW) from its
 // input x (Cin·H·W) and the bias b (nil for none), using col as im2col
 // space.
-func convForwardItem[T float](g *convGeom, x, w, b, col, y []T) {
+func convForwardItem[T kern.Float](g *convGeom, x, w, b, col, y []T) {
 	if g.depthwise {
 		for oc := range g.cout {
 			dst, src, wk := y[oc*g.ohw:][:g.ohw], x[oc/g.coutg*g.hw:][:g.hw], w[oc*g.kk:][:g.kk]
@@ -192,7 +193,7 @@ func convForwardItem[T float](g *convGeom, x, w, b, col, y []T) {
 // under each tap into col; otherwise col is added back onto x (col2im, for
 // the input gradient), and its gap entries are zeroed on the way. Entries of
 // col that read padding are neither written nor read.
-func convCols[T float](g *convGeom, x, col []T, gather bool) {
+func convCols[T kern.Float](g *convGeom, x, col []T, gather bool) {
 	for c := range g.cg {
 		plane, rows := x[c*g.hw:][:g.hw], col[c*g.kk*g.ohw:][:g.kk*g.ohw]
 		for i := range g.runs {
@@ -214,7 +215,7 @@ func convCols[T float](g *convGeom, x, col []T, gather bool) {
 // column a tap reads across a row boundary, thousands per im2col, so that
 // case is a single strided loop of stores; a memclr call or an inner loop
 // per gap cost several times the store.
-func clearGaps[T float](seg []T, r *convRun, ow int) {
+func clearGaps[T kern.Float](seg []T, r *convRun, ow int) {
 	w, end := ow-r.width, r.width+r.gaps*ow
 	if w == 1 {
 		for i := r.width; i < end; i += ow {
@@ -229,13 +230,13 @@ func clearGaps[T float](seg []T, r *convRun, ow int) {
 	}
 }
 
-func conv2dBackward[T float](g *convGeom, x, w, b *tensor.Tensor, dy []T) {
+func conv2dBackward[T kern.Float](g *convGeom, x, w, b *tensor.Tensor, dy []T) {
 	needX, needW, needB := x.NeedsGrad(), w.NeedsGrad(), b != nil && b.NeedsGrad()
 	var dx []T
 	if needX {
-		dx = vals[T](tensor.GradOf(x))
+		dx = kern.Vals[T](tensor.GradOf(x))
 	}
-	xd, wd := vals[T](x), vals[T](w)
+	xd, wd := kern.Vals[T](x), kern.Vals[T](w)
 	var wt []T
 	if needX && g.back != nil {
 		wt = make([]T, len(wd))
@@ -289,10 +290,10 @@ func conv2dBackward[T float](g *convGeom, x, w, b *tensor.Tensor, dy []T) {
 	})
 	var gw, gb []T
 	if needW {
-		gw = vals[T](tensor.GradOf(w))
+		gw = kern.Vals[T](tensor.GradOf(w))
 	}
 	if needB {
-		gb = vals[T](tensor.GradOf(b))
+		gb = kern.Vals[T](tensor.GradOf(b))
 	}
 	for _, buf := range partial {
 		if buf == nil {
@@ -314,7 +315,7 @@ func conv2dBackward[T float](g *convGeom, x, w, b *tensor.Tensor, dy []T) {
 // side as rows, OpenBLAS computes that product half again as fast as
 // dy·colᵀ at ResNet widths, and the transpose costs one pass over a few
 // thousand weights per worker.
-func addWeightGrad[T float](g *convGeom, gw, dw []T) {
+func addWeightGrad[T kern.Float](g *convGeom, gw, dw []T) {
 	if g.depthwise {
 		for i, v := range dw {
 			gw[i] += v
@@ -334,7 +335,7 @@ func addWeightGrad[T float](g *convGeom, gw, dw []T) {
 
 // flipKernels writes into wt the weight of g.back: w's (Cout, Cin/groups)
 // kernels regrouped as (Cin, Cout/groups) and each turned by 180°.
-func flipKernels[T float](g *convGeom, w, wt []T) {
+func flipKernels[T kern.Float](g *convGeom, w, wt []T) {
 	for oc := range g.cout {
 		gi, co := oc/g.coutg, oc%g.coutg
 		for ci := range g.cg {
@@ -351,7 +352,7 @@ func flipKernels[T float](g *convGeom, w, wt []T) {
 // wanted) the weight and bias gradients, dw in addWeightGrad's layout, from
 // the output gradient dy. wt is g.back's weight, and dcol im2col space for
 // the input gradient.
-func convBackwardItem[T float](g *convGeom, x, w, wt, dy, dx, dw, db, col, dcol []T) {
+func convBackwardItem[T kern.Float](g *convGeom, x, w, wt, dy, dx, dw, db, col, dcol []T) {
 	for oc := range db {
 		s := T(0)
 		for _, v := range dy[oc*g.ohw:][:g.ohw] {
@@ -402,7 +403,7 @@ func convBackwardItem[T float](g *convGeom, x, w, wt, dy, dx, dw, db, col, dcol 
 }
 
 // gatherRun sets dst[j] = src[j·stride].
-func gatherRun[T float](dst, src []T, stride int) {
+func gatherRun[T kern.Float](dst, src []T, stride int) {
 	if stride == 1 {
 		copy(dst, src[:len(dst)])
 		return
@@ -413,12 +414,12 @@ func gatherRun[T float](dst, src []T, stride int) {
 }
 
 // scatterRun adds src[j] to dst[j·stride].
-func scatterRun[T float](dst, src []T, stride int) {
+func scatterRun[T kern.Float](dst, src []T, stride int) {
 	scatterAxpyRun(dst, 1, src, stride)
 }
 
 // scatterAxpyRun adds a·src[j] to dst[j·stride].
-func scatterAxpyRun[T float](dst []T, a T, src []T, stride int) {
+func scatterAxpyRun[T kern.Float](dst []T, a T, src []T, stride int) {
 	if stride == 1 {
 		dst = dst[:len(src)]
 		for j, v := range src {
@@ -432,7 +433,7 @@ func scatterAxpyRun[T float](dst []T, a T, src []T, stride int) {
 }
 
 // axpyRun adds a·src[j·stride] to dst[j].
-func axpyRun[T float](dst []T, a T, src []T, stride int) {
+func axpyRun[T kern.Float](dst []T, a T, src []T, stride int) {
 	if stride == 1 {
 		src = src[:len(dst)]
 		for j, v := range src {
@@ -446,7 +447,7 @@ func axpyRun[T float](dst []T, a T, src []T, stride int) {
 }
 
 // dotRun returns Σ a[j]·b[j·stride].
-func dotRun[T float](a, b []T, stride int) T {
+func dotRun[T kern.Float](a, b []T, stride int) T {
 	s := T(0)
 	if stride == 1 {
 		b = b[:len(a)]
@@ -465,7 +466,7 @@ func dotRun[T float](a, b []T, stride int) T {
 // allocator (and the collector) for megabytes of im2col space per layer.
 var scratch32, scratch64 sync.Pool
 
-func scratchPool[T float]() *sync.Pool {
+func scratchPool[T kern.Float]() *sync.Pool {
 	if _, ok := any(T(0)).(float32); ok {
 		return &scratch32
 	}
@@ -473,7 +474,7 @@ func scratchPool[T float]() *sync.Pool {
 }
 
 // getScratch returns a buffer of n elements with arbitrary contents.
-func getScratch[T float](n int) *[]T {
+func getScratch[T kern.Float](n int) *[]T {
 	if buf, ok := scratchPool[T]().Get().(*[]T); ok && cap(*buf) >= n {
 		*buf = (*buf)[:n]
 		return buf
@@ -482,4 +483,4 @@ func getScratch[T float](n int) *[]T {
 	return &buf
 }
 
-func putScratch[T float](buf *[]T) { scratchPool[T]().Put(buf) }
+func putScratch[T kern.Float](buf *[]T) { scratchPool[T]().Put(buf) }

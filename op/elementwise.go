@@ -3,31 +3,14 @@ package op
 import (
 	"math"
 
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/tensor"
 )
 
-// float is the element type the generic kernels are instantiated for; the
-// exported operations stay non-generic so that interpreters can bind them.
-type float interface{ ~float32 | ~float64 }
-
-// vals returns t's data as []T; the caller has checked t's type.
-func vals[T float](t *tensor.Tensor) []T { return t.Raw().([]T) }
-
-// checkTypes panics unless every non-nil tensor has the first one's type,
-// since the kernels read all operands as one element type.
-func checkTypes(op string, ts ...*tensor.Tensor) {
-	dt := ts[0].DType()
-	for _, t := range ts[1:] {
-		if t != nil && t.DType() != dt {
-			tensor.Panicf("%s: mixed element types %v and %v", op, dt, t.DType())
-		}
-	}
-}
-
 // addInto adds src to dst element by element; gradients of ops that pass
 // their output gradient through unchanged use it.
-func addInto[T float](dst, src []T) {
+func addInto[T kern.Float](dst, src []T) {
 	parallel.For(len(dst), 1, func(lo, hi int) {
 		d, s := dst[lo:hi], src[lo:hi]
 		for i := range d {
@@ -44,9 +27,9 @@ func ReLU(x *tensor.Tensor) *tensor.Tensor {
 	return relu[float32](x)
 }
 
-func relu[T float](x *tensor.Tensor) *tensor.Tensor {
+func relu[T kern.Float](x *tensor.Tensor) *tensor.Tensor {
 	out := tensor.ZerosLike(x)
-	xs, ys := vals[T](x), vals[T](out)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	parallel.For(len(xs), 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			// max passes NaN through, as PyTorch does, so a diverging run
@@ -56,7 +39,7 @@ func relu[T float](x *tensor.Tensor) *tensor.Tensor {
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
 		parallel.For(len(gx), 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				// A multiply by 0 or 1 rather than a branch, for the same
@@ -86,9 +69,9 @@ func Sigmoid(x *tensor.Tensor) *tensor.Tensor {
 	return sigmoid[float32](x)
 }
 
-func sigmoid[T float](x *tensor.Tensor) *tensor.Tensor {
+func sigmoid[T kern.Float](x *tensor.Tensor) *tensor.Tensor {
 	out := tensor.ZerosLike(x)
-	xs, ys := vals[T](x), vals[T](out)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	parallel.For(len(xs), 20, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			// exp of a non-positive argument only, so large |x| saturates
@@ -102,7 +85,7 @@ func sigmoid[T float](x *tensor.Tensor) *tensor.Tensor {
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
 		parallel.For(len(gx), 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				gx[i] += gs[i] * ys[i] * (1 - ys[i])
@@ -124,7 +107,7 @@ func addOp(op string, a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 	if !tensor.SameShape(a, b) {
 		tensor.Panicf("%s: shapes %v and %v differ", op, a.Shape(), b.Shape())
 	}
-	checkTypes(op, a, b)
+	kern.SameType(op, a, b)
 	if a.DType() == tensor.Float64 {
 		return add[float64](a, b, relu)
 	}
@@ -132,9 +115,9 @@ func addOp(op string, a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 }
 
 // add returns a+b, clamped at 0 when relu is set.
-func add[T float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
+func add[T kern.Float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 	out := tensor.ZerosLike(a)
-	as, bs, ys := vals[T](a), vals[T](b), vals[T](out)
+	as, bs, ys := kern.Vals[T](a), kern.Vals[T](b), kern.Vals[T](out)
 	parallel.For(len(ys), 1, func(lo, hi int) {
 		y, a, b := ys[lo:hi], as[lo:hi], bs[lo:hi]
 		if relu {
@@ -157,7 +140,7 @@ func add[T float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 			if !own {
 				masked, own = tensor.ZerosLike(grad), true
 			}
-			gs, ms := vals[T](grad), vals[T](masked)
+			gs, ms := kern.Vals[T](grad), kern.Vals[T](masked)
 			parallel.For(len(gs), 1, func(lo, hi int) {
 				for i := lo; i < hi; i++ {
 					ms[i] = gs[i] * T(oneIf(ys[i] > 0))
@@ -176,10 +159,10 @@ func add[T float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 
 // passGrad adds grad into t's gradient and reports whether the caller
 // still owns grad (see gradInto).
-func passGrad[T float](t, grad *tensor.Tensor, own bool) bool {
+func passGrad[T kern.Float](t, grad *tensor.Tensor, own bool) bool {
 	dst, overwrite := gradInto[T](t, grad, own)
 	if !overwrite {
-		addInto(dst, vals[T](grad))
+		addInto(dst, kern.Vals[T](grad))
 	}
 	return own && !overwrite
 }
@@ -193,12 +176,12 @@ func passGrad[T float](t, grad *tensor.Tensor, own bool) bool {
 // element of grad must be read before it is overwritten, later additions
 // into t's gradient change grad's data, and grad must not go to another
 // tensor.
-func gradInto[T float](t, grad *tensor.Tensor, own bool) (dst []T, overwrite bool) {
+func gradInto[T kern.Float](t, grad *tensor.Tensor, own bool) (dst []T, overwrite bool) {
 	if own && t.Grad == nil {
 		t.Grad = grad
-		return vals[T](grad), true
+		return kern.Vals[T](grad), true
 	}
-	return vals[T](tensor.GradOf(t)), false
+	return kern.Vals[T](tensor.GradOf(t)), false
 }
 
 // Mul returns x·g where g has x's shape, or is (N, C, 1, 1) for x of shape
@@ -212,7 +195,7 @@ func Mul(x, g *tensor.Tensor) *tensor.Tensor {
 		}
 		plane = s[2] * s[3]
 	}
-	checkTypes("Mul", x, g)
+	kern.SameType("Mul", x, g)
 	if x.DType() == tensor.Float64 {
 		return mul[float64](x, g, plane)
 	}
@@ -221,9 +204,9 @@ func Mul(x, g *tensor.Tensor) *tensor.Tensor {
 
 // mul multiplies each run of plane consecutive elements of x by one element
 // of g; plane is 1 when g has x's shape.
-func mul[T float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
+func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 	out := tensor.ZerosLike(x)
-	xs, gs, ys := vals[T](x), vals[T](g), vals[T](out)
+	xs, gs, ys := kern.Vals[T](x), kern.Vals[T](g), kern.Vals[T](out)
 	parallel.For(len(gs), plane, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			s := gs[p]
@@ -233,10 +216,10 @@ func mul[T float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		dy := vals[T](grad)
+		dy := kern.Vals[T](grad)
 		var gx, gg []T
 		if g.NeedsGrad() {
-			gg = vals[T](tensor.GradOf(g))
+			gg = kern.Vals[T](tensor.GradOf(g))
 		}
 		overwrite := false // gx is dy, to be overwritten (see gradInto)
 		if x.NeedsGrad() {

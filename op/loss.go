@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -34,9 +35,9 @@ func CrossEntropy(logits *tensor.Tensor, labels []int) (*tensor.Tensor, error) {
 	return crossEntropy[float32](logits, labels), nil
 }
 
-func crossEntropy[T float](logits *tensor.Tensor, labels []int) *tensor.Tensor {
+func crossEntropy[T kern.Float](logits *tensor.Tensor, labels []int) *tensor.Tensor {
 	n, k := logits.Dim(0), logits.Dim(1)
-	xs := vals[T](logits)
+	xs := kern.Vals[T](logits)
 	// Backward may run after the caller has reused its label buffer.
 	labels = append([]int(nil), labels...)
 	// Each row's log Σ exp, shifted by the row maximum so that exp cannot
@@ -59,7 +60,7 @@ func crossEntropy[T float](logits *tensor.Tensor, labels []int) *tensor.Tensor {
 	out := tensor.Scalar(logits.DType(), total/float64(n))
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		g := grad.Item() / float64(n)
-		gx := vals[T](tensor.GradOf(logits))
+		gx := kern.Vals[T](tensor.GradOf(logits))
 		for i := range n {
 			row, dst := xs[i*k:(i+1)*k], gx[i*k:(i+1)*k]
 			for j, v := range row {

@@ -3,6 +3,7 @@ package op
 import (
 	"math"
 
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -64,11 +65,11 @@ func MaxPool2d(x *tensor.Tensor, kernel, stride, pad int) *tensor.Tensor {
 	return maxPool[float32](x, rows, cols)
 }
 
-func maxPool[T float](x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
+func maxPool[T kern.Float](x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
 	np, h, w := planes("MaxPool2d", x)
 	oh, ow := len(rows), len(cols)
 	out := tensor.New(x.DType(), x.Dim(0), x.Dim(1), oh, ow)
-	xs, ys := vals[T](x), vals[T](out)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	// Each output's argmax within its plane, kept only for the backward
 	// pass; padding never wins because every window holds an input.
 	var arg []int32
@@ -101,7 +102,7 @@ func maxPool[T float](x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
 		parallel.For(np, oh*ow, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				dst := gx[p*h*w : (p+1)*h*w]
@@ -139,11 +140,11 @@ func avgPool(x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
 }
 
 // avgPoolOf averages x over the windows rows × cols of every plane.
-func avgPoolOf[T float](x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
+func avgPoolOf[T kern.Float](x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
 	np, h, w := planes("avgPool", x)
 	oh, ow := len(rows), len(cols)
 	out := tensor.New(x.DType(), x.Dim(0), x.Dim(1), oh, ow)
-	xs, ys := vals[T](x), vals[T](out)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	// Work per plane: every output reads its window, which overlap at most
 	// about twice in each direction.
 	cost := max(oh*ow, h*w)
@@ -166,7 +167,7 @@ func avgPoolOf[T float](x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
 		parallel.For(np, cost, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				dst := gx[p*h*w : (p+1)*h*w]
@@ -218,11 +219,11 @@ func nearestSources(in, out int) []int {
 	return src
 }
 
-func upsample[T float](x *tensor.Tensor, rows, cols []int) *tensor.Tensor {
+func upsample[T kern.Float](x *tensor.Tensor, rows, cols []int) *tensor.Tensor {
 	np, h, w := planes("UpsampleNearest", x)
 	oh, ow := len(rows), len(cols)
 	out := tensor.New(x.DType(), x.Dim(0), x.Dim(1), oh, ow)
-	xs, ys := vals[T](x), vals[T](out)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	parallel.For(np, oh*ow, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			in, dst := xs[p*h*w:(p+1)*h*w], ys[p*oh*ow:(p+1)*oh*ow]
@@ -234,7 +235,7 @@ func upsample[T float](x *tensor.Tensor, rows, cols []int) *tensor.Tensor {
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
 		parallel.For(np, oh*ow, func(lo, hi int) {
 			for p := lo; p < hi; p++ {
 				dst, g := gx[p*h*w:(p+1)*h*w], gs[p*oh*ow:(p+1)*oh*ow]

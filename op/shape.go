@@ -1,6 +1,9 @@
 package op
 
-import "github.com/srmlab/srmlab/tensor"
+import (
+	"github.com/srmlab/srmlab/internal/kern"
+	"github.com/srmlab/srmlab/tensor"
+)
 
 // Reshape returns x with another shape of the same size; the gradient flows
 // back through it. The result shares x's data, as a PyTorch view does.
@@ -8,9 +11,9 @@ func Reshape(x *tensor.Tensor, shape ...int) *tensor.Tensor {
 	out := x.View(shape...)
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		if x.DType() == tensor.Float64 {
-			addInto(vals[float64](tensor.GradOf(x)), vals[float64](grad))
+			addInto(kern.Vals[float64](tensor.GradOf(x)), kern.Vals[float64](grad))
 		} else {
-			addInto(vals[float32](tensor.GradOf(x)), vals[float32](grad))
+			addInto(kern.Vals[float32](tensor.GradOf(x)), kern.Vals[float32](grad))
 		}
 	}, x)
 	return out

@@ -1,6 +1,7 @@
 package srm
 
 import (
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -23,7 +24,7 @@ func CFC(t, w, b *tensor.Tensor) *tensor.Tensor {
 	if t.Rank() < 2 {
 		tensor.Panicf("CFC: input %v has no channel axis", t.Shape())
 	}
-	sameType("CFC", t, w, b)
+	kern.SameType("CFC", t, w, b)
 	n, c := t.Dim(0), t.Dim(1)
 	k := 0
 	if n*c > 0 {
@@ -41,12 +42,12 @@ func CFC(t, w, b *tensor.Tensor) *tensor.Tensor {
 	return cfc[float32](t, w, b, n, c, k)
 }
 
-func cfc[T float](t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
+func cfc[T kern.Float](t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
 	out := tensor.New(t.DType(), n, c, 1, 1)
-	ts, ws, zs := vals[T](t), vals[T](w), vals[T](out)
+	ts, ws, zs := kern.Vals[T](t), kern.Vals[T](w), kern.Vals[T](out)
 	var bs []T
 	if b != nil {
-		bs = vals[T](b)
+		bs = kern.Vals[T](b)
 	}
 	parallel.For(n*c, k, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
@@ -63,16 +64,16 @@ func cfc[T float](t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gz := vals[T](grad)
+		gz := kern.Vals[T](grad)
 		var gt, gw, gb []T
 		if t.NeedsGrad() {
-			gt = vals[T](tensor.GradOf(t))
+			gt = kern.Vals[T](tensor.GradOf(t))
 		}
 		if w.NeedsGrad() {
-			gw = vals[T](tensor.GradOf(w))
+			gw = kern.Vals[T](tensor.GradOf(w))
 		}
 		if b != nil && b.NeedsGrad() {
-			gb = vals[T](tensor.GradOf(b))
+			gb = kern.Vals[T](tensor.GradOf(b))
 		}
 		// One goroutine owns each channel, and sums over the batch in order,
 		// so the weight gradient is the same on every run.

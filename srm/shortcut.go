@@ -1,6 +1,7 @@
 package srm
 
 import (
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/nn"
 	"github.com/srmlab/srmlab/tensor"
@@ -26,11 +27,11 @@ func (s shortcutA) Forward(x *tensor.Tensor) *tensor.Tensor {
 func (shortcutA) Vars() []nn.Var   { return nil }
 func (shortcutA) SetTraining(bool) {}
 
-func subsamplePad[T float](x *tensor.Tensor, stride, cout int) *tensor.Tensor {
+func subsamplePad[T kern.Float](x *tensor.Tensor, stride, cout int) *tensor.Tensor {
 	n, cin, h, w := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
 	oh, ow := (h-1)/stride+1, (w-1)/stride+1
 	out := tensor.New(x.DType(), n, cout, oh, ow)
-	xs, ys := vals[T](x), vals[T](out)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	// each visits the output positions that come from input channels,
 	// calling f(output index, input index).
 	each := func(f func(o, i int)) {
@@ -48,7 +49,7 @@ func subsamplePad[T float](x *tensor.Tensor, stride, cout int) *tensor.Tensor {
 	}
 	each(func(o, i int) { ys[o] = xs[i] })
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
 		each(func(o, i int) { gx[i] += gs[o] })
 	}, x)
 	return out

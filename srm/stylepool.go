@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"strings"
 
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -95,11 +96,11 @@ func StylePool(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	return stylePool[float32](x, p, biased)
 }
 
-func stylePool[T float](x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
+func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
 	k := p.Len()
 	out := tensor.New(x.DType(), n, c, k)
-	xs, ts := vals[T](x), vals[T](out)
+	xs, ts := kern.Vals[T](x), kern.Vals[T](out)
 	den := float64(hw - 1)
 	if biased {
 		den = float64(hw)
@@ -148,7 +149,7 @@ func stylePool[T float](x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, gx := vals[T](grad), vals[T](tensor.GradOf(x))
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
 		parallel.For(n*c, 2*hw, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
 				g := gs[pl*k : (pl+1)*k]
