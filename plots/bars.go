@@ -3,10 +3,12 @@ package plots
 import (
 	"fmt"
 	"image/color"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // BarSeries is one bar per category, with an error bar of ±Errors (nil: no
@@ -60,6 +62,7 @@ func Bars(title, yLabel string, categories []string, series []BarSeries) (*plot.
 		p.Add(eb)
 	}
 	p.NominalX(categories...)
+	slantCrowdedLabels(p, categories, slot)
 	p.Y.Min = 0
 	headroom(p, len(series))
 	return p, nil
@@ -73,3 +76,19 @@ type errPoints []errPoint
 func (e errPoints) Len() int                        { return len(e) }
 func (e errPoints) XY(i int) (float64, float64)     { return e[i].x, e[i].y }
 func (e errPoints) YError(i int) (float64, float64) { return e[i].err, e[i].err }
+
+// slantCrowdedLabels turns category labels by 30° when, set straight, the
+// longest would run into its neighbours (ablation names such as
+// "avg+std+max CFC" are wider than their bar slot).
+func slantCrowdedLabels(p *plot.Plot, categories []string, slot vg.Length) {
+	widest := vg.Length(0)
+	for _, c := range categories {
+		widest = max(widest, p.X.Tick.Label.Width(c))
+	}
+	if widest < slot*0.95 {
+		return
+	}
+	p.X.Tick.Label.Rotation = math.Pi / 6
+	p.X.Tick.Label.XAlign = draw.XRight
+	p.X.Tick.Label.YAlign = draw.YCenter
+}
