@@ -47,11 +47,8 @@ func parseAnalysis(name string, args []string) (analysis.Config, error) {
 	fs.Bool("quick", true, "the quick preset: about 10 minutes on 2 cores (default)")
 	fs.Bool("full", false, "the full preset: bundled sets at full size, 3 seeds, 30 epochs (hours)")
 	c.Flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return c, err
-	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if c.Out == "" {
 		return c, fmt.Errorf("--out is required")
@@ -83,7 +80,7 @@ func runReport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	in := fs.String("in", "", "results folder (the --out of reproduce or of the analysis steps)")
 	out := fs.String("out", "", "report folder (default IN/report)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *in == "" {

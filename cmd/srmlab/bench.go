@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -40,13 +39,8 @@ func runBench(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: srmlab bench [--models a,b,...] [--warmup n] [--steps n] [--threads n] [--no-torch]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *steps < 1 || *warmup < 0 || *threads < 1 {
 		return fmt.Errorf("need -steps >= 1, -warmup >= 0 and -threads >= 1")

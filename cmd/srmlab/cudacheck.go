@@ -25,7 +25,7 @@ func init() {
 			names = append(names, s.String())
 		}
 		shapeList := fs.String("shapes", strings.Join(names, ","), "timed shapes, NxCxHxW, comma-separated")
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		var shapes []cuda.Shape

@@ -26,7 +26,7 @@ func runDemo(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 64, "images in the batch")
 	steps := fs.Int("steps", 15, "SGD steps on that batch")
 	seed := fs.Uint64("seed", 1, "seed for data and initialisation")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *batch < 2 || *steps < 0 {

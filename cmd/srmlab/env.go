@@ -12,7 +12,7 @@ import (
 func init() {
 	register("env", "show the machine, Go version and the BLAS in use", func(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("env", flag.ContinueOnError)
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		fmt.Printf("go:     %s %s/%s, GOMAXPROCS=%d\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))

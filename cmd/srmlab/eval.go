@@ -30,12 +30,10 @@ func runEval(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: srmlab eval --model M --weights FILE --data SPEC [--split test|val|train] [--batch B]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	case *model == "" || *weightsPath == "" || *data == "":
 		fs.Usage()
 		return fmt.Errorf("--model, --weights and --data are required")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os/signal"
@@ -25,7 +24,7 @@ func runKernel(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: srmlab kernel --connection-file FILE\n       srmlab kernel install [--user] [--prefix DIR]\n\nJupyter starts the kernel; install its kernelspec first.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *conn == "" {
@@ -43,11 +42,8 @@ func installKernel(args []string) error {
 	fs := flag.NewFlagSet("kernel install", flag.ContinueOnError)
 	user := fs.Bool("user", false, "install for the current user (Jupyter's user data directory)")
 	prefix := fs.String("prefix", "", "install under `DIR`/share/jupyter, e.g. a virtual environment")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return errors.New("kernel install takes no arguments")
 	}
 	exe, err := kernel.Executable()
 	if err != nil {

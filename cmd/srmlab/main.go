@@ -27,6 +27,18 @@ func register(name, summary string, run func(ctx context.Context, args []string)
 	commands[name] = command{summary: summary, run: run}
 }
 
+// parseFlags parses a command's flags and refuses positional arguments,
+// which no command takes, so that a mistyped flag is not silently ignored.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return nil
+}
+
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: srmlab <command> [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,13 +41,8 @@ func runParams(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: srmlab params [--csv] [--models a,b,...] [--shortcut A|B] [--size px]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	shortcuts := []string{"A", "B"}
 	switch *shortcut {

@@ -32,12 +32,10 @@ func runPredict(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: srmlab predict --model NAME --weights FILE --input X.npy --out Y.npy [--classes K] [--shortcut A|B] [--batch B]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	case *model == "" || *weightsPath == "" || *input == "" || *out == "":
 		fs.Usage()
 		return fmt.Errorf("--model, --weights, --input and --out are required")

@@ -25,12 +25,10 @@ func init() {
 func runTrain(ctx context.Context, args []string) error {
 	cfg := train.DefaultConfig()
 	fs := trainFlags(&cfg, flag.CommandLine.Output())
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	case cfg.Resume && cfg.Out == "":
 		return fmt.Errorf("--resume needs --out, the run folder to continue")
 	case cfg.Resume:
