@@ -9,7 +9,6 @@ import (
 	"github.com/srmlab/srmlab/srm"
 	"github.com/srmlab/srmlab/tensor"
 	"github.com/srmlab/srmlab/train"
-	"github.com/srmlab/srmlab/weights"
 )
 
 // Trained is a finished run brought back for analysis: its model with the
@@ -41,14 +40,10 @@ func LoadRun(root string, row RunRow) (*Trained, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := srm.NewModel(cfg.Model, srm.Options{Classes: len(data.Train.Classes()), InputSize: r.InputSize})
+	m, err := train.LoadModel(cfg.Model, srm.Options{Classes: len(data.Train.Classes()), InputSize: r.InputSize}, path)
 	if err != nil {
 		return nil, err
 	}
-	if err := weights.Load(m.Module(), path); err != nil {
-		return nil, err
-	}
-	m.Eval()
 	return &Trained{Run: row, Model: m, Recipe: r, Data: data}, nil
 }
 

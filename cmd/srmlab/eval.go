@@ -57,7 +57,7 @@ func runEval(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	m, err := loadModel(*model, srm.Options{Classes: len(splits.Train.Classes()), InputSize: r.InputSize}, *weightsPath)
+	m, err := train.LoadModel(*model, srm.Options{Classes: len(splits.Train.Classes()), InputSize: r.InputSize}, *weightsPath)
 	if err != nil {
 		return err
 	}

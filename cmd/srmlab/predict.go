@@ -7,6 +7,7 @@ import (
 
 	"github.com/srmlab/srmlab/srm"
 	"github.com/srmlab/srmlab/tensor"
+	"github.com/srmlab/srmlab/train"
 	"github.com/srmlab/srmlab/weights"
 )
 
@@ -57,11 +58,10 @@ func runPredict(ctx context.Context, args []string) error {
 		// shapes, and the weights', follow the input size.
 		o.InputSize = h
 	}
-	m, err := loadModel(*model, o, *weightsPath)
+	m, err := train.LoadModel(*model, o, *weightsPath)
 	if err != nil {
 		return err
 	}
-	m.Eval()
 
 	per := 3 * h * w
 	data := x.F32()
@@ -82,17 +82,4 @@ func runPredict(ctx context.Context, args []string) error {
 		copy(logits.F32()[i*k:j*k], y.Float32s())
 	}
 	return weights.WriteNpy(*out, logits)
-}
-
-// loadModel builds a zoo model and loads its weights, for the commands that
-// run trained models.
-func loadModel(name string, o srm.Options, path string) (*srm.Model, error) {
-	m, err := srm.NewModel(name, o)
-	if err != nil {
-		return nil, err
-	}
-	if err := weights.Load(m.Module(), path); err != nil {
-		return nil, err
-	}
-	return m, nil
 }

@@ -15,6 +15,7 @@ func init() {
 		"CheckpointFile": reflect.ValueOf(constant.MakeFromLiteral("\"checkpoint.safetensors\"", token.STRING, 0)),
 		"DefaultConfig":  reflect.ValueOf(train.DefaultConfig),
 		"Evaluate":       reflect.ValueOf(train.Evaluate),
+		"LoadModel":      reflect.ValueOf(train.LoadModel),
 		"MetricsFile":    reflect.ValueOf(constant.MakeFromLiteral("\"metrics.csv\"", token.STRING, 0)),
 		"NewRecipe":      reflect.ValueOf(train.NewRecipe),
 		"NewTerminal":    reflect.ValueOf(train.NewTerminal),
