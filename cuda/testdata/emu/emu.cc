@@ -32,6 +32,9 @@ dim3 blockDim, gridDim;
 
 #include "../../kernels/copy.cu"
 #include "../../kernels/srm.cu"
+#include "../../kernels/nn.cu"
+#include "../../kernels/pool.cu"
+#include "../../kernels/conv.cu"
 
 namespace {
 
@@ -133,6 +136,12 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    PLANE(srm_eval),  PLANE(srm_stats),
     PLANE(srm_scale),    PLANE(srm_bwd_dot),    PLANE(srm_bwd_dx),
+    // nn.cu kernels (cuda/nn.go)
+    // end nn.cu
+    // pool.cu kernels (cuda/pool.go)
+    // end pool.cu
+    // conv.cu kernels (cuda/conv.go)
+    // end conv.cu
 };
 
 template <class T>

@@ -1,0 +1,1 @@
+// Placeholder: kernels for conv.cu are being written; see cuda/conv*.go.

@@ -1,0 +1,1 @@
+// Placeholder: kernels for nn.cu are being written; see cuda/nn*.go.

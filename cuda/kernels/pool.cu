@@ -1,0 +1,1 @@
+// Placeholder: kernels for pool.cu are being written; see cuda/pool*.go.
