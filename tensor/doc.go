@@ -8,6 +8,10 @@
 // Backward walks that record once, in reverse topological order, as in
 // micrograd, and then drops it, so a graph is differentiated once.
 //
+// Tensors may live on a Device (a GPU, from package cuda): To and MoveTo
+// move values, and every operation runs where its inputs are. Device
+// failures panic with a *DeviceError, recovered where ShapeErrors are.
+//
 // Shape mismatches are programming errors and panic with a *ShapeError, as
 // gonum's mat does; functions that read user data return errors instead.
 package tensor

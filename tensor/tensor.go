@@ -84,7 +84,12 @@ func New(dt DType, shape ...int) *Tensor {
 func Zeros(shape ...int) *Tensor { return New(Float32, shape...) }
 
 // ZerosLike returns a zero tensor with t's type and shape.
-func ZerosLike(t *Tensor) *Tensor { return New(t.DType(), t.shape...) }
+func ZerosLike(t *Tensor) *Tensor {
+	if d := t.Device(); d != nil {
+		return NewOn(d, t.shape...)
+	}
+	return New(t.DType(), t.shape...)
+}
 
 // FromFloat32 wraps data (not copied) in a tensor of the given shape.
 func FromFloat32(data []float32, shape ...int) *Tensor {
@@ -140,6 +145,7 @@ func (t *Tensor) DType() DType {
 func (t *Tensor) F32() []float32 {
 	d, ok := t.data.([]float32)
 	if !ok {
+		t.mustBeHost("F32")
 		Panicf("F32 of a %v tensor", t.DType())
 	}
 	return d
@@ -149,25 +155,40 @@ func (t *Tensor) F32() []float32 {
 func (t *Tensor) F64() []float64 {
 	d, ok := t.data.([]float64)
 	if !ok {
+		t.mustBeHost("F64")
 		Panicf("F64 of a %v tensor", t.DType())
 	}
 	return d
 }
 
 // Raw returns the data slice ([]float32 or []float64) for code generic over
-// the element type.
-func (t *Tensor) Raw() any { return t.data }
+// the element type; it panics for tensors on a device.
+func (t *Tensor) Raw() any {
+	t.mustBeHost("Raw")
+	return t.data
+}
 
-// At returns element i (flat index) as float64.
+// At returns element i (flat index) as float64. On a device it copies the
+// tensor to the host first: use Float32s for more than one element.
 func (t *Tensor) At(i int) float64 {
+	if t.Device() != nil {
+		return t.hostCopy().At(i)
+	}
 	if d, ok := t.data.([]float64); ok {
 		return d[i]
 	}
 	return float64(t.data.([]float32)[i])
 }
 
-// Set stores v at flat index i.
+// Set stores v at flat index i (on a device, through a copy of the whole
+// tensor: meant for tests and set-up, not loops).
 func (t *Tensor) Set(i int, v float64) {
+	if t.Device() != nil {
+		h := t.hostCopy()
+		h.Set(i, v)
+		t.CopyFrom(h)
+		return
+	}
 	if d, ok := t.data.([]float64); ok {
 		d[i] = v
 		return
@@ -185,24 +206,35 @@ func (t *Tensor) Item() float64 {
 
 // Float64s returns a float64 copy of the data.
 func (t *Tensor) Float64s() []float64 {
+	h := t.host()
 	out := make([]float64, t.Len())
 	for i := range out {
-		out[i] = t.At(i)
+		out[i] = h.At(i)
 	}
 	return out
 }
 
 // Float32s returns a float32 copy of the data.
 func (t *Tensor) Float32s() []float32 {
+	h := t.host()
 	out := make([]float32, t.Len())
 	for i := range out {
-		out[i] = float32(t.At(i))
+		out[i] = float32(h.At(i))
 	}
 	return out
 }
 
-// As returns a copy of t converted to dt, outside any autograd graph.
+// As returns a copy of t converted to dt, outside any autograd graph, on
+// t's device (where dt must be Float32).
 func (t *Tensor) As(dt DType) *Tensor {
+	if dev := t.Device(); dev != nil {
+		if dt != Float32 {
+			panic(&DeviceError{Op: "As", Err: fmt.Errorf("%v tensors cannot live on %v", dt, dev)})
+		}
+		out := NewOn(dev, t.shape...)
+		out.CopyFrom(t)
+		return out
+	}
 	out := New(dt, t.shape...)
 	for i, n := 0, t.Len(); i < n; i++ {
 		out.Set(i, t.At(i))
@@ -217,6 +249,10 @@ func (t *Tensor) Clone() *Tensor { return t.As(t.DType()) }
 func (t *Tensor) CopyFrom(src *Tensor) {
 	if src.Len() != t.Len() {
 		Panicf("CopyFrom: %v into %v", src.shape, t.shape)
+	}
+	if t.Device() != nil || src.Device() != nil {
+		t.copyDevice(src)
+		return
 	}
 	switch d := t.data.(type) {
 	case []float32:
@@ -237,6 +273,10 @@ func (t *Tensor) CopyFrom(src *Tensor) {
 
 // Fill sets every element to v.
 func (t *Tensor) Fill(v float64) {
+	if s := t.Storage(); s != nil {
+		MustDevice("Fill", s.Device().FillStorage(s, v))
+		return
+	}
 	for i, n := 0, t.Len(); i < n; i++ {
 		t.Set(i, v)
 	}
@@ -244,6 +284,12 @@ func (t *Tensor) Fill(v float64) {
 
 // FillNormal fills t with samples of N(mean, std²) drawn from r.
 func (t *Tensor) FillNormal(r *rand.Rand, mean, std float64) {
+	if t.Device() != nil {
+		h := New(Float32, t.shape...)
+		h.FillNormal(r, mean, std)
+		t.CopyFrom(h)
+		return
+	}
 	for i, n := 0, t.Len(); i < n; i++ {
 		t.Set(i, mean+std*r.NormFloat64())
 	}
@@ -251,6 +297,12 @@ func (t *Tensor) FillNormal(r *rand.Rand, mean, std float64) {
 
 // FillUniform fills t with samples of U[lo, hi) drawn from r.
 func (t *Tensor) FillUniform(r *rand.Rand, lo, hi float64) {
+	if t.Device() != nil {
+		h := New(Float32, t.shape...)
+		h.FillUniform(r, lo, hi)
+		t.CopyFrom(h)
+		return
+	}
 	for i, n := 0, t.Len(); i < n; i++ {
 		t.Set(i, lo+(hi-lo)*r.Float64())
 	}
@@ -281,6 +333,9 @@ func SameShape(a, b *Tensor) bool {
 
 // CheckFinite returns an error naming the first NaN or Inf element, if any.
 func (t *Tensor) CheckFinite(what string) error {
+	if t.Device() != nil {
+		return t.deviceFinite(what)
+	}
 	for i, n := 0, t.Len(); i < n; i++ {
 		if v := t.At(i); math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("%s: element %d of %v is %v", what, i, t.shape, v)
@@ -290,6 +345,9 @@ func (t *Tensor) CheckFinite(what string) error {
 }
 
 func (t *Tensor) String() string {
+	if d := t.Device(); d != nil {
+		return fmt.Sprintf("Tensor(%v, %v, %v)", t.DType(), t.shape, d)
+	}
 	return fmt.Sprintf("Tensor(%v, %v)", t.DType(), t.shape)
 }
 
@@ -298,6 +356,9 @@ func (t *Tensor) String() string {
 func (t *Tensor) SetDType(dt DType) {
 	if t.DType() == dt {
 		return
+	}
+	if d := t.Device(); d != nil {
+		panic(&DeviceError{Op: "SetDType", Err: fmt.Errorf("%v tensors cannot live on %v", dt, d)})
 	}
 	t.data = t.As(dt).data
 	t.Grad = nil
