@@ -40,6 +40,10 @@ type driverAPI interface {
 	MemFree(ptr uint64) cuResult
 	MemcpyHtoD(dst uint64, src unsafe.Pointer, bytes uint64) cuResult
 	MemcpyDtoH(dst unsafe.Pointer, src uint64, bytes uint64) cuResult
+	// MemcpyDtoD and MemsetD32 are queued on the default stream without
+	// waiting for the host.
+	MemcpyDtoD(dst, src uint64, bytes uint64) cuResult
+	MemsetD32(dst uint64, value uint32, count uint64) cuResult
 	ModuleLoadData(image []byte) (uintptr, cuResult)
 	ModuleUnload(mod uintptr) cuResult
 	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)

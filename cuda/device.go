@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // Info describes the device a Device runs on.
@@ -41,6 +42,13 @@ type Device struct {
 	ctx   uintptr
 	alloc *allocator
 	kern  *kernelCache
+
+	// Arrays found unreachable by the garbage collector leave their blocks
+	// here; the CUDA thread returns them to the allocator before its next
+	// allocation (see array.go).
+	freeMu      sync.Mutex
+	pendingFree []uint64
+	sinceGC     atomic.Int64 // Array bytes allocated since the last forced collection
 
 	closeOnce sync.Once
 	closeErr  error
@@ -154,6 +162,9 @@ func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
 		d.closeErr = d.exec.do(func() error {
 			errs := []error{check(d.drv, "cuCtxSynchronize", d.drv.CtxSynchronize())}
+			d.freeMu.Lock()
+			d.pendingFree = nil // their blocks go with releaseAll
+			d.freeMu.Unlock()
 			errs = append(errs, d.alloc.releaseAll())
 			errs = append(errs, d.kern.unloadAll())
 			errs = append(errs, check(d.drv, "cuDevicePrimaryCtxRelease_v2", d.drv.DevicePrimaryCtxRelease(d.dev)))

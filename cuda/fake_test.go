@@ -158,6 +158,33 @@ func (f *fakeDriver) MemcpyDtoH(dst unsafe.Pointer, src uint64, n uint64) cuResu
 	return 0
 }
 
+func (f *fakeDriver) MemcpyDtoD(dst, src uint64, n uint64) cuResult {
+	if r := f.call("cuMemcpyDtoD"); r != 0 {
+		return r
+	}
+	d, doff, ok1 := f.find(dst, n)
+	s, soff, ok2 := f.find(src, n)
+	if !ok1 || !ok2 {
+		return 1
+	}
+	copy(d[doff:doff+n], s[soff:soff+n])
+	return 0
+}
+
+func (f *fakeDriver) MemsetD32(dst uint64, v uint32, count uint64) cuResult {
+	if r := f.call("cuMemsetD32"); r != 0 {
+		return r
+	}
+	b, off, ok := f.find(dst, 4*count)
+	if !ok {
+		return 1
+	}
+	for i := range count {
+		binary.LittleEndian.PutUint32(b[off+4*i:], v)
+	}
+	return 0
+}
+
 const fakeCUBINMagic = "FAKECUBIN\n"
 
 func (f *fakeDriver) ModuleLoadData(image []byte) (uintptr, cuResult) {

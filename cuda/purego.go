@@ -34,6 +34,8 @@ type cudaLib struct {
 	cuMemFree                 func(ptr uint64) cuResult
 	cuMemcpyHtoD              func(dst uint64, src unsafe.Pointer, bytes uint64) cuResult
 	cuMemcpyDtoH              func(dst unsafe.Pointer, src uint64, bytes uint64) cuResult
+	cuMemcpyDtoD              func(dst, src uint64, bytes uint64) cuResult
+	cuMemsetD32               func(dst uint64, value uint32, count uint64) cuResult
 	cuModuleLoadData          func(mod *uintptr, image unsafe.Pointer) cuResult
 	cuModuleUnload            func(mod uintptr) cuResult
 	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) cuResult
@@ -102,6 +104,8 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 		b.bind(&l.cuMemFree, "cuMemFree_v2")
 		b.bind(&l.cuMemcpyHtoD, "cuMemcpyHtoD_v2")
 		b.bind(&l.cuMemcpyDtoH, "cuMemcpyDtoH_v2")
+		b.bind(&l.cuMemcpyDtoD, "cuMemcpyDtoD_v2")
+		b.bind(&l.cuMemsetD32, "cuMemsetD32_v2")
 		b.bind(&l.cuModuleLoadData, "cuModuleLoadData")
 		b.bind(&l.cuModuleUnload, "cuModuleUnload")
 		b.bind(&l.cuModuleGetFunction, "cuModuleGetFunction")
@@ -194,6 +198,14 @@ func (l *cudaLib) MemcpyHtoD(dst uint64, src unsafe.Pointer, bytes uint64) cuRes
 
 func (l *cudaLib) MemcpyDtoH(dst unsafe.Pointer, src uint64, bytes uint64) cuResult {
 	return l.cuMemcpyDtoH(dst, src, bytes)
+}
+
+func (l *cudaLib) MemcpyDtoD(dst, src uint64, bytes uint64) cuResult {
+	return l.cuMemcpyDtoD(dst, src, bytes)
+}
+
+func (l *cudaLib) MemsetD32(dst uint64, value uint32, count uint64) cuResult {
+	return l.cuMemsetD32(dst, value, count)
 }
 
 func (l *cudaLib) ModuleLoadData(image []byte) (uintptr, cuResult) {
