@@ -31,3 +31,5 @@ __device__ __forceinline__ double __shfl_xor_sync(unsigned mask, double v, int l
   int hi = __nvvm_shfl_sync_bfly_i32(mask, (int)(b >> 32), lane, 0x1f);
   return __builtin_bit_cast(double, ((long long)hi << 32) | (unsigned)lo);
 }
+
+__device__ __forceinline__ float atomicAdd(float* p, float v) { return __nvvm_atom_add_gen_f(p, v); }

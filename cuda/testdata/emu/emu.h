@@ -29,3 +29,9 @@ struct alignas(16) float4 {
 void __syncthreads();
 float __shfl_xor_sync(unsigned mask, float v, int laneMask);
 double __shfl_xor_sync(unsigned mask, double v, int laneMask);
+// One thread runs at a time, so an atomic is a plain read-modify-write.
+inline float atomicAdd(float* p, float v) {
+  const float old = *p;
+  *p = old + v;
+  return old;
+}
