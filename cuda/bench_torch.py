@@ -248,14 +248,18 @@ def count_params(model):
 
 
 def tf32_settings():
-    """The float32 precision settings in force: PyTorch 2.9's fp32_precision
-    where it has them, the allow_tf32 flags everywhere."""
-    s = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
-    for name, obj in (("matmul", torch.backends.cuda.matmul), ("cudnn_conv", getattr(torch.backends.cudnn, "conv", None))):
-        if obj is not None and hasattr(obj, "fp32_precision"):
+    """The float32 precision settings in force: whether convolutions and
+    matrix products may use TF32 (the allow_tf32 flags, which PyTorch 2.9+
+    derives from its fp32_precision settings), and those settings where
+    they exist ("none" there defers to the level above)."""
+    s = {"tf32_convolutions": torch.backends.cudnn.allow_tf32, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+         "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    for name, obj in (("backends", torch.backends), ("matmul", torch.backends.cuda.matmul),
+                      ("cudnn_conv", getattr(torch.backends.cudnn, "conv", None))):
+        try:
             s[name + "_fp32_precision"] = obj.fp32_precision
-    s["matmul_allow_tf32"] = torch.backends.cuda.matmul.allow_tf32
-    s["cudnn_allow_tf32"] = torch.backends.cudnn.allow_tf32
+        except (AttributeError, AssertionError):  # before 2.9; torch.backends.cuda.matmul asserts
+            pass
     return s
 
 
@@ -268,6 +272,7 @@ def r50_settings(args):
         "mode": "eager", "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "tf32": tf32_settings(), "warmup": args.r50_warmup, "steps": args.r50_steps,
         "timer": "CUDA events between back-to-back steps; median and min",
+        "peak_mib": "torch.cuda.max_memory_allocated over the timed steps",
     }
 
 
@@ -293,7 +298,6 @@ def time_r50(args, results):
             continue
         model = step = None
         try:
-            torch.cuda.reset_peak_memory_stats()
             model, step, settings["model_source"] = r50_setup(models, kind, 64, 224, "cuda")
             params = count_params(model)
             for _ in range(max(args.r50_warmup - 1, 0)):
@@ -306,6 +310,9 @@ def time_r50(args, results):
             took = time.time() - t0
             left = args.r50_budget - (time.time() - t_start)
             steps = max(3, min(args.r50_steps, int(left / max(took, 1e-6))))
+            # After the warm-up, so that cudnn.benchmark's trial workspaces
+            # do not count.
+            torch.cuda.reset_peak_memory_stats()
             ts = time_us(step, 0, steps)
             results[kind] = {"median_ms": ts[0] / 1000, "min_ms": ts[1] / 1000, "steps": steps,
                              "params": params, "peak_mib": torch.cuda.max_memory_allocated() / 2**20}
@@ -316,7 +323,8 @@ def time_r50(args, results):
             print(f"{kind:6} failed: {e!r}")
         del model, step
         torch.cuda.empty_cache()
-    print(f"model: {settings.get('model_source', '-')}")
+    settings["seconds"] = time.time() - t_start
+    print(f"model: {settings.get('model_source', '-')}; section took {settings['seconds']:.0f} s")
     over = srm_overhead(results)
     if over is not None:
         print(f"SRM overhead over the plain network (median): {100 * over:+.1f} %")
@@ -383,6 +391,7 @@ def cpu_smoke():
         print(f"{kind:6} params {params} (srmlab {R50_PARAMS[kind]}), one step: loss {loss:.4f}, "
               f"{moved}/{len(before)} tensors updated: {'ok' if good else 'FAILED'}")
     print(f"model: {source}")
+    print("precision: " + ", ".join(f"{k} {v}" for k, v in tf32_settings().items()))
     return 0 if ok else 1
 
 
