@@ -19,6 +19,8 @@ extern "C" __device__ float __nv_expf(float);
 extern "C" __device__ double __nv_exp(double);
 __device__ __forceinline__ float expf(float x) { return __nv_expf(x); }
 __device__ __forceinline__ double exp(double x) { return __nv_exp(x); }
+extern "C" __device__ double __nv_log(double);
+__device__ __forceinline__ double log(double x) { return __nv_log(x); }
 __device__ __forceinline__ float sqrtf(float x) { return __builtin_sqrtf(x); }
 __device__ __forceinline__ double sqrt(double x) { return __builtin_sqrt(x); }
 

@@ -137,6 +137,11 @@ const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kern
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    PLANE(srm_eval),  PLANE(srm_stats),
     PLANE(srm_scale),    PLANE(srm_bwd_dot),    PLANE(srm_bwd_dx),
     // nn.cu kernels (cuda/nn.go)
+    K(nn_fill), K(nn_copy), K(nn_add_into), K(nn_add), K(nn_relu), K(nn_sigmoid), K(nn_relu_bwd),
+    K(nn_sigmoid_bwd), K(nn_scale_planes), K(nn_scale_planes_bwd), K(nn_add_bias), K(nn_chan_sum),
+    K(nn_chan_dot), K(nn_bn_stats), K(nn_bn_bwd_sums), K(nn_chan_sum_final), K(nn_bn_stats_final),
+    K(nn_bn_eval_coef), K(nn_bn_bwd_final), K(nn_bn_apply), K(nn_bn_bwd_dx), K(nn_ce_forward), K(nn_ce_mean),
+    K(nn_ce_bwd), K(nn_sgd), K(nn_sgd_momentum), K(nn_nonfinite),
     // end nn.cu
     // pool.cu kernels (cuda/pool.go)
     K(pool_avg_thread), K(pool_avg_warp), K(pool_avg_block), K(pool_avg_bwd), K(pool_upsample), K(pool_max),
