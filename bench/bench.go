@@ -36,16 +36,23 @@ type TrainStep struct {
 }
 
 // NewTrainStep builds the named model (srm.NewModel with default options)
-// in training mode and a random batch of batch images at its input size.
-func NewTrainStep(name string, batch int) (*TrainStep, error) {
+// in training mode and a random batch of batch images at its input size,
+// on dev (a GPU from cuda.Open; nil for the CPU).
+func NewTrainStep(name string, batch int, dev tensor.Device) (*TrainStep, error) {
 	m, err := srm.NewModel(name, srm.Options{})
 	if err != nil {
+		return nil, err
+	}
+	if err := m.To(dev); err != nil {
 		return nil, err
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	size := m.Options.InputSize
 	x := tensor.New(tensor.Float32, batch, 3, size, size)
 	x.FillNormal(r, 0, 1)
+	if x, err = x.To(dev); err != nil {
+		return nil, err
+	}
 	labels := make([]int, batch)
 	for i := range labels {
 		labels[i] = r.IntN(m.Options.Classes)
@@ -54,8 +61,19 @@ func NewTrainStep(name string, batch int) (*TrainStep, error) {
 	return &TrainStep{Model: m, opt: opt, x: x, labels: labels}, nil
 }
 
-// Run takes one step: forward, cross-entropy, backward, SGD update.
-func (s *TrainStep) Run() error {
+// Run takes one step: forward, cross-entropy, backward, SGD update. On a
+// GPU it returns once the step has run, not when it is queued, by reading
+// the loss as a training loop does.
+func (s *TrainStep) Run() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			de, ok := r.(*tensor.DeviceError)
+			if !ok {
+				panic(r)
+			}
+			err = de
+		}
+	}()
 	s.opt.ZeroGrad()
 	logits, err := s.Model.Forward(s.x)
 	if err != nil {
@@ -67,6 +85,9 @@ func (s *TrainStep) Run() error {
 	}
 	loss.Backward()
 	s.opt.Step()
+	if s.Model.Device() != nil {
+		loss.Item()
+	}
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func benchmarkStep(b *testing.B, name string) {
-	s, err := bench.NewTrainStep(name, bench.Batch)
+	s, err := bench.NewTrainStep(name, bench.Batch, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func BenchmarkTrainStepResNet20(b *testing.B) { benchmarkStep(b, "resnet20") }
 func BenchmarkTrainStepSRMResNet20(b *testing.B) { benchmarkStep(b, "srm-resnet20") }
 
 func TestTrainStepUpdates(t *testing.T) {
-	s, err := bench.NewTrainStep("srm-resnet20", 4)
+	s, err := bench.NewTrainStep("srm-resnet20", 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,6 +129,50 @@ type SRMWorkspace struct {
 	RStd *Buffer
 
 	dot, k0, k2 *Buffer
+
+	arrays []*Array // the memory, when the garbage collector frees it
+}
+
+// SRMWith views parameter buffers that belong to something else (a model's
+// tensors) as an SRM layer: cfc (C×2), gamma, beta, running mean and
+// variance (C each). Free must not be called on it.
+func (d *Device) SRMWith(channels int, cfc, gamma, beta, runMean, runVar *Buffer, eps, momentum float32) (*SRM, error) {
+	if channels <= 0 || cfc.Len() < 2*channels || min(gamma.Len(), beta.Len(), runMean.Len(), runVar.Len()) < channels {
+		return nil, fmt.Errorf("cuda: SRM parameters too small for %d channels", channels)
+	}
+	return &SRM{dev: d, C: channels, Eps: eps, Momentum: momentum,
+		CFC: cfc, Gamma: gamma, Beta: beta, RunningMean: runMean, RunningVar: runVar}, nil
+}
+
+// NewCollectedWorkspace is NewWorkspace in Arrays, freed by the garbage
+// collector with the workspace rather than by Free: for workspaces an
+// autograd graph holds until it is dropped.
+func (l *SRM) NewCollectedWorkspace(s Shape) (*SRMWorkspace, error) {
+	if s.C != l.C {
+		return nil, fmt.Errorf("cuda: SRM has %d channels, shape %v", l.C, s)
+	}
+	p := s.Planes()
+	var bufs []*Buffer
+	ws := &SRMWorkspace{Shape: s}
+	for _, n := range []int{p, p, p, p, s.C, p, p, p} {
+		a, err := l.dev.NewArray(n)
+		if err != nil {
+			return nil, err
+		}
+		ws.arrays = append(ws.arrays, a)
+		bufs = append(bufs, a.Buffer())
+	}
+	ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2 = bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], bufs[6], bufs[7]
+	return ws, nil
+}
+
+// Gates returns the gates of the last training forward pass as an Array
+// (N·C values) of a collected workspace, nil for one made by NewWorkspace.
+func (w *SRMWorkspace) Gates() *Array {
+	if len(w.arrays) == 0 {
+		return nil
+	}
+	return w.arrays[2]
 }
 
 // NewWorkspace allocates a workspace for inputs of shape s.

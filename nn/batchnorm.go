@@ -69,7 +69,7 @@ func (b *BatchNorm2d) Vars() []Var {
 		{Name: "bias", Value: b.Bias, NoDecay: b.NoDecay},
 		{Name: "running_mean", Value: b.RunningMean, Buffer: true},
 		{Name: "running_var", Value: b.RunningVar, Buffer: true},
-		{Name: "num_batches_tracked", Value: b.NumBatchesTracked, Buffer: true},
+		{Name: "num_batches_tracked", Value: b.NumBatchesTracked, Buffer: true, Host: true},
 	}
 }
 

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/srmlab/srmlab/tensor"
@@ -15,6 +16,10 @@ type Var struct {
 	// NoDecay marks parameters excluded from weight decay (SRM's cfc and its
 	// BatchNorm, following the official code).
 	NoDecay bool
+	// Host keeps the value in host memory when the module moves to a
+	// device: a counter the host updates every step (BatchNorm's
+	// num_batches_tracked), which on a GPU would cost a round trip each time.
+	Host bool
 }
 
 // Module is a layer or a network of layers.
@@ -64,6 +69,21 @@ func Cast(m Module, dt tensor.DType) {
 	for _, v := range m.Vars() {
 		v.Value.SetDType(dt)
 	}
+}
+
+// To moves every parameter and buffer of m to dev (the host when dev is
+// nil) in place, except those marked Host; layers keep their tensors, so
+// optimisers built before the move still hold the right ones.
+func To(m Module, dev tensor.Device) error {
+	for _, v := range m.Vars() {
+		if v.Host {
+			continue
+		}
+		if err := v.Value.MoveTo(dev); err != nil {
+			return fmt.Errorf("nn: moving %s: %w", v.Name, err)
+		}
+	}
+	return nil
 }
 
 // ZeroGrad drops the accumulated gradients of m's parameters.

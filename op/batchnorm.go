@@ -43,6 +43,9 @@ func batchNormOp(op string, x, gamma, beta, runMean, runVar *tensor.Tensor, trai
 	if training && bn.n*bn.hw < 2 {
 		tensor.Panicf("%s: training needs more than one value per channel, input %v", op, s)
 	}
+	if d := DeviceOf(op, x, gamma, beta, runMean, runVar); d != nil {
+		return batchNormDevice(d, op, x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
+	}
 	if x.DType() == tensor.Float64 {
 		return batchNorm[float64](x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
 	}

@@ -18,6 +18,9 @@ import (
 // for a given GOMAXPROCS.
 func Conv2d(x, w, b *tensor.Tensor, stride, pad, groups int) *tensor.Tensor {
 	g := newConvGeom(x, w, b, stride, pad, groups)
+	if d := DeviceOf("Conv2d", x, w, b); d != nil {
+		return conv2dDevice(d, g, x, w, b, pad)
+	}
 	if x.DType() == tensor.Float64 {
 		return conv2d[float64](g, x, w, b)
 	}

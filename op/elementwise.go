@@ -21,6 +21,9 @@ func addInto[T kern.Float](dst, src []T) {
 
 // ReLU returns max(x, 0).
 func ReLU(x *tensor.Tensor) *tensor.Tensor {
+	if d := DeviceOf("ReLU", x); d != nil {
+		return reluDevice(d, x)
+	}
 	if x.DType() == tensor.Float64 {
 		return relu[float64](x)
 	}
@@ -63,6 +66,9 @@ func oneIf(b bool) int {
 
 // Sigmoid returns 1/(1+exp(−x)).
 func Sigmoid(x *tensor.Tensor) *tensor.Tensor {
+	if d := DeviceOf("Sigmoid", x); d != nil {
+		return sigmoidDevice(d, x)
+	}
 	if x.DType() == tensor.Float64 {
 		return sigmoid[float64](x)
 	}
@@ -108,6 +114,9 @@ func addOp(op string, a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 		tensor.Panicf("%s: shapes %v and %v differ", op, a.Shape(), b.Shape())
 	}
 	kern.SameType(op, a, b)
+	if d := DeviceOf(op, a, b); d != nil {
+		return addDevice(d, op, a, b, relu)
+	}
 	if a.DType() == tensor.Float64 {
 		return add[float64](a, b, relu)
 	}
@@ -196,6 +205,9 @@ func Mul(x, g *tensor.Tensor) *tensor.Tensor {
 		plane = s[2] * s[3]
 	}
 	kern.SameType("Mul", x, g)
+	if d := DeviceOf("Mul", x, g); d != nil {
+		return mulDevice(d, x, g, plane)
+	}
 	if x.DType() == tensor.Float64 {
 		return mul[float64](x, g, plane)
 	}

@@ -16,6 +16,9 @@ func Linear(x, w, b *tensor.Tensor) *tensor.Tensor {
 	if b != nil && (b.Rank() != 1 || b.Dim(0) != w.Dim(0)) {
 		tensor.Panicf("Linear: bias %v for %d outputs", b.Shape(), w.Dim(0))
 	}
+	if d := DeviceOf("Linear", x, w, b); d != nil {
+		return linearDevice(d, x, w, b)
+	}
 	if x.DType() == tensor.Float64 {
 		return linear[float64](x, w, b)
 	}

@@ -29,6 +29,9 @@ func CrossEntropy(logits *tensor.Tensor, labels []int) (*tensor.Tensor, error) {
 			return nil, fmt.Errorf("CrossEntropy: label %d at position %d is outside [0, %d)", l, i, s[1])
 		}
 	}
+	if d := DeviceOf("CrossEntropy", logits); d != nil {
+		return crossEntropyDevice(d, logits, labels), nil
+	}
 	if logits.DType() == tensor.Float64 {
 		return crossEntropy[float64](logits, labels), nil
 	}

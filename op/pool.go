@@ -59,6 +59,9 @@ func MaxPool2d(x *tensor.Tensor, kernel, stride, pad int) *tensor.Tensor {
 	const op = "MaxPool2d"
 	_, h, w := planes(op, x)
 	rows, cols := strideSpans(op, h, kernel, stride, pad), strideSpans(op, w, kernel, stride, pad)
+	if d := DeviceOf(op, x); d != nil {
+		return maxPoolDevice(d, x, rows, cols)
+	}
 	if x.DType() == tensor.Float64 {
 		return maxPool[float64](x, rows, cols)
 	}
@@ -133,6 +136,9 @@ func AdaptiveAvgPool2d(x *tensor.Tensor, outH, outW int) *tensor.Tensor {
 func GlobalAvgPool(x *tensor.Tensor) *tensor.Tensor { return AdaptiveAvgPool2d(x, 1, 1) }
 
 func avgPool(x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
+	if d := DeviceOf("AvgPool", x); d != nil {
+		return avgPoolDevice(d, x, rows, cols)
+	}
 	if x.DType() == tensor.Float64 {
 		return avgPoolOf[float64](x, rows, cols)
 	}
@@ -203,6 +209,9 @@ func UpsampleNearest(x *tensor.Tensor, outH, outW int) *tensor.Tensor {
 		tensor.Panicf("%s: output size %dx%d", op, outH, outW)
 	}
 	rows, cols := nearestSources(h, outH), nearestSources(w, outW)
+	if d := DeviceOf(op, x); d != nil {
+		return upsampleDevice(d, x, rows, cols)
+	}
 	if x.DType() == tensor.Float64 {
 		return upsample[float64](x, rows, cols)
 	}

@@ -10,6 +10,10 @@ import (
 func Reshape(x *tensor.Tensor, shape ...int) *tensor.Tensor {
 	out := x.View(shape...)
 	tensor.Record(out, func(grad *tensor.Tensor) {
+		if d := DeviceOf("Reshape", x); d != nil {
+			reshapeGradDevice(d, x, grad)
+			return
+		}
 		if x.DType() == tensor.Float64 {
 			addInto(kern.Vals[float64](tensor.GradOf(x)), kern.Vals[float64](grad))
 		} else {

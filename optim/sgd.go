@@ -5,6 +5,7 @@ import (
 
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/nn"
+	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -91,6 +92,16 @@ func (s *SGD) Step() {
 			}
 			if buf != nil && buf.DType() != p.DType() {
 				buf.SetDType(p.DType()) // the model was cast since
+			}
+			if buf != nil && buf.Device() != p.Device() {
+				// moved since, or restored from a checkpoint on the host
+				tensor.MustDevice("SGD", buf.MoveTo(p.Device()))
+			}
+			if d := op.DeviceOf("SGD", p, p.Grad, buf); d != nil {
+				k := op.GPU{D: d, Op: "SGD"}
+				k.Must(d.SGDStep(k.Buf(p), k.Buf(p.Grad), k.Buf(buf), p.Len(),
+					float32(g.LR), float32(g.WeightDecay), float32(s.Momentum), s.Nesterov, first))
+				continue
 			}
 			if p.DType() == tensor.Float64 {
 				step[float64](p, buf, first, g.LR, g.WeightDecay, s.Momentum, s.Nesterov)

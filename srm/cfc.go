@@ -3,6 +3,7 @@ package srm
 import (
 	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -35,6 +36,9 @@ func CFC(t, w, b *tensor.Tensor) *tensor.Tensor {
 	}
 	if b != nil && (b.Rank() != 1 || b.Dim(0) != c) {
 		tensor.Panicf("CFC: bias %v for %d channels", b.Shape(), c)
+	}
+	if d := op.DeviceOf("CFC", t, w, b); d != nil {
+		return cfcDevice(d, t, w, b, n, c, k)
 	}
 	if t.DType() == tensor.Float64 {
 		return cfc[float64](t, w, b, n, c, k)

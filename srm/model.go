@@ -1,6 +1,7 @@
 package srm
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -182,19 +183,39 @@ func (m *Model) Forward(x *tensor.Tensor) (out *tensor.Tensor, err error) {
 	if dt := m.net.conv1.Weight.DType(); x.DType() != dt {
 		return nil, fmt.Errorf("srm: %s is %v and got %v images", m.Name, dt, x.DType())
 	}
+	if dev := m.Device(); x.Device() != dev {
+		return nil, fmt.Errorf("srm: %s is on %s and got images on %s (move them with x.To(m.Device()))", m.Name, place(dev), place(x.Device()))
+	}
 	if _, _, err := m.net.trace(dims{x.Dim(1), x.Dim(2), x.Dim(3)}); err != nil {
 		return nil, fmt.Errorf("srm: %s on %v: %w", m.Name, x.Shape(), err)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			se, ok := r.(*tensor.ShapeError)
-			if !ok {
+			e, ok := r.(error)
+			var se *tensor.ShapeError
+			var de *tensor.DeviceError
+			if !ok || !(errors.As(e, &se) || errors.As(e, &de)) {
 				panic(r)
 			}
-			out, err = nil, fmt.Errorf("srm: %s on %v: %w", m.Name, x.Shape(), se)
+			out, err = nil, fmt.Errorf("srm: %s on %v: %w", m.Name, x.Shape(), e)
 		}
 	}()
 	return m.net.Forward(x), nil
+}
+
+// To moves the model's parameters and buffers to dev, a GPU from
+// cuda.Open (nil: back to the host), in place: optimisers and references
+// to the parameters stay valid. Inputs must then live on the same device.
+func (m *Model) To(dev tensor.Device) error { return nn.To(m.net, dev) }
+
+// Device returns where the model's parameters live, nil for the host.
+func (m *Model) Device() tensor.Device { return m.net.conv1.Weight.Device() }
+
+func place(d tensor.Device) string {
+	if d == nil {
+		return "the host"
+	}
+	return d.String()
 }
 
 // Module returns the network as an nn.Module for nn.Cast, optimisers and

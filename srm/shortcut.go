@@ -4,6 +4,7 @@ import (
 	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/nn"
+	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -17,6 +18,9 @@ type shortcutA struct{ stride, out int }
 func (s shortcutA) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if x.Rank() != 4 || x.Dim(1) > s.out {
 		tensor.Panicf("shortcut A: input %v for %d output channels", x.Shape(), s.out)
+	}
+	if d := op.DeviceOf("shortcut A", x); d != nil {
+		return subsamplePadDevice(d, x, s.stride, s.out)
 	}
 	if x.DType() == tensor.Float64 {
 		return subsamplePad[float64](x, s.stride, s.out)

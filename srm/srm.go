@@ -49,6 +49,9 @@ func newSRM(s Spec, c int, r *rand.Rand) *SRM {
 // *tensor.ShapeError on a 1x1 map when the variance is unbiased.
 func (m *SRM) Forward(x *tensor.Tensor) *tensor.Tensor {
 	mustFit(m, x)
+	if d := op.DeviceOf("SRM", x, m.CFC); d != nil && m.fused() {
+		return m.forwardFused(d, x)
+	}
 	t := StylePool(x, m.Pooling, m.Biased)
 	var z *tensor.Tensor
 	if m.MLP != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -89,6 +90,9 @@ func StylePool(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	}
 	if hw := x.Dim(2) * x.Dim(3); p&PoolStd != 0 && !biased && hw < 2 {
 		tensor.Panicf("StylePool: the unbiased standard deviation of a %dx%d feature map is undefined (H·W must be at least 2; use a larger input or biased variance)", x.Dim(2), x.Dim(3))
+	}
+	if d := op.DeviceOf("StylePool", x); d != nil {
+		return stylePoolDevice(d, x, p, biased)
 	}
 	if x.DType() == tensor.Float64 {
 		return stylePool[float64](x, p, biased)

@@ -49,13 +49,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 
 
-def time_step(name, warmup, steps, batch=128, size=32):
+def time_step(name, warmup, steps, device="cpu", batch=128, size=32):
     torch.manual_seed(0)
-    model = models.build(name, 10, size)
+    model = models.build(name, 10, size).to(device)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    x = torch.randn(batch, 3, size, size)
-    y = torch.randint(10, (batch,))
+    x = torch.randn(batch, 3, size, size).to(device)
+    y = torch.randint(10, (batch,)).to(device)
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
@@ -63,6 +63,7 @@ def time_step(name, warmup, steps, batch=128, size=32):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
+        loss.item()  # waits for a GPU, as srmlab's step does
         dt = time.perf_counter() - t0
         if i >= warmup:
             times.append(dt * 1e3)
@@ -74,12 +75,15 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("models", nargs="*", default=["resnet20", "srm-resnet20"])
     a = p.parse_args()
     if a.threads < 1 or a.warmup < 0 or a.steps < 1:
         p.error("need --threads >= 1, --warmup >= 0, --steps >= 1")
     torch.set_num_threads(a.threads)
-    print(json.dumps({m: round(time_step(m, a.warmup, a.steps), 3) for m in a.models}))
+    if a.device != "cpu":
+        torch.backends.cudnn.benchmark = True
+    print(json.dumps({m: round(time_step(m, a.warmup, a.steps, a.device), 3) for m in a.models}))
 
 
 if __name__ == "__main__":

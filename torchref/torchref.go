@@ -84,9 +84,11 @@ func Run(ctx context.Context, script string, args ...string) ([]byte, error) {
 // StepTimes runs torch_step.py: the median milliseconds of one CIFAR
 // training step (batch 128, 32x32, cross-entropy, SGD with momentum) of
 // each named model ("resnet20", "srm-resnet20", ...), after warmup
-// untimed steps, over steps timed ones, with PyTorch on threads threads.
-func StepTimes(ctx context.Context, names []string, threads, warmup, steps int) (map[string]float64, error) {
+// untimed steps, over steps timed ones, with PyTorch on threads threads,
+// on device ("cpu", or "cuda" where the interpreter's torch has CUDA).
+func StepTimes(ctx context.Context, names []string, device string, threads, warmup, steps int) (map[string]float64, error) {
 	args := []string{
+		"--device", device,
 		"--threads", strconv.Itoa(threads),
 		"--warmup", strconv.Itoa(warmup),
 		"--steps", strconv.Itoa(steps),

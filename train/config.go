@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/srmlab/srmlab/tensor"
 )
 
 // Config describes one training run. Start from DefaultConfig, which holds
@@ -68,6 +70,11 @@ type Config struct {
 	// Workers is the number of decoding goroutines (0: GOMAXPROCS); it
 	// does not change any result.
 	Workers int `json:"-"`
+	// Device runs the training on a GPU (cuda.Open); nil is the CPU. The
+	// checkpoint does not depend on it: a run may resume on the other one,
+	// but the GPU's results equal the CPU's only to rounding, and the
+	// same seed gives the same bits on the CPU only.
+	Device tensor.Device `json:"-"`
 }
 
 // DefaultConfig returns He et al.'s CIFAR recipe, which the SRM paper's

@@ -65,7 +65,13 @@ func Evaluate(ctx context.Context, m *srm.Model, ds datasets.Dataset, t datasets
 
 // forward computes a batch's logits and mean cross-entropy.
 func forward(m *srm.Model, b *datasets.Batch) (logits, loss *tensor.Tensor, err error) {
-	logits, err = m.Forward(tensor.FromFloat32(b.X, b.N, b.C, b.H, b.W))
+	x := tensor.FromFloat32(b.X, b.N, b.C, b.H, b.W)
+	if dev := m.Device(); dev != nil {
+		if x, err = x.To(dev); err != nil {
+			return nil, nil, err
+		}
+	}
+	logits, err = m.Forward(x)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +83,7 @@ func forward(m *srm.Model, b *datasets.Batch) (logits, loss *tensor.Tensor, err 
 // A tie is won by the lower class index, as argmax has it.
 func hits(logits *tensor.Tensor, labels []int, k int) int {
 	nc := logits.Dim(1)
-	z := logits.F32()
+	z := logits.Float32s() // one copy, from the GPU too
 	n := 0
 	for i, y := range labels {
 		row := z[i*nc : (i+1)*nc]

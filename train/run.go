@@ -12,6 +12,7 @@ import (
 
 	"github.com/srmlab/srmlab/datasets"
 	"github.com/srmlab/srmlab/internal/atomicfile"
+	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/optim"
 	"github.com/srmlab/srmlab/srm"
 	"github.com/srmlab/srmlab/tensor"
@@ -158,6 +159,9 @@ func (t *trainer) build(c *checkpoint) error {
 	if t.model, err = srm.NewModel(t.cfg.Model, opts); err != nil {
 		return err
 	}
+	if err := t.model.To(t.cfg.Device); err != nil {
+		return err
+	}
 	t.opt = optim.NewSGD(t.model.Vars(), t.cfg.LR, t.cfg.Momentum, t.cfg.WeightDecay, t.cfg.Nesterov)
 	t.loader, err = datasets.NewLoader(t.data.Train, datasets.LoaderConfig{
 		BatchSize: t.cfg.Batch, Shuffle: true, DropLast: true, Seed: t.cfg.Seed,
@@ -274,7 +278,8 @@ func (t *trainer) trainRest(ctx context.Context, start time.Time) (images int, e
 // step trains on one batch and returns its loss. Loss and gradients are
 // checked before the update, so a non-finite value never reaches the
 // weights.
-func (t *trainer) step(b *datasets.Batch) (float64, error) {
+func (t *trainer) step(b *datasets.Batch) (_ float64, err error) {
+	defer recoverDevice(&err)
 	e, i := t.state.Epoch, t.state.Batch
 	lr := t.cfg.RateAt(e, i, t.loader.Len())
 	t.opt.ZeroGrad()
@@ -282,17 +287,20 @@ func (t *trainer) step(b *datasets.Batch) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !finite(loss) {
+	if op.FirstNonFinite([]*tensor.Tensor{loss}) >= 0 {
 		return 0, &NonFiniteError{Epoch: e + 1, Batch: i + 1, What: "loss", Err: loss.CheckFinite("loss")}
 	}
 	loss.Backward()
+	var names []string
+	var grads []*tensor.Tensor
 	for _, g := range t.opt.Groups {
 		for _, v := range g.Params {
-			if v.Value.Grad != nil && !finite(v.Value.Grad) {
-				what := "gradient of " + v.Name
-				return 0, &NonFiniteError{Epoch: e + 1, Batch: i + 1, What: what, Err: v.Value.Grad.CheckFinite(what)}
-			}
+			names, grads = append(names, v.Name), append(grads, v.Value.Grad)
 		}
+	}
+	if k := op.FirstNonFinite(grads); k >= 0 {
+		what := "gradient of " + names[k]
+		return 0, &NonFiniteError{Epoch: e + 1, Batch: i + 1, What: what, Err: grads[k].CheckFinite(what)}
 	}
 	t.opt.SetLR(lr)
 	t.opt.Step()
@@ -304,18 +312,16 @@ func (t *trainer) step(b *datasets.Batch) (float64, error) {
 	return l, nil
 }
 
-// finite reports whether every element of t is finite, in one pass that
-// is much cheaper than CheckFinite's per-element accessor: x−x is 0 for
-// finite x and NaN for NaN and ±Inf.
-func finite(t *tensor.Tensor) bool {
-	if t.DType() != tensor.Float32 {
-		return t.CheckFinite("") == nil
+// recoverDevice turns a failed GPU operation's panic into *err: the
+// operations under loss.Backward and the optimiser's step cannot return one.
+func recoverDevice(err *error) {
+	if r := recover(); r != nil {
+		de, ok := r.(*tensor.DeviceError)
+		if !ok {
+			panic(r)
+		}
+		*err = fmt.Errorf("train: %w", de)
 	}
-	var acc float32
-	for _, v := range t.F32() {
-		acc += v - v
-	}
-	return acc == 0
 }
 
 // progress is the report after a step; images and elapsed cover this

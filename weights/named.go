@@ -104,6 +104,13 @@ func decodeLE(data []byte, dt DType, shape []int) (*tensor.Tensor, error) {
 
 // encodeLE appends t's values as little-endian dt to buf.
 func encodeLE(buf []byte, t *tensor.Tensor, dt DType) ([]byte, error) {
+	if t.Device() != nil { // one copy to the host, not one per element
+		h, err := t.To(nil)
+		if err != nil {
+			return nil, err
+		}
+		t = h
+	}
 	n := t.Len()
 	switch dt {
 	case F32:

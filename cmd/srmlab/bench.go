@@ -35,8 +35,9 @@ func runBench(ctx context.Context, args []string) error {
 	steps := fs.Int("steps", 10, "timed steps; the median is reported")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "PyTorch threads (srmlab uses GOMAXPROCS)")
 	noTorch := fs.Bool("no-torch", false, "skip the PyTorch peer")
+	device := deviceFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: srmlab bench [--models a,b,...] [--warmup n] [--steps n] [--threads n] [--no-torch]")
+		fmt.Fprintln(fs.Output(), "usage: srmlab bench [--models a,b,...] [--warmup n] [--steps n] [--threads n] [--no-torch] [--device cpu|cuda]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -60,11 +61,21 @@ func runBench(ctx context.Context, args []string) error {
 		}
 	}
 
-	fmt.Printf("batch %d, 32x32, SGD momentum 0.9; median of %d steps after %d; srmlab on %d cores, %s\n",
-		bench.Batch, *steps, *warmup, runtime.GOMAXPROCS(0), blas.Name())
+	dev, release, err := openDevice(*device)
+	if err != nil {
+		return err
+	}
+	defer release()
+	where := fmt.Sprintf("%d cores, %s", runtime.GOMAXPROCS(0), blas.Name())
+	peerDevice := "cpu"
+	if dev != nil {
+		where, peerDevice = dev.String(), "cuda"
+	}
+	fmt.Printf("batch %d, 32x32, SGD momentum 0.9; median of %d steps after %d; srmlab on %s\n",
+		bench.Batch, *steps, *warmup, where)
 	ours := map[string]float64{}
 	for _, n := range names {
-		s, err := bench.NewTrainStep(n, bench.Batch)
+		s, err := bench.NewTrainStep(n, bench.Batch, dev)
 		if err != nil {
 			return err
 		}
@@ -79,13 +90,13 @@ func runBench(ctx context.Context, args []string) error {
 	case *noTorch || len(peer) == 0:
 	default:
 		var err error
-		if theirs, err = torchref.StepTimes(ctx, peer, *threads, *warmup, *steps); err != nil {
+		if theirs, err = torchref.StepTimes(ctx, peer, peerDevice, *threads, *warmup, *steps); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			fmt.Fprintf(os.Stderr, "srmlab bench: no PyTorch column: %v\n", err)
 		} else {
-			fmt.Printf("PyTorch on %d threads, OPENBLAS_CORETYPE=%s\n", *threads, os.Getenv("OPENBLAS_CORETYPE"))
+			fmt.Printf("PyTorch on %s, %d threads, OPENBLAS_CORETYPE=%s\n", peerDevice, *threads, os.Getenv("OPENBLAS_CORETYPE"))
 		}
 	}
 

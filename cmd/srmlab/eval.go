@@ -26,8 +26,9 @@ func runEval(ctx context.Context, args []string) error {
 	split := fs.String("split", "test", "split to score: test, val or train (without augmentation)")
 	batch := fs.Int("batch", 128, "images per forward pass")
 	recipe := fs.String("recipe", "", "for weights without srmlab metadata: cifar or imagenet (default: by image size)")
+	device := deviceFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: srmlab eval --model M --weights FILE --data SPEC [--split test|val|train] [--batch B]")
+		fmt.Fprintln(fs.Output(), "usage: srmlab eval --model M --weights FILE --data SPEC [--split test|val|train] [--batch B] [--device cpu|cuda]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -59,6 +60,14 @@ func runEval(ctx context.Context, args []string) error {
 	}
 	m, err := train.LoadModel(*model, srm.Options{Classes: len(splits.Train.Classes()), InputSize: r.InputSize}, *weightsPath)
 	if err != nil {
+		return err
+	}
+	dev, release, err := openDevice(*device)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := m.To(dev); err != nil {
 		return err
 	}
 	met, err := train.Evaluate(ctx, m, ds, r.TestTransform(), *batch)

@@ -29,8 +29,9 @@ func runPredict(ctx context.Context, args []string) error {
 	classes := fs.Int("classes", 0, "number of classes K (default 1000 for ImageNet, 10 for CIFAR models)")
 	shortcut := fs.String("shortcut", "", "shortcut option of CIFAR models the weights were trained with, A or B (default A)")
 	batch := fs.Int("batch", 32, "images per forward pass")
+	device := deviceFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: srmlab predict --model NAME --weights FILE --input X.npy --out Y.npy [--classes K] [--shortcut A|B] [--batch B]")
+		fmt.Fprintln(fs.Output(), "usage: srmlab predict --model NAME --weights FILE --input X.npy --out Y.npy [--classes K] [--shortcut A|B] [--batch B] [--device cpu|cuda]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -63,6 +64,15 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 
+	dev, release, err := openDevice(*device)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := m.To(dev); err != nil {
+		return err
+	}
+
 	per := 3 * h * w
 	data := x.F32()
 	var logits *tensor.Tensor
@@ -71,7 +81,11 @@ func runPredict(ctx context.Context, args []string) error {
 			return err
 		}
 		j := min(i+*batch, n)
-		y, err := m.Forward(tensor.FromFloat32(data[i*per:j*per], j-i, 3, h, w))
+		xb, err := tensor.FromFloat32(data[i*per:j*per], j-i, 3, h, w).To(dev)
+		if err != nil {
+			return err
+		}
+		y, err := m.Forward(xb)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ func init() {
 func runTrain(ctx context.Context, args []string) error {
 	cfg := train.DefaultConfig()
 	fs := trainFlags(&cfg, flag.CommandLine.Output())
+	device := deviceFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,7 +37,9 @@ func runTrain(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := trainFlags(&saved, io.Discard).Parse(args); err != nil {
+		again := trainFlags(&saved, io.Discard)
+		deviceFlag(again)
+		if err := again.Parse(args); err != nil {
 			return err
 		}
 		cfg = saved
@@ -45,11 +48,17 @@ func runTrain(ctx context.Context, args []string) error {
 		return fmt.Errorf("--model, --data, --epochs and --out are required")
 	}
 
+	dev, release, err := openDevice(*device)
+	if err != nil {
+		return err
+	}
+	defer release()
+	cfg.Device = dev
 	verb := "training"
 	if cfg.Resume {
 		verb = "resuming"
 	}
-	fmt.Printf("%s %s on %s for %d epochs in %s (Ctrl-C stops after saving a checkpoint)\n", verb, cfg.Model, cfg.Data, cfg.Epochs, cfg.Out)
+	fmt.Printf("%s %s on %s for %d epochs in %s on %s (Ctrl-C stops after saving a checkpoint)\n", verb, cfg.Model, cfg.Data, cfg.Epochs, cfg.Out, *device)
 	res, err := train.Run(ctx, cfg, train.NewTerminal(os.Stdout))
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%w\ncontinue with: srmlab train --out %s --resume", err, cfg.Out)
@@ -88,7 +97,7 @@ func trainFlags(cfg *train.Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "also checkpoint every N batches (0: at epoch ends only)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "image decoding goroutines (0: GOMAXPROCS)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: srmlab train --model M --data SPEC --epochs N --out DIR [--batch B] [--lr L] [--seed S] [flags]\n       srmlab train --out DIR --resume")
+		fmt.Fprintln(fs.Output(), "usage: srmlab train --model M --data SPEC --epochs N --out DIR [--batch B] [--lr L] [--seed S] [--device cpu|cuda] [flags]\n       srmlab train --out DIR --resume")
 		fs.PrintDefaults()
 	}
 	return fs

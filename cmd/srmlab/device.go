@@ -1,0 +1,41 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/srmlab/srmlab/cuda"
+	"github.com/srmlab/srmlab/tensor"
+)
+
+// deviceFlag adds --device, the choice between the CPU (the default) and a
+// GPU, to a command that computes.
+func deviceFlag(fs *flag.FlagSet) *string {
+	return fs.String("device", "cpu", "where to compute: cpu, or cuda (cuda:N for GPU N) through the CUDA driver, no cgo")
+}
+
+// openDevice opens the device --device names: nil for the CPU, else the
+// GPU, with the function that releases it.
+func openDevice(name string) (tensor.Device, func(), error) {
+	ordinal := 0
+	switch {
+	case name == "cpu" || name == "":
+		return nil, func() {}, nil
+	case name == "cuda":
+	case strings.HasPrefix(name, "cuda:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(name, "cuda:"))
+		if err != nil || n < 0 {
+			return nil, nil, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", name)
+		}
+		ordinal = n
+	default:
+		return nil, nil, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", name)
+	}
+	d, err := cuda.Open(ordinal)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--device %s: %w", name, err)
+	}
+	return d, func() { d.Close() }, nil
+}

@@ -1,0 +1,234 @@
+package gpucheck
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/srmlab/srmlab/bench"
+	"github.com/srmlab/srmlab/cuda"
+)
+
+// Options configures Run.
+type Options struct {
+	Kernels cuda.CheckOptions // the fused SRM kernels' own check and timings
+	Seed    uint64
+	// Models are the zoo models whose training step is compared with the
+	// CPU (DefaultModels when nil).
+	Models []ModelCase
+	// Timed are the ResNet-50 kinds timed ("plain", "srm", "se", "ge");
+	// none when empty. Batch 64 at 224 px, as cuda/bench_torch.py.
+	Timed         []string
+	Warmup, Steps int
+	TimedBatch    int // 64 by default
+	SkipKernels   bool
+	OpFilter      func(name string) bool // nil: every case
+	SkipModules   bool
+	ModuleFilter  func(spec string) bool
+}
+
+// DefaultModels are CIFAR ResNet-20 with each module and an SRM-ResNet-50
+// at a small input, small enough for the CPU's float64 side.
+var DefaultModels = []ModelCase{
+	{"resnet20", 4, 32}, {"srm-resnet20", 4, 32}, {"se-resnet20", 4, 32}, {"ge-resnet20", 4, 32},
+	{"srm-resnet50", 2, 64},
+}
+
+// StepTime is one timed training step, in cuda/bench_torch.py's form.
+type StepTime struct {
+	Model    string  `json:"model"`
+	MedianMS float64 `json:"median_ms"`
+	MinMS    float64 `json:"min_ms"`
+	Steps    int     `json:"steps"`
+	PeakMiB  float64 `json:"peak_mib"` // the caching allocator's blocks, live and cached
+}
+
+// Report is the outcome of Run; it embeds cuda.Check's report, whose JSON
+// fields stay at the top level for cuda/bench_torch.py.
+type Report struct {
+	*cuda.Report
+	ConvBackend string              `json:"conv_backend"`
+	Ops         []Result            `json:"ops"`
+	Models      []Result            `json:"models"`
+	ResNet50    map[string]StepTime `json:"resnet50"`
+	// SRMOverhead is (srm − plain)/plain of the ResNet-50 medians.
+	SRMOverhead *float64 `json:"resnet50_srm_overhead"`
+}
+
+// Failed counts the results over their limits, the kernels' included.
+func (r *Report) Failed() int {
+	n := 0
+	if r.Report != nil {
+		n = r.Report.Failed()
+	}
+	for _, x := range slices.Concat(r.Ops, r.Models) {
+		if !x.OK() {
+			n++
+		}
+	}
+	return n
+}
+
+// Run checks and times d, writing progress and tables to w.
+func Run(ctx context.Context, d *cuda.Device, o Options, w io.Writer) (*Report, error) {
+	rep := &Report{ResNet50: map[string]StepTime{}}
+	if !o.SkipKernels {
+		kr, err := cuda.Check(ctx, d, o.Kernels, w)
+		rep.Report = kr
+		if err != nil {
+			return rep, err
+		}
+	}
+	d.SetTF32(false)
+	start := time.Now()
+	rep.Ops = checkOps(d, o.Seed, o.OpFilter)
+	if !o.SkipModules {
+		for _, c := range moduleCases {
+			if o.ModuleFilter == nil || o.ModuleFilter(c.Spec) {
+				rep.Ops = append(rep.Ops, checkModule(d, c, o.Seed)...)
+			}
+		}
+	}
+	rep.ConvBackend = d.ConvBackend()
+	fmt.Fprintf(w, "\n== operations on the GPU against the CPU engine in float64 (max |err| / max |ref|; %s; %.1f s) ==\n",
+		rep.ConvBackend, time.Since(start).Seconds())
+	summarize(w, rep.Ops)
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	start = time.Now()
+	models := o.Models
+	if models == nil {
+		models = DefaultModels
+	}
+	for _, c := range models {
+		rep.Models = append(rep.Models, checkModel(d, c, o.Seed)...)
+		runtime.GC()
+	}
+	fmt.Fprintf(w, "\n== training steps of whole models, GPU float32 against CPU float64 (%.1f s) ==\n", time.Since(start).Seconds())
+	summarize(w, rep.Models)
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	if len(o.Timed) > 0 {
+		if err := timeResNet50(ctx, d, o, rep, w); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// summarize prints, per case, the worst of each kind of quantity (values,
+// gradients, updated state) and every failure, which keeps the models'
+// hundreds of gradients to a few lines.
+func summarize(w io.Writer, rs []Result) {
+	type key struct{ c, kind string }
+	worst := map[key]Result{}
+	var order []key
+	for _, r := range rs {
+		kind := "value"
+		switch {
+		case r.Err != "":
+			kind = "error"
+		case strings.HasPrefix(r.Quantity, "grad "):
+			kind = "grad"
+		case r.Quantity == "out" || r.Quantity == "logits" || r.Quantity == "loss":
+			kind = r.Quantity
+		}
+		k := key{r.Case, kind}
+		if !r.OK() {
+			fmt.Fprintln(w, r)
+		}
+		old, seen := worst[k]
+		if !seen {
+			order = append(order, k)
+		}
+		if !seen || r.RelErr > old.RelErr || r.RelErr != r.RelErr {
+			worst[k] = r
+		}
+	}
+	for _, k := range order {
+		if r := worst[k]; r.OK() {
+			fmt.Fprintf(w, "%s   (worst %s)\n", r, k.kind)
+		}
+	}
+	fail := 0
+	for _, r := range rs {
+		if !r.OK() {
+			fail++
+		}
+	}
+	fmt.Fprintf(w, "%d quantities, %d over their limits\n", len(rs), fail)
+}
+
+// timeResNet50 times the training step of each kind at batch 64, 224 px,
+// TF32 convolutions on, as PyTorch's defaults; each step ends by reading
+// the loss, so queued work is included.
+func timeResNet50(ctx context.Context, d *cuda.Device, o Options, rep *Report, w io.Writer) error {
+	d.SetTF32(true)
+	defer d.SetTF32(false)
+	batch := o.TimedBatch
+	if batch == 0 {
+		batch = 64
+	}
+	warmup, steps := max(o.Warmup, 1), max(o.Steps, 1)
+	fmt.Fprintf(w, "\n== ResNet-50 training step, batch %d, 224x224, SGD momentum 0.9, TF32 convolutions (%s) ==\n", batch, d.ConvBackend())
+	fmt.Fprintf(w, "%-6s %-14s %10s %10s %10s\n", "kind", "model", "median ms", "min ms", "MiB")
+	for _, kind := range o.Timed {
+		name := "resnet50"
+		if kind != "plain" {
+			name = kind + "-resnet50"
+		}
+		t, err := timeStep(ctx, d, name, batch, warmup, steps)
+		if err != nil {
+			fmt.Fprintf(w, "%-6s %-14s failed: %v\n", kind, name, err)
+			continue
+		}
+		rep.ResNet50[kind] = t
+		fmt.Fprintf(w, "%-6s %-14s %10.2f %10.2f %10.0f\n", kind, name, t.MedianMS, t.MinMS, t.PeakMiB)
+		runtime.GC()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	p, okP := rep.ResNet50["plain"]
+	s, okS := rep.ResNet50["srm"]
+	if okP && okS {
+		ov := (s.MedianMS - p.MedianMS) / p.MedianMS
+		rep.SRMOverhead = &ov
+		fmt.Fprintf(w, "SRM adds %+.1f %% to the plain ResNet-50 step\n", 100*ov)
+	}
+	return nil
+}
+
+func timeStep(ctx context.Context, d *cuda.Device, name string, batch, warmup, steps int) (StepTime, error) {
+	s, err := bench.NewTrainStep(name, batch, d)
+	if err != nil {
+		return StepTime{}, err
+	}
+	var times []time.Duration
+	for i := range warmup + steps {
+		if err := ctx.Err(); err != nil {
+			return StepTime{}, err
+		}
+		t0 := time.Now()
+		if err := s.Run(); err != nil {
+			return StepTime{}, err
+		}
+		if i >= warmup {
+			times = append(times, time.Since(t0))
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	ms := func(t time.Duration) float64 { return float64(t) / float64(time.Millisecond) }
+	st := d.MemStats()
+	return StepTime{Model: name, MedianMS: ms(times[len(times)/2]), MinMS: ms(times[0]), Steps: steps,
+		PeakMiB: float64(st.InUse+st.Cached) / (1 << 20)}, nil
+}

@@ -1,0 +1,72 @@
+package gpucheck
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/srmlab/srmlab/tensor"
+)
+
+// Result is one compared quantity of one case.
+type Result struct {
+	Case     string  `json:"case"`
+	Quantity string  `json:"quantity"` // "out", "grad x", "running_var" ...
+	RelErr   float64 `json:"rel_err"`  // max |gpu − cpu| / max |cpu|
+	Limit    float64 `json:"limit"`
+	Err      string  `json:"error,omitempty"` // the case failed to run
+}
+
+// OK reports whether the quantity is within its limit (NaN never is).
+func (r Result) OK() bool { return r.Err == "" && r.RelErr <= r.Limit }
+
+func (r Result) String() string {
+	if r.Err != "" {
+		return fmt.Sprintf("%-34s %-22s FAIL: %s", r.Case, r.Quantity, r.Err)
+	}
+	verdict := "ok"
+	if !r.OK() {
+		verdict = "FAIL"
+	}
+	return fmt.Sprintf("%-34s %-22s %9.2e  (limit %.0e) %s", r.Case, r.Quantity, r.RelErr, r.Limit, verdict)
+}
+
+// relErr is max |got − want| / max |want|; a missing tensor on either
+// side, or a shape mismatch, is +Inf, and an all-zero want compares
+// absolutely.
+func relErr(got, want *tensor.Tensor) float64 {
+	if got == nil || want == nil || got.Len() != want.Len() {
+		if got == nil && want == nil {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	g, w := got.Float64s(), want.Float64s()
+	var diff, scale float64
+	for i := range w {
+		d := math.Abs(g[i] - w[i])
+		if math.IsNaN(d) {
+			return math.NaN()
+		}
+		diff = max(diff, d)
+		scale = max(scale, math.Abs(w[i]))
+	}
+	if scale == 0 {
+		return diff
+	}
+	return diff / scale
+}
+
+// recovered runs f and turns a panic carrying an error (the engine's
+// ShapeError and DeviceError) into one.
+func recovered(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+				return
+			}
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
+}

@@ -1,0 +1,13 @@
+// Package gpucheck is the GPU acceptance run behind `srmlab cuda-check`,
+// for a machine with an NVIDIA GPU: package cuda's own checks and timings
+// of the fused SRM kernels, then every operation's GPU path against the
+// CPU engine on random inputs (forward values, every input gradient and
+// updated state), then whole models' logits, loss, gradients and one SGD
+// step against the CPU in float64, then ResNet-50 training steps timed in
+// the form cuda/bench_torch.py compares with PyTorch.
+//
+// Accuracy is measured as max |gpu − cpu| / max |cpu| per tensor, with the
+// CPU in float64 and the GPU in float32 with TF32 off; the limits are the
+// issue's: 1e-5 for single operations, 1e-4 for whole models. Timings run
+// with TF32 convolutions on, as PyTorch's defaults have them.
+package gpucheck

@@ -1,0 +1,134 @@
+package srm
+
+import (
+	"errors"
+	"runtime"
+
+	"github.com/srmlab/srmlab/cuda"
+	"github.com/srmlab/srmlab/op"
+	"github.com/srmlab/srmlab/tensor"
+)
+
+// The device paths of srm's own operations, beside their host code's
+// checks: style pooling, CFC, the option-A shortcut, and the official SRM
+// as package cuda's fused kernels.
+
+func stylePoolDevice(d *cuda.Device, x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
+	g := op.GPU{D: d, Op: "StylePool"}
+	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
+	avg, std, mx := p&PoolAvg != 0, p&PoolStd != 0, p&PoolMax != 0
+	t := g.Empty(n, c, p.Len())
+	g.Must(d.StylePool(g.Buf(x), g.Buf(t), n*c, hw, avg, std, mx, biased))
+	tensor.Record(t, func(grad *tensor.Tensor) {
+		dx, acc := g.Grad(x)
+		g.Must(d.StylePoolBackward(g.Buf(x), g.Buf(grad), dx, n*c, hw, avg, std, mx, biased, acc))
+	}, x)
+	return t
+}
+
+func cfcDevice(d *cuda.Device, t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
+	g := op.GPU{D: d, Op: "CFC"}
+	z := g.Empty(n, c, 1, 1)
+	g.Must(d.CFC(g.Buf(t), g.Buf(w), g.Buf(b), g.Buf(z), n, c, k))
+	tensor.Record(z, func(grad *tensor.Tensor) {
+		var dt, dw, db *cuda.Buffer
+		var accT, accP bool
+		if t.NeedsGrad() {
+			dt, accT = g.Grad(t)
+		}
+		switch {
+		case b != nil && (w.NeedsGrad() || b.NeedsGrad()):
+			dw, db, accP = g.Grads(w, b)
+		case w.NeedsGrad():
+			dw, accP = g.Grad(w)
+		}
+		g.Must(d.CFCBackward(g.Buf(t), g.Buf(w), g.Buf(grad), dt, dw, db, n, c, k, accT, accP))
+	}, t, w, b)
+	return z
+}
+
+func subsamplePadDevice(d *cuda.Device, x *tensor.Tensor, stride, cout int) *tensor.Tensor {
+	g := op.GPU{D: d, Op: "shortcut A"}
+	n, cin, h, w := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
+	y := g.Empty(n, cout, (h-1)/stride+1, (w-1)/stride+1)
+	g.Must(d.SubsamplePad(g.Buf(x), g.Buf(y), n, cin, h, w, stride, cout))
+	tensor.Record(y, func(grad *tensor.Tensor) {
+		dx, acc := g.Grad(x)
+		g.Must(d.SubsamplePadBackward(g.Buf(grad), dx, n, cin, h, w, stride, cout, acc))
+	}, x)
+	return y
+}
+
+// fused reports whether m is the official SRM (mean and unbiased std, CFC,
+// BatchNorm), the form package cuda's fused kernels compute.
+func (m *SRM) fused() bool {
+	return m.MLP == nil && m.Pooling == PoolAvg|PoolStd && !m.Biased
+}
+
+// forwardFused runs the official SRM as cuda's fused kernels: in training
+// three passes (statistics, per-channel gates, scaling) and a three-pass
+// backward; in evaluation one read and one write of x. The evaluation
+// kernel keeps no gates, so Gates is nil after it.
+func (m *SRM) forwardFused(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
+	g := op.GPU{D: d, Op: "SRM"}
+	bn := m.BN
+	s := cuda.Shape{N: x.Dim(0), C: x.Dim(1), H: x.Dim(2), W: x.Dim(3)}
+	layer, err := d.SRMWith(s.C, g.Buf(m.CFC), g.Buf(bn.Weight), g.Buf(bn.Bias), g.Buf(bn.RunningMean), g.Buf(bn.RunningVar),
+		float32(bn.Eps), float32(bn.Momentum))
+	g.Must(err)
+	out := g.Empty(x.Shape()...)
+	if !bn.Training {
+		plan, err := layer.ForwardEval(g.Buf(x), g.Buf(out), s)
+		g.Must(err)
+		g.Must(d.Run(plan))
+		m.last = nil
+		tensor.Record(out, func(*tensor.Tensor) {
+			g.Must(errEvalGrad)
+		}, x, m.CFC, bn.Weight, bn.Bias)
+		return out
+	}
+	ws, err := layer.NewCollectedWorkspace(s)
+	g.Must(err)
+	plan, err := layer.ForwardTrain(g.Buf(x), g.Buf(out), ws)
+	g.Must(err)
+	g.Must(d.Run(plan))
+	bn.NumBatchesTracked.Set(0, bn.NumBatchesTracked.Item()+1)
+	m.last = tensor.FromStorage(ws.Gates(), s.N, s.C, 1, 1)
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		// The kernels overwrite their outputs: a first gradient is written
+		// in place, an existing one gets scratch added to it afterwards.
+		var scratch []*tensor.Tensor // alive until the last kernel reading them is queued
+		into := func(t *tensor.Tensor) (dst, tmp *cuda.Buffer) {
+			if t.NeedsGrad() {
+				if dst, acc := g.Grad(t); !acc {
+					return dst, nil
+				}
+			}
+			st := g.Empty(t.Shape()...)
+			scratch = append(scratch, st)
+			return g.Buf(st), g.Buf(st)
+		}
+		dx, dxTmp := into(x)
+		dcfc, dcfcTmp := into(m.CFC)
+		dgamma, dgammaTmp := into(bn.Weight)
+		dbeta, dbetaTmp := into(bn.Bias)
+		plan, err := layer.Backward(g.Buf(x), g.Buf(grad), dx, ws, &cuda.SRMGrads{CFC: dcfc, Gamma: dgamma, Beta: dbeta})
+		g.Must(err)
+		g.Must(d.Run(plan))
+		for _, p := range []struct {
+			t   *tensor.Tensor
+			tmp *cuda.Buffer
+		}{{x, dxTmp}, {m.CFC, dcfcTmp}, {bn.Weight, dgammaTmp}, {bn.Bias, dbetaTmp}} {
+			if p.tmp != nil && p.t.NeedsGrad() {
+				g.Must(d.AddInto(g.Buf(p.t.Grad), p.tmp, p.t.Len()))
+			}
+		}
+		runtime.KeepAlive(scratch)
+		runtime.KeepAlive(ws)
+	}, x, m.CFC, bn.Weight, bn.Bias)
+	return out
+}
+
+// errEvalGrad is what a backward pass through the fused evaluation kernel
+// reports: it keeps nothing to differentiate with.
+var errEvalGrad = errors.New("the gradient of the fused SRM in evaluation mode is not implemented on the GPU (train mode, or the CPU, has it)")
