@@ -42,6 +42,9 @@ type Device struct {
 	ctx   uintptr
 	alloc *allocator
 	kern  *kernelCache
+	// tables holds the index tables of the pooling kernels by content
+	// (pool_tables.go); CUDA thread only.
+	tables map[string]*Buffer
 
 	// Arrays found unreachable by the garbage collector leave their blocks
 	// here; the CUDA thread returns them to the allocator before its next
@@ -78,7 +81,7 @@ func Open(ordinal int) (*Device, error) {
 // time a kernel must be compiled and returns NVRTC with a description of
 // where it came from.
 func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, error), ordinal int) (*Device, error) {
-	d := &Device{drv: drv, exec: newExecutor()}
+	d := &Device{drv: drv, exec: newExecutor(), tables: map[string]*Buffer{}}
 	d.info.Ordinal = ordinal
 	d.info.Library = libPath
 	err := d.exec.do(func() error {
