@@ -23,4 +23,14 @@
 // host logic against a stand-in driver, execute the kernel sources on the
 // CPU (testdata/emu, needs g++), and compile them to sm_90 PTX with clang
 // (ptxcheck.sh, needs clang 16 or newer).
+//
+// Convolutions (ConvForward, ConvBackwardData, ConvBackwardFilter, on
+// ConvGeom) and Gemm use cuBLAS and cuDNN, bound with purego like the
+// driver and loaded on first use; both are optional. Convolutions run on
+// cuDNN's legacy API, with descriptors and algorithms (chosen by
+// cudnnFind, as PyTorch's cudnn.benchmark) cached per geometry, or, where
+// cuDNN is missing, as im2col/col2im kernels (kernels/conv.cu) around
+// cuBLAS GEMMs. SetTF32 lets cuDNN use TF32 tensor cores; cuBLAS stays
+// strict FP32. ConvBackend says which path is taken. SRMLAB_LIBCUBLAS and
+// SRMLAB_LIBCUDNN name the libraries when the search does not find them.
 package cuda

@@ -12,8 +12,10 @@ import (
 // else is tried, so that a wrong path fails loudly instead of silently
 // picking another install.
 const (
-	envLibCUDA  = "SRMLAB_LIBCUDA"
-	envLibNVRTC = "SRMLAB_LIBNVRTC"
+	envLibCUDA   = "SRMLAB_LIBCUDA"
+	envLibNVRTC  = "SRMLAB_LIBNVRTC"
+	envLibCUBLAS = "SRMLAB_LIBCUBLAS"
+	envLibCUDNN  = "SRMLAB_LIBCUDNN"
 )
 
 // searchEnv is what library search reads from the machine, replaceable in
@@ -60,6 +62,52 @@ func nvrtcCandidates(env searchEnv) []string {
 	if p := env.getenv(envLibNVRTC); p != "" {
 		return []string{p}
 	}
+	var out []string
+	for _, dir := range toolkitDirs(env, "nvidia/cu13/lib", "nvidia/cuda_nvrtc/lib", "nvidia/cu12/lib") {
+		out = append(out, versionSorted(env, filepath.Join(dir, "libnvrtc.so*"))...)
+	}
+	// Last, whatever the dynamic loader finds by soname.
+	out = append(out, "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so")
+	return dedupe(out)
+}
+
+// cublasCandidates lists cuBLAS library paths to try, in the same places
+// as NVRTC: the toolkit, then the wheels (nvidia/cublas/lib for CUDA 12),
+// then the sonames.
+func cublasCandidates(env searchEnv) []string {
+	if p := env.getenv(envLibCUBLAS); p != "" {
+		return []string{p}
+	}
+	var out []string
+	for _, dir := range toolkitDirs(env, "nvidia/cu13/lib", "nvidia/cublas/lib", "nvidia/cu12/lib") {
+		out = append(out, versionSorted(env, filepath.Join(dir, "libcublas.so*"))...)
+	}
+	out = append(out, "libcublas.so.13", "libcublas.so.12", "libcublas.so")
+	return dedupe(out)
+}
+
+// cudnnCandidates lists cuDNN library paths to try. cuDNN comes as a
+// system package (registered with the loader), inside a toolkit folder
+// (the tar install), or as the nvidia-cudnn wheel. Paths come before the
+// soname because the folder is needed to preload the sub-libraries (see
+// cudnnSubLibraries).
+func cudnnCandidates(env searchEnv) []string {
+	if p := env.getenv(envLibCUDNN); p != "" {
+		return []string{p}
+	}
+	var out []string
+	for _, dir := range toolkitDirs(env, "nvidia/cudnn/lib") {
+		out = append(out, versionSorted(env, filepath.Join(dir, "libcudnn.so*"))...)
+	}
+	out = append(out, "libcudnn.so.9", "libcudnn.so")
+	return dedupe(out)
+}
+
+// toolkitDirs lists the folders that may hold a CUDA toolkit library, in
+// the order they are tried: CUDA_PATH and its relatives, /usr/local/cuda
+// and versioned installs, the system library folders, then the given
+// subfolders of Python site-packages (NVIDIA's wheels).
+func toolkitDirs(env searchEnv, wheelDirs ...string) []string {
 	var dirs []string
 	for _, v := range []string{"CUDA_PATH", "CUDA_HOME", "CUDA_ROOT"} {
 		if root := env.getenv(v); root != "" {
@@ -84,17 +132,11 @@ func nvrtcCandidates(env searchEnv) []string {
 		"/usr/lib/python3/dist-packages",
 	)
 	for _, sp := range sitePackages {
-		for _, sub := range []string{"nvidia/cu13/lib", "nvidia/cuda_nvrtc/lib", "nvidia/cu12/lib"} {
+		for _, sub := range wheelDirs {
 			dirs = append(dirs, globDirs(env, filepath.Join(sp, sub))...)
 		}
 	}
-	var out []string
-	for _, dir := range dedupe(dirs) {
-		out = append(out, versionSorted(env, filepath.Join(dir, "libnvrtc.so*"))...)
-	}
-	// Last, whatever the dynamic loader finds by soname.
-	out = append(out, "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so")
-	return dedupe(out)
+	return dedupe(dirs)
 }
 
 // nvrtcBuiltins names the libnvrtc-builtins beside an NVRTC library, or ""
@@ -118,6 +160,67 @@ func nvrtcBuiltins(env searchEnv, nvrtcPath string) string {
 		}
 	}
 	return cands[0]
+}
+
+// besideLib names the library matching pattern (e.g. "libcublasLt.so*")
+// in the folder of libPath, preferring the one whose major version matches
+// libPath's, or "" when there is none or libPath is a bare soname. It finds
+// the libraries a library loads by soname, which must be preloaded when
+// their folder is not on the loader's path (see nvrtcBuiltins).
+func besideLib(env searchEnv, libPath, pattern string) string {
+	if !strings.Contains(libPath, "/") {
+		return ""
+	}
+	cands := versionSorted(env, filepath.Join(filepath.Dir(libPath), pattern))
+	if len(cands) == 0 {
+		return ""
+	}
+	if major := soMajor(libPath); major != "" {
+		for _, c := range cands {
+			if soMajor(c) == major {
+				return c
+			}
+		}
+	}
+	return cands[0]
+}
+
+// cudnnSubLibraries lists the libcudnn_*.so libraries beside a cuDNN 9
+// shim, one file each, in dependency order (graph first, the engines
+// last). libcudnn.so.9 holds little more than the API entry points and
+// dlopens these by soname at cudnnCreate and on first use; where their
+// folder is not on the loader's path (a wheel) that fails unless they are
+// already loaded.
+func cudnnSubLibraries(env searchEnv, cudnnPath string) []string {
+	if !strings.Contains(cudnnPath, "/") {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range versionSorted(env, filepath.Join(filepath.Dir(cudnnPath), "libcudnn_*.so*")) {
+		name, _, _ := strings.Cut(filepath.Base(c), ".so")
+		if !seen[name] {
+			seen[name] = true
+			if lib := besideLib(env, cudnnPath, name+".so*"); lib != "" {
+				out = append(out, lib)
+			}
+		}
+	}
+	rank := func(p string) int {
+		for i, name := range []string{"graph", "ops", "cnn", "adv", "heuristic", "engines_precompiled", "engines_runtime_compiled"} {
+			if strings.HasPrefix(filepath.Base(p), "libcudnn_"+name+".so") {
+				return i
+			}
+		}
+		return 100
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if ri, rj := rank(out[i]), rank(out[j]); ri != rj {
+			return ri < rj
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // soMajor returns "13" for ".../libx.so.13.0.88", "" for an unversioned name.

@@ -80,3 +80,77 @@ func TestNVRTCSearch(t *testing.T) {
 		t.Errorf("with %s: %q", envLibNVRTC, got)
 	}
 }
+
+func TestCUBLASSearch(t *testing.T) {
+	venv := "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/"
+	env := fakeRoot(t, map[string]string{"CUDA_PATH": "/opt/cuda"},
+		"/usr/local/cuda/lib64/libcublas.so.13.1.0.3", "/usr/local/cuda/lib64/libcublas.so.13",
+		"/usr/local/cuda/lib64/libcublasLt.so.13", "/usr/local/cuda/lib64/libcublasLt.so.12",
+		venv+"libcublas.so.13", venv+"libcublasLt.so.13")
+	want := []string{"/usr/local/cuda/lib64/libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.13.1.0.3",
+		venv + "libcublas.so.13", "libcublas.so.13", "libcublas.so.12", "libcublas.so"}
+	if got := cublasCandidates(env); !slices.Equal(got, want) {
+		t.Errorf("candidates\n%q\nwant\n%q", got, want)
+	}
+	for lib, lt := range map[string]string{
+		"/usr/local/cuda/lib64/libcublas.so.13": "/usr/local/cuda/lib64/libcublasLt.so.13",
+		venv + "libcublas.so.13":                venv + "libcublasLt.so.13",
+		"libcublas.so.13":                       "",
+	} {
+		if got := besideLib(env, lib, "libcublasLt.so*"); got != lt {
+			t.Errorf("cuBLASLt for %s: %q, want %q", lib, got, lt)
+		}
+	}
+	env.getenv = func(k string) string { return map[string]string{envLibCUBLAS: "/x/libcublas.so"}[k] }
+	if got := cublasCandidates(env); !slices.Equal(got, []string{"/x/libcublas.so"}) {
+		t.Errorf("with %s: %q", envLibCUBLAS, got)
+	}
+}
+
+func TestCUDNNSearch(t *testing.T) {
+	sys := "/usr/lib/x86_64-linux-gnu/"
+	venv := "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib/"
+	var files []string
+	for _, sub := range []string{"engines_runtime_compiled", "adv", "cnn", "graph", "heuristic", "ops", "engines_precompiled"} {
+		files = append(files, sys+"libcudnn_"+sub+".so.9", sys+"libcudnn_"+sub+".so.9.19.0", venv+"libcudnn_"+sub+".so.9")
+	}
+	env := fakeRoot(t, nil, append(files, sys+"libcudnn.so.9", sys+"libcudnn.so.9.19.0", sys+"libcudnn_ops.so.8",
+		sys+"libcudnn_future.so.9", venv+"libcudnn.so.9")...)
+	want := []string{sys + "libcudnn.so.9", sys + "libcudnn.so.9.19.0", venv + "libcudnn.so.9", "libcudnn.so.9", "libcudnn.so"}
+	if got := cudnnCandidates(env); !slices.Equal(got, want) {
+		t.Errorf("candidates\n%q\nwant\n%q", got, want)
+	}
+	// The sonames of cuDNN 9, dependencies first, unknown ones last.
+	var subs []string
+	for _, sub := range []string{"graph", "ops", "cnn", "adv", "heuristic", "engines_precompiled", "engines_runtime_compiled", "future"} {
+		subs = append(subs, sys+"libcudnn_"+sub+".so.9")
+	}
+	if got := cudnnSubLibraries(env, sys+"libcudnn.so.9"); !slices.Equal(got, subs) {
+		t.Errorf("sub-libraries\n%q\nwant\n%q", got, subs)
+	}
+	if got := cudnnSubLibraries(env, venv+"libcudnn.so.9"); len(got) != 7 || got[0] != venv+"libcudnn_graph.so.9" {
+		t.Errorf("wheel sub-libraries %q", got)
+	}
+	if got := cudnnSubLibraries(env, "libcudnn.so.9"); got != nil {
+		t.Errorf("sub-libraries of a bare soname: %q", got)
+	}
+	env.getenv = func(k string) string { return map[string]string{envLibCUDNN: "/x/libcudnn.so.9"}[k] }
+	if got := cudnnCandidates(env); !slices.Equal(got, []string{"/x/libcudnn.so.9"}) {
+		t.Errorf("with %s: %q", envLibCUDNN, got)
+	}
+}
+
+// TestLoadMissingLibraries checks that the loaders fail with the variable
+// to set when the library named there does not exist.
+func TestLoadMissingLibraries(t *testing.T) {
+	dir := t.TempDir()
+	for name, load := range map[string]func(searchEnv) error{
+		envLibCUBLAS: func(e searchEnv) error { _, err := loadCUBLAS(e); return err },
+		envLibCUDNN:  func(e searchEnv) error { _, err := loadCUDNN(e); return err },
+	} {
+		env := searchEnv{getenv: func(k string) string { return map[string]string{name: dir + "/missing.so"}[k] }, glob: filepath.Glob}
+		if err := load(env); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "missing.so") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

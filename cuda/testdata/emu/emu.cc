@@ -150,6 +150,7 @@ const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kern
     K(pool_subsample_pad), K(pool_subsample_pad_bwd),
     // end pool.cu
     // conv.cu kernels (cuda/conv.go)
+    K(conv_im2col), K(conv_col2im),
     // end conv.cu
 };
 
