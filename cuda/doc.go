@@ -33,4 +33,13 @@
 // cuBLAS GEMMs. SetTF32 lets cuDNN use TF32 tensor cores; cuBLAS stays
 // strict FP32. ConvBackend says which path is taken. SRMLAB_LIBCUBLAS and
 // SRMLAB_LIBCUDNN name the libraries when the search does not find them.
+//
+// The general layers' kernels (kernels/nn.cu) are Device methods that
+// check their sizes and queue one plan each: elementwise maps (Fill, Copy,
+// AddInto, ReLU, Sigmoid, Add and their gradients), gating (ScalePlanes),
+// biases (AddBias, SumBias), BatchNorm (BatchNormTrain, BatchNormEval,
+// BatchNormBackward, on a BNShape), CrossEntropy, SGDStep and
+// FirstNonFinite. Their per-channel sums run in double, split over several
+// blocks per channel when channels are few, and match the CPU engine
+// (package op, optim) to 1e-5.
 package cuda

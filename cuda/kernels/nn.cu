@@ -492,10 +492,23 @@ extern "C" __global__ void __launch_bounds__(256)
   out[c] = acc ? (float)(out[c] + a) : (float)a;
 }
 
+// affine stores the map y = (x - mean) a + beta for nn_bn_apply as
+// coef[4c..4c+3] = (a, b, hi, 0), y = (x - hi) a + b: hi is the mean
+// rounded to float and b = beta - (mean - hi) a takes the rest. x - hi is
+// exact for x near the mean, so y keeps its precision when the mean is
+// large against the spread; x a + (beta - mean a) would lose it to
+// cancellation.
+__device__ __forceinline__ void affine(float* coef, int c, double a, double beta, double mean) {
+  const float hi = (float)mean;
+  coef[4 * c] = (float)a;
+  coef[4 * c + 1] = (float)(beta - (mean - hi) * a);
+  coef[4 * c + 2] = hi;
+  coef[4 * c + 3] = 0.f;
+}
+
 // From the shifted sums over the M = N*HW values of channel c: the batch
 // mean and biased variance normalise, the unbiased variance goes into the
-// running estimate, as in PyTorch. coef gets the affine map the apply
-// kernel uses, y = x*coef[2c] + coef[2c+1].
+// running estimate, as in PyTorch.
 extern "C" __global__ void __launch_bounds__(256)
     nn_bn_stats_final(const double* part, const float* x, const float* gamma, const float* beta, float* rmean,
                       float* rvar, float* save_mean, float* save_rstd, float* coef, int N, int C, int HW,
@@ -513,9 +526,7 @@ extern "C" __global__ void __launch_bounds__(256)
   rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * sq / (m - 1.0));
   save_mean[c] = (float)mean;
   save_rstd[c] = (float)rstd;
-  const double a = (double)gamma[c] * rstd;
-  coef[2 * c] = (float)a;
-  coef[2 * c + 1] = (float)(beta[c] - mean * a);
+  affine(coef, c, (double)gamma[c] * rstd, beta[c], mean);
 }
 
 // Evaluation mode: the affine map from the running statistics.
@@ -524,9 +535,7 @@ extern "C" __global__ void __launch_bounds__(256) nn_bn_eval_coef(const float* g
                                                                   float* coef, int C, float eps) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  const double a = (double)gamma[c] / sqrt((double)rvar[c] + (double)eps);
-  coef[2 * c] = (float)a;
-  coef[2 * c + 1] = (float)(beta[c] - rmean[c] * a);
+  affine(coef, c, (double)gamma[c] / sqrt((double)rvar[c] + (double)eps), beta[c], rmean[c]);
 }
 
 // From sum g and sum g*(x - mean): the parameter gradients, and for the dx
@@ -550,16 +559,18 @@ extern "C" __global__ void __launch_bounds__(256)
 
 // ---- BatchNorm elementwise passes --------------------------------------------
 
-// y = x*a_c + b_c, then ReLU when relu is set.
+// y = (x - hi_c) a_c + b_c (see affine), then ReLU when relu is set.
 extern "C" __global__ void __launch_bounds__(256)
     nn_bn_apply(const float* x, float* y, const float* coef, int n, int C, int HW, int relu) {
   map_planes(n, HW, aligned(x, y), [=](auto w, i64 u, unsigned p) {
     constexpr int V = decltype(w)::v;
-    const unsigned c = p % (unsigned)C;
-    const float a = coef[2 * c], b = coef[2 * c + 1];
+    const float4 k = reinterpret_cast<const float4*>(coef)[p % (unsigned)C];
     Vec<V> r = ld<V>(x, u);
 #pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] = relu ? nnk::relu(r.v[j] * a + b) : r.v[j] * a + b;
+    for (int j = 0; j < V; j++) {
+      const float v = (r.v[j] - k.z) * k.x + k.y;
+      r.v[j] = relu ? nnk::relu(v) : v;
+    }
     st<V>(y, u, r);
   });
 }
