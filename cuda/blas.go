@@ -227,8 +227,8 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a *Buffer
 			if x.ld < x.cols || x.ld > math.MaxInt32 {
 				return fmt.Errorf("cuda: Gemm: %s is stored %d×%d, its row stride %d is out of range", x.name, x.rows, x.cols, x.ld)
 			}
-			if err := d.checkBuffer("Gemm", x.name, x.buf, (x.rows-1)*x.ld+x.cols); err != nil {
-				return err
+			if p := d.bufferProblem(x.buf, (x.rows-1)*x.ld+x.cols); p != "" {
+				return fmt.Errorf("cuda: Gemm: %s %s", x.name, p)
 			}
 		}
 		if overlaps(c, a) || overlaps(c, b) {
@@ -242,21 +242,20 @@ func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a *Buffer
 	})
 }
 
-// checkBuffer checks, on the CUDA thread, that buf is a live buffer of
-// this device holding at least n floats; op and name say which argument
-// of which call is wrong.
-func (d *Device) checkBuffer(op, name string, buf *Buffer, n int) error {
+// bufferProblem says, on the CUDA thread, what keeps buf from serving as
+// an argument of n floats on this device: "" when nothing does.
+func (d *Device) bufferProblem(buf *Buffer, n int) string {
 	switch {
 	case buf == nil:
-		return fmt.Errorf("cuda: %s: %s is nil", op, name)
+		return "is nil"
 	case buf.dev != d:
-		return fmt.Errorf("cuda: %s: %s belongs to another device", op, name)
+		return "belongs to another device"
 	case buf.freed:
-		return fmt.Errorf("cuda: %s: %s was freed", op, name)
+		return "was freed"
 	case buf.Len() < n:
-		return fmt.Errorf("cuda: %s: %s holds %d floats, needs %d", op, name, buf.Len(), n)
+		return fmt.Sprintf("holds %d floats, needs %d", buf.Len(), n)
 	}
-	return nil
+	return ""
 }
 
 // overlaps reports whether two buffers share memory.

@@ -111,17 +111,16 @@ func (d *Device) conv(g ConvGeom, dir convDir, accumulate bool, bufs [3]*Buffer)
 		names = [3]string{"x", "w", "dy"}
 		names[convOperands[dir][2]] = "d" + names[convOperands[dir][2]]
 	}
-	op := fmt.Sprintf("%s %v", dir, g)
 	return d.exec.do(func() error {
 		for role, n := range [3]int{g.inLen(), g.filterLen(), g.outLen()} {
-			if err := d.checkBuffer(op, names[role], bufs[role], n); err != nil {
-				return err
+			if p := d.bufferProblem(bufs[role], n); p != "" {
+				return fmt.Errorf("cuda: %s %v: %s %s", dir, g, names[role], p)
 			}
 		}
 		out := convOperands[dir][2]
 		for role, b := range bufs {
 			if role != out && overlaps(b, bufs[out]) {
-				return fmt.Errorf("cuda: %s: %s overlaps %s", op, names[out], names[role])
+				return fmt.Errorf("cuda: %s %v: %s overlaps %s", dir, g, names[out], names[role])
 			}
 		}
 		ptrs := [3]uint64{bufs[0].ptr, bufs[1].ptr, bufs[2].ptr}
