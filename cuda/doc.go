@@ -42,4 +42,13 @@
 // FirstNonFinite. Their per-channel sums run in double, split over several
 // blocks per channel when channels are few, and match the CPU engine
 // (package op, optim) to 1e-5.
+//
+// Pooling (kernels/pool.cu) takes the CPU engine's own window tables
+// (PoolSpan per output row and column, upsampling source indices), so both
+// engines pool over the same windows with the same tie rules: AvgPool,
+// MaxPool, Upsample and their backward passes, and SRM's building blocks
+// StylePool, CFC and SubsamplePad (the option-A shortcut). The tables go to
+// the device once and stay, found again by their contents; windows are
+// reduced by a thread, a warp or a block by size, and the backward passes
+// gather without atomics except MaxPoolBackward's.
 package cuda

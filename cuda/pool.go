@@ -30,8 +30,8 @@ type poolDim struct {
 	v    int
 }
 
-// poolCheckDims rejects sizes below one and planes whose values the kernels
-// could not index with 32-bit ints.
+// poolCheckDims rejects sizes below one or beyond the kernels' 32-bit int
+// parameters.
 func poolCheckDims(op string, dims ...poolDim) error {
 	for _, d := range dims {
 		if d.v < 1 || d.v > math.MaxInt32 {
@@ -56,7 +56,7 @@ func poolNeed(op, name string, b *Buffer, n int) error {
 // poolArea is h·w, refused beyond what an int32 index within a plane
 // reaches.
 func poolArea(op, what string, h, w int) (int, error) {
-	if h*w > math.MaxInt32 || h*w/w != h {
+	if h*w > math.MaxInt32 {
 		return 0, fmt.Errorf("cuda: %s: %s planes of %dx%d are too large", op, what, h, w)
 	}
 	return h * w, nil
@@ -101,9 +101,6 @@ func poolSizes(op string, planes, h, w int, rows, cols []PoolSpan, nonEmpty bool
 	if out, err = poolArea(op, "output", len(rows), len(cols)); err != nil {
 		return 0, 0, 0, err
 	}
-	if planes > math.MaxInt64/max(in, out) {
-		return 0, 0, 0, fmt.Errorf("cuda: %s: %d planes are too many", op, planes)
-	}
 	return in, out, rw * cw, nil
 }
 
@@ -115,17 +112,21 @@ func poolBlocks(n int) int { return (n + maxBlock - 1) / maxBlock }
 // by the product of the two divisors, as op/pool.go's average pools
 // (AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool) compute it.
 func (d *Device) AvgPool(x, y *Buffer, planes, h, w int, rows, cols []PoolSpan) error {
+	return d.runPlan(d.avgPoolPlan(x, y, planes, h, w, rows, cols))
+}
+
+func (d *Device) avgPoolPlan(x, y *Buffer, planes, h, w int, rows, cols []PoolSpan) (*Plan, error) {
 	const op = "AvgPool"
 	in, out, window, err := poolSizes(op, planes, h, w, rows, cols, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "x", x, planes*in), poolNeed(op, "y", y, planes*out)); err != nil {
-		return err
+		return nil, err
 	}
 	tables, err := d.indexTables(spansReq(rows), spansReq(cols))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	total := planes * out
 	var kernel string
@@ -141,9 +142,9 @@ func (d *Device) AvgPool(x, y *Buffer, planes, h, w int, rows, cols []PoolSpan) 
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, kernel}, grid, maxBlock, x, y, tables[0], tables[1],
 		int32(h), int32(w), int32(len(rows)), int32(len(cols)), int64(total)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // AvgPoolBackward computes the gradient of AvgPool with respect to x from
@@ -151,29 +152,43 @@ func (d *Device) AvgPool(x, y *Buffer, planes, h, w int, rows, cols []PoolSpan) 
 // dy/(div_row·div_col) from the outputs whose windows hold it, without
 // atomics.
 func (d *Device) AvgPoolBackward(dy, dx *Buffer, planes, h, w int, rows, cols []PoolSpan, accumulate bool) error {
-	return d.avgPoolBackward("AvgPoolBackward", dy, dx, planes, h, w, rows, cols, accumulate)
+	return d.runPlan(d.avgPoolBackwardPlan(dy, dx, planes, h, w, rows, cols, accumulate))
 }
 
-func (d *Device) avgPoolBackward(op string, dy, dx *Buffer, planes, h, w int, rows, cols []PoolSpan, accumulate bool) error {
+func (d *Device) avgPoolBackwardPlan(dy, dx *Buffer, planes, h, w int, rows, cols []PoolSpan, accumulate bool) (*Plan, error) {
+	return d.gatherPlan("AvgPoolBackward", dy, dx, planes, h, w, rows, cols, accumulate)
+}
+
+// gatherPlan plans average pooling's backward pass for op: the gather
+// through the inverse tables, or, for global pooling, the broadcast of each
+// plane's dy.
+func (d *Device) gatherPlan(op string, dy, dx *Buffer, planes, h, w int, rows, cols []PoolSpan, accumulate bool) (*Plan, error) {
 	in, out, _, err := poolSizes(op, planes, h, w, rows, cols, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "dy", dy, planes*out), poolNeed(op, "dx", dx, planes*in)); err != nil {
-		return err
-	}
-	tables, err := d.indexTables(spansReq(rows), spansReq(cols), inverseReq(rows, h), inverseReq(cols, w))
-	if err != nil {
-		return err
+		return nil, err
 	}
 	total := planes * in
 	p := &Plan{dev: d}
+	if len(rows) == 1 && len(cols) == 1 && rows[0].Lo == 0 && int(rows[0].Hi) == h && cols[0].Lo == 0 && int(cols[0].Hi) == w {
+		if err := p.add(kernelRef{poolSource, "pool_avg_bwd_global"}, poolBlocks((total+3)/4), maxBlock, dy, dx,
+			float32(rows[0].Div*cols[0].Div), int32(in), int64(total), poolFlag(accumulate)); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	tables, err := d.indexTables(spansReq(rows), spansReq(cols), inverseReq(rows, h), inverseReq(cols, w))
+	if err != nil {
+		return nil, err
+	}
 	if err := p.add(kernelRef{poolSource, "pool_avg_bwd"}, poolBlocks(total), maxBlock, dy, dx,
 		tables[0], tables[1], tables[2], tables[3], int32(h), int32(w), int32(len(rows)), int32(len(cols)),
 		int64(total), poolFlag(accumulate)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // MaxPool takes the maximum of x (planes×h×w) over the windows rows × cols
@@ -182,26 +197,30 @@ func (d *Device) avgPoolBackward(op string, dy, dx *Buffer, planes, h, w int, ro
 // Ties go as in op/pool.go (and PyTorch): the first maximum in row-major
 // order wins, and NaN beats everything. Every window must hold a value.
 func (d *Device) MaxPool(x, y, argmax *Buffer, planes, h, w int, rows, cols []PoolSpan) error {
+	return d.runPlan(d.maxPoolPlan(x, y, argmax, planes, h, w, rows, cols))
+}
+
+func (d *Device) maxPoolPlan(x, y, argmax *Buffer, planes, h, w int, rows, cols []PoolSpan) (*Plan, error) {
 	const op = "MaxPool"
 	in, out, _, err := poolSizes(op, planes, h, w, rows, cols, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "x", x, planes*in), poolNeed(op, "y", y, planes*out),
 		poolNeed(op, "argmax", argmax, planes*out)); err != nil {
-		return err
+		return nil, err
 	}
 	tables, err := d.indexTables(spansReq(rows), spansReq(cols))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	total := planes * out
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, "pool_max"}, poolBlocks(total), maxBlock, x, y, argmax, tables[0], tables[1],
 		int32(h), int32(w), int32(len(rows)), int32(len(cols)), int64(total)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // MaxPoolBackward adds each dy (planes×outH×outW) to dx (planes×h×w) at the
@@ -210,36 +229,37 @@ func (d *Device) MaxPool(x, y, argmax *Buffer, planes, h, w int, rows, cols []Po
 // input, so the adds are atomic: the order of those few adds, and so the
 // last bit of such sums, may vary between runs.
 func (d *Device) MaxPoolBackward(dy, argmax, dx *Buffer, planes, h, w, outH, outW int, accumulate bool) error {
+	return d.runPlan(d.maxPoolBackwardPlan(dy, argmax, dx, planes, h, w, outH, outW, accumulate))
+}
+
+func (d *Device) maxPoolBackwardPlan(dy, argmax, dx *Buffer, planes, h, w, outH, outW int, accumulate bool) (*Plan, error) {
 	const op = "MaxPoolBackward"
 	if err := poolCheckDims(op, poolDim{"planes", planes}, poolDim{"h", h}, poolDim{"w", w}, poolDim{"outH", outH}, poolDim{"outW", outW}); err != nil {
-		return err
+		return nil, err
 	}
 	in, err := poolArea(op, "input", h, w)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out, err := poolArea(op, "output", outH, outW)
 	if err != nil {
-		return err
-	}
-	if planes > math.MaxInt64/max(in, out) {
-		return fmt.Errorf("cuda: %s: %d planes are too many", op, planes)
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "dy", dy, planes*out), poolNeed(op, "argmax", argmax, planes*out),
 		poolNeed(op, "dx", dx, planes*in)); err != nil {
-		return err
+		return nil, err
 	}
 	p := &Plan{dev: d}
 	if !accumulate {
 		if err := p.add(kernelRef{poolSource, "pool_zero"}, poolBlocks(planes*in), maxBlock, dx, int64(planes*in)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := p.add(kernelRef{poolSource, "pool_max_bwd"}, poolBlocks(planes*out), maxBlock, dy, argmax, dx,
 		int32(in), int32(out), int64(planes*out)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // poolCheckSources validates an upsampling source table for an axis of size n.
@@ -259,28 +279,32 @@ func poolCheckSources(op, name string, src []int32, n int) error {
 // (planes×len(rowSrc)×len(colSrc)): y[p, i, j] = x[p, rowSrc[i], colSrc[j]],
 // with the source tables op/pool.go's UpsampleNearest computes.
 func (d *Device) Upsample(x, y *Buffer, planes, h, w int, rowSrc, colSrc []int32) error {
+	return d.runPlan(d.upsamplePlan(x, y, planes, h, w, rowSrc, colSrc))
+}
+
+func (d *Device) upsamplePlan(x, y *Buffer, planes, h, w int, rowSrc, colSrc []int32) (*Plan, error) {
 	const op = "Upsample"
 	if err := errors.Join(poolCheckSources(op, "rowSrc", rowSrc, h), poolCheckSources(op, "colSrc", colSrc, w)); err != nil {
-		return err
+		return nil, err
 	}
 	in, out, _, err := poolSizes(op, planes, h, w, unitSpans(rowSrc), unitSpans(colSrc), true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "x", x, planes*in), poolNeed(op, "y", y, planes*out)); err != nil {
-		return err
+		return nil, err
 	}
 	tables, err := d.indexTables(sourceReq(rowSrc), sourceReq(colSrc))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	total := planes * out
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, "pool_upsample"}, poolBlocks(total), maxBlock, x, y, tables[0], tables[1],
 		int32(h), int32(w), int32(len(rowSrc)), int32(len(colSrc)), int64(total)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // UpsampleBackward computes the gradient of Upsample with respect to x from
@@ -288,11 +312,15 @@ func (d *Device) Upsample(x, y *Buffer, planes, h, w int, rowSrc, colSrc []int32
 // average pooling over one-value windows with divisor 1, so it is that
 // pooling's gather.
 func (d *Device) UpsampleBackward(dy, dx *Buffer, planes, h, w int, rowSrc, colSrc []int32, accumulate bool) error {
+	return d.runPlan(d.upsampleBackwardPlan(dy, dx, planes, h, w, rowSrc, colSrc, accumulate))
+}
+
+func (d *Device) upsampleBackwardPlan(dy, dx *Buffer, planes, h, w int, rowSrc, colSrc []int32, accumulate bool) (*Plan, error) {
 	const op = "UpsampleBackward"
 	if err := errors.Join(poolCheckSources(op, "rowSrc", rowSrc, h), poolCheckSources(op, "colSrc", colSrc, w)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.avgPoolBackward(op, dy, dx, planes, h, w, unitSpans(rowSrc), unitSpans(colSrc), accumulate)
+	return d.gatherPlan(op, dy, dx, planes, h, w, unitSpans(rowSrc), unitSpans(colSrc), accumulate)
 }
 
 // unitSpans turns upsampling sources into one-value windows.
@@ -302,6 +330,15 @@ func unitSpans(src []int32) []PoolSpan {
 		s[i] = PoolSpan{Lo: v, Hi: v + 1, Div: 1}
 	}
 	return s
+}
+
+// runPlan runs the plan a planning method returned, or returns its error.
+// Every exported call here is one such plan (the plan alone serves timing).
+func (d *Device) runPlan(p *Plan, err error) error {
+	if err != nil {
+		return err
+	}
+	return d.Run(p)
 }
 
 // poolFlag is a bool as the kernels take it.

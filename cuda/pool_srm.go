@@ -29,10 +29,6 @@ func styleCall(op string, planes, plane int, avg, std, max, biased bool) (varian
 	if err = poolCheckDims(op, poolDim{"planes", planes}, poolDim{"plane", plane}); err != nil {
 		return
 	}
-	if planes > math.MaxInt64/plane {
-		err = fmt.Errorf("cuda: %s: %d planes of %d are too many", op, planes, plane)
-		return
-	}
 	mask, k = styleMask(avg, std, max)
 	den = plane - 1
 	if biased {
@@ -58,20 +54,24 @@ func styleCall(op string, planes, plane int, avg, std, max, biased bool) (varian
 // double, and the first of equal maxima (a NaN counts only as a plane's
 // first value). One warp per plane up to 1024 values, one block beyond.
 func (d *Device) StylePool(x, t *Buffer, planes, plane int, avg, std, max, biased bool) error {
+	return d.runPlan(d.stylePoolPlan(x, t, planes, plane, avg, std, max, biased))
+}
+
+func (d *Device) stylePoolPlan(x, t *Buffer, planes, plane int, avg, std, max, biased bool) (*Plan, error) {
 	const op = "StylePool"
 	variant, grid, mask, k, den, err := styleCall(op, planes, plane, avg, std, max, biased)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "x", x, planes*plane), poolNeed(op, "t", t, planes*k)); err != nil {
-		return err
+		return nil, err
 	}
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, "pool_style_" + variant}, grid, maxBlock, x, t,
 		int32(planes), int32(plane), mask, int32(den)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // StylePoolBackward computes the gradient of StylePool with respect to x
@@ -79,37 +79,42 @@ func (d *Device) StylePool(x, t *Buffer, planes, plane int, avg, std, max, biase
 // statistics from x: dx = dt_avg/L + dt_std·(x − mean)/(den·std), plus
 // dt_max at the maximum.
 func (d *Device) StylePoolBackward(x, dt, dx *Buffer, planes, plane int, avg, std, max, biased, accumulate bool) error {
+	return d.runPlan(d.stylePoolBackwardPlan(x, dt, dx, planes, plane, avg, std, max, biased, accumulate))
+}
+
+func (d *Device) stylePoolBackwardPlan(x, dt, dx *Buffer, planes, plane int, avg, std, max, biased, accumulate bool) (*Plan, error) {
 	const op = "StylePoolBackward"
 	variant, grid, mask, k, den, err := styleCall(op, planes, plane, avg, std, max, biased)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "x", x, planes*plane), poolNeed(op, "dt", dt, planes*k),
 		poolNeed(op, "dx", dx, planes*plane)); err != nil {
-		return err
+		return nil, err
 	}
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, "pool_style_bwd_" + variant}, grid, maxBlock, x, dt, dx,
 		int32(planes), int32(plane), mask, int32(den), poolFlag(accumulate)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
-// cfcSizes validates the sizes of a CFC call.
+// cfcSizes validates the sizes of a CFC call; (n, c) indices are 32-bit in
+// the kernels.
 func cfcSizes(op string, n, c, k int) error {
 	if err := poolCheckDims(op, poolDim{"n", n}, poolDim{"c", c}, poolDim{"k", k}); err != nil {
 		return err
 	}
-	if n*c > math.MaxInt64/k {
+	if n*c > math.MaxInt32 {
 		return fmt.Errorf("cuda: %s: %d×%d×%d is too large", op, n, c, k)
 	}
 	return nil
 }
 
-// bufferOrNull is a buffer argument that may be nil, as the kernels take
+// poolOptional is a buffer argument that may be nil, as the kernels take
 // it: a null device pointer.
-func bufferOrNull(b *Buffer) any {
+func poolOptional(b *Buffer) any {
 	if b == nil {
 		return uint64(0)
 	}
@@ -121,27 +126,31 @@ func bufferOrNull(b *Buffer) any {
 // values or nil, z n×c. A thread per (n, c) for small k, a warp for large
 // (GE-θ's gather, k = H·W).
 func (d *Device) CFC(t, w, b, z *Buffer, n, c, k int) error {
+	return d.runPlan(d.cfcPlan(t, w, b, z, n, c, k))
+}
+
+func (d *Device) cfcPlan(t, w, b, z *Buffer, n, c, k int) (*Plan, error) {
 	const op = "CFC"
 	if err := cfcSizes(op, n, c, k); err != nil {
-		return err
+		return nil, err
 	}
 	err := errors.Join(poolNeed(op, "t", t, n*c*k), poolNeed(op, "w", w, c*k), poolNeed(op, "z", z, n*c))
 	if b != nil {
 		err = errors.Join(err, poolNeed(op, "b", b, c))
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kernel, grid := "pool_cfc_thread", poolBlocks(n*c)
 	if k >= poolThreadWindow {
 		kernel, grid = "pool_cfc_warp", (n*c+planesPerCTA-1)/planesPerCTA
 	}
 	p := &Plan{dev: d}
-	if err := p.add(kernelRef{poolSource, kernel}, grid, maxBlock, t, w, bufferOrNull(b), z,
+	if err := p.add(kernelRef{poolSource, kernel}, grid, maxBlock, t, w, poolOptional(b), z,
 		int32(c), int32(k), int64(n*c)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // CFCBackward computes CFC's gradients from dz: dt[n, c, j] = dz[n, c]·w[c, j]
@@ -149,9 +158,13 @@ func (d *Device) CFC(t, w, b, z *Buffer, n, c, k int) error {
 // Σ_n dz[n, c] (sums in double, added to dw and db when accParams). A nil
 // dt, dw or db is not computed.
 func (d *Device) CFCBackward(t, w, dz, dt, dw, db *Buffer, n, c, k int, accT, accParams bool) error {
+	return d.runPlan(d.cfcBackwardPlan(t, w, dz, dt, dw, db, n, c, k, accT, accParams))
+}
+
+func (d *Device) cfcBackwardPlan(t, w, dz, dt, dw, db *Buffer, n, c, k int, accT, accParams bool) (*Plan, error) {
 	const op = "CFCBackward"
 	if err := cfcSizes(op, n, c, k); err != nil {
-		return err
+		return nil, err
 	}
 	err := errors.Join(poolNeed(op, "t", t, n*c*k), poolNeed(op, "w", w, c*k), poolNeed(op, "dz", dz, n*c))
 	if dt != nil {
@@ -164,7 +177,7 @@ func (d *Device) CFCBackward(t, w, dz, dt, dw, db *Buffer, n, c, k int, accT, ac
 		err = errors.Join(err, poolNeed(op, "db", db, c))
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := &Plan{dev: d}
 	if dt != nil {
@@ -173,12 +186,12 @@ func (d *Device) CFCBackward(t, w, dz, dt, dw, db *Buffer, n, c, k int, accT, ac
 	}
 	if dw != nil || db != nil {
 		err = errors.Join(err, p.add(kernelRef{poolSource, "pool_cfc_bwd_params"}, poolBlocks(c*k+c), maxBlock,
-			t, dz, bufferOrNull(dw), bufferOrNull(db), int32(n), int32(c), int32(k), poolFlag(accParams)))
+			t, dz, poolOptional(dw), poolOptional(db), int32(n), int32(c), int32(k), poolFlag(accParams)))
 	}
-	if err != nil || len(p.launches) == 0 {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // shortcutSizes validates an option-A shortcut call and returns the input
@@ -197,7 +210,7 @@ func shortcutSizes(op string, n, c, h, w, stride, cout int) (in, out, oh, ow int
 	if err != nil {
 		return
 	}
-	if n*cout > math.MaxInt64/area {
+	if n*cout > math.MaxInt32 { // plane indices are 32-bit in the kernels
 		err = fmt.Errorf("cuda: %s: %dx%dx%dx%d is too large", op, n, cout, h, w)
 		return
 	}
@@ -209,20 +222,24 @@ func shortcutSizes(op string, n, c, h, w, stride, cout int) (in, out, oh, ow int
 // j·stride], then zero channels up to cout: y is n×cout×oh×ow with
 // oh = (h−1)/stride+1 and ow likewise.
 func (d *Device) SubsamplePad(x, y *Buffer, n, c, h, w, stride, cout int) error {
+	return d.runPlan(d.subsamplePadPlan(x, y, n, c, h, w, stride, cout))
+}
+
+func (d *Device) subsamplePadPlan(x, y *Buffer, n, c, h, w, stride, cout int) (*Plan, error) {
 	const op = "SubsamplePad"
 	in, out, oh, ow, err := shortcutSizes(op, n, c, h, w, stride, cout)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "x", x, in), poolNeed(op, "y", y, out)); err != nil {
-		return err
+		return nil, err
 	}
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, "pool_subsample_pad"}, poolBlocks(out), maxBlock, x, y,
 		int32(c), int32(cout), int32(h), int32(w), int32(oh), int32(ow), int32(stride), int64(out)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }
 
 // SubsamplePadBackward computes the gradient of SubsamplePad with respect
@@ -230,18 +247,22 @@ func (d *Device) SubsamplePad(x, y *Buffer, n, c, h, w, stride, cout int) error 
 // positions take their dy, the others zero; the padding channels' dy is
 // dropped.
 func (d *Device) SubsamplePadBackward(dy, dx *Buffer, n, c, h, w, stride, cout int, accumulate bool) error {
+	return d.runPlan(d.subsamplePadBackwardPlan(dy, dx, n, c, h, w, stride, cout, accumulate))
+}
+
+func (d *Device) subsamplePadBackwardPlan(dy, dx *Buffer, n, c, h, w, stride, cout int, accumulate bool) (*Plan, error) {
 	const op = "SubsamplePadBackward"
 	in, out, oh, ow, err := shortcutSizes(op, n, c, h, w, stride, cout)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := errors.Join(poolNeed(op, "dy", dy, out), poolNeed(op, "dx", dx, in)); err != nil {
-		return err
+		return nil, err
 	}
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, "pool_subsample_pad_bwd"}, poolBlocks(in), maxBlock, dy, dx,
 		int32(c), int32(cout), int32(h), int32(w), int32(oh), int32(ow), int32(stride), int64(in), poolFlag(accumulate)); err != nil {
-		return err
+		return nil, err
 	}
-	return d.Run(p)
+	return p, nil
 }

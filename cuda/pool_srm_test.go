@@ -82,7 +82,7 @@ func refStyleBackward(x, dt, dx0 []float32, planes, L int, s styleSet, biased, a
 	}
 	_, mean, std, arg := refStyle(x, planes, L, s, biased)
 	k := s.k()
-	dx := gradBase(dx0, accumulate)
+	dx := poolGradBase(dx0, accumulate)
 	for p := range planes {
 		g := dt[p*k : (p+1)*k]
 		j := 0
@@ -116,25 +116,25 @@ func TestStylePoolEmulated(t *testing.T) {
 					continue // the block variant: every statistic alone and all three together
 				}
 				t.Run(name, func(t *testing.T) {
-					d := emuDevice(t)
+					d := poolDevice(t)
 					L, k := sh.h*sh.w, set.k()
-					x := randF32(rng, sh.planes*L, 2, 4) // an offset mean, for the two-pass variance
+					x := poolRand(rng, sh.planes*L, 2, 4) // an offset mean, for the two-pass variance
 					if set.max && sh.planes > 3 {
-						copy(x, tiedF32(rng, L)) // a plane of tied maxima
+						copy(x, poolTied(rng, L)) // a plane of tied maxima
 					}
-					xb, tb := upF32(t, d, x), upF32(t, d, make([]float32, sh.planes*k))
+					xb, tb := poolUp(t, d, x), poolUp(t, d, make([]float32, sh.planes*k))
 					if err := d.StylePool(xb, tb, sh.planes, L, set.avg, set.std, set.max, biased); err != nil {
 						t.Fatal(err)
 					}
 					want, _, _, _ := refStyle(x, sh.planes, L, set, biased)
-					closeF32(t, "t", downF32(t, tb, sh.planes*k), want)
+					poolClose(t, "t", poolDown(t, tb, sh.planes*k), want)
 					for _, acc := range []bool{false, true} {
-						dt, dx0 := randF32(rng, sh.planes*k, -1, 1), randF32(rng, sh.planes*L, -1, 1)
-						dtb, dxb := upF32(t, d, dt), upF32(t, d, dx0)
+						dt, dx0 := poolRand(rng, sh.planes*k, -1, 1), poolRand(rng, sh.planes*L, -1, 1)
+						dtb, dxb := poolUp(t, d, dt), poolUp(t, d, dx0)
 						if err := d.StylePoolBackward(xb, dtb, dxb, sh.planes, L, set.avg, set.std, set.max, biased, acc); err != nil {
 							t.Fatal(err)
 						}
-						closeF32(t, fmt.Sprintf("dx accumulate=%v", acc), downF32(t, dxb, sh.planes*L),
+						poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, sh.planes*L),
 							refStyleBackward(x, dt, dx0, sh.planes, L, set, biased, acc))
 					}
 				})
@@ -147,16 +147,16 @@ func TestStylePoolEmulated(t *testing.T) {
 func TestStylePoolMaxNaN(t *testing.T) {
 	nan := float32(math.NaN())
 	for _, variant := range []struct{ h, w int }{{2, 3}, {33, 33}} {
-		d := emuDevice(t)
+		d := poolDevice(t)
 		L := variant.h * variant.w
 		x := make([]float32, 2*L)
 		x[1], x[4] = nan, 7 // plane 0: NaN ignored, 7 wins
 		x[L], x[L+2] = nan, 9
-		xb, tb := upF32(t, d, x), upF32(t, d, make([]float32, 2))
+		xb, tb := poolUp(t, d, x), poolUp(t, d, make([]float32, 2))
 		if err := d.StylePool(xb, tb, 2, L, false, false, true, false); err != nil {
 			t.Fatal(err)
 		}
-		if got := downF32(t, tb, 2); got[0] != 7 || !math.IsNaN(float64(got[1])) {
+		if got := poolDown(t, tb, 2); got[0] != 7 || !math.IsNaN(float64(got[1])) {
 			t.Errorf("%dx%d: max %v, want [7 NaN]", variant.h, variant.w, got)
 		}
 	}
@@ -191,13 +191,13 @@ func TestCFCEmulated(t *testing.T) {
 	for _, sz := range []struct{ n, c, k int }{{3, 5, 2}, {2, 3, 3}, {1, 1, 1}, {3, 5, 40}, {2, 9, 49}} {
 		for _, bias := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%dx%dx%d bias=%v", sz.n, sz.c, sz.k, bias), func(t *testing.T) {
-				d := emuDevice(t)
+				d := poolDevice(t)
 				n, c, k := sz.n, sz.c, sz.k
-				tv, w, bv := randF32(rng, n*c*k, -1, 1), randF32(rng, c*k, -1, 1), randF32(rng, c, -1, 1)
-				tb, wb, zb := upF32(t, d, tv), upF32(t, d, w), upF32(t, d, make([]float32, n*c))
+				tv, w, bv := poolRand(rng, n*c*k, -1, 1), poolRand(rng, c*k, -1, 1), poolRand(rng, c, -1, 1)
+				tb, wb, zb := poolUp(t, d, tv), poolUp(t, d, w), poolUp(t, d, make([]float32, n*c))
 				var bb *Buffer
 				if bias {
-					bb = upF32(t, d, bv)
+					bb = poolUp(t, d, bv)
 				}
 				if err := d.CFC(tb, wb, bb, zb, n, c, k); err != nil {
 					t.Fatal(err)
@@ -212,17 +212,17 @@ func TestCFCEmulated(t *testing.T) {
 						want[p] += float64(bv[ch])
 					}
 				}
-				closeF32(t, "z", downF32(t, zb, n*c), want)
+				poolClose(t, "z", poolDown(t, zb, n*c), want)
 
-				dz := randF32(rng, n*c, -1, 1)
-				dzb := upF32(t, d, dz)
+				dz := poolRand(rng, n*c, -1, 1)
+				dzb := poolUp(t, d, dz)
 				for _, acc := range []bool{false, true} {
-					dt0, dw0, db0 := randF32(rng, n*c*k, -1, 1), randF32(rng, c*k, -1, 1), randF32(rng, c, -1, 1)
-					dtb, dwb, dbb := upF32(t, d, dt0), upF32(t, d, dw0), upF32(t, d, db0)
+					dt0, dw0, db0 := poolRand(rng, n*c*k, -1, 1), poolRand(rng, c*k, -1, 1), poolRand(rng, c, -1, 1)
+					dtb, dwb, dbb := poolUp(t, d, dt0), poolUp(t, d, dw0), poolUp(t, d, db0)
 					if err := d.CFCBackward(tb, wb, dzb, dtb, dwb, dbb, n, c, k, acc, !acc); err != nil {
 						t.Fatal(err)
 					}
-					dt, dw, db := gradBase(dt0, acc), gradBase(dw0, !acc), gradBase(db0, !acc)
+					dt, dw, db := poolGradBase(dt0, acc), poolGradBase(dw0, !acc), poolGradBase(db0, !acc)
 					for p := range n * c {
 						ch := p % c
 						for j := range k {
@@ -232,9 +232,9 @@ func TestCFCEmulated(t *testing.T) {
 						db[ch] += float64(dz[p])
 					}
 					what := fmt.Sprintf(" accT=%v accParams=%v", acc, !acc)
-					closeF32(t, "dt"+what, downF32(t, dtb, n*c*k), dt)
-					closeF32(t, "dw"+what, downF32(t, dwb, c*k), dw)
-					closeF32(t, "db"+what, downF32(t, dbb, c), db)
+					poolClose(t, "dt"+what, poolDown(t, dtb, n*c*k), dt)
+					poolClose(t, "dw"+what, poolDown(t, dwb, c*k), dw)
+					poolClose(t, "db"+what, poolDown(t, dbb, c), db)
 				}
 			})
 		}
@@ -243,19 +243,19 @@ func TestCFCEmulated(t *testing.T) {
 
 // TestCFCBackwardSkips: nil gradients are neither written nor launched.
 func TestCFCBackwardSkips(t *testing.T) {
-	d := emuDevice(t)
+	d := poolDevice(t)
 	n, c, k := 2, 3, 2
 	rng := rand.New(rand.NewPCG(11, 12))
-	tb, wb, dzb := upF32(t, d, randF32(rng, n*c*k, -1, 1)), upF32(t, d, randF32(rng, c*k, -1, 1)), upF32(t, d, randF32(rng, n*c, -1, 1))
+	tb, wb, dzb := poolUp(t, d, poolRand(rng, n*c*k, -1, 1)), poolUp(t, d, poolRand(rng, c*k, -1, 1)), poolUp(t, d, poolRand(rng, n*c, -1, 1))
 	sentinel := []float32{42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42}
-	dtb, dwb, dbb := upF32(t, d, sentinel), upF32(t, d, sentinel[:c*k]), upF32(t, d, sentinel[:c])
+	dtb, dwb, dbb := poolUp(t, d, sentinel), poolUp(t, d, sentinel[:c*k]), poolUp(t, d, sentinel[:c])
 	if err := d.CFCBackward(tb, wb, dzb, nil, dwb, nil, n, c, k, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := downF32(t, dbb, c); got[0] != 42 {
+	if got := poolDown(t, dbb, c); got[0] != 42 {
 		t.Errorf("db written: %v", got)
 	}
-	if got := downF32(t, dwb, c*k); got[0] == 42 {
+	if got := poolDown(t, dwb, c*k); got[0] == 42 {
 		t.Errorf("dw not written: %v", got)
 	}
 	if err := d.CFCBackward(tb, wb, dzb, nil, nil, nil, n, c, k, false, false); err != nil {
@@ -264,14 +264,14 @@ func TestCFCBackwardSkips(t *testing.T) {
 	if err := d.CFCBackward(tb, wb, dzb, dtb, nil, nil, n, c, k, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := downF32(t, dtb, n*c*k); got[0] == 42 {
+	if got := poolDown(t, dtb, n*c*k); got[0] == 42 {
 		t.Errorf("dt not written: %v", got)
 	}
 	for _, e := range []struct {
 		err  error
 		want string
 	}{
-		{d.CFC(tb, wb, upF32(t, d, []float32{1, 2}), dzb, n, c, k), "b holds 2"},
+		{d.CFC(tb, wb, poolUp(t, d, []float32{1, 2}), dzb, n, c, k), "b holds 2"},
 		{d.CFC(tb, dbb, nil, dzb, n, c, k), "w holds 3"},
 		{d.CFCBackward(tb, wb, dzb, dtb, dwb, dbb, n, c, 0, false, false), "k = 0"},
 		{d.CFCBackward(tb, wb, dzb, dbb, nil, nil, n, c, k, false, false), "dt holds 3"},
@@ -288,11 +288,11 @@ func TestSubsamplePadEmulated(t *testing.T) {
 		{2, 3, 7, 6, 2, 5}, {2, 3, 8, 8, 2, 6}, {1, 4, 5, 5, 1, 4}, {2, 2, 7, 9, 3, 4}, {1, 1, 1, 1, 2, 3},
 	} {
 		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
-			d := emuDevice(t)
+			d := poolDevice(t)
 			oh, ow := (s.h-1)/s.stride+1, (s.w-1)/s.stride+1
 			in, out := s.n*s.c*s.h*s.w, s.n*s.cout*oh*ow
-			x := randF32(rng, in, -1, 1)
-			xb, yb := upF32(t, d, x), upF32(t, d, randF32(rng, out, 5, 6))
+			x := poolRand(rng, in, -1, 1)
+			xb, yb := poolUp(t, d, x), poolUp(t, d, poolRand(rng, out, 5, 6))
 			if err := d.SubsamplePad(xb, yb, s.n, s.c, s.h, s.w, s.stride, s.cout); err != nil {
 				t.Fatal(err)
 			}
@@ -311,16 +311,16 @@ func TestSubsamplePadEmulated(t *testing.T) {
 			}
 			want := make([]float64, out)
 			each(func(o, i int) { want[o] = float64(x[i]) })
-			closeF32(t, "y", downF32(t, yb, out), want)
+			poolClose(t, "y", poolDown(t, yb, out), want)
 			for _, acc := range []bool{false, true} {
-				dy, dx0 := randF32(rng, out, -1, 1), randF32(rng, in, -1, 1)
-				dyb, dxb := upF32(t, d, dy), upF32(t, d, dx0)
+				dy, dx0 := poolRand(rng, out, -1, 1), poolRand(rng, in, -1, 1)
+				dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
 				if err := d.SubsamplePadBackward(dyb, dxb, s.n, s.c, s.h, s.w, s.stride, s.cout, acc); err != nil {
 					t.Fatal(err)
 				}
-				want := gradBase(dx0, acc)
+				want := poolGradBase(dx0, acc)
 				each(func(o, i int) { want[i] += float64(dy[o]) })
-				closeF32(t, fmt.Sprintf("dx accumulate=%v", acc), downF32(t, dxb, in), want)
+				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, in), want)
 			}
 		})
 	}

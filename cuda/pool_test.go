@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -16,10 +18,15 @@ import (
 
 const poolTol = 1e-5
 
-// emuDevice is a fake device whose launches run in the emulator; the test
-// fails if a kernel does.
-func emuDevice(t *testing.T) *Device {
+// poolDevice is a fake device whose launches run in the emulator; the test
+// fails if a kernel does. With SRMLAB_CUDA_TESTS=1 it is GPU 0 instead, for
+// running the same tests on a GPU machine (a test binary built with
+// go test -c, as that machine has no Go toolchain).
+func poolDevice(t *testing.T) *Device {
 	t.Helper()
+	if os.Getenv("SRMLAB_CUDA_TESTS") == "1" {
+		return poolGPU(t)
+	}
 	emu := emulator(t)
 	d, drv, _ := openFake(t)
 	drv.emulator = emu
@@ -31,7 +38,23 @@ func emuDevice(t *testing.T) *Device {
 	return d
 }
 
-func upF32(t *testing.T, d *Device, v []float32) *Buffer {
+var poolGPUOnce struct {
+	sync.Once
+	d   *Device
+	err error
+}
+
+// poolGPU opens GPU 0 once per test binary and keeps it open.
+func poolGPU(t *testing.T) *Device {
+	t.Helper()
+	poolGPUOnce.Do(func() { poolGPUOnce.d, poolGPUOnce.err = Open(0) })
+	if poolGPUOnce.err != nil {
+		t.Fatal(poolGPUOnce.err)
+	}
+	return poolGPUOnce.d
+}
+
+func poolUp(t *testing.T, d *Device, v []float32) *Buffer {
 	t.Helper()
 	b, err := d.AllocFloat32(len(v))
 	if err != nil {
@@ -43,7 +66,7 @@ func upF32(t *testing.T, d *Device, v []float32) *Buffer {
 	return b
 }
 
-func downF32(t *testing.T, b *Buffer, n int) []float32 {
+func poolDown(t *testing.T, b *Buffer, n int) []float32 {
 	t.Helper()
 	v := make([]float32, n)
 	if err := b.CopyTo(v); err != nil {
@@ -52,7 +75,7 @@ func downF32(t *testing.T, b *Buffer, n int) []float32 {
 	return v
 }
 
-func randF32(rng *rand.Rand, n int, lo, hi float64) []float32 {
+func poolRand(rng *rand.Rand, n int, lo, hi float64) []float32 {
 	v := make([]float32, n)
 	for i := range v {
 		v[i] = float32(lo + (hi-lo)*rng.Float64())
@@ -60,8 +83,8 @@ func randF32(rng *rand.Rand, n int, lo, hi float64) []float32 {
 	return v
 }
 
-// tiedF32 draws from a few values, so that windows hold equal maxima.
-func tiedF32(rng *rand.Rand, n int) []float32 {
+// poolTied draws from a few values, so that windows hold equal maxima.
+func poolTied(rng *rand.Rand, n int) []float32 {
 	v := make([]float32, n)
 	for i := range v {
 		v[i] = float32(rng.IntN(3)) - 1
@@ -69,16 +92,16 @@ func tiedF32(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
-func closeF32(t *testing.T, what string, got []float32, want []float64) {
+func poolClose(t *testing.T, what string, got []float32, want []float64) {
 	t.Helper()
 	if e := relErr(got, want); !(e <= poolTol) {
 		t.Errorf("%s: relative error %.3g > %.0e", what, e, poolTol)
 	}
 }
 
-// gradBase is what a backward pass starts from: dx0 when accumulating,
+// poolGradBase is what a backward pass starts from: dx0 when accumulating,
 // zeros otherwise.
-func gradBase(dx0 []float32, accumulate bool) []float64 {
+func poolGradBase(dx0 []float32, accumulate bool) []float64 {
 	g := make([]float64, len(dx0))
 	if accumulate {
 		for i, v := range dx0 {
@@ -166,7 +189,7 @@ func refAvgPool(c poolCase, x []float32) []float64 {
 }
 
 func refAvgPoolBackward(c poolCase, dy, dx0 []float32, accumulate bool) []float64 {
-	dx := gradBase(dx0, accumulate)
+	dx := poolGradBase(dx0, accumulate)
 	on := len(c.rows) * len(c.cols)
 	c.each(func(p, o int, r, s PoolSpan) {
 		g := float64(dy[p*on+o]) / float64(r.Div*s.Div)
@@ -198,7 +221,7 @@ func refMaxPool(c poolCase, x []float32) ([]float64, []int32) {
 }
 
 func refMaxPoolBackward(c poolCase, arg []int32, dy, dx0 []float32, accumulate bool) []float64 {
-	dx := gradBase(dx0, accumulate)
+	dx := poolGradBase(dx0, accumulate)
 	on := len(c.rows) * len(c.cols)
 	for o, g := range dy {
 		dx[o/on*c.h*c.w+int(arg[o])] += float64(g)
@@ -206,8 +229,8 @@ func refMaxPoolBackward(c poolCase, arg []int32, dy, dx0 []float32, accumulate b
 	return dx
 }
 
-// int32Bits reads int32 values downloaded as float32.
-func int32Bits(v []float32) []int32 {
+// poolInt32s reads int32 values downloaded as float32.
+func poolInt32s(v []float32) []int32 {
 	out := make([]int32, len(v))
 	for i, f := range v {
 		out[i] = int32(math.Float32bits(f))
@@ -234,6 +257,7 @@ func poolCases() []poolCase {
 		adaptiveCase(3, 33, 33, 1, 1),  // global, a block per output
 		adaptiveCase(2, 50, 45, 1, 2),  // a block per output, two per plane
 		strideCase(1, 1, 1, 1, 1, 0),   // one value
+		strideCase(2, 4, 4, 3, 3, 0),   // one output whose window leaves a row and a column out
 		strideCase(2, 11, 13, 7, 2, 3), // wide windows, a warp each
 	)
 }
@@ -242,20 +266,20 @@ func TestAvgPoolEmulated(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range poolCases() {
 		t.Run(c.name, func(t *testing.T) {
-			d := emuDevice(t)
-			x := randF32(rng, c.in(), -1, 2)
-			xb, yb := upF32(t, d, x), upF32(t, d, make([]float32, c.out()))
+			d := poolDevice(t)
+			x := poolRand(rng, c.in(), -1, 2)
+			xb, yb := poolUp(t, d, x), poolUp(t, d, make([]float32, c.out()))
 			if err := d.AvgPool(xb, yb, c.planes, c.h, c.w, c.rows, c.cols); err != nil {
 				t.Fatal(err)
 			}
-			closeF32(t, "y", downF32(t, yb, c.out()), refAvgPool(c, x))
+			poolClose(t, "y", poolDown(t, yb, c.out()), refAvgPool(c, x))
 			for _, acc := range []bool{false, true} {
-				dy, dx0 := randF32(rng, c.out(), -1, 1), randF32(rng, c.in(), -1, 1)
-				dyb, dxb := upF32(t, d, dy), upF32(t, d, dx0)
+				dy, dx0 := poolRand(rng, c.out(), -1, 1), poolRand(rng, c.in(), -1, 1)
+				dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
 				if err := d.AvgPoolBackward(dyb, dxb, c.planes, c.h, c.w, c.rows, c.cols, acc); err != nil {
 					t.Fatal(err)
 				}
-				closeF32(t, fmt.Sprintf("dx accumulate=%v", acc), downF32(t, dxb, c.in()), refAvgPoolBackward(c, dy, dx0, acc))
+				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, c.in()), refAvgPoolBackward(c, dy, dx0, acc))
 			}
 		})
 	}
@@ -269,28 +293,28 @@ func TestMaxPoolEmulated(t *testing.T) {
 		}
 		for _, ties := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s ties=%v", c.name, ties), func(t *testing.T) {
-				d := emuDevice(t)
-				x := randF32(rng, c.in(), -3, 3)
+				d := poolDevice(t)
+				x := poolRand(rng, c.in(), -3, 3)
 				if ties {
-					x = tiedF32(rng, c.in())
+					x = poolTied(rng, c.in())
 				}
-				xb, yb, ab := upF32(t, d, x), upF32(t, d, make([]float32, c.out())), upF32(t, d, make([]float32, c.out()))
+				xb, yb, ab := poolUp(t, d, x), poolUp(t, d, make([]float32, c.out())), poolUp(t, d, make([]float32, c.out()))
 				if err := d.MaxPool(xb, yb, ab, c.planes, c.h, c.w, c.rows, c.cols); err != nil {
 					t.Fatal(err)
 				}
 				wantY, wantArg := refMaxPool(c, x)
-				closeF32(t, "y", downF32(t, yb, c.out()), wantY)
-				arg := int32Bits(downF32(t, ab, c.out()))
+				poolClose(t, "y", poolDown(t, yb, c.out()), wantY)
+				arg := poolInt32s(poolDown(t, ab, c.out()))
 				if !slices.Equal(arg, wantArg) {
 					t.Fatalf("argmax %v, want %v", arg, wantArg)
 				}
 				for _, acc := range []bool{false, true} {
-					dy, dx0 := randF32(rng, c.out(), -1, 1), randF32(rng, c.in(), -1, 1)
-					dyb, dxb := upF32(t, d, dy), upF32(t, d, dx0)
+					dy, dx0 := poolRand(rng, c.out(), -1, 1), poolRand(rng, c.in(), -1, 1)
+					dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
 					if err := d.MaxPoolBackward(dyb, ab, dxb, c.planes, c.h, c.w, len(c.rows), len(c.cols), acc); err != nil {
 						t.Fatal(err)
 					}
-					closeF32(t, fmt.Sprintf("dx accumulate=%v", acc), downF32(t, dxb, c.in()), refMaxPoolBackward(c, wantArg, dy, dx0, acc))
+					poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, c.in()), refMaxPoolBackward(c, wantArg, dy, dx0, acc))
 				}
 			})
 		}
@@ -300,15 +324,15 @@ func TestMaxPoolEmulated(t *testing.T) {
 // TestMaxPoolNaN: NaN beats every value and the last NaN of a window wins,
 // as op/pool.go scans; -Inf everywhere keeps the window's first index.
 func TestMaxPoolNaN(t *testing.T) {
-	d := emuDevice(t)
+	d := poolDevice(t)
 	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
 	c := strideCase(3, 2, 2, 2, 2, 0)
 	x := []float32{1, nan, 3, nan, inf, inf, inf, inf, 2, 5, 5, 1}
-	xb, yb, ab := upF32(t, d, x), upF32(t, d, make([]float32, 3)), upF32(t, d, make([]float32, 3))
+	xb, yb, ab := poolUp(t, d, x), poolUp(t, d, make([]float32, 3)), poolUp(t, d, make([]float32, 3))
 	if err := d.MaxPool(xb, yb, ab, c.planes, c.h, c.w, c.rows, c.cols); err != nil {
 		t.Fatal(err)
 	}
-	y, arg := downF32(t, yb, 3), int32Bits(downF32(t, ab, 3))
+	y, arg := poolDown(t, yb, 3), poolInt32s(poolDown(t, ab, 3))
 	if !math.IsNaN(float64(y[0])) || y[1] != inf || y[2] != 5 || !slices.Equal(arg, []int32{3, 0, 1}) {
 		t.Errorf("y %v argmax %v, want [NaN -Inf 5] [3 0 1]", y, arg)
 	}
@@ -320,11 +344,11 @@ func TestUpsampleEmulated(t *testing.T) {
 		{2, 3, 4, 7, 9}, {3, 2, 2, 4, 4}, {1, 7, 9, 3, 4}, {2, 26, 3, 22, 5}, {1, 1, 1, 3, 2}, {10, 5, 5, 5, 5},
 	} {
 		t.Run(fmt.Sprintf("%dx%dx%d to %dx%d", c.planes, c.h, c.w, c.oh, c.ow), func(t *testing.T) {
-			d := emuDevice(t)
+			d := poolDevice(t)
 			rows, cols := refNearest(c.h, c.oh), refNearest(c.w, c.ow)
 			in, out := c.planes*c.h*c.w, c.planes*c.oh*c.ow
-			x := randF32(rng, in, -1, 1)
-			xb, yb := upF32(t, d, x), upF32(t, d, make([]float32, out))
+			x := poolRand(rng, in, -1, 1)
+			xb, yb := poolUp(t, d, x), poolUp(t, d, make([]float32, out))
 			if err := d.Upsample(xb, yb, c.planes, c.h, c.w, rows, cols); err != nil {
 				t.Fatal(err)
 			}
@@ -336,14 +360,14 @@ func TestUpsampleEmulated(t *testing.T) {
 					}
 				}
 			}
-			closeF32(t, "y", downF32(t, yb, out), want)
+			poolClose(t, "y", poolDown(t, yb, out), want)
 			for _, acc := range []bool{false, true} {
-				dy, dx0 := randF32(rng, out, -1, 1), randF32(rng, in, -1, 1)
-				dyb, dxb := upF32(t, d, dy), upF32(t, d, dx0)
+				dy, dx0 := poolRand(rng, out, -1, 1), poolRand(rng, in, -1, 1)
+				dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
 				if err := d.UpsampleBackward(dyb, dxb, c.planes, c.h, c.w, rows, cols, acc); err != nil {
 					t.Fatal(err)
 				}
-				want := gradBase(dx0, acc)
+				want := poolGradBase(dx0, acc)
 				for p := range c.planes {
 					for i, r := range rows {
 						for j, s := range cols {
@@ -351,7 +375,7 @@ func TestUpsampleEmulated(t *testing.T) {
 						}
 					}
 				}
-				closeF32(t, fmt.Sprintf("dx accumulate=%v", acc), downF32(t, dxb, in), want)
+				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, in), want)
 			}
 		})
 	}
@@ -378,6 +402,22 @@ func TestPoolKernelChoice(t *testing.T) {
 		}
 		if got := drv.launches[len(drv.launches)-1]; got.name != c.want {
 			t.Errorf("%s: %s, want %s", c.c.name, got.name, c.want)
+		}
+	}
+	for _, c := range []struct {
+		c    poolCase
+		want string
+	}{
+		{strideCase(4, 56, 56, 3, 2, 1), "pool_avg_bwd"},
+		{adaptiveCase(4, 7, 7, 1, 1), "pool_avg_bwd_global"},
+		{strideCase(4, 7, 7, 7, 1, 0), "pool_avg_bwd_global"},
+		{strideCase(4, 7, 7, 5, 2, 0), "pool_avg_bwd"}, // one output whose window is not the plane
+	} {
+		if err := d.AvgPoolBackward(y, x, c.c.planes, c.c.h, c.c.w, c.c.rows, c.c.cols, true); err != nil {
+			t.Fatal(err)
+		}
+		if got := drv.launches[len(drv.launches)-1]; got.name != c.want {
+			t.Errorf("%s backward: %s, want %s", c.c.name, got.name, c.want)
 		}
 	}
 }

@@ -27,6 +27,20 @@
 #define POOL_FULL_MASK 0xffffffffu
 #define POOL_STD_EPS 1e-5
 
+// pool_split divides a flat index e by size: the quotient (a plane index,
+// below 2^31: the host checks) and the remainder. 64-bit division is a long
+// software routine, so it is taken only for tensors of 2^31 values or more.
+__device__ __forceinline__ int pool_split(long long e, int size, int& rem) {
+  if (e <= 0x7fffffff) {
+    const int q = (int)e / size;
+    rem = (int)e - q * size;
+    return q;
+  }
+  const long long q = e / size;
+  rem = (int)(e - q * size);
+  return (int)q;
+}
+
 // ---- teams: how the threads share one output or one plane ------------------
 
 // PoolThread: one thread per item.
@@ -85,8 +99,9 @@ struct PoolBlock {
 extern "C" __global__ void __launch_bounds__(256) pool_avg_thread(AVG_PARAMS) {
   const long long o = PoolThread::item();
   if (o >= total) return;
-  const int j = (int)(o % ow), i = (int)(o / ow % oh);
-  const float* xp = x + o / ((long long)oh * ow) * h * w;
+  int k;
+  const float* xp = x + (long long)pool_split(o, oh * ow, k) * h * w;
+  const int i = k / ow, j = k - i * ow;
   const int rlo = rows[3 * i], rhi = rows[3 * i + 1], clo = cols[3 * j], chi = cols[3 * j + 1];
   double s = 0.0;
   for (int r = rlo; r < rhi; r++)
@@ -101,15 +116,22 @@ __device__ __forceinline__ void avg_team(AVG_PARAMS) {
   __shared__ double sh[32];
   const long long o = Team::item();
   if (o >= total) return;  // the whole warp or block leaves together
-  const int j = (int)(o % ow), i = (int)(o / ow % oh);
-  const float* xp = x + o / ((long long)oh * ow) * h * w;
+  int q;
+  const float* xp = x + (long long)pool_split(o, oh * ow, q) * h * w;
+  const int i = q / ow, j = q - i * ow;
   const int rlo = rows[3 * i], clo = cols[3 * j];
   const int rw = cols[3 * j + 1] - clo, n = (rows[3 * i + 1] - rlo) * rw;
   double s = 0.0;
+  if (rw == w) {  // whole rows (global pooling): one contiguous run
+    const float* run = xp + rlo * w;
 #pragma unroll 4
-  for (int k = Team::rank(); k < n; k += Team::size()) {
-    const int r = k / rw;
-    s += xp[(rlo + r) * w + clo + (k - r * rw)];
+    for (int k = Team::rank(); k < n; k += Team::size()) s += run[k];
+  } else {
+#pragma unroll 4
+    for (int k = Team::rank(); k < n; k += Team::size()) {
+      const int r = k / rw;
+      s += xp[(rlo + r) * w + clo + (k - r * rw)];
+    }
   }
   s = Team::sum(s, sh);
   if (Team::leader()) y[o] = (float)(s / ((double)rows[3 * i + 2] * cols[3 * j + 2]));
@@ -127,8 +149,9 @@ extern "C" __global__ void __launch_bounds__(256)
                  int w, int oh, int ow, long long total, int accumulate) {
   const long long e = PoolThread::item();
   if (e >= total) return;
-  const int c = (int)(e % w), r = (int)(e / w % h);
-  const float* g = dy + e / ((long long)h * w) * oh * ow;
+  int k;
+  const float* g = dy + (long long)pool_split(e, h * w, k) * oh * ow;
+  const int r = k / w, c = k - r * w;
   const int* rl = rinv + h + 1;
   const int* cl = cinv + w + 1;
   float s = 0.f;
@@ -142,14 +165,61 @@ extern "C" __global__ void __launch_bounds__(256)
   dx[e] = accumulate ? dx[e] + s : s;
 }
 
+// Global pooling's backward pass, where the one window is the whole plane:
+// dx[p, k] (+)= dy[p] / div, with div the product of the divisors as a
+// float (as op/pool.go rounds it). The gather above would spend most of its
+// time decoding indices; here a thread takes four consecutive values,
+// which may straddle planes, and stores them as one float4 (the buffers
+// are 256-byte aligned and 4t is a multiple of 4).
+extern "C" __global__ void __launch_bounds__(256)
+    pool_avg_bwd_global(const float* __restrict__ dy, float* __restrict__ dx, float div, int L, long long total,
+                        int accumulate) {
+  const long long e = 4 * PoolThread::item();
+  if (e >= total) return;
+  int k;
+  int p = pool_split(e, L, k);
+  float g = dy[p] / div;
+  float v[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    if (k == L && e + j < total) {
+      p++;
+      k = 0;
+      g = dy[p] / div;
+    }
+    v[j] = g;
+    k++;
+  }
+  if (e + 4 <= total) {
+    float4* d = (float4*)(dx + e);
+    float4 o;
+    if (accumulate) {
+      o = *d;
+    } else {
+      o.x = o.y = o.z = o.w = 0.f;
+    }
+    o.x += v[0];
+    o.y += v[1];
+    o.z += v[2];
+    o.w += v[3];
+    *d = o;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+      if (e + j < total) dx[e + j] = accumulate ? dx[e + j] + v[j] : v[j];
+  }
+}
+
 // Nearest upsampling: y[p, i, j] = x[p, rsrc[i], csrc[j]].
 extern "C" __global__ void __launch_bounds__(256)
     pool_upsample(const float* __restrict__ x, float* __restrict__ y, const int* __restrict__ rsrc,
                   const int* __restrict__ csrc, int h, int w, int oh, int ow, long long total) {
   const long long o = PoolThread::item();
   if (o >= total) return;
-  const int j = (int)(o % ow), i = (int)(o / ow % oh);
-  y[o] = x[o / ((long long)oh * ow) * h * w + rsrc[i] * w + csrc[j]];
+  int k;
+  const long long p = pool_split(o, oh * ow, k);
+  const int i = k / ow, j = k - i * ow;
+  y[o] = x[p * h * w + rsrc[i] * w + csrc[j]];
 }
 
 // ---- max pooling ------------------------------------------------------------
@@ -165,8 +235,9 @@ extern "C" __global__ void __launch_bounds__(256)
              long long total) {
   const long long o = PoolThread::item();
   if (o >= total) return;
-  const int j = (int)(o % ow), i = (int)(o / ow % oh);
-  const float* xp = x + o / ((long long)oh * ow) * h * w;
+  int k;
+  const float* xp = x + (long long)pool_split(o, oh * ow, k) * h * w;
+  const int i = k / ow, j = k - i * ow;
   const int rlo = rows[3 * i], rhi = rows[3 * i + 1], clo = cols[3 * j], chi = cols[3 * j + 1];
   int at = rlo * w + clo;
   float best = xp[at];
@@ -191,7 +262,8 @@ extern "C" __global__ void __launch_bounds__(256)
   const long long o = PoolThread::item();
   if (o >= total) return;
   const int a = argmax[o];
-  if (a >= 0 && a < plane) atomicAdd(dx + o / outPlane * plane + a, dy[o]);
+  int k;
+  if (a >= 0 && a < plane) atomicAdd(dx + (long long)pool_split(o, outPlane, k) * plane + a, dy[o]);
 }
 
 extern "C" __global__ void __launch_bounds__(256) pool_zero(float* __restrict__ dst, long long n) {
@@ -263,10 +335,18 @@ __device__ __forceinline__ PoolStats plane_stats(const float* __restrict__ xp, i
                                                  float* shv, int* shi) {
   PoolStats st{0.0, 0.0, 0};
   double s = 0.0;
-  for (int i = Team::rank(); i < L; i += Team::size()) s += xp[i];
+  float bv = 0.f;
+  int bi = -1;
+#pragma unroll 4
+  for (int i = Team::rank(); i < L; i += Team::size()) {  // the sum and the max in one pass
+    const float v = xp[i];
+    s += v;
+    if ((mask & 4) && v == v) pool_better(v, i, bv, bi);
+  }
   st.mean = Team::sum(s, sh) / L;
   if (mask & 2) {
     double q = 0.0;
+#pragma unroll 4
     for (int i = Team::rank(); i < L; i += Team::size()) {
       const double d = xp[i] - st.mean;
       q += d * d;
@@ -274,12 +354,6 @@ __device__ __forceinline__ PoolStats plane_stats(const float* __restrict__ xp, i
     st.std = sqrt(Team::sum(q, sh) / den + POOL_STD_EPS);
   }
   if (mask & 4) {
-    float bv = 0.f;
-    int bi = -1;
-    for (int i = Team::rank(); i < L; i += Team::size()) {
-      const float v = xp[i];
-      if (v == v) pool_better(v, i, bv, bi);
-    }
     team_argmax<Team>(bv, bi, shv, shi);
     st.argmax = xp[0] != xp[0] ? 0 : bi;
   }
@@ -332,6 +406,7 @@ __device__ __forceinline__ void style_bwd_team(STYLE_BWD_PARAMS) {
   if (mask & 4) gm = *g;
   const bool lin = ga != 0.0 || gs != 0.0;
   float* dp = dx + p * L;
+#pragma unroll 4
   for (int i = Team::rank(); i < L; i += Team::size()) {
     float v = accumulate ? dp[i] : 0.f;
     if (lin) v += (float)(ga + gs * ((double)xp[i] - st.mean));
@@ -361,10 +436,11 @@ template <class Team>
 __device__ __forceinline__ void cfc_team(CFC_PARAMS) {
   const long long p = Team::item();
   if (p >= NC) return;
-  const int c = (int)(p % C);
+  const int c = (int)p % C;  // p < N*C < 2^31: the host checks
   const float* tp = t + p * K;
   const float* wp = w + (long long)c * K;
   double s = 0.0;
+#pragma unroll 4
   for (int j = Team::rank(); j < K; j += Team::size()) s += (double)wp[j] * tp[j];
   s = Team::sum(s, nullptr);
   if (!Team::leader()) return;
@@ -381,8 +457,8 @@ extern "C" __global__ void __launch_bounds__(256)
                    long long total, int accumulate) {
   const long long e = PoolThread::item();
   if (e >= total) return;
-  const long long p = e / K;
-  const int j = (int)(e - p * K), c = (int)(p % C);
+  int j;
+  const int p = pool_split(e, K, j), c = p % C;
   const float v = dz[p] * w[(long long)c * K + j];
   dt[e] = accumulate ? dt[e] + v : v;
 }
@@ -396,7 +472,8 @@ extern "C" __global__ void __launch_bounds__(256)
   const long long e = PoolThread::item(), CK = (long long)C * K;
   if (e < CK) {
     if (!dw) return;
-    const int c = (int)(e / K), j = (int)(e % K);
+    int j;
+    const int c = pool_split(e, K, j);
     double s = 0.0;
     for (int n = 0; n < N; n++) {
       const long long p = (long long)n * C + c;
@@ -421,11 +498,10 @@ extern "C" __global__ void __launch_bounds__(256)
                        int oh, int ow, int stride, long long total) {
   const long long o = PoolThread::item();
   if (o >= total) return;
-  const int j = (int)(o % ow), i = (int)(o / ow % oh);
-  const long long nc = o / ((long long)oh * ow);
-  const int c = (int)(nc % cout);
-  const long long n = nc / cout;
-  y[o] = c < cin ? x[((n * cin + c) * h + (long long)i * stride) * w + (long long)j * stride] : 0.f;
+  int k;
+  const int nc = pool_split(o, oh * ow, k), n = nc / cout, c = nc - n * cout;
+  const int i = k / ow, j = k - i * ow;
+  y[o] = c < cin ? x[(((long long)n * cin + c) * h + i * stride) * w + j * stride] : 0.f;
 }
 
 extern "C" __global__ void __launch_bounds__(256)
@@ -433,11 +509,10 @@ extern "C" __global__ void __launch_bounds__(256)
                            int oh, int ow, int stride, long long total, int accumulate) {
   const long long e = PoolThread::item();
   if (e >= total) return;
-  const int c = (int)(e % w), r = (int)(e / w % h);
-  const long long nc = e / ((long long)h * w);
-  const long long n = nc / cin;
-  const int ch = (int)(nc % cin);
+  int k;
+  const int nc = pool_split(e, h * w, k), n = nc / cin, ch = nc - n * cin;
+  const int r = k / w, c = k - r * w;
   float v = 0.f;
-  if (r % stride == 0 && c % stride == 0) v = dy[((n * cout + ch) * oh + r / stride) * ow + c / stride];
+  if (r % stride == 0 && c % stride == 0) v = dy[(((long long)n * cout + ch) * oh + r / stride) * ow + c / stride];
   dx[e] = accumulate ? dx[e] + v : v;
 }

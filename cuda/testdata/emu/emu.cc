@@ -144,10 +144,10 @@ const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kern
     K(nn_ce_bwd), K(nn_sgd), K(nn_sgd_momentum), K(nn_nonfinite),
     // end nn.cu
     // pool.cu kernels (cuda/pool.go)
-    K(pool_avg_thread), K(pool_avg_warp), K(pool_avg_block), K(pool_avg_bwd), K(pool_upsample), K(pool_max),
-    K(pool_max_bwd), K(pool_zero), K(pool_style_warp), K(pool_style_block), K(pool_style_bwd_warp),
-    K(pool_style_bwd_block), K(pool_cfc_thread), K(pool_cfc_warp), K(pool_cfc_bwd_t), K(pool_cfc_bwd_params),
-    K(pool_subsample_pad), K(pool_subsample_pad_bwd),
+    K(pool_avg_thread), K(pool_avg_warp), K(pool_avg_block), K(pool_avg_bwd), K(pool_avg_bwd_global),
+    K(pool_upsample), K(pool_max), K(pool_max_bwd), K(pool_zero), K(pool_style_warp), K(pool_style_block),
+    K(pool_style_bwd_warp), K(pool_style_bwd_block), K(pool_cfc_thread), K(pool_cfc_warp), K(pool_cfc_bwd_t),
+    K(pool_cfc_bwd_params), K(pool_subsample_pad), K(pool_subsample_pad_bwd),
     // end pool.cu
     // conv.cu kernels (cuda/conv.go)
     K(conv_im2col), K(conv_col2im),
