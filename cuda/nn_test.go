@@ -15,7 +15,8 @@ import (
 
 const nnTol = 1e-5
 
-// nnEnv is a fake device, with the emulator when a test runs kernels.
+// nnEnv is the device the checks run on: a fake one (drv), with the
+// emulator when a test runs kernels, or a GPU (drv nil).
 type nnEnv struct {
 	t   *testing.T
 	d   *Device
@@ -37,7 +38,7 @@ func newNNEnv(t *testing.T, emulate bool) *nnEnv {
 // ok fails the test on err, with the emulator's own error when it has one.
 func (e *nnEnv) ok(err error) {
 	e.t.Helper()
-	if e.drv.emuErr != nil {
+	if e.drv != nil && e.drv.emuErr != nil {
 		e.t.Fatal(e.drv.emuErr)
 	}
 	if err != nil {
@@ -150,59 +151,64 @@ var nnSizes = []int{1, 3, 4, 33, 1029, 70001}
 
 func TestNNElementwiseEmulated(t *testing.T) {
 	e := newNNEnv(t, true)
-	d := e.d
 	for _, n := range nnShort(nnSizes, 3, 1029) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			e.t = t
-			xs, as, dys, base := e.rand(n, -2, 2), e.rand(n, -2, 2), e.rand(n, -1, 1), e.rand(n, -1, 1)
-			x, a, dy := e.up(xs), e.up(as), e.up(dys)
-			y, _ := d.AllocFloat32(n)
-			defer e.free(x, a, dy, y)
-			want := func(f func(i int) float64) []float64 {
-				w := make([]float64, n)
-				for i := range w {
-					w[i] = f(i)
-				}
-				return w
-			}
-
-			e.ok(d.Fill(y, n, 2.5))
-			e.close("Fill", e.down(y, n), want(func(int) float64 { return 2.5 }))
-			e.ok(d.Copy(y, x, n))
-			e.close("Copy", e.down(y, n), f64(xs))
-			e.ok(d.AddInto(y, a, n))
-			e.close("AddInto", e.down(y, n), want(func(i int) float64 { return float64(xs[i]) + float64(as[i]) }))
-			for _, relu := range []bool{false, true} {
-				e.ok(d.Add(x, a, y, n, relu))
-				e.close(fmt.Sprintf("Add relu=%v", relu), e.down(y, n), want(func(i int) float64 {
-					s := float64(xs[i] + as[i])
-					if relu {
-						return refRelu(s)
-					}
-					return s
-				}))
-			}
-			e.ok(d.ReLU(x, y, n))
-			ys := e.down(y, n)
-			e.close("ReLU", ys, want(func(i int) float64 { return refRelu(float64(xs[i])) }))
-			e.ok(d.Copy(y, x, n))
-			e.ok(d.ReLU(y, y, n))
-			e.close("ReLU in place", e.down(y, n), f64(ys))
-			for _, acc := range []bool{false, true} {
-				e.ok(y.CopyFrom(base))
-				e.ok(d.ReLUBackward(x, dy, y, n, acc))
-				e.close(fmt.Sprintf("ReLUBackward acc=%v", acc), e.down(y, n),
-					plus(base, want(func(i int) float64 { return float64(dys[i]) * oneIfPos(xs[i]) }), acc))
-			}
-			e.ok(d.Sigmoid(x, y, n))
-			e.close("Sigmoid", e.down(y, n), want(func(i int) float64 { return refSigmoid(float64(xs[i])) }))
-			for _, acc := range []bool{false, true} {
-				e.ok(y.CopyFrom(base))
-				e.ok(d.SigmoidBackward(a, dy, y, n, acc))
-				e.close(fmt.Sprintf("SigmoidBackward acc=%v", acc), e.down(y, n),
-					plus(base, want(func(i int) float64 { return float64(dys[i]) * float64(as[i]) * (1 - float64(as[i])) }), acc))
-			}
+			e.checkElementwise(n)
 		})
+	}
+}
+
+// checkElementwise runs every elementwise operation on n random values.
+func (e *nnEnv) checkElementwise(n int) {
+	d := e.d
+	xs, as, dys, base := e.rand(n, -2, 2), e.rand(n, -2, 2), e.rand(n, -1, 1), e.rand(n, -1, 1)
+	x, a, dy := e.up(xs), e.up(as), e.up(dys)
+	y, _ := d.AllocFloat32(n)
+	defer e.free(x, a, dy, y)
+	want := func(f func(i int) float64) []float64 {
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = f(i)
+		}
+		return w
+	}
+
+	e.ok(d.Fill(y, n, 2.5))
+	e.close("Fill", e.down(y, n), want(func(int) float64 { return 2.5 }))
+	e.ok(d.Copy(y, x, n))
+	e.close("Copy", e.down(y, n), f64(xs))
+	e.ok(d.AddInto(y, a, n))
+	e.close("AddInto", e.down(y, n), want(func(i int) float64 { return float64(xs[i]) + float64(as[i]) }))
+	for _, relu := range []bool{false, true} {
+		e.ok(d.Add(x, a, y, n, relu))
+		e.close(fmt.Sprintf("Add relu=%v", relu), e.down(y, n), want(func(i int) float64 {
+			s := float64(xs[i] + as[i])
+			if relu {
+				return refRelu(s)
+			}
+			return s
+		}))
+	}
+	e.ok(d.ReLU(x, y, n))
+	ys := e.down(y, n)
+	e.close("ReLU", ys, want(func(i int) float64 { return refRelu(float64(xs[i])) }))
+	e.ok(d.Copy(y, x, n))
+	e.ok(d.ReLU(y, y, n))
+	e.close("ReLU in place", e.down(y, n), f64(ys))
+	for _, acc := range []bool{false, true} {
+		e.ok(y.CopyFrom(base))
+		e.ok(d.ReLUBackward(x, dy, y, n, acc))
+		e.close(fmt.Sprintf("ReLUBackward acc=%v", acc), e.down(y, n),
+			plus(base, want(func(i int) float64 { return float64(dys[i]) * oneIfPos(xs[i]) }), acc))
+	}
+	e.ok(d.Sigmoid(x, y, n))
+	e.close("Sigmoid", e.down(y, n), want(func(i int) float64 { return refSigmoid(float64(xs[i])) }))
+	for _, acc := range []bool{false, true} {
+		e.ok(y.CopyFrom(base))
+		e.ok(d.SigmoidBackward(a, dy, y, n, acc))
+		e.close(fmt.Sprintf("SigmoidBackward acc=%v", acc), e.down(y, n),
+			plus(base, want(func(i int) float64 { return float64(dys[i]) * float64(as[i]) * (1 - float64(as[i])) }), acc))
 	}
 }
 
@@ -233,43 +239,47 @@ var planeCases = [][2]int{{1, 1}, {3, 5}, {6, 49}, {4, 64}, {37, 9}, {2, 4100}, 
 
 func TestNNScalePlanesEmulated(t *testing.T) {
 	e := newNNEnv(t, true)
-	d := e.d
 	for _, c := range nnShort(planeCases, [2]int{6, 49}, [2]int{3, 9001}) {
 		P, L := c[0], c[1]
-		n := P * L
 		t.Run(fmt.Sprintf("%dx%d", P, L), func(t *testing.T) {
 			e.t = t
-			xs, gs, dys, dx0, dg0 := e.rand(n, -2, 2), e.rand(P, 0, 1), e.rand(n, -1, 1), e.rand(n, -1, 1), e.rand(P, -1, 1)
-			x, g, dy := e.up(xs), e.up(gs), e.up(dys)
-			y, _ := d.AllocFloat32(n)
-			dg, _ := d.AllocFloat32(P)
-			defer e.free(x, g, dy, y, dg)
-			wantY, wantDX, wantDG := make([]float64, n), make([]float64, n), make([]float64, P)
-			for p := range P {
-				for i := range L {
-					j := p*L + i
-					wantY[j] = float64(xs[j]) * float64(gs[p])
-					wantDX[j] = float64(dys[j]) * float64(gs[p])
-					wantDG[p] += float64(dys[j]) * float64(xs[j])
-				}
-			}
-			e.ok(d.ScalePlanes(x, g, y, P, L))
-			e.close("ScalePlanes", e.down(y, n), wantY)
-			for _, acc := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-				e.ok(y.CopyFrom(dx0))
-				e.ok(dg.CopyFrom(dg0))
-				e.ok(d.ScalePlanesBackward(x, g, dy, y, dg, P, L, acc[0], acc[1]))
-				e.close(fmt.Sprintf("ScalePlanesBackward dx acc=%v", acc), e.down(y, n), plus(dx0, wantDX, acc[0]))
-				e.close(fmt.Sprintf("ScalePlanesBackward dg acc=%v", acc), e.down(dg, P), plus(dg0, wantDG, acc[1]))
-			}
-			// dx nil, dg only; then dg nil, dx written over dy.
-			e.ok(dg.CopyFrom(dg0))
-			e.ok(d.ScalePlanesBackward(x, g, dy, nil, dg, P, L, false, false))
-			e.close("ScalePlanesBackward dg only", e.down(dg, P), wantDG)
-			e.ok(d.ScalePlanesBackward(nil, g, dy, dy, nil, P, L, false, false))
-			e.close("ScalePlanesBackward dx over dy", e.down(dy, n), wantDX)
+			e.checkPlanes(P, L)
 		})
 	}
+}
+
+// checkPlanes runs ScalePlanes and its gradient on P planes of L values.
+func (e *nnEnv) checkPlanes(P, L int) {
+	d, n := e.d, P*L
+	xs, gs, dys, dx0, dg0 := e.rand(n, -2, 2), e.rand(P, 0, 1), e.rand(n, -1, 1), e.rand(n, -1, 1), e.rand(P, -1, 1)
+	x, g, dy := e.up(xs), e.up(gs), e.up(dys)
+	y, _ := d.AllocFloat32(n)
+	dg, _ := d.AllocFloat32(P)
+	defer e.free(x, g, dy, y, dg)
+	wantY, wantDX, wantDG := make([]float64, n), make([]float64, n), make([]float64, P)
+	for p := range P {
+		for i := range L {
+			j := p*L + i
+			wantY[j] = float64(xs[j]) * float64(gs[p])
+			wantDX[j] = float64(dys[j]) * float64(gs[p])
+			wantDG[p] += float64(dys[j]) * float64(xs[j])
+		}
+	}
+	e.ok(d.ScalePlanes(x, g, y, P, L))
+	e.close("ScalePlanes", e.down(y, n), wantY)
+	for _, acc := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+		e.ok(y.CopyFrom(dx0))
+		e.ok(dg.CopyFrom(dg0))
+		e.ok(d.ScalePlanesBackward(x, g, dy, y, dg, P, L, acc[0], acc[1]))
+		e.close(fmt.Sprintf("ScalePlanesBackward dx acc=%v", acc), e.down(y, n), plus(dx0, wantDX, acc[0]))
+		e.close(fmt.Sprintf("ScalePlanesBackward dg acc=%v", acc), e.down(dg, P), plus(dg0, wantDG, acc[1]))
+	}
+	// dx nil, dg only; then dg nil, dx written over dy.
+	e.ok(dg.CopyFrom(dg0))
+	e.ok(d.ScalePlanesBackward(x, g, dy, nil, dg, P, L, false, false))
+	e.close("ScalePlanesBackward dg only", e.down(dg, P), wantDG)
+	e.ok(d.ScalePlanesBackward(nil, g, dy, dy, nil, P, L, false, false))
+	e.close("ScalePlanesBackward dx over dy", e.down(dy, n), wantDX)
 }
 
 // biasCases are (outer, c, inner): a linear layer's (inner 1), small
@@ -278,35 +288,39 @@ var biasCases = [][3]int{{1, 1, 1}, {5, 7, 1}, {3, 4, 9}, {2, 3, 64}, {40, 3, 1}
 
 func TestNNBiasEmulated(t *testing.T) {
 	e := newNNEnv(t, true)
-	d := e.d
 	for _, c := range nnShort(biasCases, [3]int{5, 7, 1}, [3]int{4, 2, 2801}) {
 		O, C, I := c[0], c[1], c[2]
-		n := O * C * I
 		t.Run(fmt.Sprintf("%dx%dx%d", O, C, I), func(t *testing.T) {
 			e.t = t
-			ys, bs, db0 := e.rand(n, -2, 2), e.rand(C, -1, 1), e.rand(C, -1, 1)
-			y, b := e.up(ys), e.up(bs)
-			db, _ := d.AllocFloat32(C)
-			defer e.free(y, b, db)
-			wantY, wantDB := make([]float64, n), make([]float64, C)
-			for o := range O {
-				for ch := range C {
-					for i := range I {
-						j := (o*C+ch)*I + i
-						wantY[j] = float64(ys[j]) + float64(bs[ch])
-						wantDB[ch] += float64(ys[j])
-					}
-				}
-			}
-			for _, acc := range []bool{false, true} {
-				e.ok(db.CopyFrom(db0))
-				e.ok(d.SumBias(y, db, O, C, I, acc))
-				e.close(fmt.Sprintf("SumBias acc=%v", acc), e.down(db, C), plus(db0, wantDB, acc))
-			}
-			e.ok(d.AddBias(y, b, O, C, I))
-			e.close("AddBias", e.down(y, n), wantY)
+			e.checkBias(O, C, I)
 		})
 	}
+}
+
+// checkBias runs AddBias and SumBias on an O×C×I layout.
+func (e *nnEnv) checkBias(O, C, I int) {
+	d, n := e.d, O*C*I
+	ys, bs, db0 := e.rand(n, -2, 2), e.rand(C, -1, 1), e.rand(C, -1, 1)
+	y, b := e.up(ys), e.up(bs)
+	db, _ := d.AllocFloat32(C)
+	defer e.free(y, b, db)
+	wantY, wantDB := make([]float64, n), make([]float64, C)
+	for o := range O {
+		for ch := range C {
+			for i := range I {
+				j := (o*C+ch)*I + i
+				wantY[j] = float64(ys[j]) + float64(bs[ch])
+				wantDB[ch] += float64(ys[j])
+			}
+		}
+	}
+	for _, acc := range []bool{false, true} {
+		e.ok(db.CopyFrom(db0))
+		e.ok(d.SumBias(y, db, O, C, I, acc))
+		e.close(fmt.Sprintf("SumBias acc=%v", acc), e.down(db, C), plus(db0, wantDB, acc))
+	}
+	e.ok(d.AddBias(y, b, O, C, I))
+	e.close("AddBias", e.down(y, n), wantY)
 }
 
 // refBN is BatchNorm in float64 from the definitions in op/batchnorm.go.
@@ -400,60 +414,65 @@ var bnShapes = []BNShape{{3, 3, 1}, {37, 2, 1}, {3, 5, 7}, {4, 3, 16}, {2, 1, 1}
 
 func TestNNBatchNormEmulated(t *testing.T) {
 	e := newNNEnv(t, true)
-	d := e.d
 	for _, s := range nnShort(bnShapes, BNShape{3, 5, 7}, BNShape{3, 2, 2801}) {
 		for _, relu := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%dx%dx%d relu=%v", s.N, s.C, s.HW, relu), func(t *testing.T) {
 				e.t = t
-				n, C := s.Len(), s.C
-				// An offset of 3 against a spread of 1: the shifted sums
-				// must keep the variance.
-				xs, gs, bs := e.rand(n, 2, 4), e.rand(C, 0.5, 1.5), e.rand(C, -0.5, 0.5)
-				rms, rvs, dys := e.rand(C, -1, 1), e.rand(C, 0.5, 2), e.rand(n, -1, 1)
-				dx0, dg0, db0 := e.rand(n, -1, 1), e.rand(C, -1, 1), e.rand(C, -1, 1)
-				r := &refBN{s: s, x: f64(xs), gamma: f64(gs), beta: f64(bs), rm: f64(rms), rv: f64(rvs), momentum: 0.1, eps: 1e-5, relu: relu}
-				r.forward()
-				x, gamma, beta, rm, rv, dy := e.up(xs), e.up(gs), e.up(bs), e.up(rms), e.up(rvs), e.up(dys)
-				bufs, err := allocFloats(d, n, C, C, n, C, C)
-				e.ok(err)
-				y, sm, sr, dx, dgamma, dbeta := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
-				defer e.free(append(bufs, x, gamma, beta, rm, rv, dy)...)
-
-				e.ok(d.BatchNormEval(s, x, gamma, beta, rm, rv, y, 1e-5, relu))
-				e.close("eval y", e.down(y, n), r.evalY)
-				e.ok(d.BatchNormTrain(s, x, gamma, beta, rm, rv, y, sm, sr, 0.1, 1e-5, relu))
-				ys := e.down(y, n)
-				e.close("train y", ys, r.y)
-				e.close("saveMean", e.down(sm, C), r.mean)
-				e.close("saveRstd", e.down(sr, C), r.rstd)
-				e.close("runMean", e.down(rm, C), r.newRM)
-				e.close("runVar", e.down(rv, C), r.newRV)
-
-				if s.N*s.HW == 2 {
-					// Two values normalise to ±1 whatever they are: dx
-					// is pure rounding (eps/(var+eps) of the gradient).
-					return
-				}
-				r.yFloat = ys
-				r.backward(f64(dys))
-				for _, acc := range [][2]bool{{false, false}, {true, true}, {true, false}} {
-					e.ok(errsJoin(dx.CopyFrom(dx0), dgamma.CopyFrom(dg0), dbeta.CopyFrom(db0)))
-					e.ok(d.BatchNormBackward(s, x, y, dy, gamma, sm, sr, dx, dgamma, dbeta, relu, acc[0], acc[1]))
-					e.close(fmt.Sprintf("dx acc=%v", acc), e.down(dx, n), plus(dx0, r.dx, acc[0]))
-					e.close(fmt.Sprintf("dgamma acc=%v", acc), e.down(dgamma, C), plus(dg0, r.dgamma, acc[1]))
-					e.close(fmt.Sprintf("dbeta acc=%v", acc), e.down(dbeta, C), plus(db0, r.dbeta, acc[1]))
-				}
-				// Parameters only; without relu y is not needed.
-				yArg := y
-				if !relu {
-					yArg = nil
-				}
-				e.ok(d.BatchNormBackward(s, x, yArg, dy, gamma, sm, sr, nil, dgamma, dbeta, relu, false, false))
-				e.close("dgamma, no dx", e.down(dgamma, C), r.dgamma)
-				e.close("dbeta, no dx", e.down(dbeta, C), r.dbeta)
+				e.checkBN(s, relu)
 			})
 		}
 	}
+}
+
+// checkBN runs BatchNorm's three calls on random data of shape s.
+func (e *nnEnv) checkBN(s BNShape, relu bool) {
+	d := e.d
+	n, C := s.Len(), s.C
+	// An offset of 3 against a spread of 1: the shifted sums
+	// must keep the variance.
+	xs, gs, bs := e.rand(n, 2, 4), e.rand(C, 0.5, 1.5), e.rand(C, -0.5, 0.5)
+	rms, rvs, dys := e.rand(C, -1, 1), e.rand(C, 0.5, 2), e.rand(n, -1, 1)
+	dx0, dg0, db0 := e.rand(n, -1, 1), e.rand(C, -1, 1), e.rand(C, -1, 1)
+	r := &refBN{s: s, x: f64(xs), gamma: f64(gs), beta: f64(bs), rm: f64(rms), rv: f64(rvs), momentum: 0.1, eps: 1e-5, relu: relu}
+	r.forward()
+	x, gamma, beta, rm, rv, dy := e.up(xs), e.up(gs), e.up(bs), e.up(rms), e.up(rvs), e.up(dys)
+	bufs, err := allocFloats(d, n, C, C, n, C, C)
+	e.ok(err)
+	y, sm, sr, dx, dgamma, dbeta := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
+	defer e.free(append(bufs, x, gamma, beta, rm, rv, dy)...)
+
+	e.ok(d.BatchNormEval(s, x, gamma, beta, rm, rv, y, 1e-5, relu))
+	e.close("eval y", e.down(y, n), r.evalY)
+	e.ok(d.BatchNormTrain(s, x, gamma, beta, rm, rv, y, sm, sr, 0.1, 1e-5, relu))
+	ys := e.down(y, n)
+	e.close("train y", ys, r.y)
+	e.close("saveMean", e.down(sm, C), r.mean)
+	e.close("saveRstd", e.down(sr, C), r.rstd)
+	e.close("runMean", e.down(rm, C), r.newRM)
+	e.close("runVar", e.down(rv, C), r.newRV)
+
+	if s.N*s.HW == 2 {
+		// Two values normalise to ±1 whatever they are: dx
+		// is pure rounding (eps/(var+eps) of the gradient).
+		return
+	}
+	r.yFloat = ys
+	r.backward(f64(dys))
+	for _, acc := range [][2]bool{{false, false}, {true, true}, {true, false}} {
+		e.ok(errsJoin(dx.CopyFrom(dx0), dgamma.CopyFrom(dg0), dbeta.CopyFrom(db0)))
+		e.ok(d.BatchNormBackward(s, x, y, dy, gamma, sm, sr, dx, dgamma, dbeta, relu, acc[0], acc[1]))
+		e.close(fmt.Sprintf("dx acc=%v", acc), e.down(dx, n), plus(dx0, r.dx, acc[0]))
+		e.close(fmt.Sprintf("dgamma acc=%v", acc), e.down(dgamma, C), plus(dg0, r.dgamma, acc[1]))
+		e.close(fmt.Sprintf("dbeta acc=%v", acc), e.down(dbeta, C), plus(db0, r.dbeta, acc[1]))
+	}
+	// Parameters only; without relu y is not needed.
+	yArg := y
+	if !relu {
+		yArg = nil
+	}
+	e.ok(d.BatchNormBackward(s, x, yArg, dy, gamma, sm, sr, nil, dgamma, dbeta, relu, false, false))
+	e.close("dgamma, no dx", e.down(dgamma, C), r.dgamma)
+	e.close("dbeta, no dx", e.down(dbeta, C), r.dbeta)
 }
 
 func errsJoin(errs ...error) error {
@@ -494,37 +513,7 @@ func TestNNCrossEntropyEmulated(t *testing.T) {
 		n, k := c[0], c[1]
 		t.Run(fmt.Sprintf("%dx%d", n, k), func(t *testing.T) {
 			e.t = t
-			xs := e.rand(n*k, -4, 4)
-			xs[0] += 30 // a large logit: the row maximum must be subtracted
-			labels := make([]int32, n)
-			for i := range labels {
-				labels[i] = int32(e.rng.IntN(k))
-			}
-			wantLoss, wantP := refCE(xs, labels, n, k)
-			logits, lab, dloss, base := e.up(xs), e.upInt(labels), e.up([]float32{0.7}), e.rand(n*k, -1, 1)
-			bufs, err := allocFloats(d, 1, n*k, n*k)
-			e.ok(err)
-			loss, probs, dl := bufs[0], bufs[1], bufs[2]
-			defer e.free(append(bufs, logits, lab, dloss)...)
-			e.ok(d.CrossEntropy(logits, lab, loss, probs, n, k))
-			e.close("loss", e.down(loss, 1), []float64{wantLoss})
-			ps := e.down(probs, n*k)
-			e.close("probs", ps, wantP)
-			grad := make([]float64, n*k)
-			for i := range n {
-				for j := range k {
-					v := float64(ps[i*k+j])
-					if j == int(labels[i]) {
-						v--
-					}
-					grad[i*k+j] = v * 0.7 / float64(n)
-				}
-			}
-			for _, acc := range []bool{false, true} {
-				e.ok(dl.CopyFrom(base))
-				e.ok(d.CrossEntropyBackward(probs, lab, dloss, dl, n, k, acc))
-				e.close(fmt.Sprintf("dlogits acc=%v", acc), e.down(dl, n*k), plus(base, grad, acc))
-			}
+			e.checkCE(n, k)
 		})
 	}
 	t.Run("NaN", func(t *testing.T) {
@@ -537,6 +526,42 @@ func TestNNCrossEntropyEmulated(t *testing.T) {
 			t.Errorf("loss %v with a NaN logit", got)
 		}
 	})
+}
+
+// checkCE runs CrossEntropy and its gradient on n rows of k logits.
+func (e *nnEnv) checkCE(n, k int) {
+	d := e.d
+	xs := e.rand(n*k, -4, 4)
+	xs[0] += 30 // a large logit: the row maximum must be subtracted
+	labels := make([]int32, n)
+	for i := range labels {
+		labels[i] = int32(e.rng.IntN(k))
+	}
+	wantLoss, wantP := refCE(xs, labels, n, k)
+	logits, lab, dloss, base := e.up(xs), e.upInt(labels), e.up([]float32{0.7}), e.rand(n*k, -1, 1)
+	bufs, err := allocFloats(d, 1, n*k, n*k)
+	e.ok(err)
+	loss, probs, dl := bufs[0], bufs[1], bufs[2]
+	defer e.free(append(bufs, logits, lab, dloss)...)
+	e.ok(d.CrossEntropy(logits, lab, loss, probs, n, k))
+	e.close("loss", e.down(loss, 1), []float64{wantLoss})
+	ps := e.down(probs, n*k)
+	e.close("probs", ps, wantP)
+	grad := make([]float64, n*k)
+	for i := range n {
+		for j := range k {
+			v := float64(ps[i*k+j])
+			if j == int(labels[i]) {
+				v--
+			}
+			grad[i*k+j] = v * 0.7 / float64(n)
+		}
+	}
+	for _, acc := range []bool{false, true} {
+		e.ok(dl.CopyFrom(base))
+		e.ok(d.CrossEntropyBackward(probs, lab, dloss, dl, n, k, acc))
+		e.close(fmt.Sprintf("dlogits acc=%v", acc), e.down(dl, n*k), plus(base, grad, acc))
+	}
 }
 
 // refSGD is optim/sgd.go's step in float64.
@@ -561,13 +586,15 @@ func refSGD(p, g, buf []float32, lr, wd, mom float64, nesterov, first bool) (np,
 	return np, nb
 }
 
-func TestNNSGDEmulated(t *testing.T) {
-	e := newNNEnv(t, true)
-	d := e.d
-	type sgdCase struct {
-		wd, mom         float32
-		nesterov, first bool
-	}
+// sgdCase is one combination of SGD's settings.
+type sgdCase struct {
+	wd, mom         float32
+	nesterov, first bool
+}
+
+// sgdCases: no momentum with and without weight decay, then momentum with
+// every combination of weight decay, Nesterov and a fresh buffer.
+func sgdCases() []sgdCase {
 	cases := []sgdCase{{0, 0, false, false}, {0.1, 0, false, false}}
 	for _, wd := range []float32{0, 5e-4} {
 		for _, nesterov := range []bool{false, true} {
@@ -576,30 +603,41 @@ func TestNNSGDEmulated(t *testing.T) {
 			}
 		}
 	}
+	return cases
+}
+
+func TestNNSGDEmulated(t *testing.T) {
+	e := newNNEnv(t, true)
 	for _, n := range []int{1, 5, 1030} {
-		for _, c := range cases {
+		for _, c := range sgdCases() {
 			t.Run(fmt.Sprintf("%d %+v", n, c), func(t *testing.T) {
 				e.t = t
-				ps, gs, bs := e.rand(n, -1, 1), e.rand(n, -1, 1), e.rand(n, -1, 1)
-				if c.first {
-					for i := range bs {
-						bs[i] = float32(math.NaN()) // a fresh buffer must not be read
-					}
-				}
-				wantP, wantB := refSGD(ps, gs, bs, 0.1, float64(c.wd), float64(c.mom), c.nesterov, c.first)
-				p, g := e.up(ps), e.up(gs)
-				var buf *Buffer
-				if c.mom != 0 {
-					buf = e.up(bs)
-				}
-				defer e.free(p, g, buf)
-				e.ok(d.SGDStep(p, g, buf, n, 0.1, c.wd, c.mom, c.nesterov, c.first))
-				e.close("p", e.down(p, n), wantP)
-				if buf != nil {
-					e.close("buf", e.down(buf, n), wantB)
-				}
+				e.checkSGD(n, c)
 			})
 		}
+	}
+}
+
+// checkSGD runs one SGD step on n random parameters.
+func (e *nnEnv) checkSGD(n int, c sgdCase) {
+	d := e.d
+	ps, gs, bs := e.rand(n, -1, 1), e.rand(n, -1, 1), e.rand(n, -1, 1)
+	if c.first {
+		for i := range bs {
+			bs[i] = float32(math.NaN()) // a fresh buffer must not be read
+		}
+	}
+	wantP, wantB := refSGD(ps, gs, bs, 0.1, float64(c.wd), float64(c.mom), c.nesterov, c.first)
+	p, g := e.up(ps), e.up(gs)
+	var buf *Buffer
+	if c.mom != 0 {
+		buf = e.up(bs)
+	}
+	defer e.free(p, g, buf)
+	e.ok(d.SGDStep(p, g, buf, n, 0.1, c.wd, c.mom, c.nesterov, c.first))
+	e.close("p", e.down(p, n), wantP)
+	if buf != nil {
+		e.close("buf", e.down(buf, n), wantB)
 	}
 }
 

@@ -36,15 +36,11 @@ namespace nnk {
 
 typedef long long i64;
 
-const unsigned kFullMask = 0xffffffffu;
-const float kMaxFloat = 3.402823466e+38f;
+#define NN_FULL_MASK 0xffffffffu
+#define NN_MAX_FLOAT 3.402823466e+38f
 
-// W<V> tags a unit of V consecutive floats: 4 for a float4, 1 for a float.
-template <int V>
-struct W {
-  static const int v = V;
-};
 
+// Vec<V> is a unit of V consecutive floats: a float4's worth, or one.
 template <int V>
 struct Vec {
   float v[V];
@@ -114,20 +110,20 @@ __device__ __forceinline__ float sigmoid(float v) {
 // when wd is 0, so that an infinite p does not become NaN through 0 * inf.
 __device__ __forceinline__ float decayed(float g, float p, float wd) { return wd != 0.f ? g + wd * p : g; }
 
-__device__ __forceinline__ bool finite(float v) { return v >= -kMaxFloat && v <= kMaxFloat; }
+__device__ __forceinline__ bool finite(float v) { return v >= -NN_MAX_FLOAT && v <= NN_MAX_FLOAT; }
 
 // nan_max is the larger of a and b, NaN if either is.
 __device__ __forceinline__ float nan_max(float a, float b) { return (a > b || a != a) ? a : b; }
 
 __device__ __forceinline__ double warp_sum(double v) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(NN_FULL_MASK, v, o);
   return v;
 }
 
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = nan_max(v, __shfl_xor_sync(kFullMask, v, o));
+  for (int o = 16; o > 0; o >>= 1) v = nan_max(v, __shfl_xor_sync(NN_FULL_MASK, v, o));
   return v;
 }
 
@@ -149,33 +145,34 @@ __device__ __forceinline__ void block_sum2(double& a, double& b, double* sh) {
   }
 }
 
-// map calls f(W<V>(), u) for every unit u of n values: float4s when vec,
-// then single floats for the n % 4 left over.
+// map calls f.at<V>(u) for every unit u of n values: float4s (V = 4) when
+// vec, then single floats for the n % 4 left over. (Functors, not lambdas:
+// NVRTC compiles lambdas only with flags this project does not pass.)
 template <class F>
-__device__ __forceinline__ void map(i64 n, bool vec, F f) {
+__device__ __forceinline__ void map(i64 n, bool vec, F&& f) {
   const i64 step = (i64)gridDim.x * blockDim.x;
   const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
   i64 i = t;
   if (vec) {
     const i64 n4 = n >> 2;
-    for (i64 u = t; u < n4; u += step) f(W<4>(), u);
+    for (i64 u = t; u < n4; u += step) f.template at<4>(u);
     i += n4 << 2;
   }
-  for (; i < n; i += step) f(W<1>(), i);
+  for (; i < n; i += step) f.template at<1>(i);
 }
 
-// map_planes calls f(W<V>(), u, p) for every unit u of n values laid out
+// map_planes calls f.at<V>(u, p) for every unit u of n values laid out
 // as planes of L values, p being the unit's plane; float4s when vec and L
 // is a multiple of 4 (a float4 then never straddles two planes). The host
 // keeps n below 2^31, so that the division is 32-bit.
 template <class F>
-__device__ __forceinline__ void map_planes(unsigned n, unsigned L, bool vec, F f) {
+__device__ __forceinline__ void map_planes(unsigned n, unsigned L, bool vec, F&& f) {
   const unsigned step = gridDim.x * blockDim.x, t = blockIdx.x * blockDim.x + threadIdx.x;
   if (vec && L % 4 == 0) {
     const unsigned l4 = L >> 2, n4 = n >> 2;
-    for (unsigned u = t; u < n4; u += step) f(W<4>(), (i64)u, u / l4);
+    for (unsigned u = t; u < n4; u += step) f.template at<4>((i64)u, u / l4);
   } else {
-    for (unsigned u = t; u < n; u += step) f(W<1>(), (i64)u, u / L);
+    for (unsigned u = t; u < n; u += step) f.template at<1>((i64)u, u / L);
   }
 }
 
@@ -325,134 +322,171 @@ struct BNGrad {
 
 // ---- elementwise ---------------------------------------------------------
 
-extern "C" __global__ void __launch_bounds__(256) nn_fill(float* y, float v, long long n) {
-  map(n, aligned(y), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
+struct FillF {
+  float* y;
+  float v;
+  template <int V>
+  __device__ void at(i64 u) const {
     Vec<V> r;
 #pragma unroll
     for (int j = 0; j < V; j++) r.v[j] = v;
     st<V>(y, u, r);
-  });
-}
+  }
+};
 
-extern "C" __global__ void __launch_bounds__(256) nn_copy(const float* x, float* y, long long n) {
-  map(n, aligned(x, y), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
-    st<V>(y, u, ld<V>(x, u));
-  });
-}
-
-// y += x
-extern "C" __global__ void __launch_bounds__(256) nn_add_into(float* y, const float* x, long long n) {
-  map(n, aligned(x, y), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
-    Vec<V> r = ld<V>(y, u);
-    const Vec<V> a = ld<V>(x, u);
+// y = Op::f(x)
+template <class Op>
+struct UnaryF {
+  const float* x;
+  float* y;
+  template <int V>
+  __device__ void at(i64 u) const {
+    Vec<V> r = ld<V>(x, u);
 #pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] += a.v[j];
+    for (int j = 0; j < V; j++) r.v[j] = Op::f(r.v[j]);
     st<V>(y, u, r);
-  });
-}
+  }
+};
+struct CopyOp {
+  __device__ static float f(float v) { return v; }
+};
+struct ReluOp {
+  __device__ static float f(float v) { return relu(v); }
+};
+struct SigmoidOp {
+  __device__ static float f(float v) { return sigmoid(v); }
+};
 
 // y = a + b, then ReLU when relu is set.
-extern "C" __global__ void __launch_bounds__(256)
-    nn_add(const float* a, const float* b, float* y, long long n, int relu) {
-  map(n, aligned(a, b, y), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
+struct AddF {
+  const float *a, *b;
+  float* y;
+  int relu;
+  template <int V>
+  __device__ void at(i64 u) const {
     Vec<V> r = ld<V>(a, u);
     const Vec<V> q = ld<V>(b, u);
 #pragma unroll
     for (int j = 0; j < V; j++) r.v[j] = relu ? nnk::relu(r.v[j] + q.v[j]) : r.v[j] + q.v[j];
     st<V>(y, u, r);
-  });
-}
-
-extern "C" __global__ void __launch_bounds__(256) nn_relu(const float* x, float* y, long long n) {
-  map(n, aligned(x, y), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
-    Vec<V> r = ld<V>(x, u);
-#pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] = relu(r.v[j]);
-    st<V>(y, u, r);
-  });
-}
-
-extern "C" __global__ void __launch_bounds__(256) nn_sigmoid(const float* x, float* y, long long n) {
-  map(n, aligned(x, y), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
-    Vec<V> r = ld<V>(x, u);
-#pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] = sigmoid(r.v[j]);
-    st<V>(y, u, r);
-  });
-}
-
-// dx (+)= dy * [y > 0] (ReLU) or dy * y * (1 - y) (sigmoid), from the
-// forward output y.
-#define NN_ACT_BWD(name, expr)                                                                        \
-  extern "C" __global__ void __launch_bounds__(256)                                                  \
-      name(const float* y, const float* dy, float* dx, long long n, int acc) {                       \
-    map(n, aligned(y, dy, dx), [=](auto w, i64 u) {                                                  \
-      constexpr int V = decltype(w)::v;                                                              \
-      const Vec<V> yv = ld<V>(y, u), g = ld<V>(dy, u);                                               \
-      Vec<V> r;                                                                                      \
-      _Pragma("unroll") for (int j = 0; j < V; j++) {                                                \
-        const float Y = yv.v[j], G = g.v[j];                                                         \
-        r.v[j] = expr;                                                                               \
-      }                                                                                              \
-      if (acc) {                                                                                     \
-        const Vec<V> o = ld<V>(dx, u);                                                               \
-        _Pragma("unroll") for (int j = 0; j < V; j++) r.v[j] += o.v[j];                              \
-      }                                                                                              \
-      st<V>(dx, u, r);                                                                               \
-    });                                                                                              \
   }
-NN_ACT_BWD(nn_relu_bwd, G * mask(Y))
-NN_ACT_BWD(nn_sigmoid_bwd, G * Y * (1.f - Y))
+};
 
-// ---- per-plane gating and per-channel bias ----------------------------------
-
-// y[p, i] = x[p, i] * g[p] for planes of L values.
-extern "C" __global__ void __launch_bounds__(256)
-    nn_scale_planes(const float* x, const float* g, float* y, int n, int L) {
-  map_planes(n, L, aligned(x, y), [=](auto w, i64 u, unsigned p) {
-    constexpr int V = decltype(w)::v;
-    Vec<V> r = ld<V>(x, u);
-    const float s = g[p];
-#pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] *= s;
-    st<V>(y, u, r);
-  });
-}
-
-// dx[p, i] (+)= dy[p, i] * g[p].
-extern "C" __global__ void __launch_bounds__(256)
-    nn_scale_planes_bwd(const float* dy, const float* g, float* dx, int n, int L, int acc) {
-  map_planes(n, L, aligned(dy, dx), [=](auto w, i64 u, unsigned p) {
-    constexpr int V = decltype(w)::v;
+// dx (+)= Op::grad(y, dy), from the forward output y.
+template <class Op>
+struct ActBwdF {
+  const float *y, *dy;
+  float* dx;
+  int acc;
+  template <int V>
+  __device__ void at(i64 u) const {
+    const Vec<V> yv = ld<V>(y, u);
     Vec<V> r = ld<V>(dy, u);
-    const float s = g[p];
 #pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] *= s;
+    for (int j = 0; j < V; j++) r.v[j] = Op::grad(yv.v[j], r.v[j]);
     if (acc) {
       const Vec<V> o = ld<V>(dx, u);
 #pragma unroll
       for (int j = 0; j < V; j++) r.v[j] += o.v[j];
     }
     st<V>(dx, u, r);
-  });
+  }
+};
+struct ReluGrad {
+  __device__ static float grad(float y, float g) { return g * mask(y); }
+};
+struct SigmoidGrad {
+  __device__ static float grad(float y, float g) { return g * y * (1.f - y); }
+};
+
+extern "C" __global__ void __launch_bounds__(256) nn_fill(float* y, float v, long long n) {
+  map(n, aligned(y), FillF{y, v});
+}
+
+extern "C" __global__ void __launch_bounds__(256) nn_copy(const float* x, float* y, long long n) {
+  map(n, aligned(x, y), UnaryF<CopyOp>{x, y});
+}
+
+// y += x
+extern "C" __global__ void __launch_bounds__(256) nn_add_into(float* y, const float* x, long long n) {
+  map(n, aligned(x, y), AddF{y, x, y, 0});
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    nn_add(const float* a, const float* b, float* y, long long n, int relu) {
+  map(n, aligned(a, b, y), AddF{a, b, y, relu});
+}
+
+extern "C" __global__ void __launch_bounds__(256) nn_relu(const float* x, float* y, long long n) {
+  map(n, aligned(x, y), UnaryF<ReluOp>{x, y});
+}
+
+extern "C" __global__ void __launch_bounds__(256) nn_sigmoid(const float* x, float* y, long long n) {
+  map(n, aligned(x, y), UnaryF<SigmoidOp>{x, y});
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    nn_relu_bwd(const float* y, const float* dy, float* dx, long long n, int acc) {
+  map(n, aligned(y, dy, dx), ActBwdF<ReluGrad>{y, dy, dx, acc});
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    nn_sigmoid_bwd(const float* y, const float* dy, float* dx, long long n, int acc) {
+  map(n, aligned(y, dy, dx), ActBwdF<SigmoidGrad>{y, dy, dx, acc});
+}
+
+// ---- per-plane gating and per-channel bias ----------------------------------
+
+// dst[p, i] (+)= src[p, i] * g[p].
+struct ScalePlanesF {
+  const float *src, *g;
+  float* dst;
+  int acc;
+  template <int V>
+  __device__ void at(i64 u, unsigned p) const {
+    Vec<V> r = ld<V>(src, u);
+    const float s = g[p];
+#pragma unroll
+    for (int j = 0; j < V; j++) r.v[j] *= s;
+    if (acc) {
+      const Vec<V> o = ld<V>(dst, u);
+#pragma unroll
+      for (int j = 0; j < V; j++) r.v[j] += o.v[j];
+    }
+    st<V>(dst, u, r);
+  }
+};
+
+// y[o, c, i] += b[c]: plane p is (o, c).
+struct AddBiasF {
+  float* y;
+  const float* b;
+  unsigned C;
+  template <int V>
+  __device__ void at(i64 u, unsigned p) const {
+    Vec<V> r = ld<V>(y, u);
+    const float s = b[p % C];
+#pragma unroll
+    for (int j = 0; j < V; j++) r.v[j] += s;
+    st<V>(y, u, r);
+  }
+};
+
+// y[p, i] = x[p, i] * g[p] for planes of L values.
+extern "C" __global__ void __launch_bounds__(256)
+    nn_scale_planes(const float* x, const float* g, float* y, int n, int L) {
+  map_planes(n, L, aligned(x, y), ScalePlanesF{x, g, y, 0});
+}
+
+// dx[p, i] (+)= dy[p, i] * g[p].
+extern "C" __global__ void __launch_bounds__(256)
+    nn_scale_planes_bwd(const float* dy, const float* g, float* dx, int n, int L, int acc) {
+  map_planes(n, L, aligned(dy, dx), ScalePlanesF{dy, g, dx, acc});
 }
 
 // y[o, c, i] += b[c], planes of `inner` values, C channels.
 extern "C" __global__ void __launch_bounds__(256) nn_add_bias(float* y, const float* b, int n, int C, int inner) {
-  map_planes(n, inner, aligned(y), [=](auto w, i64 u, unsigned p) {
-    constexpr int V = decltype(w)::v;
-    Vec<V> r = ld<V>(y, u);
-    const float s = b[p % (unsigned)C];
-#pragma unroll
-    for (int j = 0; j < V; j++) r.v[j] += s;
-    st<V>(y, u, r);
-  });
+  map_planes(n, inner, aligned(y), AddBiasF{y, b, (unsigned)C});
 }
 
 // ---- channel reductions, first stage (see the top of the file) ------------
@@ -560,11 +594,15 @@ extern "C" __global__ void __launch_bounds__(256)
 // ---- BatchNorm elementwise passes --------------------------------------------
 
 // y = (x - hi_c) a_c + b_c (see affine), then ReLU when relu is set.
-extern "C" __global__ void __launch_bounds__(256)
-    nn_bn_apply(const float* x, float* y, const float* coef, int n, int C, int HW, int relu) {
-  map_planes(n, HW, aligned(x, y), [=](auto w, i64 u, unsigned p) {
-    constexpr int V = decltype(w)::v;
-    const float4 k = reinterpret_cast<const float4*>(coef)[p % (unsigned)C];
+struct BNApplyF {
+  const float* x;
+  float* y;
+  const float4* coef;
+  unsigned C;
+  int relu;
+  template <int V>
+  __device__ void at(i64 u, unsigned p) const {
+    const float4 k = coef[p % C];
     Vec<V> r = ld<V>(x, u);
 #pragma unroll
     for (int j = 0; j < V; j++) {
@@ -572,17 +610,20 @@ extern "C" __global__ void __launch_bounds__(256)
       r.v[j] = relu ? nnk::relu(v) : v;
     }
     st<V>(y, u, r);
-  });
-}
+  }
+};
 
 // dx (+)= (g - mean g - (x - mean) k) gamma rstd, g = dy masked by y > 0
-// when relu is set (y is not read otherwise).
-extern "C" __global__ void __launch_bounds__(256)
-    nn_bn_bwd_dx(const float* x, const float* y, const float* dy, const float* coef, float* dx, int n, int C, int HW,
-                 int relu, int acc) {
-  map_planes(n, HW, aligned(x, y, dy, dx), [=](auto w, i64 u, unsigned p) {
-    constexpr int V = decltype(w)::v;
-    const float4 k = reinterpret_cast<const float4*>(coef)[p % (unsigned)C];
+// when relu is set (y is not read otherwise); coef from nn_bn_bwd_final.
+struct BNDxF {
+  const float *x, *y, *dy;
+  const float4* coef;
+  float* dx;
+  unsigned C;
+  int relu, acc;
+  template <int V>
+  __device__ void at(i64 u, unsigned p) const {
+    const float4 k = coef[p % C];
     const Vec<V> xv = ld<V>(x, u);
     Vec<V> g = ld<V>(dy, u);
     if (relu) {
@@ -599,7 +640,19 @@ extern "C" __global__ void __launch_bounds__(256)
       for (int j = 0; j < V; j++) r.v[j] += o.v[j];
     }
     st<V>(dx, u, r);
-  });
+  }
+};
+
+extern "C" __global__ void __launch_bounds__(256)
+    nn_bn_apply(const float* x, float* y, const float* coef, int n, int C, int HW, int relu) {
+  map_planes(n, HW, aligned(x, y), BNApplyF{x, y, reinterpret_cast<const float4*>(coef), (unsigned)C, relu});
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    nn_bn_bwd_dx(const float* x, const float* y, const float* dy, const float* coef, float* dx, int n, int C, int HW,
+                 int relu, int acc) {
+  map_planes(n, HW, aligned(x, y, dy, dx),
+             BNDxF{x, y, dy, reinterpret_cast<const float4*>(coef), dx, (unsigned)C, relu, acc});
 }
 
 // ---- softmax cross-entropy ---------------------------------------------------
@@ -632,38 +685,63 @@ extern "C" __global__ void __launch_bounds__(256) nn_ce_mean(const double* rowlo
   if (threadIdx.x == 0) loss[0] = (float)(a / n);
 }
 
+// dlogits (+)= (probs - onehot(label)) * scale: plane p is row p.
+struct CEBwdF {
+  const float* probs;
+  const int* labels;
+  float* dlogits;
+  unsigned k;
+  float scale;
+  int acc;
+  template <int V>
+  __device__ void at(i64 u, unsigned row) const {
+    Vec<V> r = ld<V>(probs, u);
+    const unsigned first = (unsigned)u * V - row * k, label = (unsigned)labels[row];
+#pragma unroll
+    for (int j = 0; j < V; j++) r.v[j] = (r.v[j] - (first + j == label ? 1.f : 0.f)) * scale;
+    if (acc) {
+      const Vec<V> o = ld<V>(dlogits, u);
+#pragma unroll
+      for (int j = 0; j < V; j++) r.v[j] += o.v[j];
+    }
+    st<V>(dlogits, u, r);
+  }
+};
+
 // dlogits (+)= (probs - onehot(label)) * dloss[0] / n.
 extern "C" __global__ void __launch_bounds__(256)
     nn_ce_bwd(const float* probs, const int* labels, const float* dloss, float* dlogits, int n, int k, int acc) {
   const float scale = (float)((double)dloss[0] / n);
-  map_planes((unsigned)n * k, k, false, [=](auto, i64 u, unsigned row) {
-    const float hot = (unsigned)u - row * k == (unsigned)labels[row] ? 1.f : 0.f;
-    const float v = (probs[u] - hot) * scale;
-    dlogits[u] = acc ? dlogits[u] + v : v;
-  });
+  map_planes((unsigned)n * k, k, aligned(probs, dlogits), CEBwdF{probs, labels, dlogits, (unsigned)k, scale, acc});
 }
 
 // ---- SGD -------------------------------------------------------------------
 
 // PyTorch's SGD without momentum: p -= lr (g + wd p).
-extern "C" __global__ void __launch_bounds__(256) nn_sgd(float* p, const float* g, long long n, float lr, float wd) {
-  map(n, aligned(p, g), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
+struct SGDF {
+  float* p;
+  const float* g;
+  float lr, wd;
+  template <int V>
+  __device__ void at(i64 u) const {
     Vec<V> pv = ld<V>(p, u);
     const Vec<V> gv = ld<V>(g, u);
 #pragma unroll
     for (int j = 0; j < V; j++) pv.v[j] -= lr * decayed(gv.v[j], pv.v[j], wd);
     st<V>(p, u, pv);
-  });
-}
+  }
+};
 
 // With momentum: d = g + wd p; buf = d on the first step, else
 // momentum buf + d; p -= lr (d + momentum buf) with Nesterov, lr buf without.
-extern "C" __global__ void __launch_bounds__(256) nn_sgd_momentum(float* p, const float* g, float* buf, long long n,
-                                                                  float lr, float wd, float momentum, int nesterov,
-                                                                  int first) {
-  map(n, aligned(p, g, buf), [=](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
+struct SGDMomentumF {
+  float* p;
+  const float* g;
+  float* buf;
+  float lr, wd, momentum;
+  int nesterov, first;
+  template <int V>
+  __device__ void at(i64 u) const {
     Vec<V> pv = ld<V>(p, u), bv;
     const Vec<V> gv = ld<V>(g, u);
     if (!first) bv = ld<V>(buf, u);
@@ -675,29 +753,49 @@ extern "C" __global__ void __launch_bounds__(256) nn_sgd_momentum(float* p, cons
     }
     st<V>(buf, u, bv);
     st<V>(p, u, pv);
-  });
+  }
+};
+
+extern "C" __global__ void __launch_bounds__(256) nn_sgd(float* p, const float* g, long long n, float lr, float wd) {
+  map(n, aligned(p, g), SGDF{p, g, lr, wd});
+}
+
+extern "C" __global__ void __launch_bounds__(256) nn_sgd_momentum(float* p, const float* g, float* buf, long long n,
+                                                                  float lr, float wd, float momentum, int nesterov,
+                                                                  int first) {
+  map(n, aligned(p, g, buf), SGDMomentumF{p, g, buf, lr, wd, momentum, nesterov, first});
 }
 
 // ---- NaN and Inf -----------------------------------------------------------
 
-// flags[idx] = 1 if any of the n values of x is NaN or infinite (flags[idx]
-// was zeroed; every writer writes the same value).
-extern "C" __global__ void __launch_bounds__(256) nn_nonfinite(const float* x, long long n, float* flags, int idx) {
-  bool bad = false;
-  map(n, aligned(x), [&](auto w, i64 u) {
-    constexpr int V = decltype(w)::v;
+// bad becomes true at the first NaN or infinity this thread sees.
+struct NonFiniteF {
+  const float* x;
+  bool bad;
+  template <int V>
+  __device__ void at(i64 u) {
     const Vec<V> v = ld<V>(x, u);
 #pragma unroll
     for (int j = 0; j < V; j++) bad |= !finite(v.v[j]);
-  });
-  if (bad) flags[idx] = 1.f;
+  }
+};
+
+// flags[idx] = 1 if any of the n values of x is NaN or infinite (flags[idx]
+// was zeroed; every writer writes the same value).
+extern "C" __global__ void __launch_bounds__(256) nn_nonfinite(const float* x, long long n, float* flags, int idx) {
+  NonFiniteF f{x, false};
+  map(n, aligned(x), f);
+  if (f.bad) flags[idx] = 1.f;
 }
 
 }  // namespace nnk
 
-// The kernels under their plain names, for the emulator's table.
+// The kernels under their plain names, for the emulator's table (NVRTC
+// needs only their symbols, which the namespace does not change).
+#ifndef __CUDACC_RTC__
 using nnk::nn_fill, nnk::nn_copy, nnk::nn_add_into, nnk::nn_add, nnk::nn_relu, nnk::nn_sigmoid, nnk::nn_scale_planes,
     nnk::nn_scale_planes_bwd, nnk::nn_add_bias, nnk::nn_chan_sum, nnk::nn_chan_dot, nnk::nn_bn_stats,
     nnk::nn_bn_bwd_sums, nnk::nn_chan_sum_final, nnk::nn_bn_stats_final, nnk::nn_bn_eval_coef, nnk::nn_bn_bwd_final,
     nnk::nn_bn_apply, nnk::nn_bn_bwd_dx, nnk::nn_ce_forward, nnk::nn_ce_mean, nnk::nn_ce_bwd, nnk::nn_sgd,
     nnk::nn_sgd_momentum, nnk::nn_nonfinite, nnk::nn_relu_bwd, nnk::nn_sigmoid_bwd;
+#endif
