@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"unsafe"
 )
 
@@ -67,20 +68,50 @@ func nnFlag(b bool) int32 {
 	return 0
 }
 
-// runNN queues the launches of p unless building it failed, then frees the
-// scratch buffers: the allocator hands them out again only to work queued
-// after this, on the same stream, so the kernels still see them.
-func (d *Device) runNN(p *Plan, err error, scratch ...*Buffer) error {
-	if err == nil {
-		err = d.Run(p)
-	}
-	return errors.Join(err, freeAll(scratch...))
+// runNN builds a plan with scratch buffers of the given float counts and
+// queues it, in one trip to the CUDA thread: scratch is allocated, the
+// plan built and launched, and the scratch handed back to the allocator.
+// Freeing right after queuing is safe because the allocator hands the
+// blocks out again only to work queued later on the same stream. One trip
+// rather than one per allocation, launch and free matters for the small
+// tensors of a network's later layers, whose kernels take less time than
+// a handoff to the CUDA thread. build runs on the CUDA thread and must not
+// call back into the device (it only adds launches).
+func (d *Device) runNN(counts []int, build func(p *Plan, scratch []*Buffer) error) error {
+	return d.exec.do(func() (err error) {
+		scratch := make([]*Buffer, 0, len(counts))
+		defer func() {
+			for _, b := range scratch {
+				b.freed = true
+				err = errors.Join(err, d.alloc.put(b.ptr))
+			}
+		}()
+		for _, n := range counts {
+			ptr, _, err := d.alloc.get(uint64(4 * n))
+			if err != nil {
+				return err
+			}
+			scratch = append(scratch, &Buffer{dev: d, ptr: ptr, size: 4 * n})
+		}
+		p := &Plan{dev: d}
+		if err := build(p, scratch); err != nil {
+			return err
+		}
+		var pin runtime.Pinner
+		defer pin.Unpin()
+		rs, err := d.prepare(p, &pin)
+		if err != nil {
+			return err
+		}
+		return d.launchAll(rs)
+	})
 }
 
-// launch1 queues one launch of an nn.cu kernel as a plan of its own.
+// launch1 queues one launch of an nn.cu kernel.
 func (d *Device) launch1(kernel string, grid int, args ...any) error {
-	p := &Plan{dev: d}
-	return d.runNN(p, p.add(kernelRef{nnSource, kernel}, grid, maxBlock, args...))
+	return d.runNN(nil, func(p *Plan, _ []*Buffer) error {
+		return p.add(kernelRef{nnSource, kernel}, grid, maxBlock, args...)
+	})
 }
 
 // mapOp checks n and the buffers of an elementwise operation over n values
@@ -191,19 +222,22 @@ func (d *Device) ScalePlanesBackward(x, g, dy, dx, dg *Buffer, planes, plane int
 	if err := d.nnCheck(op, args...); err != nil || planes == 0 {
 		return err
 	}
-	p := &Plan{dev: d}
-	var scratch []*Buffer
+	var counts []int
+	sum := BNShape{1, planes, plane}
 	if dg != nil {
-		part, err := d.addChannelSum(p, "nn_chan_dot", BNShape{1, planes, plane}, dg, accG, x, dy)
-		if err != nil {
-			return err
+		counts = d.channelSumScratch(sum)
+	}
+	return d.runNN(counts, func(p *Plan, scratch []*Buffer) error {
+		if dg != nil {
+			if err := d.addChannelSum(p, "nn_chan_dot", sum, scratch, dg, accG, x, dy); err != nil {
+				return err
+			}
 		}
-		scratch = append(scratch, part)
-	}
-	if dx != nil && n > 0 {
-		err = p.add(kernelRef{nnSource, "nn_scale_planes_bwd"}, d.mapGrid(n), maxBlock, dy, g, dx, int32(n), int32(plane), nnFlag(accX))
-	}
-	return d.runNN(p, err, scratch...)
+		if dx == nil || n == 0 {
+			return nil
+		}
+		return p.add(kernelRef{nnSource, "nn_scale_planes_bwd"}, d.mapGrid(n), maxBlock, dy, g, dx, int32(n), int32(plane), nnFlag(accX))
+	})
 }
 
 // biasSizes checks an outer × c × inner layout and returns its size.
@@ -244,12 +278,10 @@ func (d *Device) SumBias(dy, db *Buffer, outer, c, inner int, accumulate bool) e
 	if err := d.nnCheck(op, nnArg{"dy", dy, n}, nnArg{"db", db, c}); err != nil || c == 0 {
 		return err
 	}
-	p := &Plan{dev: d}
-	part, err := d.addChannelSum(p, "nn_chan_sum", BNShape{outer, c, inner}, db, accumulate, dy)
-	if err != nil {
-		return err
-	}
-	return d.runNN(p, nil, part)
+	sum := BNShape{outer, c, inner}
+	return d.runNN(d.channelSumScratch(sum), func(p *Plan, scratch []*Buffer) error {
+		return d.addChannelSum(p, "nn_chan_sum", sum, scratch, db, accumulate, dy)
+	})
 }
 
 // CopyFromInt32 copies src into the start of the buffer (host to device),

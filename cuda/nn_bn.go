@@ -57,20 +57,15 @@ func (d *Device) BatchNormTrain(s BNShape, x, gamma, beta, runMean, runVar, y, s
 	if err != nil {
 		return err
 	}
-	coef, err := d.AllocFloat32(4 * c)
-	if err != nil {
-		return err
-	}
-	p := &Plan{dev: d}
-	part, r, err := d.addReduce(p, "nn_bn_stats", s, x)
-	if err != nil {
-		return errorsJoinFree(err, coef)
-	}
-	err = errors.Join(
-		p.add(kernelRef{nnSource, "nn_bn_stats_final"}, perChannelGrid(c), maxBlock, part, x, gamma, beta, runMean, runVar,
-			saveMean, saveRstd, coef, int32(s.N), int32(c), int32(s.HW), int32(r.splits), momentum, eps),
-		d.bnApply(p, s, x, y, coef, relu))
-	return d.runNN(p, err, part, coef)
+	r := d.reductionFor(s)
+	return d.runNN([]int{r.partials(s), 4 * c}, func(p *Plan, scratch []*Buffer) error {
+		part, coef := scratch[0], scratch[1]
+		return errors.Join(
+			addReduce(p, "nn_bn_stats", s, r, part, x),
+			p.add(kernelRef{nnSource, "nn_bn_stats_final"}, perChannelGrid(c), maxBlock, part, x, gamma, beta, runMean, runVar,
+				saveMean, saveRstd, coef, int32(s.N), int32(c), int32(s.HW), int32(r.splits), momentum, eps),
+			d.bnApply(p, s, x, y, coef, relu))
+	})
 }
 
 // BatchNormEval normalises x per channel with the running statistics, as
@@ -86,15 +81,12 @@ func (d *Device) BatchNormEval(s BNShape, x, gamma, beta, runMean, runVar, y *Bu
 	if err != nil {
 		return err
 	}
-	coef, err := d.AllocFloat32(4 * c)
-	if err != nil {
-		return err
-	}
-	p := &Plan{dev: d}
-	err = errors.Join(
-		p.add(kernelRef{nnSource, "nn_bn_eval_coef"}, perChannelGrid(c), maxBlock, gamma, beta, runMean, runVar, coef, int32(c), eps),
-		d.bnApply(p, s, x, y, coef, relu))
-	return d.runNN(p, err, coef)
+	return d.runNN([]int{4 * c}, func(p *Plan, scratch []*Buffer) error {
+		coef := scratch[0]
+		return errors.Join(
+			p.add(kernelRef{nnSource, "nn_bn_eval_coef"}, perChannelGrid(c), maxBlock, gamma, beta, runMean, runVar, coef, int32(c), eps),
+			d.bnApply(p, s, x, y, coef, relu))
+	})
 }
 
 // BatchNormBackward is the gradient of a BatchNormTrain call that saved
@@ -126,20 +118,17 @@ func (d *Device) BatchNormBackward(s BNShape, x, y, dy, gamma, saveMean, saveRst
 	if err := d.nnCheck(op, args...); err != nil {
 		return err
 	}
-	coef, err := d.AllocFloat32(4 * c)
-	if err != nil {
-		return err
-	}
-	p := &Plan{dev: d}
-	part, r, err := d.addReduce(p, "nn_bn_bwd_sums", s, x, y, dy, saveMean, nnFlag(relu))
-	if err != nil {
-		return errorsJoinFree(err, coef)
-	}
-	err = p.add(kernelRef{nnSource, "nn_bn_bwd_final"}, perChannelGrid(c), maxBlock, part, gamma, saveMean, saveRstd,
-		dgamma, dbeta, coef, int32(s.N), int32(c), int32(s.HW), int32(r.splits), nnFlag(accParams))
-	if err == nil && dx != nil {
-		err = p.add(kernelRef{nnSource, "nn_bn_bwd_dx"}, d.mapGrid(n), maxBlock, x, y, dy, coef, dx,
+	r := d.reductionFor(s)
+	return d.runNN([]int{r.partials(s), 4 * c}, func(p *Plan, scratch []*Buffer) error {
+		part, coef := scratch[0], scratch[1]
+		err := errors.Join(
+			addReduce(p, "nn_bn_bwd_sums", s, r, part, x, y, dy, saveMean, nnFlag(relu)),
+			p.add(kernelRef{nnSource, "nn_bn_bwd_final"}, perChannelGrid(c), maxBlock, part, gamma, saveMean, saveRstd,
+				dgamma, dbeta, coef, int32(s.N), int32(c), int32(s.HW), int32(r.splits), nnFlag(accParams)))
+		if err != nil || dx == nil {
+			return err
+		}
+		return p.add(kernelRef{nnSource, "nn_bn_bwd_dx"}, d.mapGrid(n), maxBlock, x, y, dy, coef, dx,
 			int32(n), int32(c), int32(s.HW), nnFlag(relu), nnFlag(accX))
-	}
-	return d.runNN(p, err, part, coef)
+	})
 }

@@ -32,15 +32,12 @@ func (d *Device) CrossEntropy(logits, labels, loss, probs *Buffer, n, k int) err
 	if err != nil {
 		return err
 	}
-	rowLoss, err := d.AllocFloat32(2 * n) // n doubles
-	if err != nil {
-		return err
-	}
-	p := &Plan{dev: d}
-	err = errors.Join(
-		p.add(kernelRef{nnSource, "nn_ce_forward"}, (n+planesPerCTA-1)/planesPerCTA, maxBlock, logits, labels, probs, rowLoss, int32(n), int32(k)),
-		p.add(kernelRef{nnSource, "nn_ce_mean"}, 1, maxBlock, rowLoss, loss, int32(n)))
-	return d.runNN(p, err, rowLoss)
+	return d.runNN([]int{2 * n}, func(p *Plan, scratch []*Buffer) error {
+		rowLoss := scratch[0] // n doubles
+		return errors.Join(
+			p.add(kernelRef{nnSource, "nn_ce_forward"}, (n+planesPerCTA-1)/planesPerCTA, maxBlock, logits, labels, probs, rowLoss, int32(n), int32(k)),
+			p.add(kernelRef{nnSource, "nn_ce_mean"}, 1, maxBlock, rowLoss, loss, int32(n)))
+	})
 }
 
 // CrossEntropyBackward sets dlogits = (probs − onehot(labels))·dloss[0]/n,

@@ -46,49 +46,40 @@ func (d *Device) reductionFor(s BNShape) reduction {
 	return reduction{splits: splits, grid: s.C * splits}
 }
 
-// addReduce queues the first stage of a channel reduction over s: kernel
-// takes lead, then N, C, HW, splits, warp and the partials. It returns the
-// partials (2 doubles per block or warp), which the caller frees after
-// queuing the plan, and the shape.
-func (d *Device) addReduce(p *Plan, kernel string, s BNShape, lead ...any) (*Buffer, reduction, error) {
-	r := d.reductionFor(s)
-	part, err := d.AllocFloat32(4 * s.C * r.splits)
-	if err != nil {
-		return nil, r, err
-	}
+// partials is the scratch (floats) the first stage of r writes: a pair of
+// doubles per block or warp.
+func (r reduction) partials(s BNShape) int { return 4 * s.C * r.splits }
+
+// addReduce queues the first stage of reduction r over s, writing to part:
+// kernel takes lead, then N, C, HW, splits, warp and the partials.
+func addReduce(p *Plan, kernel string, s BNShape, r reduction, part *Buffer, lead ...any) error {
 	args := append(append([]any{}, lead...), int32(s.N), int32(s.C), int32(s.HW), int32(r.splits), nnFlag(r.warp), part)
-	if err := p.add(kernelRef{nnSource, kernel}, r.grid, maxBlock, args...); err != nil {
-		return nil, r, errorsJoinFree(err, part)
+	return p.add(kernelRef{nnSource, kernel}, r.grid, maxBlock, args...)
+}
+
+// channelSumScratch is the scratch addChannelSum needs for s.
+func (d *Device) channelSumScratch(s BNShape) []int {
+	if s.N*s.HW == 0 {
+		return nil
 	}
-	return part, r, nil
+	return []int{d.reductionFor(s).partials(s)}
 }
 
 // addChannelSum queues out[c] (+)= the first sum kernel computes over
-// channel c (nn_chan_sum: Σx; nn_chan_dot: Σx·y) and returns the scratch
-// to free. With no values per channel, out is zeroed (or left, when
-// accumulating) and there is no scratch.
-func (d *Device) addChannelSum(p *Plan, kernel string, s BNShape, out *Buffer, acc bool, inputs ...any) (*Buffer, error) {
+// channel c (nn_chan_sum: Σx; nn_chan_dot: Σx·y), with the scratch that
+// channelSumScratch asked for. With no values per channel, out is zeroed
+// (or left, when accumulating).
+func (d *Device) addChannelSum(p *Plan, kernel string, s BNShape, scratch []*Buffer, out *Buffer, acc bool, inputs ...any) error {
 	if s.N*s.HW == 0 {
 		if acc {
-			return nil, nil
+			return nil
 		}
-		return nil, p.add(kernelRef{nnSource, "nn_fill"}, d.mapGrid(s.C), maxBlock, out, float32(0), int64(s.C))
+		return p.add(kernelRef{nnSource, "nn_fill"}, d.mapGrid(s.C), maxBlock, out, float32(0), int64(s.C))
 	}
-	part, r, err := d.addReduce(p, kernel, s, inputs...)
-	if err != nil {
-		return nil, err
-	}
-	err = p.add(kernelRef{nnSource, "nn_chan_sum_final"}, perChannelGrid(s.C), maxBlock, part, out, int32(s.C), int32(r.splits), nnFlag(acc))
-	if err != nil {
-		return nil, errorsJoinFree(err, part)
-	}
-	return part, nil
+	r := d.reductionFor(s)
+	return errors.Join(addReduce(p, kernel, s, r, scratch[0], inputs...),
+		p.add(kernelRef{nnSource, "nn_chan_sum_final"}, perChannelGrid(s.C), maxBlock, scratch[0], out, int32(s.C), int32(r.splits), nnFlag(acc)))
 }
 
 // perChannelGrid is the grid of a finalize kernel, a thread per channel.
 func perChannelGrid(c int) int { return (c + maxBlock - 1) / maxBlock }
-
-// errorsJoinFree frees scratch after a failure to build a plan.
-func errorsJoinFree(err error, scratch ...*Buffer) error {
-	return errors.Join(err, freeAll(scratch...))
-}
