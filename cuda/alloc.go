@@ -187,15 +187,7 @@ func (b *Buffer) CopyFrom(src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
-	if len(src) > b.Len() {
-		return fmt.Errorf("cuda: copy of %d floats into a buffer of %d", len(src), b.Len())
-	}
-	return b.dev.exec.do(func() error {
-		if b.freed {
-			return errors.New("cuda: copy into a freed buffer")
-		}
-		return check(b.dev.drv, "cuMemcpyHtoD_v2", b.dev.drv.MemcpyHtoD(b.ptr, unsafe.Pointer(&src[0]), uint64(4*len(src))))
-	})
+	return b.upload(unsafe.Pointer(&src[0]), len(src), "floats")
 }
 
 // CopyTo copies the start of the buffer into dst (device to host). It waits

@@ -44,6 +44,11 @@ type driverAPI interface {
 	// waiting for the host.
 	MemcpyDtoD(dst, src uint64, bytes uint64) cuResult
 	MemsetD32(dst uint64, value uint32, count uint64) cuResult
+	// Page-locked host memory, and the copy from it that does not wait
+	// for the queued work (a copy from pageable memory does).
+	MemAllocHost(bytes uint64) (unsafe.Pointer, cuResult)
+	MemFreeHost(p unsafe.Pointer) cuResult
+	MemcpyHtoDAsync(dst uint64, src unsafe.Pointer, bytes uint64, stream uintptr) cuResult
 	ModuleLoadData(image []byte) (uintptr, cuResult)
 	ModuleUnload(mod uintptr) cuResult
 	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)

@@ -335,7 +335,7 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) (res []CheckResult, err er
 
 	// Eval forward, with the running statistics as uploaded.
 	evalRef := ref.forward(x, s, false)
-	plan, err := l.ForwardEval(xb, outb, s)
+	plan, err := l.ForwardEval(xb, outb, nil, s)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +467,7 @@ func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Ra
 		return nil, err
 	}
 
-	eval, err := l.ForwardEval(x, out, s)
+	eval, err := l.ForwardEval(x, out, nil, s)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,8 @@ type Device struct {
 	pendingFree []uint64
 	sinceGC     atomic.Int64 // Array bytes allocated since the last forced collection
 
+	staging staging // page-locked ring for small uploads (upload.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -168,7 +170,7 @@ func (d *Device) Close() error {
 			d.freeMu.Lock()
 			d.pendingFree = nil // their blocks go with releaseAll
 			d.freeMu.Unlock()
-			errs = append(errs, d.alloc.releaseAll())
+			errs = append(errs, d.freeStaging(), d.alloc.releaseAll())
 			errs = append(errs, d.kern.unloadAll())
 			errs = append(errs, check(d.drv, "cuDevicePrimaryCtxRelease_v2", d.drv.DevicePrimaryCtxRelease(d.dev)))
 			return errors.Join(errs...)

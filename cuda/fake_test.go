@@ -34,6 +34,7 @@ type fakeDriver struct {
 	clock    int
 	emulator string
 	emuErr   error
+	host     [][]byte // page-locked host memory handed out
 }
 
 type fakeLaunch struct {
@@ -182,6 +183,29 @@ func (f *fakeDriver) MemsetD32(dst uint64, v uint32, count uint64) cuResult {
 	for i := range count {
 		binary.LittleEndian.PutUint32(b[off+4*i:], v)
 	}
+	return 0
+}
+
+func (f *fakeDriver) MemAllocHost(n uint64) (unsafe.Pointer, cuResult) {
+	if r := f.call("cuMemAllocHost"); r != 0 {
+		return nil, r
+	}
+	b := make([]byte, n)
+	f.host = append(f.host, b)
+	return unsafe.Pointer(&b[0]), 0
+}
+
+func (f *fakeDriver) MemFreeHost(unsafe.Pointer) cuResult { return f.call("cuMemFreeHost") }
+
+func (f *fakeDriver) MemcpyHtoDAsync(dst uint64, src unsafe.Pointer, n uint64, _ uintptr) cuResult {
+	if r := f.call("cuMemcpyHtoDAsync"); r != 0 {
+		return r
+	}
+	b, off, ok := f.find(dst, n)
+	if !ok {
+		return 1
+	}
+	copy(b[off:off+n], unsafe.Slice((*byte)(src), n))
 	return 0
 }
 

@@ -36,6 +36,9 @@ type cudaLib struct {
 	cuMemcpyDtoH              func(dst unsafe.Pointer, src uint64, bytes uint64) cuResult
 	cuMemcpyDtoD              func(dst, src uint64, bytes uint64) cuResult
 	cuMemsetD32               func(dst uint64, value uint32, count uint64) cuResult
+	cuMemAllocHost            func(p *unsafe.Pointer, bytes uint64) cuResult
+	cuMemFreeHost             func(p unsafe.Pointer) cuResult
+	cuMemcpyHtoDAsync         func(dst uint64, src unsafe.Pointer, bytes uint64, stream uintptr) cuResult
 	cuModuleLoadData          func(mod *uintptr, image unsafe.Pointer) cuResult
 	cuModuleUnload            func(mod uintptr) cuResult
 	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) cuResult
@@ -106,6 +109,9 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 		b.bind(&l.cuMemcpyDtoH, "cuMemcpyDtoH_v2")
 		b.bind(&l.cuMemcpyDtoD, "cuMemcpyDtoD_v2")
 		b.bind(&l.cuMemsetD32, "cuMemsetD32_v2")
+		b.bind(&l.cuMemAllocHost, "cuMemAllocHost_v2")
+		b.bind(&l.cuMemFreeHost, "cuMemFreeHost")
+		b.bind(&l.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2")
 		b.bind(&l.cuModuleLoadData, "cuModuleLoadData")
 		b.bind(&l.cuModuleUnload, "cuModuleUnload")
 		b.bind(&l.cuModuleGetFunction, "cuModuleGetFunction")
@@ -206,6 +212,18 @@ func (l *cudaLib) MemcpyDtoD(dst, src uint64, bytes uint64) cuResult {
 
 func (l *cudaLib) MemsetD32(dst uint64, value uint32, count uint64) cuResult {
 	return l.cuMemsetD32(dst, value, count)
+}
+
+func (l *cudaLib) MemAllocHost(bytes uint64) (unsafe.Pointer, cuResult) {
+	var p unsafe.Pointer
+	r := l.cuMemAllocHost(&p, bytes)
+	return p, r
+}
+
+func (l *cudaLib) MemFreeHost(p unsafe.Pointer) cuResult { return l.cuMemFreeHost(p) }
+
+func (l *cudaLib) MemcpyHtoDAsync(dst uint64, src unsafe.Pointer, bytes uint64, stream uintptr) cuResult {
+	return l.cuMemcpyHtoDAsync(dst, src, bytes, stream)
 }
 
 func (l *cudaLib) ModuleLoadData(image []byte) (uintptr, cuResult) {

@@ -234,17 +234,24 @@ func (l *SRM) checkShape(s Shape, training bool, tensors ...*Buffer) error {
 }
 
 // ForwardEval plans out = SRM(x) with BatchNorm in inference mode (running
-// statistics): one fused kernel that reads x once and writes out once.
-// out may be x.
-func (l *SRM) ForwardEval(x, out *Buffer, s Shape) (*Plan, error) {
+// statistics): one fused kernel that reads x once and writes out once, and
+// the N·C gates into gates unless that is nil. out may be x.
+func (l *SRM) ForwardEval(x, out, gates *Buffer, s Shape) (*Plan, error) {
 	if err := l.checkShape(s, false, x, out); err != nil {
 		return nil, err
 	}
 	L, P := s.PlaneSize(), s.Planes()
 	g := geometryFor(L, P)
 	p := &Plan{dev: l.dev}
+	var gp any = uint64(0) // a null pointer: no gates wanted
+	if gates != nil {
+		if gates.Len() < P {
+			return nil, fmt.Errorf("cuda: SRM gates buffer of %d for %d planes", gates.Len(), P)
+		}
+		gp = gates
+	}
 	err := p.add(g.kernel("srm_eval_"), g.grid, g.block,
-		x, out, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, l.Eps, int32(s.C), int32(L), int32(P))
+		x, out, gp, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, l.Eps, int32(s.C), int32(L), int32(P))
 	return p, err
 }
 

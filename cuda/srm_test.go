@@ -42,7 +42,7 @@ func TestSRMPlans(t *testing.T) {
 	dx, _ := d.AllocFloat32(s.Len())
 	ws, _ := l.NewWorkspace(s)
 	g, _ := l.NewGrads()
-	eval, err := l.ForwardEval(x, x, s)
+	eval, err := l.ForwardEval(x, x, nil, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +73,10 @@ func TestSRMPlans(t *testing.T) {
 	small := Shape{4, 8, 1, 1}
 	wsSmall, _ := l.NewWorkspace(Shape{1, 8, 7, 7})
 	for name, err := range map[string]error{
-		"1x1 planes":     second(l.ForwardEval(x, x, small)),
-		"wrong channels": second(l.ForwardEval(x, x, Shape{4, 9, 7, 7})),
+		"1x1 planes":     second(l.ForwardEval(x, x, nil, small)),
+		"wrong channels": second(l.ForwardEval(x, x, nil, Shape{4, 9, 7, 7})),
 		"batch of 1":     second(l.ForwardTrain(x, x, wsSmall)),
-		"short buffer":   second(l.ForwardEval(x, ws.Mean, s)),
+		"short buffer":   second(l.ForwardEval(x, ws.Mean, nil, s)),
 		"dx over x":      second(l.Backward(x, dx, x, ws, g)),
 		"other device": func() error {
 			d2, _, _ := openFake(t)

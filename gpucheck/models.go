@@ -38,7 +38,7 @@ var moduleCases = []ModuleCase{
 	{"srm", [4]int{2, 4, 9, 11}},
 	{"srm:avg+max", [4]int{3, 4, 5, 5}},
 	{"srm:biased", [4]int{3, 4, 5, 5}},
-	{"srm:mlp:r2", [4]int{3, 4, 5, 5}},
+	{"srm:mlp:r2", [4]int{8, 4, 5, 5}},
 	{"se:r2", [4]int{3, 8, 5, 5}},
 	{"ge", [4]int{3, 4, 6, 6}},
 	{"ge-", [4]int{3, 4, 6, 6}},
@@ -47,53 +47,62 @@ var moduleCases = []ModuleCase{
 	{"ge+:r2", [4]int{3, 4, 6, 6}},
 }
 
-// twin builds the same module twice from one seed, randomises its values
-// (SRM's cfc starts at zero, which would hide its gradient), and puts one
-// copy on the CPU in float64 and the other on d.
-func twin(d *cuda.Device, build func() (nn.Module, error), seed uint64) (cpu, gpu nn.Module, err error) {
-	if cpu, err = build(); err != nil {
-		return nil, nil, err
-	}
-	if gpu, err = build(); err != nil {
-		return nil, nil, err
+// twins are one module built three times from one seed, with values
+// randomised alike (SRM's cfc starts at zero, which would hide its
+// gradient): the reference on the CPU in float64, the CPU engine in
+// float32, and the GPU.
+type twins struct{ f64, f32, gpu nn.Module }
+
+func newTwins(d *cuda.Device, build func() (nn.Module, error), seed uint64) (t twins, err error) {
+	ms := make([]nn.Module, 3)
+	for i := range ms {
+		if ms[i], err = build(); err != nil {
+			return t, err
+		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 99))
-	gv := gpu.Vars()
-	for i, v := range cpu.Vars() {
+	vars := [][]nn.Var{ms[0].Vars(), ms[1].Vars(), ms[2].Vars()}
+	for i, v := range vars[0] {
 		if v.Host {
 			continue
 		}
-		vals := randoms(rng, v.Value.Len(), strings.HasSuffix(v.Name, "running_var"))
+		variance := strings.HasSuffix(v.Name, "running_var")
+		vals := randoms(rng, v.Value.Len(), variance)
 		for j := range vals {
 			vals[j] *= 0.5
-			if strings.HasSuffix(v.Name, "running_var") {
+			if variance {
 				vals[j] += 0.5
 			}
 		}
 		h := tensor.FromFloat64(vals, v.Value.Shape()...)
-		v.Value.CopyFrom(h)
-		gv[i].Value.CopyFrom(h)
+		for _, vs := range vars {
+			vs[i].Value.CopyFrom(h)
+		}
 	}
-	nn.Cast(cpu, tensor.Float64)
-	return cpu, gpu, nn.To(gpu, d)
+	nn.Cast(ms[0], tensor.Float64)
+	return twins{ms[0], ms[1], ms[2]}, nn.To(ms[2], d)
 }
 
-// compareVars adds the values (and, with grads, the gradients) of two
-// twins' variables to res.
-func compareVars(name string, cpu, gpu nn.Module, grads bool, limit float64, res []Result) []Result {
-	gv := gpu.Vars()
-	for i, v := range cpu.Vars() {
-		if v.Host {
+// compareVars adds the values (with grads, the gradients) of the GPU
+// twin's variables against the float64 reference to res. With float32
+// set, each limit is the larger of limit and 4× the CPU engine's own
+// float32 error on that quantity.
+func compareVars(name string, t twins, grads, float32 bool, limit float64, res []Result) []Result {
+	v32, vg := t.f32.Vars(), t.gpu.Vars()
+	for i, v := range t.f64.Vars() {
+		if v.Host || (grads && (v.Buffer || v.Value.Grad == nil)) {
 			continue
 		}
+		q, ref, cpu, gpu := v.Name, v.Value, v32[i].Value, vg[i].Value
 		if grads {
-			if v.Buffer || v.Value.Grad == nil {
-				continue
-			}
-			res = append(res, Result{Case: name, Quantity: "grad " + v.Name, RelErr: relErr(gv[i].Value.Grad, v.Value.Grad), Limit: limit})
-			continue
+			q, ref, cpu, gpu = "grad "+v.Name, ref.Grad, cpu.Grad, gpu.Grad
 		}
-		res = append(res, Result{Case: name, Quantity: v.Name, RelErr: relErr(gv[i].Value, v.Value), Limit: limit})
+		r := Result{Case: name, Quantity: q, RelErr: relErr(gpu, ref), Limit: limit}
+		if float32 {
+			r.CPURelErr = relErr(cpu, ref)
+			r.Limit = max(limit, 4*r.CPURelErr)
+		}
+		res = append(res, r)
 	}
 	return res
 }
@@ -110,12 +119,13 @@ func checkModule(d *cuda.Device, c ModuleCase, seed uint64) []Result {
 	name := fmt.Sprintf("module %s %dx%dx%dx%d", c.Spec, c.Shape[0], c.Shape[1], c.Shape[2], c.Shape[3])
 	var res []Result
 	err := recovered(func() error {
-		cpu, gpu, err := twin(d, func() (nn.Module, error) {
+		t, err := newTwins(d, func() (nn.Module, error) {
 			return srm.NewRecalibrator(c.Spec, c.Shape[1], c.Shape[2], rand.New(rand.NewPCG(seed, 1)))
 		}, seed)
 		if err != nil {
 			return err
 		}
+		cpu, gpu := t.f64, t.gpu
 		rng := rand.New(rand.NewPCG(seed, 2))
 		x := tensor.FromFloat64(randoms(rng, c.Shape[0]*c.Shape[1]*c.Shape[2]*c.Shape[3], false), c.Shape[:]...).SetRequiresGrad(true)
 		xg, err := upload(x, d)
@@ -123,18 +133,25 @@ func checkModule(d *cuda.Device, c ModuleCase, seed uint64) []Result {
 			return err
 		}
 		xg.SetRequiresGrad(true)
-		yc, yg := cpu.Forward(x), gpu.Forward(xg)
+		x32 := x.As(tensor.Float32).SetRequiresGrad(true)
+		yc, y32, yg := cpu.Forward(x), t.f32.Forward(x32), gpu.Forward(xg)
 		dy := tensor.FromFloat64(randoms(rng, yc.Len(), false), yc.Shape()...)
 		dyg, err := upload(dy, d)
 		if err != nil {
 			return err
 		}
 		yc.BackwardWith(dy)
+		y32.BackwardWith(dy.As(tensor.Float32))
 		yg.BackwardWith(dyg)
-		res = append(res, Result{Case: name, Quantity: "out", RelErr: relErr(yg, yc), Limit: OpLimit},
-			Result{Case: name, Quantity: "grad x", RelErr: relErr(xg.Grad, x.Grad), Limit: OpLimit})
-		res = compareVars(name, cpu, gpu, true, OpLimit, res)
-		res = compareVars(name, cpu, gpu, false, OpLimit, res)
+		for _, q := range []struct {
+			name          string
+			ref, cpu, gpu *tensor.Tensor
+		}{{"out", yc, y32, yg}, {"grad x", x.Grad, x32.Grad, xg.Grad}} {
+			cpuErr := relErr(q.cpu, q.ref)
+			res = append(res, Result{Case: name, Quantity: q.name, RelErr: relErr(q.gpu, q.ref), CPURelErr: cpuErr, Limit: max(OpLimit, 4*cpuErr)})
+		}
+		res = compareVars(name, t, true, true, OpLimit, res)
+		res = compareVars(name, t, false, true, OpLimit, res)
 		return nil
 	})
 	if err != nil {
@@ -151,17 +168,13 @@ func checkModel(d *cuda.Device, c ModelCase, seed uint64) []Result {
 	var res []Result
 	err := recovered(func() error {
 		opts := srm.Options{InputSize: c.Size, Seed: seed}
-		var mc, mg *srm.Model
-		cpu, gpu, err := twin(d, func() (nn.Module, error) {
+		var models []*srm.Model
+		t, err := newTwins(d, func() (nn.Module, error) {
 			m, err := srm.NewModel(c.Name, opts)
 			if err != nil {
 				return nil, err
 			}
-			if mc == nil {
-				mc = m
-			} else {
-				mg = m
-			}
+			models = append(models, m)
 			return m.Module(), nil
 		}, seed)
 		if err != nil {
@@ -169,40 +182,38 @@ func checkModel(d *cuda.Device, c ModelCase, seed uint64) []Result {
 		}
 		rng := rand.New(rand.NewPCG(seed, 3))
 		x := tensor.FromFloat64(randoms(rng, c.Batch*3*c.Size*c.Size, false), c.Batch, 3, c.Size, c.Size)
-		xg, err := upload(x, d)
-		if err != nil {
-			return err
-		}
 		labels := make([]int, c.Batch)
 		for i := range labels {
-			labels[i] = rng.IntN(mc.Options.Classes)
+			labels[i] = rng.IntN(models[0].Options.Classes)
 		}
-		oc := optim.NewSGD(cpu.Vars(), 0.1, 0.9, 1e-4, false)
-		og := optim.NewSGD(gpu.Vars(), 0.1, 0.9, 1e-4, false)
-		lc, err := mc.Forward(x)
-		if err != nil {
-			return err
+		var logits, losses [3]*tensor.Tensor
+		for i, m := range models {
+			xi := x
+			switch i {
+			case 1:
+				xi = x.As(tensor.Float32)
+			case 2:
+				if xi, err = upload(x, d); err != nil {
+					return err
+				}
+			}
+			if logits[i], err = m.Forward(xi); err != nil {
+				return err
+			}
+			if losses[i], err = op.CrossEntropy(logits[i], labels); err != nil {
+				return err
+			}
+			losses[i].Backward()
 		}
-		lg, err := mg.Forward(xg)
-		if err != nil {
-			return err
+		for q, ts := range map[string][3]*tensor.Tensor{"logits": logits, "loss": losses} {
+			cpu := relErr(ts[1], ts[0])
+			res = append(res, Result{Case: name, Quantity: q, RelErr: relErr(ts[2], ts[0]), CPURelErr: cpu, Limit: max(ModelLimit, 4*cpu)})
 		}
-		res = append(res, Result{Case: name, Quantity: "logits", RelErr: relErr(lg, lc), Limit: ModelLimit})
-		lossC, err := op.CrossEntropy(lc, labels)
-		if err != nil {
-			return err
+		res = compareVars(name, t, true, true, ModelLimit, res)
+		for _, m := range []nn.Module{t.f64, t.f32, t.gpu} {
+			optim.NewSGD(m.Vars(), 0.1, 0.9, 1e-4, false).Step()
 		}
-		lossG, err := op.CrossEntropy(lg, labels)
-		if err != nil {
-			return err
-		}
-		res = append(res, Result{Case: name, Quantity: "loss", RelErr: relErr(lossG, lossC), Limit: ModelLimit})
-		lossC.Backward()
-		lossG.Backward()
-		res = compareVars(name, cpu, gpu, true, ModelLimit, res)
-		oc.Step()
-		og.Step()
-		res = compareVars(name, cpu, gpu, false, ModelLimit, res)
+		res = compareVars(name, t, false, true, ModelLimit, res)
 		return nil
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ func bn(name string, relu, training bool, shape ...int) opCase {
 	c := shape[1]
 	rv := in("running_var", false, c)
 	rv.pos = true
-	return opCase{name, []input{in("x", true, shape...), in("gamma", training, c), in("beta", training, c), in("running_mean", false, c), rv},
+	return opCase{name, []input{in("x", training, shape...), in("gamma", training, c), in("beta", training, c), in("running_mean", false, c), rv},
 		func(x []*tensor.Tensor) (*tensor.Tensor, []*tensor.Tensor) {
 			f := op.BatchNorm
 			if relu {

@@ -67,8 +67,8 @@ func (m *SRM) fused() bool {
 
 // forwardFused runs the official SRM as cuda's fused kernels: in training
 // three passes (statistics, per-channel gates, scaling) and a three-pass
-// backward; in evaluation one read and one write of x. The evaluation
-// kernel keeps no gates, so Gates is nil after it.
+// backward; in evaluation one read and one write of x (and the gates, for
+// Gates).
 func (m *SRM) forwardFused(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
 	g := op.GPU{D: d, Op: "SRM"}
 	bn := m.BN
@@ -78,10 +78,11 @@ func (m *SRM) forwardFused(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
 	g.Must(err)
 	out := g.Empty(x.Shape()...)
 	if !bn.Training {
-		plan, err := layer.ForwardEval(g.Buf(x), g.Buf(out), s)
+		gates := g.Empty(s.N, s.C, 1, 1)
+		plan, err := layer.ForwardEval(g.Buf(x), g.Buf(out), g.Buf(gates), s)
 		g.Must(err)
 		g.Must(d.Run(plan))
-		m.last = nil
+		m.last = gates
 		tensor.Record(out, func(*tensor.Tensor) {
 			g.Must(errEvalGrad)
 		}, x, m.CFC, bn.Weight, bn.Bias)

@@ -183,10 +183,11 @@ __device__ __forceinline__ void loop_stats(const float* __restrict__ xp, int L, 
 // ---- eval forward: statistics, gate and scaling in one read of x ------------
 
 #define EVAL_PARAMS                                                                                       \
-  const float *__restrict__ x, float *__restrict__ out, const float *__restrict__ cfc,                  \
+  const float *__restrict__ x, float *__restrict__ out, float *__restrict__ gates,                      \
+      const float *__restrict__ cfc,                                                                    \
       const float *__restrict__ gamma, const float *__restrict__ beta, const float *__restrict__ rmean, \
       const float *__restrict__ rvar, float eps, int C, int L, int P
-#define EVAL_ARGS x, out, cfc, gamma, beta, rmean, rvar, eps, C, L, P
+#define EVAL_ARGS x, out, gates, cfc, gamma, beta, rmean, rvar, eps, C, L, P
 
 // EvalGate holds a channel's CFC and BN parameters, loaded when the kernel
 // starts so that their latency hides behind the loads of x.
@@ -213,6 +214,7 @@ __device__ __forceinline__ void eval_plane(EVAL_PARAMS) {
   float mu, sd;
   stats<Lay, R>(v, L, sh, mu, sd);
   const float g = gate(mu, sd);
+  if (gates && Lay::leader()) gates[p] = g;  // optional: analyses read them
   typename Lay::T* o = (typename Lay::T*)(out + off);
 #pragma unroll
   for (int k = 0; k < R; k++)
@@ -228,6 +230,7 @@ extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) {
   float mu, sd;
   loop_stats(x + off, L, sh, mu, sd);
   const float g = gate(mu, sd);
+  if (gates && threadIdx.x == 0) gates[p] = g;
   for (int i = threadIdx.x; i < L; i += blockDim.x) out[off + i] = x[off + i] * g;
 }
 

@@ -34,6 +34,7 @@ import (
 var packages = []string{
 	"github.com/srmlab/srmlab/analysis",
 	"github.com/srmlab/srmlab/blas",
+	"github.com/srmlab/srmlab/cuda",
 	"github.com/srmlab/srmlab/datasets",
 	"github.com/srmlab/srmlab/display",
 	"github.com/srmlab/srmlab/nn",

@@ -1,0 +1,45 @@
+package cuda_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/srmlab/srmlab/cuda"
+	"github.com/srmlab/srmlab/gpucheck"
+)
+
+// TestEngineEmulated runs the acceptance check's comparisons, every
+// operation's GPU path, each recalibration module and a whole CIFAR
+// ResNet's training step, through the stand-in driver and the kernel
+// emulator, against the CPU engine: the device paths of op, srm and optim
+// are tested wherever the tests run, not only on a GPU machine.
+func TestEngineEmulated(t *testing.T) {
+	d := cuda.OpenEmulated(t)
+	o := gpucheck.Options{SkipKernels: true, Seed: 3, Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 2, Size: 8}}}
+	if testing.Short() {
+		o.Models = []gpucheck.ModelCase{}
+		o.SkipModules = true
+	}
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stdout
+	}
+	rep, err := gpucheck.Run(context.Background(), d, o, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range append(rep.Ops, rep.Models...) {
+		if !r.OK() {
+			t.Error(r)
+		}
+	}
+	if len(rep.Ops) < 40 || (!testing.Short() && len(rep.Models) < 20) {
+		t.Errorf("only %d operation and %d model quantities compared", len(rep.Ops), len(rep.Models))
+	}
+	if !strings.Contains(rep.ConvBackend, "im2col") {
+		t.Errorf("conv backend %q, want the im2col fallback without cuDNN", rep.ConvBackend)
+	}
+}
