@@ -15,8 +15,9 @@ import (
 // operation of a training step, and Go gives no hook when a value's last
 // reference goes, so an Array's block returns to the device's cache when
 // the garbage collector finds the Array unreachable. The collector does not
-// see device memory, so NewArray forces a collection once arrays worth a
-// slice of the GPU's memory were allocated since the last one.
+// see device memory, so NewArray starts a collection, in the background,
+// once arrays worth a slice of the GPU's memory were allocated since the
+// last one; only running out of memory waits for one.
 type Array struct {
 	dev *Device
 	buf *Buffer
@@ -60,9 +61,12 @@ func (d *Device) NewArray(n int) (*Array, error) {
 		return nil, fmt.Errorf("cuda: array of %d values", n)
 	}
 	bytes := 4 * max(n, 1)
-	if d.sinceGC.Add(int64(bytes)) > max(int64(d.info.TotalMem)/gcShare, 256<<20) {
+	if d.sinceGC.Add(int64(bytes)) > max(int64(d.info.TotalMem)/gcShare, 256<<20) && d.collecting.CompareAndSwap(false, true) {
 		d.sinceGC.Store(0)
-		runtime.GC()
+		go func() {
+			runtime.GC()
+			d.collecting.Store(false)
+		}()
 	}
 	b, err := d.allocCollected(bytes)
 	if err != nil && isOutOfMemory(err) {

@@ -341,16 +341,17 @@ func TestCUDNNHostLogic(t *testing.T) {
 	fd.found[convFwd] = []convAlgoPerf{
 		{Algo: 1, Status: 3000, Time: 0.1, MathType: cudnnFMAMath},             // failed: skipped
 		{Algo: 2, Time: 0.2, Memory: 64, MathType: cudnnTensorOpMath},          // TF32 only
-		{Algo: 6, Time: 0.5, Memory: 3000, MathType: cudnnFMAMath},             // fastest strict one
+		{Algo: 3, Time: 0.5, Memory: 3000, MathType: cudnnFMAMath},             // fastest strict one
 		{Algo: 0, Time: 0.9, MathType: cudnnFMAMath},                           // slower
 		{Algo: 7, Time: 0.3, MathType: cudnnTensorOpMathAllowConversion},       // TF32 only
 		{Algo: 5, Status: 4000, Time: 0.01, Memory: 1, MathType: cudnnFMAMath}, // failed
 	}
-	fd.workspace[6] = 5000
+	fd.workspace[3] = 5000
 	fd.workspace[2] = 64
 	fd.fail[cudnnConvFuncs[convBwdData].find] = 4000
+	// Strict FP32 passes over FFT_TILING (3) for backward data.
 	fd.ranked[convBwdData] = []convAlgoPerf{{Algo: 0, Status: 3000, Time: -1}, {Algo: 3, Time: -1}, {Algo: 1, Time: -1}}
-	fd.found[convBwdFilter] = []convAlgoPerf{{Algo: 1, Time: 2}, {Algo: 4, Time: 1, Memory: 100}}
+	fd.found[convBwdFilter] = []convAlgoPerf{{Algo: 1, Time: 2}, {Algo: 3, Time: 1, Memory: 100}}
 
 	g := ConvGeom{N: 2, C: 4, H: 9, W: 8, K: 6, R: 3, S: 3, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0, Groups: 2}
 	x, _ := d.AllocFloat32(g.inLen())
@@ -414,11 +415,11 @@ func TestCUDNNHostLogic(t *testing.T) {
 	}
 
 	want := []fakeConvRun{
-		{dir: convFwd, algo: 6, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 5000, beta: 0},
-		{dir: convFwd, algo: 6, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 5000, beta: 0},
-		{dir: convFwd, algo: 6, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 5000, beta: 0},
-		{dir: convBwdData, algo: 3, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 0, beta: 1},
-		{dir: convBwdFilter, algo: 4, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 100, beta: 0},
+		{dir: convFwd, algo: 3, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 5000, beta: 0},
+		{dir: convFwd, algo: 3, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 5000, beta: 0},
+		{dir: convFwd, algo: 3, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 5000, beta: 0},
+		{dir: convBwdData, algo: 1, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 0, beta: 1},
+		{dir: convBwdFilter, algo: 3, math: cudnnFMAMath, ptrs: [3]uint64{x.ptr, w.ptr, y.ptr}, wsBytes: 5000, beta: 0}, // the larger of the query and the search
 	}
 	if len(fd.runs) != len(want) {
 		t.Fatalf("%d convolutions, want %d", len(fd.runs), len(want))
@@ -449,7 +450,7 @@ func TestCUDNNHostLogic(t *testing.T) {
 	if err := d.ConvForward(g, x, w, y); err != nil {
 		t.Fatal(err)
 	}
-	if r := fd.runs[len(fd.runs)-1]; r.algo != 6 || r.math != cudnnFMAMath || fd.count("cudnnCreateConvolutionDescriptor") != 2 {
+	if r := fd.runs[len(fd.runs)-1]; r.algo != 3 || r.math != cudnnFMAMath || fd.count("cudnnCreateConvolutionDescriptor") != 2 {
 		t.Errorf("back to strict FP32: run %+v, %d descriptors", r, fd.count("cudnnCreateConvolutionDescriptor"))
 	}
 

@@ -52,6 +52,7 @@ type Device struct {
 	freeMu      sync.Mutex
 	pendingFree []uint64
 	sinceGC     atomic.Int64 // Array bytes allocated since the last forced collection
+	collecting  atomic.Bool  // a collection NewArray started is running
 
 	staging staging // page-locked ring for small uploads (upload.go)
 
@@ -140,6 +141,7 @@ func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, e
 		d.exec.stop()
 		return nil, err
 	}
+	d.exec.setContext(func() error { return check(drv, "cuCtxSetCurrent", drv.CtxSetCurrent(d.ctx)) })
 	d.alloc = newAllocator(
 		func(n uint64) (uint64, error) {
 			p, r := drv.MemAlloc(n)

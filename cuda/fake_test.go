@@ -34,7 +34,9 @@ type fakeDriver struct {
 	clock    int
 	emulator string
 	emuErr   error
-	host     [][]byte // page-locked host memory handed out
+	host     [][]byte        // page-locked host memory handed out
+	current  map[int]uintptr // the context current on each OS thread
+	noCtx    []string        // calls made where no context was current
 }
 
 type fakeLaunch struct {
@@ -46,15 +48,26 @@ type fakeLaunch struct {
 
 func newFakeDriver() *fakeDriver {
 	return &fakeDriver{mem: map[uint64][]byte{}, next: 0x7f0000000000, fail: map[string]cuResult{},
-		threads: map[int]bool{}, modules: map[uintptr][]byte{}, funcs: map[uintptr]string{}, events: map[uintptr]int{}}
+		threads: map[int]bool{}, current: map[int]uintptr{}, modules: map[uintptr][]byte{}, funcs: map[uintptr]string{}, events: map[uintptr]int{}}
 }
 
 // call records a driver call and the OS thread it came from, and returns
 // the result a test asked that call to fail with.
 func (f *fakeDriver) call(name string) cuResult {
 	f.calls = append(f.calls, name)
-	f.threads[syscall.Gettid()] = true
+	tid := syscall.Gettid()
+	f.threads[tid] = true
+	if !contextFree[name] && f.current[tid] == 0 {
+		f.noCtx = append(f.noCtx, name)
+	}
 	return f.fail[name]
+}
+
+// contextFree are the calls that need no current context.
+var contextFree = map[string]bool{
+	"cuInit": true, "cuDriverGetVersion": true, "cuDeviceGetCount": true, "cuDeviceGet": true,
+	"cuDeviceGetName": true, "cuDeviceGetAttribute": true, "cuDeviceTotalMem": true,
+	"cuDevicePrimaryCtxRetain": true, "cuDevicePrimaryCtxRelease": true, "cuCtxSetCurrent": true,
 }
 
 func (f *fakeDriver) count(name string) int {
@@ -104,8 +117,14 @@ func (f *fakeDriver) DevicePrimaryCtxRetain(int32) (uintptr, cuResult) {
 func (f *fakeDriver) DevicePrimaryCtxRelease(int32) cuResult {
 	return f.call("cuDevicePrimaryCtxRelease")
 }
-func (f *fakeDriver) CtxSetCurrent(uintptr) cuResult { return f.call("cuCtxSetCurrent") }
-func (f *fakeDriver) CtxSynchronize() cuResult       { return f.call("cuCtxSynchronize") }
+func (f *fakeDriver) CtxSetCurrent(ctx uintptr) cuResult {
+	r := f.call("cuCtxSetCurrent")
+	if r == 0 {
+		f.current[syscall.Gettid()] = ctx
+	}
+	return r
+}
+func (f *fakeDriver) CtxSynchronize() cuResult { return f.call("cuCtxSynchronize") }
 
 func (f *fakeDriver) MemAlloc(n uint64) (uint64, cuResult) {
 	if r := f.call("cuMemAlloc"); r != 0 {

@@ -38,7 +38,8 @@ func (d *Device) bnApply(p *Plan, s BNShape, x, y, coef *Buffer, relu bool) erro
 // BatchNormTrain normalises x per channel with the batch statistics, as
 // PyTorch's BatchNorm in training mode: y = (x−mean)·rstd·gamma + beta,
 // then ReLU when relu is set, with rstd = 1/sqrt(var+eps) and var the
-// biased batch variance. It saves mean and rstd per channel for
+// biased batch variance. It saves mean (2·C values: each channel's mean as
+// a float and the float of the remainder) and rstd per channel for
 // BatchNormBackward and updates the running statistics,
 // running = (1−momentum)·running + momentum·batch, the variance's being
 // the unbiased one. y may be x (but the backward pass needs x).
@@ -53,7 +54,7 @@ func (d *Device) BatchNormTrain(s BNShape, x, gamma, beta, runMean, runVar, y, s
 	}
 	n, c := s.Len(), s.C
 	err := d.nnCheck(op, nnArg{"x", x, n}, nnArg{"gamma", gamma, c}, nnArg{"beta", beta, c}, nnArg{"runMean", runMean, c},
-		nnArg{"runVar", runVar, c}, nnArg{"y", y, n}, nnArg{"saveMean", saveMean, c}, nnArg{"saveRstd", saveRstd, c})
+		nnArg{"runVar", runVar, c}, nnArg{"y", y, n}, nnArg{"saveMean", saveMean, 2 * c}, nnArg{"saveRstd", saveRstd, c})
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func (d *Device) BatchNormBackward(s BNShape, x, y, dy, gamma, saveMean, saveRst
 		return err
 	}
 	n, c := s.Len(), s.C
-	args := []nnArg{{"x", x, n}, {"dy", dy, n}, {"gamma", gamma, c}, {"saveMean", saveMean, c},
+	args := []nnArg{{"x", x, n}, {"dy", dy, n}, {"gamma", gamma, c}, {"saveMean", saveMean, 2 * c},
 		{"saveRstd", saveRstd, c}, {"dgamma", dgamma, c}, {"dbeta", dbeta, c}}
 	if relu {
 		args = append(args, nnArg{"y", y, n})

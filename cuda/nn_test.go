@@ -418,25 +418,31 @@ func TestNNBatchNormEmulated(t *testing.T) {
 		for _, relu := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%dx%dx%d relu=%v", s.N, s.C, s.HW, relu), func(t *testing.T) {
 				e.t = t
-				e.checkBN(s, relu)
+				e.checkBN(s, relu, 3)
 			})
 		}
 	}
+	// The modules' BatchNorm over (N, C) maps: few values, a mean far
+	// larger than their spread, where x − mean must not lose its bits.
+	t.Run("4x5x1 mean 300", func(t *testing.T) {
+		e.t = t
+		e.checkBN(BNShape{4, 5, 1}, false, 300)
+	})
 }
 
 // checkBN runs BatchNorm's three calls on random data of shape s.
-func (e *nnEnv) checkBN(s BNShape, relu bool) {
+func (e *nnEnv) checkBN(s BNShape, relu bool, offset float64) {
 	d := e.d
 	n, C := s.Len(), s.C
-	// An offset of 3 against a spread of 1: the shifted sums
-	// must keep the variance.
-	xs, gs, bs := e.rand(n, 2, 4), e.rand(C, 0.5, 1.5), e.rand(C, -0.5, 0.5)
+	// An offset against a spread of 1: the shifted sums must keep the
+	// variance, and the backward pass x − mean.
+	xs, gs, bs := e.rand(n, offset-1, offset+1), e.rand(C, 0.5, 1.5), e.rand(C, -0.5, 0.5)
 	rms, rvs, dys := e.rand(C, -1, 1), e.rand(C, 0.5, 2), e.rand(n, -1, 1)
 	dx0, dg0, db0 := e.rand(n, -1, 1), e.rand(C, -1, 1), e.rand(C, -1, 1)
 	r := &refBN{s: s, x: f64(xs), gamma: f64(gs), beta: f64(bs), rm: f64(rms), rv: f64(rvs), momentum: 0.1, eps: 1e-5, relu: relu}
 	r.forward()
 	x, gamma, beta, rm, rv, dy := e.up(xs), e.up(gs), e.up(bs), e.up(rms), e.up(rvs), e.up(dys)
-	bufs, err := allocFloats(d, n, C, C, n, C, C)
+	bufs, err := allocFloats(d, n, 2*C, C, n, C, C)
 	e.ok(err)
 	y, sm, sr, dx, dgamma, dbeta := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
 	defer e.free(append(bufs, x, gamma, beta, rm, rv, dy)...)
@@ -446,7 +452,12 @@ func (e *nnEnv) checkBN(s BNShape, relu bool) {
 	e.ok(d.BatchNormTrain(s, x, gamma, beta, rm, rv, y, sm, sr, 0.1, 1e-5, relu))
 	ys := e.down(y, n)
 	e.close("train y", ys, r.y)
-	e.close("saveMean", e.down(sm, C), r.mean)
+	pairs := e.down(sm, 2*C)
+	means := make([]float32, C)
+	for c := range means {
+		means[c] = pairs[2*c] + pairs[2*c+1]
+	}
+	e.close("saveMean", means, r.mean)
 	e.close("saveRstd", e.down(sr, C), r.rstd)
 	e.close("runMean", e.down(rm, C), r.newRM)
 	e.close("runVar", e.down(rv, C), r.newRV)
@@ -731,16 +742,16 @@ func TestNNPlans(t *testing.T) {
 		e.ok(err)
 		return buf
 	}
-	x, y, c3 := b(s.Len()), b(s.Len()), b(3)
+	x, y, c3, c6 := b(s.Len()), b(s.Len()), b(3), b(6)
 	before := d.MemStats().InUse
 	for _, c := range []struct {
 		run  func() error
 		want string
 	}{
-		{func() error { return d.BatchNormTrain(s, x, c3, c3, c3, c3, y, c3, c3, 0.1, 1e-5, true) }, "nn_bn_stats nn_bn_stats_final nn_bn_apply"},
+		{func() error { return d.BatchNormTrain(s, x, c3, c3, c3, c3, y, c6, c3, 0.1, 1e-5, true) }, "nn_bn_stats nn_bn_stats_final nn_bn_apply"},
 		{func() error { return d.BatchNormEval(s, x, c3, c3, c3, c3, y, 1e-5, false) }, "nn_bn_eval_coef nn_bn_apply"},
-		{func() error { return d.BatchNormBackward(s, x, y, y, c3, c3, c3, x, c3, c3, true, false, false) }, "nn_bn_bwd_sums nn_bn_bwd_final nn_bn_bwd_dx"},
-		{func() error { return d.BatchNormBackward(s, x, nil, y, c3, c3, c3, nil, c3, c3, false, false, false) }, "nn_bn_bwd_sums nn_bn_bwd_final"},
+		{func() error { return d.BatchNormBackward(s, x, y, y, c3, c6, c3, x, c3, c3, true, false, false) }, "nn_bn_bwd_sums nn_bn_bwd_final nn_bn_bwd_dx"},
+		{func() error { return d.BatchNormBackward(s, x, nil, y, c3, c6, c3, nil, c3, c3, false, false, false) }, "nn_bn_bwd_sums nn_bn_bwd_final"},
 		{func() error { return d.ScalePlanesBackward(x, c3, y, x, c3, 3, 16, false, true) }, "nn_chan_dot nn_chan_sum_final nn_scale_planes_bwd"},
 		{func() error { return d.SumBias(x, c3, 4, 3, 16, false) }, "nn_chan_sum nn_chan_sum_final"},
 		{func() error { return d.SumBias(x, c3, 0, 3, 16, false) }, "nn_fill"},
@@ -774,7 +785,7 @@ func TestNNValidation(t *testing.T) {
 		e.ok(err)
 		return buf
 	}
-	big, small, c3, c2 := b(64), b(10), b(3), b(2)
+	big, small, c3, c2, c6 := b(64), b(10), b(3), b(2), b(6)
 	other, _, _ := openFake(t)
 	foreign, err := other.AllocFloat32(64)
 	e.ok(err)
@@ -799,13 +810,13 @@ func TestNNValidation(t *testing.T) {
 		{d.AddBias(big, c2, 2, 3, 4), "b holds 2"},
 		{d.SumBias(small, c3, 2, 3, 4, false), "dy holds 10"},
 		{d.SumBias(big, c3, 1<<20, 1<<20, 4, false), "too many"},
-		{d.BatchNormTrain(s, big, c3, c3, c3, c3, big, c3, c2, 0.1, 1e-5, false), "saveRstd holds 2"},
+		{d.BatchNormTrain(s, big, c3, c3, c3, c3, big, c6, c2, 0.1, 1e-5, false), "saveRstd holds 2"},
 		{d.BatchNormTrain(BNShape{1, 3, 1}, big, c3, c3, c3, c3, big, c3, c3, 0.1, 1e-5, false), "more than one value per channel"},
 		{d.BatchNormTrain(BNShape{0, 3, 4}, big, c3, c3, c3, c3, big, c3, c3, 0.1, 1e-5, false), "empty dimension"},
 		{d.BatchNormEval(s, big, c3, c3, c2, c3, big, 1e-5, false), "runMean holds 2"},
-		{d.BatchNormBackward(s, big, nil, big, c3, c3, c3, big, c3, c3, true, false, false), "y is nil"},
-		{d.BatchNormBackward(s, big, big, big, c3, c3, c3, small, c3, c3, true, false, false), "dx holds 10"},
-		{d.BatchNormBackward(s, big, big, big, c3, c3, c3, big, c3, c2, true, false, false), "dbeta holds 2"},
+		{d.BatchNormBackward(s, big, nil, big, c3, c6, c3, big, c3, c3, true, false, false), "y is nil"},
+		{d.BatchNormBackward(s, big, big, big, c3, c6, c3, small, c3, c3, true, false, false), "dx holds 10"},
+		{d.BatchNormBackward(s, big, big, big, c3, c6, c3, big, c3, c2, true, false, false), "dbeta holds 2"},
 		{d.CrossEntropy(big, c2, c3, big, 3, 5), "labels holds 2"},
 		{d.CrossEntropy(big, c3, c3, small, 3, 5), "probs holds 10"},
 		{d.CrossEntropy(big, c3, c3, big, 0, 5), "0 rows"},

@@ -44,7 +44,7 @@ for src in kernels/*.cu; do
 done
 # Every kernel the Go code can launch must be an entry point of the PTX: the
 # names it spells out, and the variants it builds from prefixes (srm.go).
-want=$(grep -ohE '"(srm|copy)_[a-z0-9_]*[a-z0-9]"' ./*.go | tr -d '"')
+want=$(grep -ohE '"(srm|copy|nn|pool|conv)_[a-z0-9_]*[a-z0-9]"' $(ls ./*.go | grep -v '_test\.go$') | tr -d '"')
 for v in warp1 warp2 warp4 warp8 block1 block2 block4 block8 loop; do
   for k in eval stats scale bwd_dot bwd_dx; do want+=" srm_${k}_$v"; done
 done

@@ -10,17 +10,16 @@ import (
 // small uploads inside a training step (the batch's labels, pooling
 // tables) that stall would drain the queue mid-step, so they go through a
 // ring of page-locked memory instead, whose copies are queued like kernels.
-// The ring is written again from its start only after an event recorded
-// behind its most recent copy has passed, once per megabyte of uploads.
+// The ring is written again from its start only after the device has
+// caught up with all queued work, once per megabyte of uploads.
 const (
 	stagingBytes = 1 << 20
 	stagedMax    = 64 << 10 // larger uploads copy directly
 )
 
 type staging struct {
-	mem  []byte  // page-locked, stagingBytes
-	off  int     // next free byte
-	last uintptr // event behind the most recent copy, 0 before the first
+	mem []byte // page-locked, stagingBytes
+	off int    // next free byte
 }
 
 // uploadBytes copies n bytes at src to dst on the CUDA thread: through
@@ -47,45 +46,24 @@ func (d *Device) uploadBytes(dst uint64, src unsafe.Pointer, n int) error {
 	slot := s.mem[s.off : s.off+n]
 	copy(slot, unsafe.Slice((*byte)(src), n))
 	s.off += n16
-	if err := check(d.drv, "cuMemcpyHtoDAsync_v2", d.drv.MemcpyHtoDAsync(dst, unsafe.Pointer(&slot[0]), uint64(n), 0)); err != nil {
-		return err
-	}
-	if s.last == 0 {
-		ev, r := d.drv.EventCreate(eventDisableTiming)
-		if err := check(d.drv, "cuEventCreate", r); err != nil {
-			return err
-		}
-		s.last = ev
-	}
-	return check(d.drv, "cuEventRecord", d.drv.EventRecord(s.last, 0))
+	return check(d.drv, "cuMemcpyHtoDAsync_v2", d.drv.MemcpyHtoDAsync(dst, unsafe.Pointer(&slot[0]), uint64(n), 0))
 }
-
-// eventDisableTiming is CU_EVENT_DISABLE_TIMING: cheaper to record.
-const eventDisableTiming = 2
 
 // finishLap waits for every copy out of the ring, then starts it over.
 func (d *Device) finishLap() error {
-	s := &d.staging
-	if s.last != 0 {
-		if err := check(d.drv, "cuEventSynchronize", d.drv.EventSynchronize(s.last)); err != nil {
-			return err
-		}
+	if err := check(d.drv, "cuCtxSynchronize", d.drv.CtxSynchronize()); err != nil {
+		return err
 	}
-	s.off = 0
+	d.staging.off = 0
 	return nil
 }
 
-// freeStaging returns the ring's memory and event; on the CUDA thread, at Close.
+// freeStaging returns the ring's memory; on the CUDA thread, at Close.
 func (d *Device) freeStaging() error {
 	s := &d.staging
 	var err error
-	if s.last != 0 {
-		err = check(d.drv, "cuEventDestroy_v2", d.drv.EventDestroy(s.last))
-	}
 	if s.mem != nil {
-		if ferr := check(d.drv, "cuMemFreeHost", d.drv.MemFreeHost(unsafe.Pointer(&s.mem[0]))); err == nil {
-			err = ferr
-		}
+		err = check(d.drv, "cuMemFreeHost", d.drv.MemFreeHost(unsafe.Pointer(&s.mem[0])))
 	}
 	*s = staging{}
 	return err

@@ -19,7 +19,7 @@ func batchNormDevice(d *cuda.Device, op string, x, gamma, beta, runMean, runVar 
 		}, x, gamma, beta)
 		return y
 	}
-	mean, rstd := g.Empty(bn.c), g.Empty(bn.c)
+	mean, rstd := g.Empty(2*bn.c), g.Empty(bn.c) // mean as (float, remainder) pairs
 	g.Must(d.BatchNormTrain(s, g.Buf(x), g.Buf(gamma), g.Buf(beta), g.Buf(runMean), g.Buf(runVar), g.Buf(y),
 		g.Buf(mean), g.Buf(rstd), float32(momentum), float32(eps), relu))
 	tensor.Record(y, func(grad *tensor.Tensor) {

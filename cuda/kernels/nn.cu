@@ -297,7 +297,7 @@ struct BNGrad {
   const float *x, *y, *dy, *mean;
   int relu;
   double mu;
-  __device__ void begin(int c) { mu = mean[c]; }
+  __device__ void begin(int c) { mu = (double)mean[2 * c] + (double)mean[2 * c + 1]; }
   __device__ bool vec() const { return aligned(x, y, dy); }
   template <int V>
   __device__ void add(i64 u, double& a, double& b) const {
@@ -558,7 +558,12 @@ extern "C" __global__ void __launch_bounds__(256)
   const double rstd = 1.0 / sqrt(sq / m + (double)eps), mo = momentum;
   rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * mean);
   rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * sq / (m - 1.0));
-  save_mean[c] = (float)mean;
+  // The mean as a float and the float of what that leaves: x - mean stays
+  // exact in the backward pass when the mean is large against the spread,
+  // as the (N, C) maps of the modules' BatchNorm can have it.
+  const float hi = (float)mean;
+  save_mean[2 * c] = hi;
+  save_mean[2 * c + 1] = (float)(mean - hi);
   save_rstd[c] = (float)rstd;
   affine(coef, c, (double)gamma[c] * rstd, beta[c], mean);
 }
@@ -573,8 +578,11 @@ extern "C" __global__ void __launch_bounds__(256) nn_bn_eval_coef(const float* g
 }
 
 // From sum g and sum g*(x - mean): the parameter gradients, and for the dx
-// pass coef[4c..4c+3] = (mean g, k, gamma*rstd, mean) with
-//   dx = (g - mean g - (x - mean) k) gamma rstd,  k = rstd^2 sum g (x - mean) / M.
+// pass coef[4c..4c+3] = (mean g - lo k, k, gamma*rstd, hi) with mean = hi + lo
+// (save_mean's pair) and
+//   dx = (g - mean g - (x - mean) k) gamma rstd,  k = rstd^2 sum g (x - mean) / M,
+// computed as (g - (mean g - lo k) - (x - hi) k) gamma rstd: x - hi is
+// exact near the mean, so the terms of dx that cancel keep their bits.
 extern "C" __global__ void __launch_bounds__(256)
     nn_bn_bwd_final(const double* part, const float* gamma, const float* save_mean, const float* save_rstd,
                     float* dgamma, float* dbeta, float* coef, int N, int C, int HW, int splits, int acc) {
@@ -582,13 +590,13 @@ extern "C" __global__ void __launch_bounds__(256)
   if (c >= C) return;
   double sg, dot;
   channel_partials(part, c, splits, sg, dot);
-  const double m = (double)N * HW, r = save_rstd[c];
+  const double m = (double)N * HW, r = save_rstd[c], k = dot * r * r / m;
   dgamma[c] = acc ? (float)(dgamma[c] + dot * r) : (float)(dot * r);
   dbeta[c] = acc ? (float)(dbeta[c] + sg) : (float)sg;
-  coef[4 * c] = (float)(sg / m);
-  coef[4 * c + 1] = (float)(dot * r * r / m);
+  coef[4 * c] = (float)(sg / m - (double)save_mean[2 * c + 1] * k);
+  coef[4 * c + 1] = (float)k;
   coef[4 * c + 2] = (float)(gamma[c] * r);
-  coef[4 * c + 3] = save_mean[c];
+  coef[4 * c + 3] = save_mean[2 * c];
 }
 
 // ---- BatchNorm elementwise passes --------------------------------------------
