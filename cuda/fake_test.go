@@ -281,8 +281,8 @@ func (f *fakeDriver) LaunchKernel(fn uintptr, grid, block [3]uint32, shared uint
 	return 0
 }
 
-// emulate runs one launch in the CPU emulator over a copy of all device
-// memory and copies the results back.
+// emulate runs one launch in the CPU emulator over a copy of the device
+// memory it can reach and copies the results back.
 func (f *fakeDriver) emulate(l fakeLaunch) error {
 	var in bytes.Buffer
 	w := func(v any) { binary.Write(&in, binary.LittleEndian, v) }
@@ -293,9 +293,18 @@ func (f *fakeDriver) emulate(l fakeLaunch) error {
 	w(l.block)
 	w(uint32(len(l.args)))
 	w(l.args)
-	bases := make([]uint64, 0, len(f.mem))
-	for base := range f.mem {
-		bases = append(bases, base)
+	// Only the blocks the arguments point into travel: kernels reach
+	// memory through their pointer arguments alone, and copying all of it
+	// for every launch made a training step take minutes.
+	var bases []uint64
+	seen := map[uint64]bool{}
+	for _, arg := range l.args {
+		for base, b := range f.mem {
+			if arg >= base && arg < base+uint64(len(b)) && !seen[base] {
+				seen[base] = true
+				bases = append(bases, base)
+			}
+		}
 	}
 	w(uint32(len(bases)))
 	for _, base := range bases {
