@@ -5,10 +5,14 @@
 #     CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab
 # then run, from the repository root on the GPU machine:
 #     cuda/check.sh
-# It runs `bin/srmlab cuda-check` (every kernel against float64 on random
-# inputs; timings of the fused SRM eval forward, training forward and
-# training forward+backward against a copy kernel's bandwidth, and of
-# ResNet-50 training steps), then cuda/bench_torch.py (the official PyTorch
+# It runs `bin/srmlab cuda-check` (the fused SRM kernels against float64;
+# every operation's GPU path, each module and whole models' training steps
+# against the CPU engine; timings of the fused SRM eval forward, training
+# forward and training forward+backward against a copy kernel's bandwidth,
+# and of ResNet-50 training steps), then the commands a user runs with
+# --device cuda (train one epoch on the bundled textures, eval on the GPU
+# and on the CPU, bench of CIFAR ResNets against PyTorch on the GPU), then
+# cuda/bench_torch.py (the official PyTorch
 # SRM module on the same shapes, eager and torch.compile; ResNet-50
 # training steps, plain, SRM, SE and GE-θ, in PyTorch eager) and the speed
 # ratios, with the ResNet-50 targets: an SRM-ResNet-50 step no slower than
@@ -19,10 +23,10 @@
 # when every part succeeded and every check passed.
 #
 # Knobs: PYTHON (default /opt/torch/.venv/bin/python, else python3),
-# CHECK_TIMEOUT (s, default 150), TORCH_TIMEOUT (s, default 130: about 10
-# of start, 10 of SRM ops, 60 of ResNet-50 steps, the compile budget and
-# the last compile's overrun), COMPILE_BUDGET (s of torch.compile to start,
-# default 40).
+# CHECK_TIMEOUT (s, default 120), USE_TIMEOUT (s, default 60 for the
+# commands), TORCH_TIMEOUT (s, default 100: about 10 of start, 10 of SRM
+# ops, 45 of ResNet-50 steps, the compile budget and the last compile's
+# overrun), COMPILE_BUDGET (s of torch.compile to start, default 25).
 set -u
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
@@ -40,7 +44,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,
 
 section "srmlab cuda-check"
 if [ -x bin/srmlab ]; then
-  timeout --kill-after=5 "${CHECK_TIMEOUT:-150}" bin/srmlab cuda-check -json "$out/srmlab.json" 2>&1 | tee "$out/cuda-check.txt"
+  timeout --kill-after=5 "${CHECK_TIMEOUT:-120}" bin/srmlab cuda-check -json "$out/srmlab.json" -cpuprofile "$out/cuda-check.pprof" 2>&1 | tee "$out/cuda-check.txt"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -ne 0 ]; then
     [ "$rc" -eq 124 ] && echo "cuda-check timed out"
@@ -52,11 +56,32 @@ else
   status=1
 fi
 
-section "PyTorch"
 py=${PYTHON:-/opt/torch/.venv/bin/python}
 [ -x "$py" ] || py=python3
-timeout --kill-after=5 "${TORCH_TIMEOUT:-130}" "$py" cuda/bench_torch.py --srmlab-json "$out/srmlab.json" \
-  --json "$out/torch.json" --compile-budget "${COMPILE_BUDGET:-40}" 2>&1 | tee "$out/bench-torch.txt"
+
+section "srmlab --device cuda"
+if [ -x bin/srmlab ]; then
+  run="$out/textures-run"
+  rm -rf "$run"
+  SRMLAB_PYTHON=$py RUN=$run timeout --kill-after=5 "${USE_TIMEOUT:-60}" bash -euc '
+    bin/srmlab train --device cuda --model srm-resnet20 --data textures --epochs 1 --batch 128 --out "$RUN"
+    echo "-- the trained weights scored on the GPU, then on the CPU"
+    bin/srmlab eval --device cuda --model srm-resnet20 --weights "$RUN/weights.safetensors" --data textures
+    bin/srmlab eval --model srm-resnet20 --weights "$RUN/weights.safetensors" --data textures
+    echo "-- CIFAR training steps on the GPU, PyTorch eager beside them"
+    bin/srmlab bench --device cuda --models resnet20,srm-resnet20,se-resnet20,ge-resnet20 --steps 20 --warmup 5
+  ' 2>&1 | tee "$out/device-cuda.txt"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 124 ] && echo "the --device cuda commands timed out"
+    echo "the --device cuda commands exited with status $rc"
+    status=1
+  fi
+fi
+
+section "PyTorch"
+timeout --kill-after=5 "${TORCH_TIMEOUT:-100}" "$py" cuda/bench_torch.py --srmlab-json "$out/srmlab.json" \
+  --json "$out/torch.json" --compile-budget "${COMPILE_BUDGET:-25}" 2>&1 | tee "$out/bench-torch.txt"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ]; then
   [ "$rc" -eq 124 ] && echo "bench_torch.py timed out"

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/srmlab/srmlab/cuda"
@@ -24,6 +25,7 @@ func init() {
 		timed := fs.String("resnet50", "plain,srm,se,ge", "ResNet-50 kinds whose training step (batch 64, 224 px) is timed; empty for none")
 		r50Steps := fs.Int("r50-steps", 20, "timed ResNet-50 steps per kind (the median is reported)")
 		r50Warmup := fs.Int("r50-warmup", 5, "untimed ResNet-50 steps before timing")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the host side to this file (go tool pprof)")
 		var names []string
 		for _, s := range cuda.BenchmarkShapes {
 			names = append(names, s.String())
@@ -43,6 +45,17 @@ func init() {
 		d, err := cuda.Open(*gpu)
 		if err != nil {
 			return err
+		}
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
 		}
 		var kinds []string
 		if *timed != "" {
