@@ -5,6 +5,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -64,31 +65,31 @@ func NewTrainStep(name string, batch int, dev tensor.Device) (*TrainStep, error)
 // Run takes one step: forward, cross-entropy, backward, SGD update. On a
 // GPU it returns once the step has run, not when it is queued, by reading
 // the loss as a training loop does.
-func (s *TrainStep) Run() (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			de, ok := r.(*tensor.DeviceError)
-			if !ok {
-				panic(r)
-			}
-			err = de
-		}
-	}()
+func (s *TrainStep) Run() error {
+	loss, err := s.Queue()
+	if err == nil && s.Model.Device() != nil {
+		err = tensor.Recover(func() { loss.Item() })
+	}
+	return err
+}
+
+// Queue takes one step like Run but, on a GPU, returns as soon as the
+// step's work is queued, with the loss still to be computed: steps queued
+// back to back are how PyTorch's GPU benchmarks time them.
+func (s *TrainStep) Queue() (loss *tensor.Tensor, err error) {
 	s.opt.ZeroGrad()
 	logits, err := s.Model.Forward(s.x)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	loss, err := op.CrossEntropy(logits, s.labels)
-	if err != nil {
-		return err
-	}
-	loss.Backward()
-	s.opt.Step()
-	if s.Model.Device() != nil {
-		loss.Item()
-	}
-	return nil
+	var lossErr error
+	err = tensor.Recover(func() {
+		if loss, lossErr = op.CrossEntropy(logits, s.labels); lossErr == nil {
+			loss.Backward()
+			s.opt.Step()
+		}
+	})
+	return loss, errors.Join(lossErr, err)
 }
 
 // Median runs s warmup times untimed, then steps times, and returns the

@@ -39,6 +39,19 @@ func TestEngineEmulated(t *testing.T) {
 	if len(rep.Ops) < 40 || (!testing.Short() && len(rep.Models) < 20) {
 		t.Errorf("only %d operation and %d model quantities compared", len(rep.Ops), len(rep.Models))
 	}
+	if !testing.Short() {
+		// The step timing's code path, on a small net: steps queued back
+		// to back between markers, then waited for one by one.
+		o := gpucheck.Options{SkipKernels: true, SkipModules: true, OpFilter: func(string) bool { return false },
+			Models: []gpucheck.ModelCase{}, Timed: []string{"plain", "srm"}, TimedNet: "resnet20", TimedBatch: 2, Warmup: 1, Steps: 1}
+		tr, err := gpucheck.Run(context.Background(), d, o, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := tr.ResNet50["srm"]; st.MedianMS <= 0 || st.SyncedMS <= 0 || tr.SRMOverhead == nil {
+			t.Errorf("timings %+v, overhead %v", tr.ResNet50, tr.SRMOverhead)
+		}
+	}
 	if !strings.Contains(rep.ConvBackend, "im2col") {
 		t.Errorf("conv backend %q, want the im2col fallback without cuDNN", rep.ConvBackend)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,9 +35,15 @@ type fakeDriver struct {
 	clock    int
 	emulator string
 	emuErr   error
-	host     [][]byte        // page-locked host memory handed out
-	current  map[int]uintptr // the context current on each OS thread
-	noCtx    []string        // calls made where no context was current
+	// the emulator process: launches are written to emuIn, the memory
+	// they reach read back from emuOut
+	emu       *exec.Cmd
+	emuIn     io.WriteCloser
+	emuOut    io.ReadCloser
+	emuStderr bytes.Buffer
+	host      [][]byte        // page-locked host memory handed out
+	current   map[int]uintptr // the context current on each OS thread
+	noCtx     []string        // calls made where no context was current
 }
 
 type fakeLaunch struct {
@@ -312,17 +319,54 @@ func (f *fakeDriver) emulate(l fakeLaunch) error {
 		w(uint64(len(f.mem[base])))
 		in.Write(f.mem[base])
 	}
-	cmd := exec.Command(f.emulator)
-	cmd.Stdin = &in
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("emulating %s: %v: %s", l.name, err, stderr.String())
+	if f.emu == nil {
+		if err := f.startEmulator(); err != nil {
+			return err
+		}
+	}
+	fail := func(err error) error {
+		f.stopEmulator()
+		return fmt.Errorf("emulating %s: %v: %s", l.name, err, f.emuStderr.String())
+	}
+	if _, err := f.emuIn.Write(in.Bytes()); err != nil {
+		return fail(err)
 	}
 	for _, base := range bases {
-		copy(f.mem[base], out.Next(len(f.mem[base])))
+		if _, err := io.ReadFull(f.emuOut, f.mem[base]); err != nil {
+			return fail(err)
+		}
 	}
 	return nil
+}
+
+// startEmulator starts the one emulator process the launches go to.
+func (f *fakeDriver) startEmulator() error {
+	cmd := exec.Command(f.emulator)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	f.emuStderr.Reset()
+	cmd.Stderr = &f.emuStderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	f.emu, f.emuIn, f.emuOut = cmd, in, out
+	return nil
+}
+
+// stopEmulator ends the emulator process, if one runs.
+func (f *fakeDriver) stopEmulator() {
+	if f.emu == nil {
+		return
+	}
+	f.emuIn.Close()
+	f.emu.Wait()
+	f.emu = nil
 }
 
 func (f *fakeDriver) EventCreate(uint32) (uintptr, cuResult) {
@@ -439,7 +483,10 @@ func openFakeIn(t *testing.T, cacheHome string) (*Device, *fakeDriver, *fakeNVRT
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
+	t.Cleanup(func() {
+		d.Close()
+		drv.stopEmulator()
+	})
 	return d, drv, rtc
 }
 

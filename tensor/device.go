@@ -118,6 +118,15 @@ func (t *Tensor) MoveTo(dev Device) error {
 	return nil
 }
 
+// Recover runs f and returns the *DeviceError or *ShapeError it panicked
+// with, for callers of operations that cannot return one (Backward, an
+// optimiser's step); other panics go on.
+func Recover(f func()) (err error) {
+	defer recoverDevice(&err)
+	f()
+	return nil
+}
+
 // recoverDevice turns a *DeviceError or *ShapeError panic into *err.
 func recoverDevice(err *error) {
 	if r := recover(); r != nil {
