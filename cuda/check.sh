@@ -26,7 +26,8 @@
 # CHECK_TIMEOUT (s, default 120), USE_TIMEOUT (s, default 60 for the
 # commands), TORCH_TIMEOUT (s, default 100: about 10 of start, 10 of SRM
 # ops, 45 of ResNet-50 steps, the compile budget and the last compile's
-# overrun), COMPILE_BUDGET (s of torch.compile to start, default 25).
+# overrun), COMPILE_BUDGET (s of torch.compile to start, default 25),
+# CHECK_ARGS (more flags for cuda-check, e.g. -check-large=false).
 set -u
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,
 
 section "srmlab cuda-check"
 if [ -x bin/srmlab ]; then
-  timeout --kill-after=5 "${CHECK_TIMEOUT:-120}" bin/srmlab cuda-check -json "$out/srmlab.json" -cpuprofile "$out/cuda-check.pprof" 2>&1 | tee "$out/cuda-check.txt"
+  timeout --kill-after=5 "${CHECK_TIMEOUT:-120}" bin/srmlab cuda-check -json "$out/srmlab.json" -cpuprofile "$out/cuda-check.pprof" ${CHECK_ARGS:-} 2>&1 | tee "$out/cuda-check.txt"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -ne 0 ]; then
     [ "$rc" -eq 124 ] && echo "cuda-check timed out"
