@@ -5,9 +5,10 @@
 // under os.UserCacheDir()/srmlab/cuda.
 //
 // Open returns a Device: the GPU's primary context, a caching allocator for
-// Buffers, and one OS-locked goroutine through which every CUDA call goes.
-// Operations are built as Plans (kernel launches with packed arguments) and
-// queued with Run or timed with Time. SRM holds a Style-based Recalibration
+// Buffers, and a lock under which every batch of CUDA calls runs on its
+// caller's OS thread with the context made current there. Operations are
+// built as Plans (kernel launches with packed arguments) and queued with
+// Run or timed with Time; Markers time whatever was queued between them. SRM holds a Style-based Recalibration
 // Module's parameters and plans its fused kernels: eval forward, training
 // forward, and backward (see the maths at the top of kernels/srm.cu).
 //
@@ -16,13 +17,24 @@
 // when the search (the usual system folders, /usr/local/cuda, CUDA_PATH,
 // NVIDIA's Python wheels) does not find them.
 //
-// Check is the GPU acceptance run behind `srmlab cuda-check`: every kernel
-// against a float64 reference, then timings against the device's copy
-// bandwidth. cuda/check.sh runs it on a GPU machine together with the
-// PyTorch comparison in cuda/bench_torch.py. Without a GPU, the tests run the
-// host logic against a stand-in driver, execute the kernel sources on the
-// CPU (testdata/emu, needs g++), and compile them to sm_90 PTX with clang
-// (ptxcheck.sh, needs clang 16 or newer).
+// A Device is also a tensor.Device: tensors moved to it (tensor.To,
+// nn.To, srm.Model.To) keep their values in Arrays, which go back to the
+// allocator's cache when the garbage collector finds them unreachable, and
+// package op runs each operation with the kernels below when its inputs
+// live here. Small uploads (labels, tables) are queued from a page-locked
+// ring rather than copied from Go memory, which would wait for the queue.
+//
+// Check covers the fused SRM kernels: each against a float64 reference,
+// then timings against the device's copy bandwidth. `srmlab cuda-check`
+// (package gpucheck) runs it, then every operation, module and whole model
+// against the CPU engine, and times ResNet-50 training steps; cuda/check.sh
+// runs that on a GPU machine with the PyTorch comparison of
+// cuda/bench_torch.py and the --device cuda commands. Without a GPU, the
+// tests run the host logic against a stand-in driver, execute the kernel
+// sources on the CPU (testdata/emu, needs g++; a fake cuBLAS stands in for
+// the real one), which runs the engine's whole GPU path, a training run
+// included, and compile them to sm_90 PTX with clang (ptxcheck.sh, needs
+// clang 16 or newer).
 //
 // Convolutions (ConvForward, ConvBackwardData, ConvBackwardFilter, on
 // ConvGeom) and Gemm use cuBLAS and cuDNN, bound with purego like the
