@@ -371,11 +371,5 @@ func (d *Device) launchNow(k kernelRef, n int, args ...any) error {
 	if err := p.add(k, min((n+maxBlock-1)/maxBlock, 16*max(d.info.SMs, 1)), maxBlock, args...); err != nil {
 		return err
 	}
-	var pin runtime.Pinner
-	defer pin.Unpin()
-	rs, err := d.prepare(p, &pin)
-	if err != nil {
-		return err
-	}
-	return d.launchAll(rs)
+	return d.launchPlan(p)
 }

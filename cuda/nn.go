@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"unsafe"
 )
 
@@ -97,13 +96,7 @@ func (d *Device) runNN(counts []int, build func(p *Plan, scratch []*Buffer) erro
 		if err := build(p, scratch); err != nil {
 			return err
 		}
-		var pin runtime.Pinner
-		defer pin.Unpin()
-		rs, err := d.prepare(p, &pin)
-		if err != nil {
-			return err
-		}
-		return d.launchAll(rs)
+		return d.launchPlan(p)
 	})
 }
 

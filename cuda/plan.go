@@ -142,15 +142,18 @@ func (d *Device) launchAll(rs []ready) error {
 // raised by the kernels themselves surface at the next synchronising call
 // (Synchronize, CopyTo).
 func (d *Device) Run(p *Plan) error {
-	return d.exec.do(func() error {
-		var pin runtime.Pinner
-		defer pin.Unpin()
-		rs, err := d.prepare(p, &pin)
-		if err != nil {
-			return err
-		}
-		return d.launchAll(rs)
-	})
+	return d.exec.do(func() error { return d.launchPlan(p) })
+}
+
+// launchPlan queues a plan's launches; on the CUDA thread.
+func (d *Device) launchPlan(p *Plan) error {
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	rs, err := d.prepare(p, &pin)
+	if err != nil {
+		return err
+	}
+	return d.launchAll(rs)
 }
 
 // Time runs the plan warmup times, then reps times back to back with a

@@ -22,10 +22,10 @@ func TestPoolGPUTimings(t *testing.T) {
 	const n, c, h, w = 64, 256, 56, 56
 	planes, L := n*c, h*w
 	x := poolRand(rng, planes*L, 1, 3)
-	xb := poolUp(t, d, x)
-	out := poolUp(t, d, make([]float32, planes*L))
-	side := poolUp(t, d, make([]float32, planes*L))
-	small := poolUp(t, d, poolRand(rng, planes*L/4, -1, 1))
+	xb := devFloats(t, d, x)
+	out := devFloats(t, d, make([]float32, planes*L))
+	side := devFloats(t, d, make([]float32, planes*L))
+	small := devFloats(t, d, poolRand(rng, planes*L/4, -1, 1))
 
 	copyPlan, err := d.CopyPlan(out, xb, planes*L)
 	if err != nil {
@@ -88,13 +88,13 @@ func TestPoolGPUTimings(t *testing.T) {
 	gr, gc := global(h, w)
 	timePlan("global avg 64x256x56x56", 4*planes*L)(d.avgPoolPlan(xb, out, planes, h, w, gr, gc))
 	want := refAvgPool(poolCase{planes: planes, h: h, w: w, rows: gr, cols: gc}, x)
-	poolClose(t, "global avg 56x56", poolDown(t, out, planes), want)
+	poolClose(t, "global avg 56x56", hostFloats(t, out, planes), want)
 	timePlan("global avg backward 64x256x56x56", 4*planes*L)(d.avgPoolBackwardPlan(small, side, planes, h, w, gr, gc, false))
 
 	r7, c7 := global(7, 7)
 	p7 := n * 2048
 	timePlan("global avg 64x2048x7x7", 4*p7*49)(d.avgPoolPlan(xb, out, p7, 7, 7, r7, c7))
-	poolClose(t, "global avg 7x7", poolDown(t, out, p7),
+	poolClose(t, "global avg 7x7", hostFloats(t, out, p7),
 		refAvgPool(poolCase{planes: p7, h: 7, w: 7, rows: r7, cols: c7}, x[:p7*49]))
 	timePlan("global avg backward 64x2048x7x7", 4*p7*49)(d.avgPoolBackwardPlan(small, side, p7, 7, 7, r7, c7, false))
 
@@ -112,17 +112,17 @@ func TestPoolGPUTimings(t *testing.T) {
 
 	timePlan("style pool avg+std 64x256x56x56", 4*planes*L)(d.stylePoolPlan(xb, out, planes, L, true, true, false, false))
 	wantT, _, _, _ := refStyle(x, planes, L, styleSet{true, true, false}, false)
-	poolClose(t, "style pool avg+std 56x56", poolDown(t, out, 2*planes), wantT)
+	poolClose(t, "style pool avg+std 56x56", hostFloats(t, out, 2*planes), wantT)
 	timePlan("style pool avg+std+max 64x256x56x56", 4*planes*L)(d.stylePoolPlan(xb, out, planes, L, true, true, true, false))
 	timePlan("style pool avg+std 64x2048x7x7", 4*p7*49)(d.stylePoolPlan(xb, out, p7, 49, true, true, false, false))
 	timePlan("style pool backward avg+std 64x256x56x56", 8*planes*L)(d.stylePoolBackwardPlan(xb, small, side, planes, L, true, true, false, false, false))
 
-	z, dw, db := poolUp(t, d, make([]float32, planes)), poolUp(t, d, make([]float32, c*L)), poolUp(t, d, make([]float32, c))
+	z, dw, db := devFloats(t, d, make([]float32, planes)), devFloats(t, d, make([]float32, c*L)), devFloats(t, d, make([]float32, c))
 	timePlan("CFC k=3136 (GE-θ gather) 64x256", 4*planes*L)(d.cfcPlan(xb, small, nil, z, n, c, L))
 	timePlan("CFC backward k=3136, dt dw db", 12*planes*L)(d.cfcBackwardPlan(xb, small, z, side, dw, db, n, c, L, false, false))
 	timePlan("subsample+pad s2 64x256x56x56 → 512", 4*n*512*28*28*3/2)(d.subsamplePadPlan(xb, out, n, c, h, w, 2, 512))
 	timePlan("subsample+pad backward", 4*planes*L+2*n*512*28*28)(d.subsamplePadBackwardPlan(out, side, n, c, h, w, 2, 512, false))
-	if math.IsNaN(float64(poolDown(t, side, 1)[0])) {
+	if math.IsNaN(float64(hostFloats(t, side, 1)[0])) {
 		t.Error("NaN in a timed result")
 	}
 }

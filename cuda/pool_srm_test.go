@@ -122,19 +122,19 @@ func TestStylePoolEmulated(t *testing.T) {
 					if set.max && sh.planes > 3 {
 						copy(x, poolTied(rng, L)) // a plane of tied maxima
 					}
-					xb, tb := poolUp(t, d, x), poolUp(t, d, make([]float32, sh.planes*k))
+					xb, tb := devFloats(t, d, x), devFloats(t, d, make([]float32, sh.planes*k))
 					if err := d.StylePool(xb, tb, sh.planes, L, set.avg, set.std, set.max, biased); err != nil {
 						t.Fatal(err)
 					}
 					want, _, _, _ := refStyle(x, sh.planes, L, set, biased)
-					poolClose(t, "t", poolDown(t, tb, sh.planes*k), want)
+					poolClose(t, "t", hostFloats(t, tb, sh.planes*k), want)
 					for _, acc := range []bool{false, true} {
 						dt, dx0 := poolRand(rng, sh.planes*k, -1, 1), poolRand(rng, sh.planes*L, -1, 1)
-						dtb, dxb := poolUp(t, d, dt), poolUp(t, d, dx0)
+						dtb, dxb := devFloats(t, d, dt), devFloats(t, d, dx0)
 						if err := d.StylePoolBackward(xb, dtb, dxb, sh.planes, L, set.avg, set.std, set.max, biased, acc); err != nil {
 							t.Fatal(err)
 						}
-						poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, sh.planes*L),
+						poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), hostFloats(t, dxb, sh.planes*L),
 							refStyleBackward(x, dt, dx0, sh.planes, L, set, biased, acc))
 					}
 				})
@@ -152,11 +152,11 @@ func TestStylePoolMaxNaN(t *testing.T) {
 		x := make([]float32, 2*L)
 		x[1], x[4] = nan, 7 // plane 0: NaN ignored, 7 wins
 		x[L], x[L+2] = nan, 9
-		xb, tb := poolUp(t, d, x), poolUp(t, d, make([]float32, 2))
+		xb, tb := devFloats(t, d, x), devFloats(t, d, make([]float32, 2))
 		if err := d.StylePool(xb, tb, 2, L, false, false, true, false); err != nil {
 			t.Fatal(err)
 		}
-		if got := poolDown(t, tb, 2); got[0] != 7 || !math.IsNaN(float64(got[1])) {
+		if got := hostFloats(t, tb, 2); got[0] != 7 || !math.IsNaN(float64(got[1])) {
 			t.Errorf("%dx%d: max %v, want [7 NaN]", variant.h, variant.w, got)
 		}
 	}
@@ -194,10 +194,10 @@ func TestCFCEmulated(t *testing.T) {
 				d := poolDevice(t)
 				n, c, k := sz.n, sz.c, sz.k
 				tv, w, bv := poolRand(rng, n*c*k, -1, 1), poolRand(rng, c*k, -1, 1), poolRand(rng, c, -1, 1)
-				tb, wb, zb := poolUp(t, d, tv), poolUp(t, d, w), poolUp(t, d, make([]float32, n*c))
+				tb, wb, zb := devFloats(t, d, tv), devFloats(t, d, w), devFloats(t, d, make([]float32, n*c))
 				var bb *Buffer
 				if bias {
-					bb = poolUp(t, d, bv)
+					bb = devFloats(t, d, bv)
 				}
 				if err := d.CFC(tb, wb, bb, zb, n, c, k); err != nil {
 					t.Fatal(err)
@@ -212,13 +212,13 @@ func TestCFCEmulated(t *testing.T) {
 						want[p] += float64(bv[ch])
 					}
 				}
-				poolClose(t, "z", poolDown(t, zb, n*c), want)
+				poolClose(t, "z", hostFloats(t, zb, n*c), want)
 
 				dz := poolRand(rng, n*c, -1, 1)
-				dzb := poolUp(t, d, dz)
+				dzb := devFloats(t, d, dz)
 				for _, acc := range []bool{false, true} {
 					dt0, dw0, db0 := poolRand(rng, n*c*k, -1, 1), poolRand(rng, c*k, -1, 1), poolRand(rng, c, -1, 1)
-					dtb, dwb, dbb := poolUp(t, d, dt0), poolUp(t, d, dw0), poolUp(t, d, db0)
+					dtb, dwb, dbb := devFloats(t, d, dt0), devFloats(t, d, dw0), devFloats(t, d, db0)
 					if err := d.CFCBackward(tb, wb, dzb, dtb, dwb, dbb, n, c, k, acc, !acc); err != nil {
 						t.Fatal(err)
 					}
@@ -232,9 +232,9 @@ func TestCFCEmulated(t *testing.T) {
 						db[ch] += float64(dz[p])
 					}
 					what := fmt.Sprintf(" accT=%v accParams=%v", acc, !acc)
-					poolClose(t, "dt"+what, poolDown(t, dtb, n*c*k), dt)
-					poolClose(t, "dw"+what, poolDown(t, dwb, c*k), dw)
-					poolClose(t, "db"+what, poolDown(t, dbb, c), db)
+					poolClose(t, "dt"+what, hostFloats(t, dtb, n*c*k), dt)
+					poolClose(t, "dw"+what, hostFloats(t, dwb, c*k), dw)
+					poolClose(t, "db"+what, hostFloats(t, dbb, c), db)
 				}
 			})
 		}
@@ -246,16 +246,16 @@ func TestCFCBackwardSkips(t *testing.T) {
 	d := poolDevice(t)
 	n, c, k := 2, 3, 2
 	rng := rand.New(rand.NewPCG(11, 12))
-	tb, wb, dzb := poolUp(t, d, poolRand(rng, n*c*k, -1, 1)), poolUp(t, d, poolRand(rng, c*k, -1, 1)), poolUp(t, d, poolRand(rng, n*c, -1, 1))
+	tb, wb, dzb := devFloats(t, d, poolRand(rng, n*c*k, -1, 1)), devFloats(t, d, poolRand(rng, c*k, -1, 1)), devFloats(t, d, poolRand(rng, n*c, -1, 1))
 	sentinel := []float32{42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42}
-	dtb, dwb, dbb := poolUp(t, d, sentinel), poolUp(t, d, sentinel[:c*k]), poolUp(t, d, sentinel[:c])
+	dtb, dwb, dbb := devFloats(t, d, sentinel), devFloats(t, d, sentinel[:c*k]), devFloats(t, d, sentinel[:c])
 	if err := d.CFCBackward(tb, wb, dzb, nil, dwb, nil, n, c, k, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := poolDown(t, dbb, c); got[0] != 42 {
+	if got := hostFloats(t, dbb, c); got[0] != 42 {
 		t.Errorf("db written: %v", got)
 	}
-	if got := poolDown(t, dwb, c*k); got[0] == 42 {
+	if got := hostFloats(t, dwb, c*k); got[0] == 42 {
 		t.Errorf("dw not written: %v", got)
 	}
 	if err := d.CFCBackward(tb, wb, dzb, nil, nil, nil, n, c, k, false, false); err != nil {
@@ -264,14 +264,14 @@ func TestCFCBackwardSkips(t *testing.T) {
 	if err := d.CFCBackward(tb, wb, dzb, dtb, nil, nil, n, c, k, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := poolDown(t, dtb, n*c*k); got[0] == 42 {
+	if got := hostFloats(t, dtb, n*c*k); got[0] == 42 {
 		t.Errorf("dt not written: %v", got)
 	}
 	for _, e := range []struct {
 		err  error
 		want string
 	}{
-		{d.CFC(tb, wb, poolUp(t, d, []float32{1, 2}), dzb, n, c, k), "b holds 2"},
+		{d.CFC(tb, wb, devFloats(t, d, []float32{1, 2}), dzb, n, c, k), "b holds 2"},
 		{d.CFC(tb, dbb, nil, dzb, n, c, k), "w holds 3"},
 		{d.CFCBackward(tb, wb, dzb, dtb, dwb, dbb, n, c, 0, false, false), "k = 0"},
 		{d.CFCBackward(tb, wb, dzb, dbb, nil, nil, n, c, k, false, false), "dt holds 3"},
@@ -292,7 +292,7 @@ func TestSubsamplePadEmulated(t *testing.T) {
 			oh, ow := (s.h-1)/s.stride+1, (s.w-1)/s.stride+1
 			in, out := s.n*s.c*s.h*s.w, s.n*s.cout*oh*ow
 			x := poolRand(rng, in, -1, 1)
-			xb, yb := poolUp(t, d, x), poolUp(t, d, poolRand(rng, out, 5, 6))
+			xb, yb := devFloats(t, d, x), devFloats(t, d, poolRand(rng, out, 5, 6))
 			if err := d.SubsamplePad(xb, yb, s.n, s.c, s.h, s.w, s.stride, s.cout); err != nil {
 				t.Fatal(err)
 			}
@@ -311,16 +311,16 @@ func TestSubsamplePadEmulated(t *testing.T) {
 			}
 			want := make([]float64, out)
 			each(func(o, i int) { want[o] = float64(x[i]) })
-			poolClose(t, "y", poolDown(t, yb, out), want)
+			poolClose(t, "y", hostFloats(t, yb, out), want)
 			for _, acc := range []bool{false, true} {
 				dy, dx0 := poolRand(rng, out, -1, 1), poolRand(rng, in, -1, 1)
-				dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
+				dyb, dxb := devFloats(t, d, dy), devFloats(t, d, dx0)
 				if err := d.SubsamplePadBackward(dyb, dxb, s.n, s.c, s.h, s.w, s.stride, s.cout, acc); err != nil {
 					t.Fatal(err)
 				}
 				want := poolGradBase(dx0, acc)
 				each(func(o, i int) { want[i] += float64(dy[o]) })
-				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, in), want)
+				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), hostFloats(t, dxb, in), want)
 			}
 		})
 	}

@@ -54,27 +54,6 @@ func poolGPU(t *testing.T) *Device {
 	return poolGPUOnce.d
 }
 
-func poolUp(t *testing.T, d *Device, v []float32) *Buffer {
-	t.Helper()
-	b, err := d.AllocFloat32(len(v))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.CopyFrom(v); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func poolDown(t *testing.T, b *Buffer, n int) []float32 {
-	t.Helper()
-	v := make([]float32, n)
-	if err := b.CopyTo(v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func poolRand(rng *rand.Rand, n int, lo, hi float64) []float32 {
 	v := make([]float32, n)
 	for i := range v {
@@ -268,18 +247,18 @@ func TestAvgPoolEmulated(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			d := poolDevice(t)
 			x := poolRand(rng, c.in(), -1, 2)
-			xb, yb := poolUp(t, d, x), poolUp(t, d, make([]float32, c.out()))
+			xb, yb := devFloats(t, d, x), devFloats(t, d, make([]float32, c.out()))
 			if err := d.AvgPool(xb, yb, c.planes, c.h, c.w, c.rows, c.cols); err != nil {
 				t.Fatal(err)
 			}
-			poolClose(t, "y", poolDown(t, yb, c.out()), refAvgPool(c, x))
+			poolClose(t, "y", hostFloats(t, yb, c.out()), refAvgPool(c, x))
 			for _, acc := range []bool{false, true} {
 				dy, dx0 := poolRand(rng, c.out(), -1, 1), poolRand(rng, c.in(), -1, 1)
-				dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
+				dyb, dxb := devFloats(t, d, dy), devFloats(t, d, dx0)
 				if err := d.AvgPoolBackward(dyb, dxb, c.planes, c.h, c.w, c.rows, c.cols, acc); err != nil {
 					t.Fatal(err)
 				}
-				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, c.in()), refAvgPoolBackward(c, dy, dx0, acc))
+				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), hostFloats(t, dxb, c.in()), refAvgPoolBackward(c, dy, dx0, acc))
 			}
 		})
 	}
@@ -298,23 +277,23 @@ func TestMaxPoolEmulated(t *testing.T) {
 				if ties {
 					x = poolTied(rng, c.in())
 				}
-				xb, yb, ab := poolUp(t, d, x), poolUp(t, d, make([]float32, c.out())), poolUp(t, d, make([]float32, c.out()))
+				xb, yb, ab := devFloats(t, d, x), devFloats(t, d, make([]float32, c.out())), devFloats(t, d, make([]float32, c.out()))
 				if err := d.MaxPool(xb, yb, ab, c.planes, c.h, c.w, c.rows, c.cols); err != nil {
 					t.Fatal(err)
 				}
 				wantY, wantArg := refMaxPool(c, x)
-				poolClose(t, "y", poolDown(t, yb, c.out()), wantY)
-				arg := poolInt32s(poolDown(t, ab, c.out()))
+				poolClose(t, "y", hostFloats(t, yb, c.out()), wantY)
+				arg := poolInt32s(hostFloats(t, ab, c.out()))
 				if !slices.Equal(arg, wantArg) {
 					t.Fatalf("argmax %v, want %v", arg, wantArg)
 				}
 				for _, acc := range []bool{false, true} {
 					dy, dx0 := poolRand(rng, c.out(), -1, 1), poolRand(rng, c.in(), -1, 1)
-					dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
+					dyb, dxb := devFloats(t, d, dy), devFloats(t, d, dx0)
 					if err := d.MaxPoolBackward(dyb, ab, dxb, c.planes, c.h, c.w, len(c.rows), len(c.cols), acc); err != nil {
 						t.Fatal(err)
 					}
-					poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, c.in()), refMaxPoolBackward(c, wantArg, dy, dx0, acc))
+					poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), hostFloats(t, dxb, c.in()), refMaxPoolBackward(c, wantArg, dy, dx0, acc))
 				}
 			})
 		}
@@ -328,11 +307,11 @@ func TestMaxPoolNaN(t *testing.T) {
 	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
 	c := strideCase(3, 2, 2, 2, 2, 0)
 	x := []float32{1, nan, 3, nan, inf, inf, inf, inf, 2, 5, 5, 1}
-	xb, yb, ab := poolUp(t, d, x), poolUp(t, d, make([]float32, 3)), poolUp(t, d, make([]float32, 3))
+	xb, yb, ab := devFloats(t, d, x), devFloats(t, d, make([]float32, 3)), devFloats(t, d, make([]float32, 3))
 	if err := d.MaxPool(xb, yb, ab, c.planes, c.h, c.w, c.rows, c.cols); err != nil {
 		t.Fatal(err)
 	}
-	y, arg := poolDown(t, yb, 3), poolInt32s(poolDown(t, ab, 3))
+	y, arg := hostFloats(t, yb, 3), poolInt32s(hostFloats(t, ab, 3))
 	if !math.IsNaN(float64(y[0])) || y[1] != inf || y[2] != 5 || !slices.Equal(arg, []int32{3, 0, 1}) {
 		t.Errorf("y %v argmax %v, want [NaN -Inf 5] [3 0 1]", y, arg)
 	}
@@ -348,7 +327,7 @@ func TestUpsampleEmulated(t *testing.T) {
 			rows, cols := refNearest(c.h, c.oh), refNearest(c.w, c.ow)
 			in, out := c.planes*c.h*c.w, c.planes*c.oh*c.ow
 			x := poolRand(rng, in, -1, 1)
-			xb, yb := poolUp(t, d, x), poolUp(t, d, make([]float32, out))
+			xb, yb := devFloats(t, d, x), devFloats(t, d, make([]float32, out))
 			if err := d.Upsample(xb, yb, c.planes, c.h, c.w, rows, cols); err != nil {
 				t.Fatal(err)
 			}
@@ -360,10 +339,10 @@ func TestUpsampleEmulated(t *testing.T) {
 					}
 				}
 			}
-			poolClose(t, "y", poolDown(t, yb, out), want)
+			poolClose(t, "y", hostFloats(t, yb, out), want)
 			for _, acc := range []bool{false, true} {
 				dy, dx0 := poolRand(rng, out, -1, 1), poolRand(rng, in, -1, 1)
-				dyb, dxb := poolUp(t, d, dy), poolUp(t, d, dx0)
+				dyb, dxb := devFloats(t, d, dy), devFloats(t, d, dx0)
 				if err := d.UpsampleBackward(dyb, dxb, c.planes, c.h, c.w, rows, cols, acc); err != nil {
 					t.Fatal(err)
 				}
@@ -375,7 +354,7 @@ func TestUpsampleEmulated(t *testing.T) {
 						}
 					}
 				}
-				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), poolDown(t, dxb, in), want)
+				poolClose(t, fmt.Sprintf("dx accumulate=%v", acc), hostFloats(t, dxb, in), want)
 			}
 		})
 	}

@@ -22,7 +22,7 @@ func addInto[T kern.Float](dst, src []T) {
 // ReLU returns max(x, 0).
 func ReLU(x *tensor.Tensor) *tensor.Tensor {
 	if d := DeviceOf("ReLU", x); d != nil {
-		return reluDevice(d, x)
+		return pointwiseDevice(d, "ReLU", x, d.ReLU, d.ReLUBackward)
 	}
 	if x.DType() == tensor.Float64 {
 		return relu[float64](x)
@@ -67,7 +67,7 @@ func oneIf(b bool) int {
 // Sigmoid returns 1/(1+exp(−x)).
 func Sigmoid(x *tensor.Tensor) *tensor.Tensor {
 	if d := DeviceOf("Sigmoid", x); d != nil {
-		return sigmoidDevice(d, x)
+		return pointwiseDevice(d, "Sigmoid", x, d.Sigmoid, d.SigmoidBackward)
 	}
 	if x.DType() == tensor.Float64 {
 		return sigmoid[float64](x)

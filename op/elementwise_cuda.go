@@ -5,24 +5,17 @@ import (
 	"github.com/srmlab/srmlab/tensor"
 )
 
-func reluDevice(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
-	g := GPU{d, "ReLU"}
+// pointwiseDevice is an elementwise activation whose gradient follows
+// from its output: ReLU and Sigmoid.
+func pointwiseDevice(d *cuda.Device, op string, x *tensor.Tensor,
+	forward func(x, y *cuda.Buffer, n int) error,
+	backward func(y, dy, dx *cuda.Buffer, n int, accumulate bool) error) *tensor.Tensor {
+	g := GPU{d, op}
 	out := g.Empty(x.Shape()...)
-	g.Must(d.ReLU(g.Buf(x), g.Buf(out), x.Len()))
+	g.Must(forward(g.Buf(x), g.Buf(out), x.Len()))
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		dx, acc := g.Grad(x)
-		g.Must(d.ReLUBackward(g.Buf(out), g.Buf(grad), dx, x.Len(), acc))
-	}, x)
-	return out
-}
-
-func sigmoidDevice(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
-	g := GPU{d, "Sigmoid"}
-	out := g.Empty(x.Shape()...)
-	g.Must(d.Sigmoid(g.Buf(x), g.Buf(out), x.Len()))
-	tensor.Record(out, func(grad *tensor.Tensor) {
-		dx, acc := g.Grad(x)
-		g.Must(d.SigmoidBackward(g.Buf(out), g.Buf(grad), dx, x.Len(), acc))
+		g.Must(backward(g.Buf(out), g.Buf(grad), dx, x.Len(), acc))
 	}, x)
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/srmlab/srmlab/cuda"
+	"github.com/srmlab/srmlab/srm"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -14,6 +15,20 @@ import (
 // GPU, to a command that computes.
 func deviceFlag(fs *flag.FlagSet) *string {
 	return fs.String("device", "cpu", "where to compute: cpu, or cuda (cuda:N for GPU N) through the CUDA driver, no cgo")
+}
+
+// placeModel moves m to the device --device names and returns what
+// releases that device.
+func placeModel(m *srm.Model, device string) (release func(), err error) {
+	dev, release, err := openDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.To(dev); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
 }
 
 // openDevice opens the device --device names: nil for the CPU, else the

@@ -62,14 +62,11 @@ func runEval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dev, release, err := openDevice(*device)
+	release, err := placeModel(m, *device)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := m.To(dev); err != nil {
-		return err
-	}
 	met, err := train.Evaluate(ctx, m, ds, r.TestTransform(), *batch)
 	if err != nil {
 		return err

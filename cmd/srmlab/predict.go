@@ -64,14 +64,12 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 
-	dev, release, err := openDevice(*device)
+	release, err := placeModel(m, *device)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := m.To(dev); err != nil {
-		return err
-	}
+	dev := m.Device()
 
 	per := 3 * h * w
 	data := x.F32()

@@ -23,6 +23,7 @@ func init() {
 		"NewMaxPool2d":         reflect.ValueOf(nn.NewMaxPool2d),
 		"Params":               reflect.ValueOf(nn.Params),
 		"Prefixed":             reflect.ValueOf(nn.Prefixed),
+		"To":                   reflect.ValueOf(nn.To),
 		"ZeroGrad":             reflect.ValueOf(nn.ZeroGrad),
 
 		// type definitions

@@ -18,6 +18,8 @@ func init() {
 		"BatchNormReLU":     reflect.ValueOf(op.BatchNormReLU),
 		"Conv2d":            reflect.ValueOf(op.Conv2d),
 		"CrossEntropy":      reflect.ValueOf(op.CrossEntropy),
+		"DeviceOf":          reflect.ValueOf(op.DeviceOf),
+		"FirstNonFinite":    reflect.ValueOf(op.FirstNonFinite),
 		"Flatten":           reflect.ValueOf(op.Flatten),
 		"GlobalAvgPool":     reflect.ValueOf(op.GlobalAvgPool),
 		"Linear":            reflect.ValueOf(op.Linear),
@@ -27,5 +29,8 @@ func init() {
 		"Reshape":           reflect.ValueOf(op.Reshape),
 		"Sigmoid":           reflect.ValueOf(op.Sigmoid),
 		"UpsampleNearest":   reflect.ValueOf(op.UpsampleNearest),
+
+		// type definitions
+		"GPU": reflect.ValueOf((*op.GPU)(nil)),
 	}
 }

@@ -14,19 +14,77 @@ func init() {
 		"Float64":     reflect.ValueOf(tensor.Float64),
 		"FromFloat32": reflect.ValueOf(tensor.FromFloat32),
 		"FromFloat64": reflect.ValueOf(tensor.FromFloat64),
+		"FromStorage": reflect.ValueOf(tensor.FromStorage),
 		"GradOf":      reflect.ValueOf(tensor.GradOf),
+		"MustDevice":  reflect.ValueOf(tensor.MustDevice),
 		"New":         reflect.ValueOf(tensor.New),
+		"NewOn":       reflect.ValueOf(tensor.NewOn),
 		"Numel":       reflect.ValueOf(tensor.Numel),
 		"Panicf":      reflect.ValueOf(tensor.Panicf),
 		"Record":      reflect.ValueOf(tensor.Record),
+		"Recover":     reflect.ValueOf(tensor.Recover),
 		"SameShape":   reflect.ValueOf(tensor.SameShape),
 		"Scalar":      reflect.ValueOf(tensor.Scalar),
 		"Zeros":       reflect.ValueOf(tensor.Zeros),
 		"ZerosLike":   reflect.ValueOf(tensor.ZerosLike),
 
 		// type definitions
-		"DType":      reflect.ValueOf((*tensor.DType)(nil)),
-		"ShapeError": reflect.ValueOf((*tensor.ShapeError)(nil)),
-		"Tensor":     reflect.ValueOf((*tensor.Tensor)(nil)),
+		"DType":       reflect.ValueOf((*tensor.DType)(nil)),
+		"Device":      reflect.ValueOf((*tensor.Device)(nil)),
+		"DeviceError": reflect.ValueOf((*tensor.DeviceError)(nil)),
+		"ShapeError":  reflect.ValueOf((*tensor.ShapeError)(nil)),
+		"Storage":     reflect.ValueOf((*tensor.Storage)(nil)),
+		"Tensor":      reflect.ValueOf((*tensor.Tensor)(nil)),
+
+		// interface wrapper definitions
+		"_Device":  reflect.ValueOf((*_github_com_srmlab_srmlab_tensor_Device)(nil)),
+		"_Storage": reflect.ValueOf((*_github_com_srmlab_srmlab_tensor_Storage)(nil)),
 	}
+}
+
+// _github_com_srmlab_srmlab_tensor_Device is an interface wrapper for Device type
+type _github_com_srmlab_srmlab_tensor_Device struct {
+	IValue       interface{}
+	WCopyStorage func(dst tensor.Storage, src tensor.Storage) error
+	WFillStorage func(s tensor.Storage, v float64) error
+	WNewStorage  func(dt tensor.DType, n int) (tensor.Storage, error)
+	WRead        func(s tensor.Storage, dst any) error
+	WString      func() string
+	WWrite       func(s tensor.Storage, src any) error
+}
+
+func (W _github_com_srmlab_srmlab_tensor_Device) CopyStorage(dst tensor.Storage, src tensor.Storage) error {
+	return W.WCopyStorage(dst, src)
+}
+func (W _github_com_srmlab_srmlab_tensor_Device) FillStorage(s tensor.Storage, v float64) error {
+	return W.WFillStorage(s, v)
+}
+func (W _github_com_srmlab_srmlab_tensor_Device) NewStorage(dt tensor.DType, n int) (tensor.Storage, error) {
+	return W.WNewStorage(dt, n)
+}
+func (W _github_com_srmlab_srmlab_tensor_Device) Read(s tensor.Storage, dst any) error {
+	return W.WRead(s, dst)
+}
+func (W _github_com_srmlab_srmlab_tensor_Device) String() string {
+	if W.WString == nil {
+		return ""
+	}
+	return W.WString()
+}
+func (W _github_com_srmlab_srmlab_tensor_Device) Write(s tensor.Storage, src any) error {
+	return W.WWrite(s, src)
+}
+
+// _github_com_srmlab_srmlab_tensor_Storage is an interface wrapper for Storage type
+type _github_com_srmlab_srmlab_tensor_Storage struct {
+	IValue  interface{}
+	WDevice func() tensor.Device
+	WLen    func() int
+}
+
+func (W _github_com_srmlab_srmlab_tensor_Storage) Device() tensor.Device {
+	return W.WDevice()
+}
+func (W _github_com_srmlab_srmlab_tensor_Storage) Len() int {
+	return W.WLen()
 }
