@@ -98,8 +98,9 @@ func (d *Device) allocCollected(bytes int) (*Buffer, error) {
 	return b, err
 }
 
-// freeLater runs on the garbage collector's cleanup goroutine; it must not
-// wait for the CUDA thread, which may itself be waiting for a collection.
+// freeLater runs on the garbage collector's cleanup goroutine, which runs
+// cleanups one at a time: it must not wait for the device's lock, which a
+// busy training loop holds most of the time.
 func (d *Device) freeLater(ptr uint64) {
 	d.freeMu.Lock()
 	d.pendingFree = append(d.pendingFree, ptr)

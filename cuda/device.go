@@ -33,7 +33,7 @@ func (i Info) PeakBandwidth() float64 {
 
 // Device is one GPU with its primary context, a caching allocator and the
 // kernels compiled for it. All its methods are safe for concurrent use:
-// they queue work on the device's CUDA thread.
+// they queue work under the device's lock (see executor).
 type Device struct {
 	info  Info
 	drv   driverAPI
@@ -163,7 +163,7 @@ func (d *Device) Synchronize() error {
 }
 
 // Close waits for queued work, returns all device memory, unloads the
-// kernels, releases the primary context and stops the CUDA thread. Buffers
+// kernels, releases the primary context and refuses later calls. Buffers
 // must not be used afterwards.
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {

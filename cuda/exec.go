@@ -17,7 +17,9 @@ import (
 // locked to one thread, which the first version used, cost two OS thread
 // switches per call: some 100 µs per operation of a training step, more
 // than the GPU's own time for most of them. The mutex also keeps the
-// device's bookkeeping (allocator, module cache) consistent.
+// device's bookkeeping (allocator, module cache) consistent. Elsewhere in
+// the package, "on the CUDA thread" means inside do: under the lock, on a
+// locked OS thread with the context current.
 type executor struct {
 	mu     sync.Mutex
 	enter  func() error // makes the context current; nil until there is one

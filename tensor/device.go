@@ -158,7 +158,7 @@ func (t *Tensor) host() *Tensor {
 	return t.hostCopy()
 }
 
-// onDevice panics for the accessors that hand out host memory.
+// mustBeHost panics for the accessors that hand out host memory.
 func (t *Tensor) mustBeHost(op string) {
 	if d := t.Device(); d != nil {
 		panic(&DeviceError{Op: op, Err: fmt.Errorf("the tensor %v is on %v; copy it to the host with To(nil)", t.shape, d)})
