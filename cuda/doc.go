@@ -63,4 +63,9 @@
 // the device once and stay, found again by their contents; windows are
 // reduced by a thread, a warp or a block by size, and the backward passes
 // gather without atomics except MaxPoolBackward's.
+//
+// SEGate (kernels/se.cu) is Squeeze-and-Excitation's excitation, the
+// bottleneck MLP and the sigmoid, as one kernel forward and two backward
+// in place of a dozen launches on tiny matrices; package srm uses it for
+// SE modules on a GPU.
 package cuda

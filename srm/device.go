@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"github.com/srmlab/srmlab/cuda"
+	"github.com/srmlab/srmlab/nn"
 	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -133,3 +134,62 @@ func (m *SRM) forwardFused(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
 // errEvalGrad is what a backward pass through the fused evaluation kernel
 // reports: it keeps nothing to differentiate with.
 var errEvalGrad = errors.New("the gradient of the fused SRM in evaluation mode is not implemented on the GPU (train mode, or the CPU, has it)")
+
+// forwardFused runs SE's excitation as one fused kernel each way
+// (cuda.SEGate) between the pooling and the scaling, which are the only
+// passes over the feature map; false when the bottleneck is not the
+// Linear → ReLU → Linear with biases the kernel computes, or too wide.
+func (m *SE) forwardFused(d *cuda.Device, x *tensor.Tensor) (*tensor.Tensor, bool) {
+	seq, ok := m.FC.(nn.Sequential)
+	if !ok || len(seq) != 3 {
+		return nil, false
+	}
+	fc0, ok0 := seq[0].(*nn.Linear)
+	_, okR := seq[1].(nn.ReLU)
+	fc2, ok2 := seq[2].(*nn.Linear)
+	if !ok0 || !okR || !ok2 || fc0.Bias == nil || fc2.Bias == nil || !cuda.SEGateFits(x.Dim(1), fc0.Weight.Dim(0)) {
+		return nil, false
+	}
+	gate := seGateDevice(d, op.GlobalAvgPool(x), fc0, fc2)
+	m.last = gate.Detach()
+	return op.Mul(x, gate), true
+}
+
+// seGateDevice is the differentiable cuda.SEGate: pooled (N, C, 1, 1) to
+// gates of the same shape.
+func seGateDevice(d *cuda.Device, pooled *tensor.Tensor, fc0, fc2 *nn.Linear) *tensor.Tensor {
+	g := op.GPU{D: d, Op: "SE gate"}
+	n, c, h := pooled.Dim(0), pooled.Dim(1), fc0.Weight.Dim(0)
+	hidden, gate := g.Empty(n, h), g.Empty(n, c, 1, 1)
+	params := []*tensor.Tensor{fc0.Weight, fc0.Bias, fc2.Weight, fc2.Bias}
+	g.Must(d.SEGate(g.Buf(pooled), g.Buf(params[0]), g.Buf(params[1]), g.Buf(params[2]), g.Buf(params[3]),
+		g.Buf(hidden), g.Buf(gate), n, c, h))
+	tensor.Record(gate, func(grad *tensor.Tensor) {
+		var dp *cuda.Buffer
+		accP := false
+		if pooled.NeedsGrad() {
+			dp, accP = g.Grad(pooled)
+		}
+		// One accumulate flag for the four: all fresh, or all added to.
+		fresh, needed := true, false
+		for _, p := range params {
+			fresh = fresh && p.Grad == nil
+			needed = needed || p.NeedsGrad()
+		}
+		dst := make([]*tensor.Tensor, len(params))
+		for i, p := range params {
+			switch {
+			case !needed:
+				dst[i] = g.Empty(p.Shape()...) // scratch: the kernel writes them anyway
+			case fresh:
+				g.Grad(p)
+				dst[i] = p.Grad
+			default:
+				dst[i] = tensor.GradOf(p)
+			}
+		}
+		g.Must(d.SEGateBackward(g.Buf(pooled), g.Buf(params[0]), g.Buf(params[2]), g.Buf(hidden), g.Buf(gate), g.Buf(grad), dp,
+			g.Buf(dst[0]), g.Buf(dst[1]), g.Buf(dst[2]), g.Buf(dst[3]), n, c, h, accP, needed && !fresh))
+	}, append([]*tensor.Tensor{pooled}, params...)...)
+	return gate
+}

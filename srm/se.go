@@ -25,6 +25,11 @@ func newSE(s Spec, c int, r *rand.Rand) *SE {
 // Forward gates x, (N, C, H, W), by its pooled channel means.
 func (m *SE) Forward(x *tensor.Tensor) *tensor.Tensor {
 	mustFit(m, x)
+	if d := op.DeviceOf("SE", x); d != nil {
+		if out, ok := m.forwardFused(d, x); ok {
+			return out
+		}
+	}
 	z := m.FC.Forward(op.Flatten(op.GlobalAvgPool(x)))
 	return m.excite(x, op.Reshape(z, x.Dim(0), x.Dim(1), 1, 1))
 }

@@ -35,6 +35,7 @@ dim3 blockDim, gridDim;
 #include "../../kernels/nn.cu"
 #include "../../kernels/pool.cu"
 #include "../../kernels/conv.cu"
+#include "../../kernels/se.cu"
 
 namespace {
 
@@ -152,6 +153,9 @@ const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kern
     // conv.cu kernels (cuda/conv.go)
     K(conv_im2col), K(conv_col2im),
     // end conv.cu
+    // se.cu kernels (cuda/se.go)
+    K(se_gate_fwd), K(se_gate_bwd), K(se_gate_bwd_params),
+    // end se.cu
 };
 
 template <class T>
