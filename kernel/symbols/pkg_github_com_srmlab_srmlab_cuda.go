@@ -15,6 +15,7 @@ func init() {
 		"ErrUnavailable":  reflect.ValueOf(&cuda.ErrUnavailable).Elem(),
 		"Open":            reflect.ValueOf(cuda.Open),
 		"ParseShape":      reflect.ValueOf(cuda.ParseShape),
+		"SEGateFits":      reflect.ValueOf(cuda.SEGateFits),
 
 		// type definitions
 		"Array":        reflect.ValueOf((*cuda.Array)(nil)),
