@@ -66,6 +66,8 @@
 //
 // SEGate (kernels/se.cu) is Squeeze-and-Excitation's excitation, the
 // bottleneck MLP and the sigmoid, as one kernel forward and two backward
-// in place of a dozen launches on tiny matrices; package srm uses it for
-// SE modules on a GPU.
+// in place of a dozen launches on tiny matrices; GEGate (kernels/ge.cu) is
+// GE-θ's BatchNorm and sigmoid, one kernel each way. Package srm uses them
+// for SE and GE-θ modules on a GPU, so each of SE, GE and SRM touches the
+// feature map only to gather and to scale it.
 package cuda

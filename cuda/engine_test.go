@@ -18,7 +18,7 @@ import (
 // are tested wherever the tests run, not only on a GPU machine.
 func TestEngineEmulated(t *testing.T) {
 	d := cuda.OpenEmulated(t)
-	o := gpucheck.Options{SkipKernels: true, Seed: 3, Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 2, Size: 8}, {Name: "se-resnet20", Batch: 2, Size: 8}}}
+	o := gpucheck.Options{SkipKernels: true, Seed: 3, Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 2, Size: 8}, {Name: "se-resnet20", Batch: 2, Size: 8}, {Name: "ge-resnet20", Batch: 2, Size: 8}}}
 	if testing.Short() {
 		o.Models = []gpucheck.ModelCase{}
 		o.SkipModules = true

@@ -193,3 +193,45 @@ func seGateDevice(d *cuda.Device, pooled *tensor.Tensor, fc0, fc2 *nn.Linear) *t
 	}, append([]*tensor.Tensor{pooled}, params...)...)
 	return gate
 }
+
+// geGateDevice is the differentiable cuda.GEGate: GE-θ's BatchNorm bn of
+// the gathered map z and the sigmoid, as one kernel each way.
+func geGateDevice(d *cuda.Device, z *tensor.Tensor, bn *nn.BatchNorm2d) *tensor.Tensor {
+	g := op.GPU{D: d, Op: "GE gate"}
+	s := cuda.BNShape{N: z.Dim(0), C: z.Dim(1), HW: z.Len() / (z.Dim(0) * z.Dim(1))}
+	gate := g.Empty(z.Shape()...)
+	bufs := func(ts ...*tensor.Tensor) []*cuda.Buffer {
+		out := make([]*cuda.Buffer, len(ts))
+		for i, t := range ts {
+			out[i] = g.Buf(t)
+		}
+		return out
+	}
+	b := bufs(z, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, gate)
+	if !bn.Training {
+		g.Must(d.GEGate(s, b[0], b[1], b[2], b[3], b[4], b[5], nil, nil, float32(bn.Momentum), float32(bn.Eps), false))
+		tensor.Record(gate, func(*tensor.Tensor) {
+			g.Must(errors.New("the gradient of GE's gate in evaluation mode is not implemented on the GPU"))
+		}, z, bn.Weight, bn.Bias)
+		return gate
+	}
+	zhat, rstd := g.Empty(z.Len()), g.Empty(s.C)
+	g.Must(d.GEGate(s, b[0], b[1], b[2], b[3], b[4], b[5], g.Buf(zhat), g.Buf(rstd), float32(bn.Momentum), float32(bn.Eps), true))
+	bn.NumBatchesTracked.Set(0, bn.NumBatchesTracked.Item()+1)
+	tensor.Record(gate, func(grad *tensor.Tensor) {
+		var dz *cuda.Buffer
+		accZ := false
+		if z.NeedsGrad() {
+			dz, accZ = g.Grad(z)
+		}
+		sg, sb := g.Empty(s.C), g.Empty(s.C) // scratch for frozen parameters
+		dgamma, dbeta, accP := g.Buf(sg), g.Buf(sb), false
+		if bn.Weight.NeedsGrad() || bn.Bias.NeedsGrad() {
+			dgamma, dbeta, accP = g.Grads(bn.Weight, bn.Bias)
+		}
+		g.Must(d.GEGateBackward(s, g.Buf(gate), g.Buf(zhat), g.Buf(rstd), g.Buf(bn.Weight), g.Buf(grad), dz, dgamma, dbeta, accZ, accP))
+		runtime.KeepAlive(sg)
+		runtime.KeepAlive(sb)
+	}, z, bn.Weight, bn.Bias)
+	return gate
+}

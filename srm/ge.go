@@ -91,9 +91,15 @@ func (m *GE) Forward(x *tensor.Tensor) *tensor.Tensor {
 	case m.Conv == nil:
 		z = op.AvgPool2d(x, e, e, 0)
 	case e == 0:
-		z = m.BN.Forward(CFC(x, m.Conv.Weight, m.Conv.Bias))
+		z = CFC(x, m.Conv.Weight, m.Conv.Bias)
 	default:
-		z = m.BN.Forward(m.Conv.Forward(x))
+		z = m.Conv.Forward(x)
+	}
+	if m.BN != nil {
+		if d := op.DeviceOf("GE", z); d != nil && m.MLP == nil {
+			return m.scale(x, geGateDevice(d, z, m.BN))
+		}
+		z = m.BN.Forward(z)
 	}
 	if m.MLP != nil {
 		z = m.MLP.Forward(op.ReLU(z))

@@ -73,7 +73,12 @@ func (g *gate) Gates() *tensor.Tensor { return g.last }
 // a coarser gate map back over x by nearest-neighbour upsampling, and
 // scales x by it.
 func (g *gate) excite(x, logits *tensor.Tensor) *tensor.Tensor {
-	s := op.Sigmoid(logits)
+	return g.scale(x, op.Sigmoid(logits))
+}
+
+// scale is excite from the gates themselves, for modules that compute the
+// sigmoid fused with what precedes it.
+func (g *gate) scale(x, s *tensor.Tensor) *tensor.Tensor {
 	g.last = s.Detach()
 	if h, w := x.Dim(2), x.Dim(3); s.Dim(2)*s.Dim(3) != 1 && (s.Dim(2) != h || s.Dim(3) != w) {
 		s = op.UpsampleNearest(s, h, w)

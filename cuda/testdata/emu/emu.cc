@@ -36,6 +36,7 @@ dim3 blockDim, gridDim;
 #include "../../kernels/pool.cu"
 #include "../../kernels/conv.cu"
 #include "../../kernels/se.cu"
+#include "../../kernels/ge.cu"
 
 namespace {
 
@@ -156,6 +157,9 @@ const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kern
     // se.cu kernels (cuda/se.go)
     K(se_gate_fwd), K(se_gate_bwd), K(se_gate_bwd_params),
     // end se.cu
+    // ge.cu kernels (cuda/ge.go)
+    K(ge_gate_fwd), K(ge_gate_bwd),
+    // end ge.cu
 };
 
 template <class T>
