@@ -127,6 +127,9 @@ type Buffer struct {
 	ptr   uint64
 	size  int
 	freed bool
+	// owner is the Array whose memory this is, if any: holding the buffer
+	// keeps the array, and so the memory, from being collected.
+	owner *Array
 }
 
 // Alloc returns a buffer of the given number of bytes. Its contents are

@@ -17,7 +17,9 @@ import (
 // the garbage collector finds the Array unreachable. The collector does not
 // see device memory, so NewArray starts a collection, in the background,
 // once arrays worth a slice of the GPU's memory were allocated since the
-// last one; only running out of memory waits for one.
+// last one; only running out of memory waits for one. An array's Buffer
+// keeps it reachable, and plans keep their buffers until queued, so code
+// that passes buffers to kernels need not hold the tensors as well.
 type Array struct {
 	dev *Device
 	buf *Buffer
@@ -80,6 +82,7 @@ func (d *Device) NewArray(n int) (*Array, error) {
 		return nil, err
 	}
 	a := &Array{dev: d, buf: b, n: n}
+	b.owner = a
 	runtime.AddCleanup(a, d.freeLater, b.ptr)
 	return a, nil
 }

@@ -74,3 +74,26 @@ func TestCollectedArraysAreReused(t *testing.T) {
 	}
 	runtime.KeepAlive(keep)
 }
+
+// A buffer taken from an array keeps the array, and its memory, alive:
+// kernels are handed buffers, and the tensors may be gone by then.
+func TestBufferKeepsArray(t *testing.T) {
+	d, _, _ := openFake(t)
+	a, err := d.NewArray(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := a.Buffer()
+	a = nil
+	for range 5 {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	d.freeMu.Lock()
+	pending := len(d.pendingFree)
+	d.freeMu.Unlock()
+	if pending != 0 {
+		t.Fatalf("the array was collected while its buffer was held")
+	}
+	runtime.KeepAlive(b)
+}

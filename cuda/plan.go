@@ -25,6 +25,10 @@ type launch struct {
 	grid   [3]uint32
 	block  [3]uint32
 	args   []uint64 // one 8-byte slot per kernel parameter
+	// keep holds the buffers behind the pointer arguments until the plan
+	// is queued, so that no array is collected, and its memory handed out
+	// again, between building the launch and queuing it.
+	keep []*Buffer
 }
 
 // Then returns a plan that runs p and then q.
@@ -53,6 +57,9 @@ func (p *Plan) add(k kernelRef, grid, block int, args ...any) error {
 	}
 	l := launch{kernel: k, grid: [3]uint32{uint32(grid), 1, 1}, block: [3]uint32{uint32(block), 1, 1}, args: make([]uint64, len(args))}
 	for i, a := range args {
+		if b, ok := a.(*Buffer); ok {
+			l.keep = append(l.keep, b)
+		}
 		v, err := packArg(a)
 		if err != nil {
 			return fmt.Errorf("cuda: %s argument %d: %w", k.name, i, err)

@@ -56,9 +56,15 @@ func (b *BatchNorm2d) ForwardReLU(x *tensor.Tensor) *tensor.Tensor {
 func (b *BatchNorm2d) forward(norm func(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64) *tensor.Tensor, x *tensor.Tensor) *tensor.Tensor {
 	y := norm(x, b.Weight, b.Bias, b.RunningMean, b.RunningVar, b.Training, b.Momentum, b.Eps)
 	if b.Training {
-		b.NumBatchesTracked.Set(0, b.NumBatchesTracked.Item()+1)
+		b.CountBatch()
 	}
 	return y
+}
+
+// CountBatch adds one to NumBatchesTracked, for fused operations that
+// normalise with b's parameters in training mode without calling Forward.
+func (b *BatchNorm2d) CountBatch() {
+	b.NumBatchesTracked.Set(0, b.NumBatchesTracked.Item()+1)
 }
 
 // Vars lists weight, bias, running_mean, running_var and

@@ -2,7 +2,6 @@ package op
 
 import (
 	"errors"
-	"runtime"
 
 	"github.com/srmlab/srmlab/cuda"
 	"github.com/srmlab/srmlab/tensor"
@@ -29,17 +28,10 @@ func batchNormDevice(d *cuda.Device, op string, x, gamma, beta, runMean, runVar 
 			dx, accX = g.Grad(x)
 		}
 		// The kernel computes the parameter gradients on the way to dx
-		// anyway; frozen parameters get scratch.
-		sg, sb := g.Empty(bn.c), g.Empty(bn.c)
-		dgamma, dbeta, accP := g.Buf(sg), g.Buf(sb), false
-		if gamma.NeedsGrad() || beta.NeedsGrad() {
-			dgamma, dbeta, accP = g.Grads(gamma, beta)
-		}
+		// anyway; frozen parameters get scratch (see Grads).
+		dp, accP := g.Grads(gamma, beta)
 		g.Must(d.BatchNormBackward(s, g.Buf(x), g.Buf(y), g.Buf(grad), g.Buf(gamma), g.Buf(mean), g.Buf(rstd),
-			dx, dgamma, dbeta, relu, accX, accP))
-		// The scratch's memory must not be reused before the kernel is queued.
-		runtime.KeepAlive(sg)
-		runtime.KeepAlive(sb)
+			dx, dp[0], dp[1], relu, accX, accP))
 	}, x, gamma, beta)
 	return y
 }

@@ -83,16 +83,48 @@ func (g GPU) Grad(t *tensor.Tensor) (*cuda.Buffer, bool) {
 	return g.Buf(t.Grad), true
 }
 
-// Grads is Grad for parameters updated together by one kernel with one
-// accumulate flag: both fresh, or both accumulated into (zeros made where
-// only one existed).
-func (g GPU) Grads(a, b *tensor.Tensor) (*cuda.Buffer, *cuda.Buffer, bool) {
-	if a.Grad == nil && b.Grad == nil {
-		ga, _ := g.Grad(a)
-		gb, _ := g.Grad(b)
-		return ga, gb, false
+// Grads is Grad for parameters one kernel writes the gradients of with one
+// accumulate flag: all fresh, or all added to (zeros made where some were
+// missing). When none needs a gradient the kernel writes scratch.
+func (g GPU) Grads(ts ...*tensor.Tensor) ([]*cuda.Buffer, bool) {
+	out := make([]*cuda.Buffer, len(ts))
+	fresh, needed := true, false
+	for _, t := range ts {
+		fresh, needed = fresh && t.Grad == nil, needed || t.NeedsGrad()
 	}
-	return g.Buf(tensor.GradOf(a)), g.Buf(tensor.GradOf(b)), true
+	for i, t := range ts {
+		switch {
+		case !needed:
+			out[i] = g.Buf(g.Empty(t.Shape()...))
+		case fresh:
+			out[i], _ = g.Grad(t)
+		default:
+			out[i] = g.Buf(tensor.GradOf(t))
+		}
+	}
+	return out, needed && !fresh
+}
+
+// Bufs is Buf for several tensors.
+func (g GPU) Bufs(ts ...*tensor.Tensor) []*cuda.Buffer {
+	out := make([]*cuda.Buffer, len(ts))
+	for i, t := range ts {
+		out[i] = g.Buf(t)
+	}
+	return out
+}
+
+// Map is a one-input operation: y, of the given shape, written by
+// forward, and x's gradient by backward(y, dy, dx, accumulate).
+func (g GPU) Map(x *tensor.Tensor, shape []int, forward func(y *cuda.Buffer) error,
+	backward func(y, dy, dx *cuda.Buffer, accumulate bool) error) *tensor.Tensor {
+	y := g.Empty(shape...)
+	g.Must(forward(g.Buf(y)))
+	tensor.Record(y, func(grad *tensor.Tensor) {
+		dx, acc := g.Grad(x)
+		g.Must(backward(g.Buf(y), g.Buf(grad), dx, acc))
+	}, x)
+	return y
 }
 
 // Pass adds src into t's gradient; with take, a t without one adopts src

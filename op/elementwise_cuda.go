@@ -11,13 +11,9 @@ func pointwiseDevice(d *cuda.Device, op string, x *tensor.Tensor,
 	forward func(x, y *cuda.Buffer, n int) error,
 	backward func(y, dy, dx *cuda.Buffer, n int, accumulate bool) error) *tensor.Tensor {
 	g := GPU{d, op}
-	out := g.Empty(x.Shape()...)
-	g.Must(forward(g.Buf(x), g.Buf(out), x.Len()))
-	tensor.Record(out, func(grad *tensor.Tensor) {
-		dx, acc := g.Grad(x)
-		g.Must(backward(g.Buf(out), g.Buf(grad), dx, x.Len(), acc))
-	}, x)
-	return out
+	return g.Map(x, x.Shape(),
+		func(y *cuda.Buffer) error { return forward(g.Buf(x), y, x.Len()) },
+		func(y, dy, dx *cuda.Buffer, acc bool) error { return backward(y, dy, dx, x.Len(), acc) })
 }
 
 func addDevice(d *cuda.Device, op string, a, b *tensor.Tensor, relu bool) *tensor.Tensor {

@@ -1,8 +1,6 @@
 package op
 
 import (
-	"runtime"
-
 	"github.com/srmlab/srmlab/cuda"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -12,18 +10,14 @@ import (
 func crossEntropyDevice(d *cuda.Device, logits *tensor.Tensor, labels []int) *tensor.Tensor {
 	g := GPU{d, "CrossEntropy"}
 	n, k := logits.Dim(0), logits.Dim(1)
-	labArr, err := d.NewArray(n) // int32s: the same 4 bytes a value
-	g.Must(err)
-	lab := labArr.Buffer()
+	lab := g.Buf(g.Empty(n)) // int32s: the same 4 bytes a value
 	g.Must(lab.CopyFromInt32(int32s(labels)))
 	probs := g.Empty(n, k)
 	loss := g.Empty()
 	g.Must(d.CrossEntropy(g.Buf(logits), lab, g.Buf(loss), g.Buf(probs), n, k))
-	runtime.KeepAlive(labArr) // until the kernel is queued, without a backward pass
 	tensor.Record(loss, func(grad *tensor.Tensor) {
 		dx, acc := g.Grad(logits)
 		g.Must(d.CrossEntropyBackward(g.Buf(probs), lab, g.Buf(grad), dx, n, k, acc))
-		runtime.KeepAlive(labArr)
 	}, logits)
 	return loss
 }

@@ -19,39 +19,32 @@ func maxPoolDevice(d *cuda.Device, x *tensor.Tensor, rows, cols []span) *tensor.
 	g := GPU{d, "MaxPool2d"}
 	np, h, w := planes(g.Op, x)
 	oh, ow := len(rows), len(cols)
-	y, argmax := g.Empty(x.Dim(0), x.Dim(1), oh, ow), g.Empty(np*oh*ow)
-	g.Must(d.MaxPool(g.Buf(x), g.Buf(y), g.Buf(argmax), np, h, w, poolSpans(rows), poolSpans(cols)))
-	tensor.Record(y, func(grad *tensor.Tensor) {
-		dx, acc := g.Grad(x)
-		g.Must(d.MaxPoolBackward(g.Buf(grad), g.Buf(argmax), dx, np, h, w, oh, ow, acc))
-	}, x)
-	return y
+	argmax := g.Buf(g.Empty(np * oh * ow))
+	return g.Map(x, []int{x.Dim(0), x.Dim(1), oh, ow},
+		func(y *cuda.Buffer) error {
+			return d.MaxPool(g.Buf(x), y, argmax, np, h, w, poolSpans(rows), poolSpans(cols))
+		},
+		func(_, dy, dx *cuda.Buffer, acc bool) error {
+			return d.MaxPoolBackward(dy, argmax, dx, np, h, w, oh, ow, acc)
+		})
 }
 
 func avgPoolDevice(d *cuda.Device, x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
 	g := GPU{d, "AvgPool"}
 	np, h, w := planes(g.Op, x)
 	r, c := poolSpans(rows), poolSpans(cols)
-	y := g.Empty(x.Dim(0), x.Dim(1), len(rows), len(cols))
-	g.Must(d.AvgPool(g.Buf(x), g.Buf(y), np, h, w, r, c))
-	tensor.Record(y, func(grad *tensor.Tensor) {
-		dx, acc := g.Grad(x)
-		g.Must(d.AvgPoolBackward(g.Buf(grad), dx, np, h, w, r, c, acc))
-	}, x)
-	return y
+	return g.Map(x, []int{x.Dim(0), x.Dim(1), len(rows), len(cols)},
+		func(y *cuda.Buffer) error { return d.AvgPool(g.Buf(x), y, np, h, w, r, c) },
+		func(_, dy, dx *cuda.Buffer, acc bool) error { return d.AvgPoolBackward(dy, dx, np, h, w, r, c, acc) })
 }
 
 func upsampleDevice(d *cuda.Device, x *tensor.Tensor, rows, cols []int) *tensor.Tensor {
 	g := GPU{d, "UpsampleNearest"}
 	np, h, w := planes(g.Op, x)
 	r, c := int32s(rows), int32s(cols)
-	y := g.Empty(x.Dim(0), x.Dim(1), len(rows), len(cols))
-	g.Must(d.Upsample(g.Buf(x), g.Buf(y), np, h, w, r, c))
-	tensor.Record(y, func(grad *tensor.Tensor) {
-		dx, acc := g.Grad(x)
-		g.Must(d.UpsampleBackward(g.Buf(grad), dx, np, h, w, r, c, acc))
-	}, x)
-	return y
+	return g.Map(x, []int{x.Dim(0), x.Dim(1), len(rows), len(cols)},
+		func(y *cuda.Buffer) error { return d.Upsample(g.Buf(x), y, np, h, w, r, c) },
+		func(_, dy, dx *cuda.Buffer, acc bool) error { return d.UpsampleBackward(dy, dx, np, h, w, r, c, acc) })
 }
 
 func int32s(v []int) []int32 {

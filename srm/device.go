@@ -2,7 +2,6 @@ package srm
 
 import (
 	"errors"
-	"runtime"
 
 	"github.com/srmlab/srmlab/cuda"
 	"github.com/srmlab/srmlab/nn"
@@ -18,13 +17,11 @@ func stylePoolDevice(d *cuda.Device, x *tensor.Tensor, p Pooling, biased bool) *
 	g := op.GPU{D: d, Op: "StylePool"}
 	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
 	avg, std, mx := p&PoolAvg != 0, p&PoolStd != 0, p&PoolMax != 0
-	t := g.Empty(n, c, p.Len())
-	g.Must(d.StylePool(g.Buf(x), g.Buf(t), n*c, hw, avg, std, mx, biased))
-	tensor.Record(t, func(grad *tensor.Tensor) {
-		dx, acc := g.Grad(x)
-		g.Must(d.StylePoolBackward(g.Buf(x), g.Buf(grad), dx, n*c, hw, avg, std, mx, biased, acc))
-	}, x)
-	return t
+	return g.Map(x, []int{n, c, p.Len()},
+		func(t *cuda.Buffer) error { return d.StylePool(g.Buf(x), t, n*c, hw, avg, std, mx, biased) },
+		func(_, dt, dx *cuda.Buffer, acc bool) error {
+			return d.StylePoolBackward(g.Buf(x), dt, dx, n*c, hw, avg, std, mx, biased, acc)
+		})
 }
 
 func cfcDevice(d *cuda.Device, t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
@@ -39,7 +36,9 @@ func cfcDevice(d *cuda.Device, t, w, b *tensor.Tensor, n, c, k int) *tensor.Tens
 		}
 		switch {
 		case b != nil && (w.NeedsGrad() || b.NeedsGrad()):
-			dw, db, accP = g.Grads(w, b)
+			var dp []*cuda.Buffer
+			dp, accP = g.Grads(w, b)
+			dw, db = dp[0], dp[1]
 		case w.NeedsGrad():
 			dw, accP = g.Grad(w)
 		}
@@ -51,13 +50,11 @@ func cfcDevice(d *cuda.Device, t, w, b *tensor.Tensor, n, c, k int) *tensor.Tens
 func subsamplePadDevice(d *cuda.Device, x *tensor.Tensor, stride, cout int) *tensor.Tensor {
 	g := op.GPU{D: d, Op: "shortcut A"}
 	n, cin, h, w := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
-	y := g.Empty(n, cout, (h-1)/stride+1, (w-1)/stride+1)
-	g.Must(d.SubsamplePad(g.Buf(x), g.Buf(y), n, cin, h, w, stride, cout))
-	tensor.Record(y, func(grad *tensor.Tensor) {
-		dx, acc := g.Grad(x)
-		g.Must(d.SubsamplePadBackward(g.Buf(grad), dx, n, cin, h, w, stride, cout, acc))
-	}, x)
-	return y
+	return g.Map(x, []int{n, cout, (h-1)/stride + 1, (w-1)/stride + 1},
+		func(y *cuda.Buffer) error { return d.SubsamplePad(g.Buf(x), y, n, cin, h, w, stride, cout) },
+		func(_, dy, dx *cuda.Buffer, acc bool) error {
+			return d.SubsamplePadBackward(dy, dx, n, cin, h, w, stride, cout, acc)
+		})
 }
 
 // fused reports whether m is the official SRM (mean and unbiased std, CFC,
@@ -94,39 +91,30 @@ func (m *SRM) forwardFused(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
 	plan, err := layer.ForwardTrain(g.Buf(x), g.Buf(out), ws)
 	g.Must(err)
 	g.Must(d.Run(plan))
-	bn.NumBatchesTracked.Set(0, bn.NumBatchesTracked.Item()+1)
+	bn.CountBatch()
 	m.last = tensor.FromStorage(ws.Gates(), s.N, s.C, 1, 1)
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		// The kernels overwrite their outputs: a first gradient is written
 		// in place, an existing one gets scratch added to it afterwards.
-		var scratch []*tensor.Tensor // alive until the last kernel reading them is queued
-		into := func(t *tensor.Tensor) (dst, tmp *cuda.Buffer) {
+		ts := []*tensor.Tensor{x, m.CFC, bn.Weight, bn.Bias}
+		dst, add := make([]*cuda.Buffer, len(ts)), make([]bool, len(ts))
+		for i, t := range ts {
+			acc := false
 			if t.NeedsGrad() {
-				if dst, acc := g.Grad(t); !acc {
-					return dst, nil
-				}
+				dst[i], acc = g.Grad(t)
 			}
-			st := g.Empty(t.Shape()...)
-			scratch = append(scratch, st)
-			return g.Buf(st), g.Buf(st)
+			if !t.NeedsGrad() || acc {
+				dst[i], add[i] = g.Buf(g.Empty(t.Shape()...)), acc
+			}
 		}
-		dx, dxTmp := into(x)
-		dcfc, dcfcTmp := into(m.CFC)
-		dgamma, dgammaTmp := into(bn.Weight)
-		dbeta, dbetaTmp := into(bn.Bias)
-		plan, err := layer.Backward(g.Buf(x), g.Buf(grad), dx, ws, &cuda.SRMGrads{CFC: dcfc, Gamma: dgamma, Beta: dbeta})
+		plan, err := layer.Backward(g.Buf(x), g.Buf(grad), dst[0], ws, &cuda.SRMGrads{CFC: dst[1], Gamma: dst[2], Beta: dst[3]})
 		g.Must(err)
 		g.Must(d.Run(plan))
-		for _, p := range []struct {
-			t   *tensor.Tensor
-			tmp *cuda.Buffer
-		}{{x, dxTmp}, {m.CFC, dcfcTmp}, {bn.Weight, dgammaTmp}, {bn.Bias, dbetaTmp}} {
-			if p.tmp != nil && p.t.NeedsGrad() {
-				g.Must(d.AddInto(g.Buf(p.t.Grad), p.tmp, p.t.Len()))
+		for i, t := range ts {
+			if add[i] {
+				g.Must(d.AddInto(g.Buf(t.Grad), dst[i], t.Len()))
 			}
 		}
-		runtime.KeepAlive(scratch)
-		runtime.KeepAlive(ws)
 	}, x, m.CFC, bn.Weight, bn.Bias)
 	return out
 }
@@ -162,34 +150,17 @@ func seGateDevice(d *cuda.Device, pooled *tensor.Tensor, fc0, fc2 *nn.Linear) *t
 	n, c, h := pooled.Dim(0), pooled.Dim(1), fc0.Weight.Dim(0)
 	hidden, gate := g.Empty(n, h), g.Empty(n, c, 1, 1)
 	params := []*tensor.Tensor{fc0.Weight, fc0.Bias, fc2.Weight, fc2.Bias}
-	g.Must(d.SEGate(g.Buf(pooled), g.Buf(params[0]), g.Buf(params[1]), g.Buf(params[2]), g.Buf(params[3]),
-		g.Buf(hidden), g.Buf(gate), n, c, h))
+	p := g.Bufs(params...)
+	g.Must(d.SEGate(g.Buf(pooled), p[0], p[1], p[2], p[3], g.Buf(hidden), g.Buf(gate), n, c, h))
 	tensor.Record(gate, func(grad *tensor.Tensor) {
 		var dp *cuda.Buffer
 		accP := false
 		if pooled.NeedsGrad() {
 			dp, accP = g.Grad(pooled)
 		}
-		// One accumulate flag for the four: all fresh, or all added to.
-		fresh, needed := true, false
-		for _, p := range params {
-			fresh = fresh && p.Grad == nil
-			needed = needed || p.NeedsGrad()
-		}
-		dst := make([]*tensor.Tensor, len(params))
-		for i, p := range params {
-			switch {
-			case !needed:
-				dst[i] = g.Empty(p.Shape()...) // scratch: the kernel writes them anyway
-			case fresh:
-				g.Grad(p)
-				dst[i] = p.Grad
-			default:
-				dst[i] = tensor.GradOf(p)
-			}
-		}
-		g.Must(d.SEGateBackward(g.Buf(pooled), g.Buf(params[0]), g.Buf(params[2]), g.Buf(hidden), g.Buf(gate), g.Buf(grad), dp,
-			g.Buf(dst[0]), g.Buf(dst[1]), g.Buf(dst[2]), g.Buf(dst[3]), n, c, h, accP, needed && !fresh))
+		dw, accW := g.Grads(params...)
+		g.Must(d.SEGateBackward(g.Buf(pooled), p[0], p[2], g.Buf(hidden), g.Buf(gate), g.Buf(grad), dp,
+			dw[0], dw[1], dw[2], dw[3], n, c, h, accP, accW))
 	}, append([]*tensor.Tensor{pooled}, params...)...)
 	return gate
 }
@@ -200,14 +171,7 @@ func geGateDevice(d *cuda.Device, z *tensor.Tensor, bn *nn.BatchNorm2d) *tensor.
 	g := op.GPU{D: d, Op: "GE gate"}
 	s := cuda.BNShape{N: z.Dim(0), C: z.Dim(1), HW: z.Len() / (z.Dim(0) * z.Dim(1))}
 	gate := g.Empty(z.Shape()...)
-	bufs := func(ts ...*tensor.Tensor) []*cuda.Buffer {
-		out := make([]*cuda.Buffer, len(ts))
-		for i, t := range ts {
-			out[i] = g.Buf(t)
-		}
-		return out
-	}
-	b := bufs(z, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, gate)
+	b := g.Bufs(z, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, gate)
 	if !bn.Training {
 		g.Must(d.GEGate(s, b[0], b[1], b[2], b[3], b[4], b[5], nil, nil, float32(bn.Momentum), float32(bn.Eps), false))
 		tensor.Record(gate, func(*tensor.Tensor) {
@@ -217,21 +181,15 @@ func geGateDevice(d *cuda.Device, z *tensor.Tensor, bn *nn.BatchNorm2d) *tensor.
 	}
 	zhat, rstd := g.Empty(z.Len()), g.Empty(s.C)
 	g.Must(d.GEGate(s, b[0], b[1], b[2], b[3], b[4], b[5], g.Buf(zhat), g.Buf(rstd), float32(bn.Momentum), float32(bn.Eps), true))
-	bn.NumBatchesTracked.Set(0, bn.NumBatchesTracked.Item()+1)
+	bn.CountBatch()
 	tensor.Record(gate, func(grad *tensor.Tensor) {
 		var dz *cuda.Buffer
 		accZ := false
 		if z.NeedsGrad() {
 			dz, accZ = g.Grad(z)
 		}
-		sg, sb := g.Empty(s.C), g.Empty(s.C) // scratch for frozen parameters
-		dgamma, dbeta, accP := g.Buf(sg), g.Buf(sb), false
-		if bn.Weight.NeedsGrad() || bn.Bias.NeedsGrad() {
-			dgamma, dbeta, accP = g.Grads(bn.Weight, bn.Bias)
-		}
-		g.Must(d.GEGateBackward(s, g.Buf(gate), g.Buf(zhat), g.Buf(rstd), g.Buf(bn.Weight), g.Buf(grad), dz, dgamma, dbeta, accZ, accP))
-		runtime.KeepAlive(sg)
-		runtime.KeepAlive(sb)
+		dp, accP := g.Grads(bn.Weight, bn.Bias)
+		g.Must(d.GEGateBackward(s, g.Buf(gate), g.Buf(zhat), g.Buf(rstd), b[1], g.Buf(grad), dz, dp[0], dp[1], accZ, accP))
 	}, z, bn.Weight, bn.Bias)
 	return gate
 }

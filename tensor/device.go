@@ -88,7 +88,7 @@ func NewOn(dev Device, shape ...int) *Tensor {
 // To returns a copy of t's values on dev (the host when dev is nil),
 // outside any autograd graph. Errors name the device.
 func (t *Tensor) To(dev Device) (out *Tensor, err error) {
-	defer recoverDevice(&err)
+	defer RecoverTo(&err)
 	if dev == nil {
 		if t.Device() == nil {
 			return t.Clone(), nil
@@ -122,13 +122,14 @@ func (t *Tensor) MoveTo(dev Device) error {
 // with, for callers of operations that cannot return one (Backward, an
 // optimiser's step); other panics go on.
 func Recover(f func()) (err error) {
-	defer recoverDevice(&err)
+	defer RecoverTo(&err)
 	f()
 	return nil
 }
 
-// recoverDevice turns a *DeviceError or *ShapeError panic into *err.
-func recoverDevice(err *error) {
+// RecoverTo, deferred, turns a *DeviceError or *ShapeError panic into
+// *err; other panics go on.
+func RecoverTo(err *error) {
 	if r := recover(); r != nil {
 		switch e := r.(type) {
 		case *DeviceError:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // DType names the element type of a Tensor.
@@ -216,10 +217,15 @@ func (t *Tensor) Float64s() []float64 {
 
 // Float32s returns a float32 copy of the data.
 func (t *Tensor) Float32s() []float32 {
-	h := t.host()
+	switch d := t.data.(type) {
+	case Storage:
+		return t.hostCopy().F32() // already a copy
+	case []float32:
+		return slices.Clone(d)
+	}
 	out := make([]float32, t.Len())
 	for i := range out {
-		out[i] = float32(h.At(i))
+		out[i] = float32(t.At(i))
 	}
 	return out
 }

@@ -279,7 +279,9 @@ func (t *trainer) trainRest(ctx context.Context, start time.Time) (images int, e
 // checked before the update, so a non-finite value never reaches the
 // weights.
 func (t *trainer) step(b *datasets.Batch) (_ float64, err error) {
-	defer recoverDevice(&err)
+	// Operations under Backward and the optimiser's step report a failed
+	// GPU call by panicking; it ends the step as an error.
+	defer tensor.RecoverTo(&err)
 	e, i := t.state.Epoch, t.state.Batch
 	lr := t.cfg.RateAt(e, i, t.loader.Len())
 	t.opt.ZeroGrad()
@@ -287,7 +289,8 @@ func (t *trainer) step(b *datasets.Batch) (_ float64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if op.FirstNonFinite([]*tensor.Tensor{loss}) >= 0 {
+	l := loss.Item() // one read, from the GPU too
+	if math.IsNaN(l) || math.IsInf(l, 0) {
 		return 0, &NonFiniteError{Epoch: e + 1, Batch: i + 1, What: "loss", Err: loss.CheckFinite("loss")}
 	}
 	loss.Backward()
@@ -304,24 +307,11 @@ func (t *trainer) step(b *datasets.Batch) (_ float64, err error) {
 	}
 	t.opt.SetLR(lr)
 	t.opt.Step()
-	l := loss.Item()
 	t.state.Batch++
 	t.state.LossSum += l * float64(b.N)
 	t.state.Top1Hits += hits(logits, b.Labels, 1)
 	t.state.Seen += b.N
 	return l, nil
-}
-
-// recoverDevice turns a failed GPU operation's panic into *err: the
-// operations under loss.Backward and the optimiser's step cannot return one.
-func recoverDevice(err *error) {
-	if r := recover(); r != nil {
-		de, ok := r.(*tensor.DeviceError)
-		if !ok {
-			panic(r)
-		}
-		*err = fmt.Errorf("train: %w", de)
-	}
 }
 
 // progress is the report after a step; images and elapsed cover this
