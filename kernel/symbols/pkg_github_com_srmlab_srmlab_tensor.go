@@ -23,6 +23,7 @@ func init() {
 		"Panicf":      reflect.ValueOf(tensor.Panicf),
 		"Record":      reflect.ValueOf(tensor.Record),
 		"Recover":     reflect.ValueOf(tensor.Recover),
+		"RecoverTo":   reflect.ValueOf(tensor.RecoverTo),
 		"SameShape":   reflect.ValueOf(tensor.SameShape),
 		"Scalar":      reflect.ValueOf(tensor.Scalar),
 		"Zeros":       reflect.ValueOf(tensor.Zeros),
