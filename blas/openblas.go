@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"github.com/srmlab/srmlab/internal/cenv"
 	"golang.org/x/sys/cpu"
 )
 
@@ -84,14 +85,7 @@ func chooseCoreType() {
 	default:
 		return
 	}
-	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
-	if err != nil {
-		return
-	}
-	var setenv func(name, value string, overwrite int32) int32
-	purego.RegisterLibFunc(&setenv, libc, "setenv")
-	setenv("OPENBLAS_CORETYPE", core, 0)
-	os.Setenv("OPENBLAS_CORETYPE", core)
+	cenv.Default("OPENBLAS_CORETYPE", core)
 }
 
 // singleThreaded runs each OpenBLAS call on its caller's thread unless

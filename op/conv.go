@@ -21,6 +21,9 @@ func Conv2d(x, w, b *tensor.Tensor, stride, pad, groups int) *tensor.Tensor {
 	if d := DeviceOf("Conv2d", x, w, b); d != nil {
 		return conv2dDevice(d, g, x, w, b, pad)
 	}
+	if out, ok := conv2dOneDNN(&g, x, w, b, pad); ok {
+		return out
+	}
 	if x.DType() == tensor.Float64 {
 		return conv2d[float64](g, x, w, b)
 	}

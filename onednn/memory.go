@@ -1,0 +1,185 @@
+package onednn
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// plainMD describes a dense float32 array of the given dimensions in row-major
+// order (NCHW for activations, OIHW or GOIHW for weights), or lets the
+// primitive choose its layout when any is set.
+func (l *library) plainMD(any bool, d ...int) (md, error) {
+	var m md
+	var ds dims
+	for i, v := range d {
+		ds[i] = int64(v)
+	}
+	tag := int32(tagAny)
+	if !any {
+		tag = [...]int32{0, tagA, 0, 0, tagABCD, tagABCDE}[len(d)]
+	}
+	return m, l.check(fmt.Sprintf("memory descriptor %v", d), l.mdInitByTag(&m, int32(len(d)), &ds, dtF32, tag))
+}
+
+// memory is a oneDNN memory object whose data pointer is set per call.
+type memory struct {
+	h    uintptr
+	desc md
+}
+
+func (l *library) newMemory(d *md) (memory, error) {
+	m := memory{desc: *d}
+	return m, l.check("memory", l.memCreate(&m.h, d, l.engine, nil))
+}
+
+// primitive is a created primitive with a memory object per argument.
+type primitive struct {
+	h    uintptr
+	args []execArg
+	mems map[int32]memory
+}
+
+// newPrimitive creates the primitive pd describes, with memory objects for
+// the arguments named, in the order run takes their data.
+func (l *library) newPrimitive(pd uintptr, args ...int32) (*primitive, error) {
+	p := &primitive{mems: map[int32]memory{}}
+	if err := l.check("primitive", l.primCreate(&p.h, pd)); err != nil {
+		return nil, err
+	}
+	for _, a := range args {
+		d := l.pdQueryMD(pd, queryExecArgMD, a)
+		if d == nil {
+			return nil, fmt.Errorf("onednn: primitive has no argument %d", a)
+		}
+		m, err := l.newMemory(d)
+		if err != nil {
+			return nil, err
+		}
+		p.mems[a] = m
+		p.args = append(p.args, execArg{arg: a, mem: m.h})
+	}
+	return p, nil
+}
+
+// run executes p with the arguments' data at the given addresses, in the
+// order the arguments were named, and waits for it.
+func (l *library) run(p *primitive, data ...unsafe.Pointer) error {
+	for i, ptr := range data {
+		if err := l.check("set data", l.memSetHandle(p.args[i].mem, ptr)); err != nil {
+			return err
+		}
+	}
+	if err := l.check("execute", l.primExecute(p.h, l.stream, int32(len(p.args)), &p.args[0])); err != nil {
+		return err
+	}
+	return l.check("wait", l.streamWait(l.stream))
+}
+
+// reorderKey names a reorder primitive: source and destination layouts and
+// whether the destination is added to.
+type reorderKey struct {
+	from, to md
+	add      bool
+}
+
+// reorder copies src, laid out as from, into dst, laid out as to, adding
+// to what dst holds when add is set.
+func (l *library) reorder(from, to *md, add bool, src, dst unsafe.Pointer) error {
+	key := reorderKey{*from, *to, add}
+	p, ok := l.reorders[key]
+	if !ok {
+		var attr uintptr
+		if add {
+			if err := l.sumAttr(&attr); err != nil {
+				return err
+			}
+		}
+		var pd uintptr
+		if err := l.check("reorder", l.reorderPDCreate(&pd, from, l.engine, to, l.engine, attr)); err != nil {
+			return err
+		}
+		var err error
+		p, err = l.newPrimitive(pd, argSrc, argDst)
+		l.pdDestroy(pd)
+		if err != nil {
+			return err
+		}
+		l.reorders[key] = p
+	}
+	return l.run(p, src, dst)
+}
+
+// staged is an operand of a primitive: where srmlab keeps it (plain) and
+// the layout the primitive chose for it.
+type staged struct {
+	plain, chosen md
+	same          bool
+	bytes         uintptr
+}
+
+func (l *library) stage(plain md, p *primitive, arg int32) staged {
+	chosen := p.mems[arg].desc
+	return staged{plain: plain, chosen: chosen, same: l.mdEqual(&plain, &chosen) == 1, bytes: l.mdSize(&chosen)}
+}
+
+// in returns the operand at data in the primitive's layout: data itself,
+// or a scratch buffer it was reordered into.
+func (l *library) in(s *staged, data []float32) (unsafe.Pointer, error) {
+	if s.same {
+		return unsafe.Pointer(unsafe.SliceData(data)), nil
+	}
+	buf := l.scratch(s.bytes)
+	return buf, l.reorder(&s.plain, &s.chosen, false, unsafe.Pointer(unsafe.SliceData(data)), buf)
+}
+
+// out returns where the primitive should write an operand that ends in
+// data: data itself when the layouts agree and data's contents are not to
+// be kept, otherwise a scratch buffer that finish moves, or adds, into data.
+func (l *library) out(s *staged, add bool, data []float32) unsafe.Pointer {
+	if s.same && !add {
+		return unsafe.Pointer(unsafe.SliceData(data))
+	}
+	return l.scratch(s.bytes)
+}
+
+// finish moves or adds the primitive's result at buf into data, unless the
+// primitive wrote data itself.
+func (l *library) finish(s *staged, add bool, buf unsafe.Pointer, data []float32) error {
+	dst := unsafe.Pointer(unsafe.SliceData(data))
+	if buf == dst {
+		return nil
+	}
+	return l.reorder(&s.chosen, &s.plain, add, buf, dst)
+}
+
+// scratch returns a 64-byte-aligned buffer of n bytes that stays the
+// caller's until the current call on the library's thread returns. Buffers
+// are kept for later calls, so a training step does not allocate them.
+func (l *library) scratch(n uintptr) unsafe.Pointer {
+	if l.used == len(l.arena) {
+		l.arena = append(l.arena, nil)
+	}
+	buf := &l.arena[l.used]
+	l.used++
+	if uintptr(len(*buf))*4 < n+64 {
+		*buf = make([]float32, (n+64)/4+1)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(*buf))
+	return unsafe.Add(p, (64-uintptr(p)%64)%64)
+}
+
+// sumAttr makes attributes whose sum post-op adds a primitive's result to
+// what its destination holds.
+func (l *library) sumAttr(attr *uintptr) error {
+	var ops uintptr
+	if err := l.check("attributes", l.attrCreate(attr)); err != nil {
+		return err
+	}
+	if err := l.check("post-ops", l.postOpsCreate(&ops)); err != nil {
+		return err
+	}
+	if err := l.check("sum post-op", l.postOpsAppendSum(ops, 1)); err != nil {
+		return err
+	}
+	return l.check("set post-ops", l.attrSetPostOps(*attr, ops))
+}
