@@ -1,0 +1,20 @@
+//go:build !amd64
+
+package simd
+
+// useAVX2 is false off amd64: there is no vector code here.
+var useAVX2 = false
+
+func shiftedSumsAVX2(s []float32, k float64) (sum, sq float64) { panic("simd: no AVX2") }
+
+func affineAVX2(dst, src []float32, a, b float32, relu bool) { panic("simd: no AVX2") }
+
+func gradSumsAVX2(g, x []float32, mu float64) (sum, dot float64) { panic("simd: no AVX2") }
+
+func gradSumsMaskAVX2(g, x, mask []float32, mu float64) (sum, dot float64) {
+	panic("simd: no AVX2")
+}
+
+func gradRunAVX2(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool) {
+	panic("simd: no AVX2")
+}

@@ -1,0 +1,376 @@
+package simd
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// impls runs f once per implementation this machine has: the portable Go
+// loops, and the vector code where useAVX2 was set at start-up.
+func impls(t testing.TB, f func(t testing.TB)) {
+	hasVec := useAVX2
+	defer func() { useAVX2 = hasVec }()
+	for _, vec := range []bool{false, true} {
+		if vec && !hasVec {
+			continue
+		}
+		useAVX2 = vec
+		name := "go"
+		if vec {
+			name = "avx2"
+		}
+		if tt, ok := t.(*testing.T); ok {
+			tt.Run(name, func(t *testing.T) { f(t) })
+		} else {
+			f(t)
+		}
+	}
+}
+
+func testLengths() []int {
+	var ns []int
+	for n := range 71 {
+		ns = append(ns, n)
+	}
+	return append(ns, 1000, 1024, 4097)
+}
+
+// randSlice returns n normal values with the given mean and spread that
+// start at a random offset into a larger buffer, so that the vector code
+// sees unaligned starts, with a few past the end that it must not touch.
+func randSlice(r *rand.Rand, n int, mean, std float64) []float32 {
+	buf := make([]float32, n+16)
+	for i := range buf {
+		buf[i] = float32(mean + std*r.NormFloat64())
+	}
+	off := r.IntN(8)
+	return buf[off : off+n]
+}
+
+// randMask returns a mask that is positive about half the time, and
+// otherwise negative, ±0 or NaN.
+func randMask(r *rand.Rand, n int) []float32 {
+	m := randSlice(r, n, 0, 1)
+	for i := range m {
+		switch r.IntN(10) {
+		case 0:
+			m[i] = 0
+		case 1:
+			m[i] = float32(math.Copysign(0, -1))
+		case 2:
+			m[i] = float32(math.NaN())
+		}
+	}
+	return m
+}
+
+// poison puts NaN and ±Inf into g where mask blocks it: the masked
+// gradient must still be exactly 0 there.
+func poison(r *rand.Rand, g, mask []float32) {
+	for i := range g {
+		if !(mask[i] > 0) && r.IntN(3) == 0 {
+			g[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(3)]
+		}
+	}
+}
+
+func refMasked(g, mask []float32, j int) float64 {
+	if mask != nil && !(mask[j] > 0) {
+		return 0
+	}
+	return float64(g[j])
+}
+
+// closeSum reports whether a float64 sum got is within the rounding of a
+// float64 accumulation of want, whose terms have absolute sum abs.
+func closeSum(got, want, abs float64) bool {
+	return math.Abs(got-want) <= 1e-12*abs+1e-300
+}
+
+// close32 reports whether got is within a few float32 roundings of want,
+// an exact value whose terms have magnitude scale.
+func close32(got float32, want, scale float64) bool {
+	return math.Abs(float64(got)-want) <= 4*0x1p-24*scale
+}
+
+func TestShiftedSums(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, n := range testLengths() {
+			s := randSlice(r, n, 100, 3)
+			k := 100.5
+			if n > 0 {
+				k = float64(s[0])
+			}
+			var sum, sq, abs, absq float64
+			for _, e := range s {
+				d := float64(e) - k
+				sum += d
+				sq += d * d
+				abs += math.Abs(d)
+			}
+			absq = sq
+			gs, gq := ShiftedSums(s, k)
+			if !closeSum(gs, sum, abs) || !closeSum(gq, sq, absq) {
+				t.Errorf("n=%d: ShiftedSums = %v, %v, want %v, %v", n, gs, gq, sum, sq)
+			}
+		}
+	})
+}
+
+func TestGradSums(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, n := range testLengths() {
+			for _, withMask := range []bool{false, true} {
+				g, x := randSlice(r, n, 0.1, 1), randSlice(r, n+3, 0.5, 2)
+				var mask []float32
+				if withMask {
+					mask = randMask(r, n+5)
+					poison(r, g, mask)
+				}
+				mu := 0.4
+				var sum, dot, abs, absDot float64
+				for j := range g {
+					gj := refMasked(g, mask, j)
+					sum += gj
+					dot += gj * (float64(x[j]) - mu)
+					abs += math.Abs(gj)
+					absDot += math.Abs(gj * (float64(x[j]) - mu))
+				}
+				gs, gd := GradSums(g, x, mask, mu)
+				if !closeSum(gs, sum, abs) || !closeSum(gd, dot, absDot) {
+					t.Errorf("n=%d mask=%v: GradSums = %v, %v, want %v, %v", n, withMask, gs, gd, sum, dot)
+				}
+			}
+		}
+	})
+}
+
+func TestAffine(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, n := range testLengths() {
+			for _, relu := range []bool{false, true} {
+				src := randSlice(r, n+2, 0.3, 2)
+				if n > 3 {
+					src[1] = float32(math.NaN())
+					src[n-1] = float32(math.Inf(-1))
+				}
+				dst := randSlice(r, n, 0, 1)
+				after := dst[:n+8][n:] // past the end: must stay untouched
+				keep := append([]float32(nil), after...)
+				a, b := float32(1.7), float32(-0.3)
+				Affine(dst, src, a, b, relu)
+				for j, e := range dst {
+					want := float64(src[j])*float64(a) + float64(b)
+					if relu {
+						want = max(want, 0)
+					}
+					scale := math.Abs(float64(src[j])*float64(a)) + math.Abs(float64(b))
+					switch {
+					case math.IsNaN(want):
+						if !math.IsNaN(float64(e)) {
+							t.Errorf("n=%d relu=%v: dst[%d] = %v, want NaN", n, relu, j, e)
+						}
+					case math.IsInf(want, 0):
+						if float64(e) != want {
+							t.Errorf("n=%d relu=%v: dst[%d] = %v, want %v", n, relu, j, e, want)
+						}
+					case !close32(e, want, scale):
+						t.Errorf("n=%d relu=%v: dst[%d] = %v, want %v", n, relu, j, e, want)
+					}
+				}
+				for j := range after {
+					if math.Float32bits(after[j]) != math.Float32bits(keep[j]) {
+						t.Errorf("n=%d relu=%v: wrote past the end", n, relu)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestAffineReLUZeros(t *testing.T) {
+	// max(-0, 0) is +0 in Go; the vector code must agree, in the vector
+	// loop and the tail.
+	impls(t, func(t testing.TB) {
+		negZero := float32(math.Copysign(0, -1))
+		for _, n := range []int{1, 8, 9, 17} {
+			src, dst := make([]float32, n), make([]float32, n)
+			for i := range src {
+				src[i] = negZero
+			}
+			Affine(dst, src, 1, negZero, true)
+			for j, e := range dst {
+				if math.Float32bits(e) != 0 {
+					t.Errorf("n=%d: ReLU(-0) = %v (bits %#x), want +0", n, e, math.Float32bits(e))
+				}
+				_ = j
+			}
+			Affine(dst, src, 1, negZero, false)
+			for _, e := range dst {
+				if !math.Signbit(float64(e)) {
+					t.Errorf("n=%d: -0·1 + -0 = %v, want -0", n, e)
+				}
+			}
+		}
+	})
+}
+
+func TestGradRun(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(7, 8))
+		gm, mu, k, a := float32(0.05), float32(0.4), float32(0.3), float32(1.3)
+		for _, n := range testLengths() {
+			for _, withMask := range []bool{false, true} {
+				for _, overwrite := range []bool{false, true} {
+					g, x := randSlice(r, n, 0.1, 1), randSlice(r, n+1, 0.5, 2)
+					var mask []float32
+					if withMask {
+						mask = randMask(r, n+2)
+						poison(r, g, mask)
+					}
+					dx := randSlice(r, n, 0, 1)
+					old := append([]float32(nil), dx...)
+					after := dx[:n+8][n:]
+					keep := append([]float32(nil), after...)
+					GradRun(dx, g, x, mask, gm, mu, k, a, overwrite)
+					for j, e := range dx {
+						gj := refMasked(g, mask, j)
+						xm := float64(x[j]) - float64(mu)
+						want := (gj - float64(gm) - xm*float64(k)) * float64(a)
+						scale := (math.Abs(gj) + math.Abs(float64(gm)) + (math.Abs(float64(x[j]))+math.Abs(float64(mu)))*math.Abs(float64(k))) * math.Abs(float64(a))
+						if !overwrite {
+							want += float64(old[j])
+							scale += math.Abs(float64(old[j]))
+						}
+						if !close32(e, want, scale) {
+							t.Errorf("n=%d mask=%v overwrite=%v: dx[%d] = %v, want %v", n, withMask, overwrite, j, e, want)
+						}
+					}
+					for j := range after {
+						if math.Float32bits(after[j]) != math.Float32bits(keep[j]) {
+							t.Errorf("n=%d mask=%v overwrite=%v: wrote past the end", n, withMask, overwrite)
+						}
+					}
+					if !overwrite {
+						continue
+					}
+					// dx may be g itself: the same values as into a
+					// separate dx.
+					g2 := append([]float32(nil), g...)
+					GradRun(g2, g2, x, mask, gm, mu, k, a, true)
+					for j := range g2 {
+						if math.Float32bits(g2[j]) != math.Float32bits(dx[j]) {
+							t.Fatalf("n=%d mask=%v: in place dx[%d] = %v, want %v", n, withMask, j, g2[j], dx[j])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestVectorMatchesGo(t *testing.T) {
+	// Both paths on the same data: sums within float64 rounding, elements
+	// within a float32 rounding or two (fused against separate multiply
+	// and add).
+	if !useAVX2 {
+		t.Skip("no vector code on this machine")
+	}
+	defer func() { useAVX2 = true }()
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range testLengths() {
+		s, g, x, mask := randSlice(r, n, 1, 2), randSlice(r, n, 0, 1), randSlice(r, n, 0, 1), randMask(r, n)
+		type result struct {
+			s1, s2, g1, g2 float64
+			aff, run       []float32
+		}
+		var res [2]result
+		for i, vec := range []bool{false, true} {
+			useAVX2 = vec
+			var q result
+			q.s1, q.s2 = ShiftedSums(s, 0.5)
+			q.g1, q.g2 = GradSums(g, x, mask, 0.1)
+			q.aff = make([]float32, n)
+			Affine(q.aff, s, 0.7, 0.2, true)
+			q.run = make([]float32, n)
+			GradRun(q.run, g, x, mask, 0.1, 0.2, 0.3, 0.9, true)
+			res[i] = q
+		}
+		p, v := res[0], res[1]
+		rel := func(a, b float64) float64 { return math.Abs(a-b) / max(math.Abs(a), math.Abs(b), 1e-300) }
+		if rel(p.s1, v.s1) > 1e-9 || rel(p.s2, v.s2) > 1e-12 || math.Abs(p.g1-v.g1) > 1e-12*float64(n+1) || math.Abs(p.g2-v.g2) > 1e-12*float64(n+1) {
+			t.Errorf("n=%d: sums %v %v %v %v (go) against %v %v %v %v (avx2)", n, p.s1, p.s2, p.g1, p.g2, v.s1, v.s2, v.g1, v.g2)
+		}
+		for j := range n {
+			// Within float32 roundings of the terms' magnitude: where
+			// they cancel, one rounding is many units of the result.
+			affScale := math.Abs(float64(s[j])*0.7) + 0.2
+			runScale := (math.Abs(float64(g[j])) + 0.1 + (math.Abs(float64(x[j]))+0.2)*0.3) * 0.9
+			if math.Abs(float64(p.aff[j]-v.aff[j])) > 2*0x1p-24*affScale || math.Abs(float64(p.run[j]-v.run[j])) > 4*0x1p-24*runScale {
+				t.Errorf("n=%d j=%d: affine %v/%v, run %v/%v (go/avx2)", n, j, p.aff[j], v.aff[j], p.run[j], v.run[j])
+			}
+		}
+	}
+}
+
+func benchSizes(b *testing.B, bytesPer int, f func(b *testing.B, n int)) {
+	for _, n := range []int{64, 1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			impls(b, func(tb testing.TB) {
+				b.Run(map[bool]string{false: "go", true: "avx2"}[useAVX2], func(b *testing.B) {
+					b.SetBytes(int64(bytesPer * n))
+					f(b, n)
+				})
+			})
+		})
+	}
+}
+
+var sink float64
+
+func BenchmarkShiftedSums(b *testing.B) {
+	benchSizes(b, 4, func(b *testing.B, n int) {
+		s := randSlice(rand.New(rand.NewPCG(1, 1)), n, 0, 1)
+		for b.Loop() {
+			x, y := ShiftedSums(s, 0.1)
+			sink += x + y
+		}
+	})
+}
+
+func BenchmarkAffineReLU(b *testing.B) {
+	benchSizes(b, 8, func(b *testing.B, n int) {
+		s := randSlice(rand.New(rand.NewPCG(1, 1)), n, 0, 1)
+		d := make([]float32, n)
+		for b.Loop() {
+			Affine(d, s, 1.1, 0.1, true)
+		}
+	})
+}
+
+func BenchmarkGradSumsMasked(b *testing.B) {
+	benchSizes(b, 12, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		g, x, m := randSlice(r, n, 0, 1), randSlice(r, n, 0, 1), randMask(r, n)
+		for b.Loop() {
+			s, d := GradSums(g, x, m, 0.1)
+			sink += s + d
+		}
+	})
+}
+
+func BenchmarkGradRunMasked(b *testing.B) {
+	benchSizes(b, 16, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		g, x, m := randSlice(r, n, 0, 1), randSlice(r, n, 0, 1), randMask(r, n)
+		dx := make([]float32, n)
+		for b.Loop() {
+			GradRun(dx, g, x, m, 0.1, 0.2, 0.3, 0.9, false)
+		}
+	})
+}
