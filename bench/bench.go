@@ -92,6 +92,19 @@ func (s *TrainStep) Queue() (loss *tensor.Tensor, err error) {
 	return loss, errors.Join(lossErr, err)
 }
 
+// Eval runs the model's forward pass on the batch in evaluation mode (the
+// running BatchNorm statistics), as inference does, and returns the model
+// to training mode. On a GPU it returns once the pass has run.
+func (s *TrainStep) Eval() error {
+	s.Model.Eval()
+	defer s.Model.Train()
+	logits, err := s.Model.Forward(s.x)
+	if err == nil && s.Model.Device() != nil {
+		err = tensor.Recover(func() { logits.At(0) })
+	}
+	return err
+}
+
 // Median runs s warmup times untimed, then steps times, and returns the
 // median duration, which one slow step on a shared machine does not move.
 func (s *TrainStep) Median(ctx context.Context, warmup, steps int) (time.Duration, error) {

@@ -47,3 +47,49 @@ func TestTrainStepUpdates(t *testing.T) {
 		t.Errorf("Median with no timed steps: no error")
 	}
 }
+
+func TestEvalKeepsTraining(t *testing.T) {
+	s, err := bench.NewTrainStep("srm-resnet20", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Eval(); err != nil {
+		t.Fatal(err)
+	}
+	// Training mode again: the next step moves BatchNorm's running mean.
+	var bnMean []float32
+	for _, v := range s.Model.Vars() {
+		if v.Name == "bn1.running_mean" {
+			bnMean = slices.Clone(v.Value.F32())
+		}
+	}
+	if bnMean == nil {
+		t.Fatal("no bn1.running_mean")
+	}
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range s.Model.Vars() {
+		if v.Name == "bn1.running_mean" && slices.Equal(bnMean, v.Value.F32()) {
+			t.Errorf("a step after Eval left the running mean unchanged: still in evaluation mode")
+		}
+	}
+}
+
+func TestPeakRSS(t *testing.T) {
+	var keep []byte
+	grew, err := bench.PeakRSS(func() error {
+		keep = make([]byte, 64<<20)
+		for i := range keep {
+			keep[i] = 1
+		}
+		return nil
+	})
+	if err != nil {
+		t.Skip(err) // not Linux
+	}
+	if grew < 60<<20 || grew > 200<<20 {
+		t.Errorf("touching 64 MiB raised the peak by %d MiB", grew>>20)
+	}
+	_ = keep[0]
+}

@@ -38,6 +38,7 @@ var packages = []string{
 	"github.com/srmlab/srmlab/datasets",
 	"github.com/srmlab/srmlab/display",
 	"github.com/srmlab/srmlab/nn",
+	"github.com/srmlab/srmlab/onednn",
 	"github.com/srmlab/srmlab/op",
 	"github.com/srmlab/srmlab/optim",
 	"github.com/srmlab/srmlab/plots",
