@@ -5,6 +5,7 @@ import (
 
 	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/internal/simd"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -169,8 +170,16 @@ func maskPlane[T kern.Float](mask []T, s bnShape, i, ch int) []T {
 	return plane(mask, s, i, ch)
 }
 
+// The four kernels below are BatchNorm's hot loops. float32, the type
+// models train in, runs internal/simd's vector code (Go does not
+// vectorise); float64 runs these Go loops, which keep the same semantics.
+
 // affineRun sets dst = src·a + b, clamped at 0 when relu is set.
 func affineRun[T kern.Float](dst, src []T, a, b T, relu bool) {
+	if d, ok := any(dst).([]float32); ok {
+		simd.Affine(d, any(src).([]float32), float32(a), float32(b), relu)
+		return
+	}
 	src = src[:len(dst)]
 	if relu {
 		for j, e := range src {
@@ -188,6 +197,10 @@ func affineRun[T kern.Float](dst, src []T, a, b T, relu bool) {
 // overwrite is set (dx may then be g itself), with g zeroed where mask
 // (nil for none) is not positive.
 func gradRun[T kern.Float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
+	if d, ok := any(dx).([]float32); ok {
+		simd.GradRun(d, any(g).([]float32), any(x).([]float32), any(mask).([]float32), float32(gm), float32(mu), float32(k), float32(a), overwrite)
+		return
+	}
 	g, x = g[:len(dx)], x[:len(dx)]
 	if overwrite {
 		for j := range dx {
@@ -203,10 +216,15 @@ func gradRun[T kern.Float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
 // The reductions below keep four partial sums in a fixed interleaving: one
 // float64 accumulator would make every addition wait for the previous one
 // (several cycles each), which made BatchNorm latency-bound. The order is
-// fixed, so the results are still the same bits run to run.
+// fixed, so the results are still the same bits run to run. internal/simd
+// does the same for float32 with vector accumulators, its path chosen once
+// per process.
 
 // shiftedSums returns Σ (s[j]−k) and Σ (s[j]−k)² in float64.
 func shiftedSums[T kern.Float](s []T, k float64) (sum, sq float64) {
+	if s, ok := any(s).([]float32); ok {
+		return simd.ShiftedSums(s, k)
+	}
 	var a0, a1, a2, a3, q0, q1, q2, q3 float64
 	for ; len(s) >= 4; s = s[4:] {
 		d0, d1, d2, d3 := float64(s[0])-k, float64(s[1])-k, float64(s[2])-k, float64(s[3])-k
@@ -231,6 +249,9 @@ func shiftedSums[T kern.Float](s []T, k float64) (sum, sq float64) {
 // gradient g and input x, with g zeroed where mask (nil for none) is not
 // positive.
 func gradSums[T kern.Float](g, x, mask []T, mu float64) (sum, dot float64) {
+	if g, ok := any(g).([]float32); ok {
+		return simd.GradSums(g, any(x).([]float32), any(mask).([]float32), mu)
+	}
 	x = x[:len(g)]
 	var s0, s1, s2, s3, d0, d1, d2, d3 float64
 	j := 0
@@ -253,10 +274,13 @@ func gradSums[T kern.Float](g, x, mask []T, mu float64) (sum, dot float64) {
 	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
 }
 
-// maskedGrad is g[j], or 0 where mask (nil for none) is not positive.
+// maskedGrad is g[j], or 0 where mask (nil for none) is not positive (NaN
+// included), whatever g[j] is: a select, not g·0, so that a NaN or infinite
+// gradient behind a closed ReLU gives 0, as PyTorch's threshold_backward
+// where(mask > 0, g, 0).
 func maskedGrad[T kern.Float](g, mask []T, j int) T {
-	if mask != nil {
-		return g[j] * T(oneIf(mask[j] > 0))
+	if mask != nil && !(mask[j] > 0) {
+		return 0
 	}
 	return g[j]
 }
