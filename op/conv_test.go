@@ -194,7 +194,9 @@ func convResults32(x, w, b, seed *tensor.Tensor, stride, pad, groups int) []*ten
 // TestConv2dParallelDeterministic runs a batch large enough to be split
 // across goroutines, with an odd worker count so the ranges are uneven: the
 // same inputs must give the same bits, and agree with one goroutine.
-func TestConv2dParallelDeterministic(t *testing.T) {
+func TestConv2dParallelDeterministic(t *testing.T) { convPaths(t, testConv2dParallelDeterministic) }
+
+func testConv2dParallelDeterministic(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, tc := range []convCase{
 		{n: 11, c: 8, h: 12, w: 12, cout: 8, kh: 3, kw: 3, stride: 1, pad: 1, groups: 1, bias: true},
