@@ -1,4 +1,6 @@
-// Package simd holds the hot float32 loops of BatchNorm as vector code.
+// Package simd holds the hot float32 loops of BatchNorm and of the
+// elementwise operations (residual additions, ReLU, gating products) as
+// vector code.
 //
 // The Go compiler does not vectorise: a loop over float32 runs one element
 // at a time, about 8 cycles each for BatchNorm's reductions and updates,
@@ -74,6 +76,79 @@ func GradRun(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool) {
 		return
 	}
 	gradRunGo(dx, g, x, mask, gm, mu, k, a, overwrite)
+}
+
+// AddTo adds src to dst: dst[j] += src[j]. src is at least as long as dst.
+func AddTo(dst, src []float32) {
+	Add(dst, dst, src, false)
+}
+
+// Add sets dst[j] = a[j] + b[j], then max(dst[j], 0) when relu is set (NaN
+// passes the ReLU, as in Affine). dst may be a or b itself (the same
+// slice). a and b are at least as long as dst.
+func Add(dst, a, b []float32, relu bool) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	if useAVX2 && len(dst) > 0 {
+		addAVX2(dst, a, b, relu)
+		return
+	}
+	addGo(dst, a, b, relu)
+}
+
+// Mask sets dst[j] = g[j] where y[j] > 0 and exactly 0 elsewhere (y NaN
+// included), whatever g[j] is: ReLU's gradient, with y its output. dst may
+// be g itself. g and y are at least as long as dst.
+func Mask(dst, g, y []float32) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	if useAVX2 && len(dst) > 0 {
+		maskAVX2(dst, g, y, false)
+		return
+	}
+	maskGo(dst, g, y, false)
+}
+
+// MaskAdd adds g[j] to dst[j] where y[j] > 0 and leaves dst[j] elsewhere,
+// as Mask would into a separate buffer, without one.
+func MaskAdd(dst, g, y []float32) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	if useAVX2 && len(dst) > 0 {
+		maskAVX2(dst, g, y, true)
+		return
+	}
+	maskGo(dst, g, y, true)
+}
+
+// Mul sets dst[j] = a[j]·b[j] when overwrite is set, else adds that to
+// dst[j]. dst may be a or b itself. a and b are at least as long as dst.
+func Mul(dst, a, b []float32, overwrite bool) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	if useAVX2 && len(dst) > 0 {
+		mulAVX2(dst, a, b, overwrite)
+		return
+	}
+	mulGo(dst, a, b, overwrite)
+}
+
+// ScaleGrad is the backward step of y = x·a for one scalar a: it returns
+// Σ gy[j]·x[j] in float64 (a's gradient) and sets dx[j] = gy[j]·a when
+// overwrite is set, else adds that to dx[j]. dx may be gy itself, or nil
+// for the sum alone; otherwise it has gy's length. x is at least as long
+// as gy.
+func ScaleGrad(dx, gy, x []float32, a float32, overwrite bool) (dot float64) {
+	x = x[:len(gy)]
+	if dx != nil {
+		dx = dx[:len(gy)]
+	}
+	if n := len(gy) &^ 15; useAVX2 && n > 0 {
+		if dx != nil {
+			dot = scaleGradAVX2(dx[:n], gy[:n], x[:n], a, overwrite)
+			dx = dx[n:]
+		} else {
+			dot = scaleGradAVX2(nil, gy[:n], x[:n], a, overwrite)
+		}
+		gy, x = gy[n:], x[n:]
+	}
+	return dot + scaleGradGo(dx, gy, x, a, overwrite)
 }
 
 // The portable loops. The reductions keep four partial sums in a fixed
@@ -158,4 +233,74 @@ func masked(g, mask []float32, j int) float32 {
 		return 0
 	}
 	return g[j]
+}
+
+func addGo(dst, a, b []float32, relu bool) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	if relu {
+		for j := range dst {
+			dst[j] = max(a[j]+b[j], 0)
+		}
+		return
+	}
+	for j := range dst {
+		dst[j] = a[j] + b[j]
+	}
+}
+
+func maskGo(dst, g, y []float32, add bool) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	if add {
+		for j := range dst {
+			dst[j] += masked(g, y, j)
+		}
+		return
+	}
+	for j := range dst {
+		dst[j] = masked(g, y, j)
+	}
+}
+
+func mulGo(dst, a, b []float32, overwrite bool) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	if overwrite {
+		for j := range dst {
+			dst[j] = a[j] * b[j]
+		}
+		return
+	}
+	for j := range dst {
+		dst[j] += a[j] * b[j]
+	}
+}
+
+// scaleGradGo reads gy[j] and x[j] before it writes dx[j], so dx may be gy.
+// dx is nil or as long as gy.
+func scaleGradGo(dx, gy, x []float32, a float32, overwrite bool) (dot float64) {
+	x = x[:len(gy)]
+	var d0, d1, d2, d3 float64
+	j := 0
+	for ; j+4 <= len(gy); j += 4 {
+		d0 += float64(gy[j]) * float64(x[j])
+		d1 += float64(gy[j+1]) * float64(x[j+1])
+		d2 += float64(gy[j+2]) * float64(x[j+2])
+		d3 += float64(gy[j+3]) * float64(x[j+3])
+	}
+	for ; j < len(gy); j++ {
+		d0 += float64(gy[j]) * float64(x[j])
+	}
+	switch {
+	case dx == nil:
+	case overwrite:
+		dx = dx[:len(gy)]
+		for j, g := range gy {
+			dx[j] = g * a
+		}
+	default:
+		dx = dx[:len(gy)]
+		for j, g := range gy {
+			dx[j] += g * a
+		}
+	}
+	return (d0 + d1) + (d2 + d3)
 }

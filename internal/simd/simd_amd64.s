@@ -367,3 +367,270 @@ grtstore:
 grdone:
 	VZEROUPPER
 	RET
+
+// func addAVX2(dst, a, b []float32, relu bool)
+// Any length. The ReLU is Affine's: +0 added, then VMAXPS with the sum as
+// its second source, so -0 becomes +0 and NaN passes. Each vector of a and
+// b is loaded before dst's is stored, so dst may be a or b.
+TEXT ·addAVX2(SB), NOSPLIT, $0-73
+	MOVQ   dst_base+0(FP), DI
+	MOVQ   dst_len+8(FP), CX
+	MOVQ   a_base+24(FP), SI
+	MOVQ   b_base+48(FP), DX
+	VXORPS Y15, Y15, Y15
+	MOVQ   CX, BX
+	SHRQ   $3, BX
+	ANDQ   $7, CX
+	CMPB   relu+72(FP), $0
+	JNE    adrelu
+	TESTQ  BX, BX
+	JZ     adtail
+
+adloop:
+	VMOVUPS (SI), Y0
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    BX
+	JNZ     adloop
+
+adtail:
+	TESTQ CX, CX
+	JZ    addone
+
+adtailloop:
+	VMOVSS (SI), X0
+	VADDSS (DX), X0, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, DX
+	ADDQ   $4, DI
+	DECQ   CX
+	JNZ    adtailloop
+	JMP    addone
+
+adrelu:
+	TESTQ BX, BX
+	JZ    adrelutail
+
+adreluloop:
+	VMOVUPS (SI), Y0
+	VADDPS  (DX), Y0, Y0
+	VADDPS  Y15, Y0, Y0
+	VMAXPS  Y0, Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    BX
+	JNZ     adreluloop
+
+adrelutail:
+	TESTQ CX, CX
+	JZ    addone
+
+adrelutailloop:
+	VMOVSS (SI), X0
+	VADDSS (DX), X0, X0
+	VADDSS X15, X0, X0
+	VMAXSS X0, X15, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, DX
+	ADDQ   $4, DI
+	DECQ   CX
+	JNZ    adrelutailloop
+
+addone:
+	VZEROUPPER
+	RET
+
+// func maskAVX2(dst, g, y []float32, add bool)
+// Any length. g is ANDed with the compare 0 < y, as in gradSumsMaskAVX2:
+// g where y > 0, +0 elsewhere (y NaN included) whatever g is; then added
+// to dst when add is set. Each vector of g is loaded before dst's is
+// stored, so dst may be g.
+TEXT ·maskAVX2(SB), NOSPLIT, $0-73
+	MOVQ   dst_base+0(FP), DI
+	MOVQ   dst_len+8(FP), CX
+	MOVQ   g_base+24(FP), SI
+	MOVQ   y_base+48(FP), DX
+	VXORPS Y15, Y15, Y15
+	MOVBLZX add+72(FP), R9
+	MOVQ   CX, BX
+	SHRQ   $3, BX
+	ANDQ   $7, CX
+	TESTQ  BX, BX
+	JZ     mktail
+
+mkloop:
+	VCMPPS $0x11, (DX), Y15, Y1
+	VANDPS (SI), Y1, Y0
+	TESTQ  R9, R9
+	JZ     mkstore
+	VADDPS (DI), Y0, Y0
+
+mkstore:
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    BX
+	JNZ     mkloop
+
+mktail:
+	TESTQ CX, CX
+	JZ    mkdone
+
+mktailloop:
+	VMOVSS (SI), X0
+	VCMPSS $0x11, (DX), X15, X1
+	VANDPS X1, X0, X0
+	TESTQ  R9, R9
+	JZ     mktstore
+	VADDSS (DI), X0, X0
+
+mktstore:
+	VMOVSS X0, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, DX
+	ADDQ   $4, DI
+	DECQ   CX
+	JNZ    mktailloop
+
+mkdone:
+	VZEROUPPER
+	RET
+
+// func mulAVX2(dst, a, b []float32, overwrite bool)
+// Any length. Adding fuses the multiply (dst + a·b rounded once). Each
+// vector of a and b is loaded before dst's is stored, so dst may be a or b.
+TEXT ·mulAVX2(SB), NOSPLIT, $0-73
+	MOVQ    dst_base+0(FP), DI
+	MOVQ    dst_len+8(FP), CX
+	MOVQ    a_base+24(FP), SI
+	MOVQ    b_base+48(FP), DX
+	MOVBLZX overwrite+72(FP), R9
+	MOVQ    CX, BX
+	SHRQ    $3, BX
+	ANDQ    $7, CX
+	TESTQ   BX, BX
+	JZ      mutail
+
+muloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (DX), Y1
+	TESTQ   R9, R9
+	JZ      muadd
+	VMULPS  Y1, Y0, Y0
+	JMP     mustore
+
+muadd:
+	VFMADD213PS (DI), Y1, Y0
+
+mustore:
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    BX
+	JNZ     muloop
+
+mutail:
+	TESTQ CX, CX
+	JZ    mudone
+
+mutailloop:
+	VMOVSS (SI), X0
+	VMOVSS (DX), X1
+	TESTQ  R9, R9
+	JZ     mutadd
+	VMULSS X1, X0, X0
+	JMP    mutstore
+
+mutadd:
+	VFMADD213SS (DI), X1, X0
+
+mutstore:
+	VMOVSS X0, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, DX
+	ADDQ   $4, DI
+	DECQ   CX
+	JNZ    mutailloop
+
+mudone:
+	VZEROUPPER
+	RET
+
+// func scaleGradAVX2(dx, gy, x []float32, a float32, overwrite bool) (dot float64)
+// len(gy) is a multiple of 16; dx is nil or as long. Four float64
+// accumulators of 4 lanes for Σ gy·x (the float32 products are exact in
+// float64, so fusing changes nothing), added up in a fixed order; then,
+// unless dx is nil, dx = gy·a or dx += gy·a (fused) for the same 16
+// elements, stored after all of them were read, so dx may be gy.
+TEXT ·scaleGradAVX2(SB), NOSPLIT, $0-88
+	MOVQ         dx_base+0(FP), DI
+	MOVQ         gy_base+24(FP), SI
+	MOVQ         gy_len+32(FP), CX
+	MOVQ         x_base+48(FP), DX
+	VBROADCASTSS a+72(FP), Y15
+	MOVBLZX      overwrite+76(FP), R9
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	SHRQ         $4, CX
+	JZ           sgdone
+
+sgloop:
+	VCVTPS2PD   0(SI), Y8
+	VCVTPS2PD   0(DX), Y9
+	VCVTPS2PD   16(SI), Y10
+	VCVTPS2PD   16(DX), Y11
+	VCVTPS2PD   32(SI), Y12
+	VCVTPS2PD   32(DX), Y13
+	VFMADD231PD Y9, Y8, Y4
+	VFMADD231PD Y11, Y10, Y5
+	VFMADD231PD Y13, Y12, Y6
+	VCVTPS2PD   48(SI), Y8
+	VCVTPS2PD   48(DX), Y9
+	VFMADD231PD Y9, Y8, Y7
+	TESTQ       DI, DI
+	JZ          sgnext
+	VMOVUPS     0(SI), Y0
+	VMOVUPS     32(SI), Y1
+	TESTQ       R9, R9
+	JZ          sgadd
+	VMULPS      Y15, Y0, Y0
+	VMULPS      Y15, Y1, Y1
+	JMP         sgstore
+
+sgadd:
+	VFMADD213PS 0(DI), Y15, Y0
+	VFMADD213PS 32(DI), Y15, Y1
+
+sgstore:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, DI
+
+sgnext:
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  sgloop
+
+sgdone:
+	VADDPD       Y5, Y4, Y4
+	VADDPD       Y7, Y6, Y6
+	VADDPD       Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPD       X5, X4, X4
+	VUNPCKHPD    X4, X4, X5
+	VADDSD       X5, X4, X4
+	VMOVSD       X4, dot+80(FP)
+	VZEROUPPER
+	RET

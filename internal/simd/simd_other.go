@@ -18,3 +18,13 @@ func gradSumsMaskAVX2(g, x, mask []float32, mu float64) (sum, dot float64) {
 func gradRunAVX2(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool) {
 	panic("simd: no AVX2")
 }
+
+func addAVX2(dst, a, b []float32, relu bool) { panic("simd: no AVX2") }
+
+func maskAVX2(dst, g, y []float32, add bool) { panic("simd: no AVX2") }
+
+func mulAVX2(dst, a, b []float32, overwrite bool) { panic("simd: no AVX2") }
+
+func scaleGradAVX2(dx, gy, x []float32, a float32, overwrite bool) (dot float64) {
+	panic("simd: no AVX2")
+}

@@ -318,6 +318,343 @@ func TestVectorMatchesGo(t *testing.T) {
 	}
 }
 
+// check32 reports an element that is not within a few float32 roundings
+// of want (terms of magnitude scale), or not NaN or the same infinity
+// where want is.
+func check32(t testing.TB, what string, j int, got float32, want, scale float64) {
+	t.Helper()
+	switch {
+	case math.IsNaN(want):
+		if !math.IsNaN(float64(got)) {
+			t.Errorf("%s: [%d] = %v, want NaN", what, j, got)
+		}
+	case math.IsInf(want, 0):
+		if float64(got) != want {
+			t.Errorf("%s: [%d] = %v, want %v", what, j, got, want)
+		}
+	case !close32(got, want, scale):
+		t.Errorf("%s: [%d] = %v, want %v", what, j, got, want)
+	}
+}
+
+// pastEnd returns the 8 elements after s, which a function writing s must
+// leave alone, and a copy of them to compare with afterwards.
+func pastEnd(s []float32) (after, keep []float32) {
+	after = s[:len(s)+8][len(s):]
+	return after, append([]float32(nil), after...)
+}
+
+func checkPastEnd(t testing.TB, what string, after, keep []float32) {
+	t.Helper()
+	for j := range after {
+		if math.Float32bits(after[j]) != math.Float32bits(keep[j]) {
+			t.Errorf("%s: wrote past the end", what)
+			return
+		}
+	}
+}
+
+// sameBits reports the first element where got and want differ in bits.
+func sameBits(t testing.TB, what string, got, want []float32) {
+	t.Helper()
+	for j := range want {
+		if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+			t.Errorf("%s: [%d] = %v, want %v", what, j, got[j], want[j])
+			return
+		}
+	}
+}
+
+// withSpecials puts NaN and ±Inf at a few places of s.
+func withSpecials(s []float32) []float32 {
+	if n := len(s); n > 5 {
+		s[1] = float32(math.NaN())
+		s[n-1] = float32(math.Inf(-1))
+		s[n/2] = float32(math.Inf(1))
+	}
+	return s
+}
+
+func TestAdd(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, n := range testLengths() {
+			for _, relu := range []bool{false, true} {
+				a, b := withSpecials(randSlice(r, n+1, 0.1, 1)), randSlice(r, n+2, -0.1, 1)
+				if n > 7 {
+					b[n/2] = float32(math.Inf(-1)) // +Inf + -Inf is NaN
+				}
+				dst := randSlice(r, n, 0, 1)
+				after, keep := pastEnd(dst)
+				what := fmt.Sprintf("n=%d relu=%v: Add", n, relu)
+				Add(dst, a, b, relu)
+				for j, e := range dst {
+					want := float64(a[j]) + float64(b[j])
+					if relu {
+						want = max(want, 0)
+					}
+					check32(t, what, j, e, want, math.Abs(float64(a[j]))+math.Abs(float64(b[j])))
+				}
+				checkPastEnd(t, what, after, keep)
+				// dst may be a or b: the same values as into a separate dst.
+				a2, b2 := append([]float32(nil), a[:n]...), append([]float32(nil), b[:n]...)
+				Add(a2, a2, b, relu)
+				sameBits(t, what+" into a", a2, dst)
+				Add(b2, a, b2, relu)
+				sameBits(t, what+" into b", b2, dst)
+			}
+		}
+	})
+}
+
+func TestAddReLUZeros(t *testing.T) {
+	// -0 + -0 is -0, and its ReLU +0 as Go's max gives, in the vector loop
+	// and the tail.
+	impls(t, func(t testing.TB) {
+		negZero := float32(math.Copysign(0, -1))
+		for _, n := range []int{1, 8, 9, 17} {
+			a, dst := make([]float32, n), make([]float32, n)
+			for i := range a {
+				a[i] = negZero
+			}
+			Add(dst, a, a, true)
+			for _, e := range dst {
+				if math.Float32bits(e) != 0 {
+					t.Errorf("n=%d: ReLU(-0 + -0) = %v (bits %#x), want +0", n, e, math.Float32bits(e))
+				}
+			}
+			Add(dst, a, a, false)
+			for _, e := range dst {
+				if !math.Signbit(float64(e)) {
+					t.Errorf("n=%d: -0 + -0 = %v, want -0", n, e)
+				}
+			}
+		}
+	})
+}
+
+func TestAddTo(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(13, 14))
+		for _, n := range testLengths() {
+			src, dst := withSpecials(randSlice(r, n+3, 0.2, 1)), randSlice(r, n, 0, 2)
+			old := append([]float32(nil), dst...)
+			after, keep := pastEnd(dst)
+			what := fmt.Sprintf("n=%d: AddTo", n)
+			AddTo(dst, src)
+			for j, e := range dst {
+				check32(t, what, j, e, float64(old[j])+float64(src[j]), math.Abs(float64(old[j]))+math.Abs(float64(src[j])))
+			}
+			checkPastEnd(t, what, after, keep)
+		}
+	})
+}
+
+func TestMask(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(15, 16))
+		for _, n := range testLengths() {
+			for _, add := range []bool{false, true} {
+				g, y := randSlice(r, n+1, 0.1, 1), randMask(r, n+4)
+				poison(r, g, y)
+				for j := range g {
+					if y[j] > 0 && r.IntN(20) == 0 { // NaN passes where y does
+						g[j] = float32(math.NaN())
+					}
+				}
+				dst := randSlice(r, n, 0, 1)
+				old := append([]float32(nil), dst...)
+				after, keep := pastEnd(dst)
+				what := fmt.Sprintf("n=%d add=%v: Mask", n, add)
+				if add {
+					MaskAdd(dst, g, y)
+				} else {
+					Mask(dst, g, y)
+				}
+				for j, e := range dst {
+					gj := refMasked(g, y, j)
+					if !add {
+						// A select, not a product: exactly g, or +0.
+						if math.Float32bits(e) != math.Float32bits(float32(gj)) && !(math.IsNaN(gj) && math.IsNaN(float64(e))) {
+							t.Errorf("%s: [%d] = %v, want %v", what, j, e, gj)
+						}
+						continue
+					}
+					check32(t, what, j, e, float64(old[j])+gj, math.Abs(float64(old[j]))+math.Abs(gj))
+				}
+				checkPastEnd(t, what, after, keep)
+				if !add {
+					// dst may be g itself.
+					g2 := append([]float32(nil), g[:n]...)
+					Mask(g2, g2, y)
+					sameBits(t, what+" in place", g2, dst)
+				}
+			}
+		}
+	})
+}
+
+func TestMul(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, n := range testLengths() {
+			for _, overwrite := range []bool{false, true} {
+				a, b := withSpecials(randSlice(r, n+1, 0.1, 1)), randSlice(r, n+2, 0.3, 2)
+				if n > 7 {
+					b[n/2] = 0 // Inf·0 is NaN
+				}
+				dst := randSlice(r, n, 0, 1)
+				old := append([]float32(nil), dst...)
+				after, keep := pastEnd(dst)
+				what := fmt.Sprintf("n=%d overwrite=%v: Mul", n, overwrite)
+				Mul(dst, a, b, overwrite)
+				for j, e := range dst {
+					want := float64(a[j]) * float64(b[j])
+					scale := math.Abs(want)
+					if !overwrite {
+						want += float64(old[j])
+						scale += math.Abs(float64(old[j]))
+					}
+					check32(t, what, j, e, want, scale)
+				}
+				checkPastEnd(t, what, after, keep)
+				if overwrite {
+					a2, b2 := append([]float32(nil), a[:n]...), append([]float32(nil), b[:n]...)
+					Mul(a2, a2, b, true)
+					sameBits(t, what+" into a", a2, dst)
+					Mul(b2, a, b2, true)
+					sameBits(t, what+" into b", b2, dst)
+				}
+			}
+		}
+	})
+}
+
+func TestScaleGrad(t *testing.T) {
+	impls(t, func(t testing.TB) {
+		r := rand.New(rand.NewPCG(19, 20))
+		a := float32(-1.3)
+		for _, n := range testLengths() {
+			for _, mode := range []string{"add", "overwrite", "nil"} {
+				gy, x := randSlice(r, n, 0.1, 1), randSlice(r, n+5, 0.5, 2)
+				var dot, abs float64
+				for j := range gy {
+					p := float64(gy[j]) * float64(x[j])
+					dot += p
+					abs += math.Abs(p)
+				}
+				var dx []float32
+				if mode != "nil" {
+					dx = randSlice(r, n, 0, 1)
+				}
+				old := append([]float32(nil), dx...)
+				what := fmt.Sprintf("n=%d %s: ScaleGrad", n, mode)
+				var after, keep []float32
+				if dx != nil {
+					after, keep = pastEnd(dx)
+				}
+				got := ScaleGrad(dx, gy, x, a, mode == "overwrite")
+				if !closeSum(got, dot, abs) {
+					t.Errorf("%s: dot = %v, want %v", what, got, dot)
+				}
+				for j, e := range dx {
+					want := float64(gy[j]) * float64(a)
+					scale := math.Abs(want)
+					if mode == "add" {
+						want += float64(old[j])
+						scale += math.Abs(float64(old[j]))
+					}
+					check32(t, what, j, e, want, scale)
+				}
+				checkPastEnd(t, what, after, keep)
+				if mode != "overwrite" {
+					continue
+				}
+				// dx may be gy itself: the same sum and values.
+				g2 := append([]float32(nil), gy...)
+				if d := ScaleGrad(g2, g2, x, a, true); d != got {
+					t.Errorf("%s: in place dot = %v, want %v", what, d, got)
+				}
+				sameBits(t, what+" in place", g2, dx)
+			}
+		}
+	})
+}
+
+func TestScaleGradSpecials(t *testing.T) {
+	// A NaN or infinite gradient makes the sum NaN or infinite, on every
+	// path through the vector loop and the tail.
+	impls(t, func(t testing.TB) {
+		for _, n := range []int{5, 16, 21} {
+			for _, at := range []int{0, n - 1} {
+				gy, x, dx := make([]float32, n), make([]float32, n), make([]float32, n)
+				for j := range gy {
+					gy[j], x[j] = 1, 2
+				}
+				gy[at] = float32(math.Inf(1))
+				if d := ScaleGrad(dx, gy, x, 3, true); !math.IsInf(d, 1) || !math.IsInf(float64(dx[at]), 1) {
+					t.Errorf("n=%d: Inf at %d gives dot %v, dx %v", n, at, d, dx[at])
+				}
+				gy[at] = float32(math.NaN())
+				if d := ScaleGrad(nil, gy, x, 3, true); !math.IsNaN(d) {
+					t.Errorf("n=%d: NaN at %d gives dot %v", n, at, d)
+				}
+			}
+		}
+	})
+}
+
+func TestElementwiseVectorMatchesGo(t *testing.T) {
+	// Both paths on the same data: additions and selects to the bit,
+	// products within a rounding (fused against separate multiply and add),
+	// sums within float64 rounding.
+	if !useAVX2 {
+		t.Skip("no vector code on this machine")
+	}
+	defer func() { useAVX2 = true }()
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, n := range testLengths() {
+		a, b, y := withSpecials(randSlice(r, n, 0, 1)), randSlice(r, n, 0, 1), randMask(r, n)
+		acc := randSlice(r, n, 0, 1)
+		type result struct {
+			add, relu, mask, maskAdd, mul, mulAdd, sg []float32
+			dot                                       float64
+		}
+		var res [2]result
+		for i, vec := range []bool{false, true} {
+			useAVX2 = vec
+			var q result
+			q.add, q.relu, q.mask = make([]float32, n), make([]float32, n), make([]float32, n)
+			Add(q.add, a, b, false)
+			Add(q.relu, a, b, true)
+			Mask(q.mask, a, y)
+			q.maskAdd = append([]float32(nil), acc...)
+			MaskAdd(q.maskAdd, a, y)
+			q.mul = make([]float32, n)
+			Mul(q.mul, a, b, true)
+			q.mulAdd = append([]float32(nil), acc...)
+			Mul(q.mulAdd, a, b, false)
+			q.sg = append([]float32(nil), acc...)
+			q.dot = ScaleGrad(q.sg, b, y, 0.7, false)
+			res[i] = q
+		}
+		p, v := res[0], res[1]
+		what := fmt.Sprintf("n=%d (avx2 against go)", n)
+		sameBits(t, what+" Add", v.add, p.add)
+		sameBits(t, what+" Add ReLU", v.relu, p.relu)
+		sameBits(t, what+" Mask", v.mask, p.mask)
+		sameBits(t, what+" MaskAdd", v.maskAdd, p.maskAdd)
+		sameBits(t, what+" Mul", v.mul, p.mul)
+		for j := range n {
+			check32(t, what+" Mul add", j, v.mulAdd[j], float64(p.mulAdd[j]), math.Abs(float64(a[j])*float64(b[j]))+math.Abs(float64(acc[j])))
+			check32(t, what+" ScaleGrad", j, v.sg[j], float64(p.sg[j]), math.Abs(float64(b[j])*0.7)+math.Abs(float64(acc[j])))
+		}
+		if math.Abs(p.dot-v.dot) > 1e-12*float64(n+1) && !(math.IsNaN(p.dot) && math.IsNaN(v.dot)) {
+			t.Errorf("%s: ScaleGrad dot %v against %v", what, v.dot, p.dot)
+		}
+	}
+}
+
 func benchSizes(b *testing.B, bytesPer int, f func(b *testing.B, n int)) {
 	for _, n := range []int{64, 1024} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -371,6 +708,70 @@ func BenchmarkGradRunMasked(b *testing.B) {
 		dx := make([]float32, n)
 		for b.Loop() {
 			GradRun(dx, g, x, m, 0.1, 0.2, 0.3, 0.9, false)
+		}
+	})
+}
+
+func BenchmarkAddTo(b *testing.B) {
+	benchSizes(b, 12, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		s, d := randSlice(r, n, 0, 1), randSlice(r, n, 0, 1)
+		for b.Loop() {
+			AddTo(d, s)
+		}
+	})
+}
+
+func BenchmarkAddReLU(b *testing.B) {
+	benchSizes(b, 12, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		x, y := randSlice(r, n, 0, 1), randSlice(r, n, 0, 1)
+		d := make([]float32, n)
+		for b.Loop() {
+			Add(d, x, y, true)
+		}
+	})
+}
+
+func BenchmarkMask(b *testing.B) {
+	benchSizes(b, 12, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		g, y := randSlice(r, n, 0, 1), randMask(r, n)
+		d := make([]float32, n)
+		for b.Loop() {
+			Mask(d, g, y)
+		}
+	})
+}
+
+func BenchmarkMaskAdd(b *testing.B) {
+	benchSizes(b, 16, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		g, y, d := randSlice(r, n, 0, 1), randMask(r, n), randSlice(r, n, 0, 1)
+		for b.Loop() {
+			MaskAdd(d, g, y)
+		}
+	})
+}
+
+func BenchmarkMul(b *testing.B) {
+	benchSizes(b, 12, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		x, y := randSlice(r, n, 0, 1), randSlice(r, n, 0, 1)
+		d := make([]float32, n)
+		for b.Loop() {
+			Mul(d, x, y, true)
+		}
+	})
+}
+
+func BenchmarkScaleGrad(b *testing.B) {
+	benchSizes(b, 12, func(b *testing.B, n int) {
+		r := rand.New(rand.NewPCG(1, 1))
+		gy, x := randSlice(r, n, 0, 1), randSlice(r, n, 0, 1)
+		dx := make([]float32, n)
+		for b.Loop() {
+			sink += ScaleGrad(dx, gy, x, 0.7, true)
 		}
 	})
 }
