@@ -84,6 +84,21 @@ func geConv(r *rand.Rand, in, out, k, groups int, bias bool) *nn.Conv2d {
 // size the module cannot take (see GE).
 func (m *GE) Forward(x *tensor.Tensor) *tensor.Tensor {
 	mustFit(m, x)
+	return m.scale(x, m.gatesOf(x))
+}
+
+func (m *GE) channelGates(x *tensor.Tensor) (*tensor.Tensor, bool) {
+	if m.Extent != 0 || op.DeviceOf("GE", x) != nil {
+		return nil, false
+	}
+	mustFit(m, x)
+	return m.keep(m.gatesOf(x)), true
+}
+
+// gatesOf computes the gates, (N, C, 1, 1) for the global extent and one
+// per window otherwise: gather, then BatchNorm (GE-θ, GE-θ⁺), the MLP
+// (GE-θ⁺), sigmoid.
+func (m *GE) gatesOf(x *tensor.Tensor) *tensor.Tensor {
 	var z *tensor.Tensor
 	switch e := m.Extent; {
 	case m.Conv == nil && e == 0:
@@ -97,14 +112,14 @@ func (m *GE) Forward(x *tensor.Tensor) *tensor.Tensor {
 	}
 	if m.BN != nil {
 		if d := op.DeviceOf("GE", z); d != nil && m.MLP == nil {
-			return m.scale(x, geGateDevice(d, z, m.BN))
+			return geGateDevice(d, z, m.BN)
 		}
 		z = m.BN.Forward(z)
 	}
 	if m.MLP != nil {
 		z = m.MLP.Forward(op.ReLU(z))
 	}
-	return m.excite(x, z)
+	return op.Sigmoid(z)
 }
 
 func (m *GE) trace(in dims) (dims, float64, error) {

@@ -62,28 +62,38 @@ func mustFit(m tracer, x *tensor.Tensor) {
 	}
 }
 
-// gate holds what every module shares: the last gates and the excitation
-// step that turns gate logits into the recalibrated map.
+// gate holds what every module shares: the last gates and the step that
+// applies them to the map.
 type gate struct{ last *tensor.Tensor }
 
 // Gates returns the gates of the last Forward (see Recalibrator).
 func (g *gate) Gates() *tensor.Tensor { return g.last }
 
-// excite applies sigmoid to the logits, keeps the gates for Gates, spreads
-// a coarser gate map back over x by nearest-neighbour upsampling, and
-// scales x by it.
-func (g *gate) excite(x, logits *tensor.Tensor) *tensor.Tensor {
-	return g.scale(x, op.Sigmoid(logits))
+// keep keeps gates s for Gates and returns them.
+func (g *gate) keep(s *tensor.Tensor) *tensor.Tensor {
+	g.last = s.Detach()
+	return s
 }
 
-// scale is excite from the gates themselves, for modules that compute the
-// sigmoid fused with what precedes it.
+// scale keeps the gates s for Gates, spreads a coarser gate map back over
+// x by nearest-neighbour upsampling, and scales x by it.
 func (g *gate) scale(x, s *tensor.Tensor) *tensor.Tensor {
-	g.last = s.Detach()
+	g.keep(s)
 	if h, w := x.Dim(2), x.Dim(3); s.Dim(2)*s.Dim(3) != 1 && (s.Dim(2) != h || s.Dim(3) != w) {
 		s = op.UpsampleNearest(s, h, w)
 	}
 	return op.Mul(x, s)
+}
+
+// channelGater is a Recalibrator that can hand its gates over instead of
+// applying them, so that a residual block folds the scaling into its
+// addition (op.ScaleAddReLU) and the scaled map is never written.
+type channelGater interface {
+	// channelGates returns the gates (N, C, 1, 1) the module would scale x
+	// by, kept for Gates, and true; or false, having done nothing, where
+	// the module computes otherwise: spatial gates (a local GE extent), or
+	// its fused GPU kernels.
+	channelGates(x *tensor.Tensor) (*tensor.Tensor, bool)
 }
 
 // bottleneck is SE's excitation MLP, reduce → ReLU → expand, as the

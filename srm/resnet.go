@@ -166,12 +166,17 @@ func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 			out = blk.bns[i].Forward(c.Forward(out))
 		}
 	}
-	if blk.rclb != nil {
-		out = blk.rclb.Forward(out)
-	}
 	short := x
 	if blk.down != nil {
 		short = blk.down.Forward(x)
+	}
+	if g, ok := blk.rclb.(channelGater); ok {
+		if s, ok := g.channelGates(out); ok {
+			return op.ScaleAddReLU(out, s, short)
+		}
+	}
+	if blk.rclb != nil {
+		out = blk.rclb.Forward(out)
 	}
 	return op.AddReLU(out, short)
 }

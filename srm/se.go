@@ -30,8 +30,21 @@ func (m *SE) Forward(x *tensor.Tensor) *tensor.Tensor {
 			return out
 		}
 	}
+	return m.scale(x, m.gatesOf(x))
+}
+
+func (m *SE) channelGates(x *tensor.Tensor) (*tensor.Tensor, bool) {
+	if op.DeviceOf("SE", x) != nil {
+		return nil, false
+	}
+	mustFit(m, x)
+	return m.keep(m.gatesOf(x)), true
+}
+
+// gatesOf computes the gates: average pooling, bottleneck, sigmoid.
+func (m *SE) gatesOf(x *tensor.Tensor) *tensor.Tensor {
 	z := m.FC.Forward(op.Flatten(op.GlobalAvgPool(x)))
-	return m.excite(x, op.Reshape(z, x.Dim(0), x.Dim(1), 1, 1))
+	return op.Sigmoid(op.Reshape(z, x.Dim(0), x.Dim(1), 1, 1))
 }
 
 func (m *SE) trace(in dims) (dims, float64, error) {

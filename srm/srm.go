@@ -52,6 +52,20 @@ func (m *SRM) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if d := op.DeviceOf("SRM", x, m.CFC); d != nil && m.fused() {
 		return m.forwardFused(d, x)
 	}
+	return m.scale(x, m.gatesOf(x))
+}
+
+func (m *SRM) channelGates(x *tensor.Tensor) (*tensor.Tensor, bool) {
+	if op.DeviceOf("SRM", x, m.CFC) != nil && m.fused() {
+		return nil, false
+	}
+	mustFit(m, x)
+	return m.keep(m.gatesOf(x)), true
+}
+
+// gatesOf computes the gates: style pooling, style integration (CFC or
+// MLP), BatchNorm, sigmoid.
+func (m *SRM) gatesOf(x *tensor.Tensor) *tensor.Tensor {
 	t := StylePool(x, m.Pooling, m.Biased)
 	var z *tensor.Tensor
 	if m.MLP != nil {
@@ -59,7 +73,7 @@ func (m *SRM) Forward(x *tensor.Tensor) *tensor.Tensor {
 	} else {
 		z = CFC(t, m.CFC, nil)
 	}
-	return m.excite(x, m.BN.Forward(z))
+	return op.Sigmoid(m.BN.Forward(z))
 }
 
 func (m *SRM) trace(in dims) (dims, float64, error) {
