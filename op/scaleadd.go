@@ -3,6 +3,7 @@ package op
 import (
 	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/internal/simd"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -80,6 +81,10 @@ func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor
 // scaleAddReLURun sets y = max(x·g + s, 0) over one channel plane; max
 // passes NaN through, as the ReLU ops do.
 func scaleAddReLURun[T kern.Float](y, x, s []T, g T) {
+	if y, ok := any(y).([]float32); ok {
+		simd.ScaleAdd(y, any(x).([]float32), any(s).([]float32), float32(g), true)
+		return
+	}
 	x, s = x[:len(y)], s[:len(y)]
 	for i := range y {
 		y[i] = max(x[i]*g+s[i], 0)
@@ -92,6 +97,10 @@ func scaleAddReLURun[T kern.Float](y, x, s []T, g T) {
 // when set, else added; it returns Σ m·x, the gate's gradient, summed in
 // float64.
 func scaleAddReLUGradRun[T kern.Float](m, dx, dy, y, x []T, g T, set bool) float64 {
+	if m, ok := any(m).([]float32); ok {
+		simd.Mask(m, any(dy).([]float32), any(y).([]float32))
+		return simd.ScaleGrad(any(dx).([]float32), m, any(x).([]float32), float32(g), set)
+	}
 	dy, y, x = dy[:len(m)], y[:len(m)], x[:len(m)]
 	var dot float64
 	for i := range m {

@@ -86,13 +86,17 @@ func AddTo(dst, src []float32) {
 // Add sets dst[j] = a[j] + b[j], then max(dst[j], 0) when relu is set (NaN
 // passes the ReLU, as in Affine). dst may be a or b itself (the same
 // slice). a and b are at least as long as dst.
-func Add(dst, a, b []float32, relu bool) {
+func Add(dst, a, b []float32, relu bool) { ScaleAdd(dst, a, b, 1, relu) }
+
+// ScaleAdd is Add with a scaled by k: dst[j] = a[j]·k + b[j], a residual
+// addition with its branch recalibrated by one gate.
+func ScaleAdd(dst, a, b []float32, k float32, relu bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	if useAVX2 && len(dst) > 0 {
-		addAVX2(dst, a, b, relu)
+		addAVX2(dst, a, b, k, relu)
 		return
 	}
-	addGo(dst, a, b, relu)
+	addGo(dst, a, b, k, relu)
 }
 
 // Mask sets dst[j] = g[j] where y[j] > 0 and exactly 0 elsewhere (y NaN
@@ -235,16 +239,16 @@ func masked(g, mask []float32, j int) float32 {
 	return g[j]
 }
 
-func addGo(dst, a, b []float32, relu bool) {
+func addGo(dst, a, b []float32, k float32, relu bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	if relu {
 		for j := range dst {
-			dst[j] = max(a[j]+b[j], 0)
+			dst[j] = max(a[j]*k+b[j], 0)
 		}
 		return
 	}
 	for j := range dst {
-		dst[j] = a[j] + b[j]
+		dst[j] = a[j]*k + b[j]
 	}
 }
 

@@ -368,27 +368,29 @@ grdone:
 	VZEROUPPER
 	RET
 
-// func addAVX2(dst, a, b []float32, relu bool)
-// Any length. The ReLU is Affine's: +0 added, then VMAXPS with the sum as
-// its second source, so -0 becomes +0 and NaN passes. Each vector of a and
-// b is loaded before dst's is stored, so dst may be a or b.
-TEXT ·addAVX2(SB), NOSPLIT, $0-73
+// func addAVX2(dst, a, b []float32, k float32, relu bool)
+// Any length: dst = a·k + b in one rounding (FMA; with k = 1 exactly a+b).
+// The ReLU is Affine's: +0 added, then VMAXPS with the sum as its second
+// source, so -0 becomes +0 and NaN passes. Each vector of a and b is
+// loaded before dst's is stored, so dst may be a or b.
+TEXT ·addAVX2(SB), NOSPLIT, $0-77
 	MOVQ   dst_base+0(FP), DI
 	MOVQ   dst_len+8(FP), CX
 	MOVQ   a_base+24(FP), SI
 	MOVQ   b_base+48(FP), DX
+	VBROADCASTSS k+72(FP), Y14
 	VXORPS Y15, Y15, Y15
 	MOVQ   CX, BX
 	SHRQ   $3, BX
 	ANDQ   $7, CX
-	CMPB   relu+72(FP), $0
+	CMPB   relu+76(FP), $0
 	JNE    adrelu
 	TESTQ  BX, BX
 	JZ     adtail
 
 adloop:
 	VMOVUPS (SI), Y0
-	VADDPS  (DX), Y0, Y0
+	VFMADD213PS (DX), Y14, Y0
 	VMOVUPS Y0, (DI)
 	ADDQ    $32, SI
 	ADDQ    $32, DX
@@ -402,7 +404,7 @@ adtail:
 
 adtailloop:
 	VMOVSS (SI), X0
-	VADDSS (DX), X0, X0
+	VFMADD213SS (DX), X14, X0
 	VMOVSS X0, (DI)
 	ADDQ   $4, SI
 	ADDQ   $4, DX
@@ -417,7 +419,7 @@ adrelu:
 
 adreluloop:
 	VMOVUPS (SI), Y0
-	VADDPS  (DX), Y0, Y0
+	VFMADD213PS (DX), Y14, Y0
 	VADDPS  Y15, Y0, Y0
 	VMAXPS  Y0, Y15, Y0
 	VMOVUPS Y0, (DI)
@@ -433,7 +435,7 @@ adrelutail:
 
 adrelutailloop:
 	VMOVSS (SI), X0
-	VADDSS (DX), X0, X0
+	VFMADD213SS (DX), X14, X0
 	VADDSS X15, X0, X0
 	VMAXSS X0, X15, X0
 	VMOVSS X0, (DI)

@@ -380,28 +380,35 @@ func TestAdd(t *testing.T) {
 		r := rand.New(rand.NewPCG(11, 12))
 		for _, n := range testLengths() {
 			for _, relu := range []bool{false, true} {
-				a, b := withSpecials(randSlice(r, n+1, 0.1, 1)), randSlice(r, n+2, -0.1, 1)
-				if n > 7 {
-					b[n/2] = float32(math.Inf(-1)) // +Inf + -Inf is NaN
-				}
-				dst := randSlice(r, n, 0, 1)
-				after, keep := pastEnd(dst)
-				what := fmt.Sprintf("n=%d relu=%v: Add", n, relu)
-				Add(dst, a, b, relu)
-				for j, e := range dst {
-					want := float64(a[j]) + float64(b[j])
-					if relu {
-						want = max(want, 0)
+				for _, k := range []float32{1, 0.37, -2.5} {
+					a, b := withSpecials(randSlice(r, n+1, 0.1, 1)), randSlice(r, n+2, -0.1, 1)
+					if n > 7 {
+						b[n/2] = float32(math.Inf(-1)) // +Inf + -Inf is NaN
 					}
-					check32(t, what, j, e, want, math.Abs(float64(a[j]))+math.Abs(float64(b[j])))
+					dst := randSlice(r, n, 0, 1)
+					after, keep := pastEnd(dst)
+					what := fmt.Sprintf("n=%d relu=%v k=%v: ScaleAdd", n, relu, k)
+					ScaleAdd(dst, a, b, k, relu)
+					for j, e := range dst {
+						want := float64(a[j])*float64(k) + float64(b[j])
+						if relu {
+							want = max(want, 0)
+						}
+						check32(t, what, j, e, want, math.Abs(float64(a[j])*float64(k))+math.Abs(float64(b[j])))
+					}
+					checkPastEnd(t, what, after, keep)
+					// dst may be a or b: the same values as into a separate dst.
+					a2, b2 := append([]float32(nil), a[:n]...), append([]float32(nil), b[:n]...)
+					ScaleAdd(a2, a2, b, k, relu)
+					sameBits(t, what+" into a", a2, dst)
+					ScaleAdd(b2, a, b2, k, relu)
+					sameBits(t, what+" into b", b2, dst)
+					if k == 1 {
+						sum := make([]float32, n)
+						Add(sum, a, b, relu)
+						sameBits(t, what+": Add", sum, dst)
+					}
 				}
-				checkPastEnd(t, what, after, keep)
-				// dst may be a or b: the same values as into a separate dst.
-				a2, b2 := append([]float32(nil), a[:n]...), append([]float32(nil), b[:n]...)
-				Add(a2, a2, b, relu)
-				sameBits(t, what+" into a", a2, dst)
-				Add(b2, a, b2, relu)
-				sameBits(t, what+" into b", b2, dst)
 			}
 		}
 	})
