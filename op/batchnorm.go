@@ -64,7 +64,11 @@ func plane[T kern.Float](d []T, s bnShape, i, ch int) []T { return d[s.runStart(
 // runStart is the index where channel ch's plane of batch item i starts.
 func (s bnShape) runStart(i, ch int) int { return (i*s.c + ch) * s.hw }
 
-// batchNorm normalises x, then clamps at 0 when relu is set.
+// batchNorm normalises x, then clamps at 0 when relu is set. Its hot loops
+// are internal/simd's generic kernels: vector code for float32, the type
+// models train in (Go does not vectorise), and Go loops with the same
+// semantics for float64; the reductions accumulate in float64 in a fixed
+// order, so the results are the same bits run to run.
 func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
 	c, m := bn.c, float64(bn.n*bn.hw)
 	out := tensor.ZerosLike(x)
@@ -84,7 +88,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, tra
 				k := float64(xs[bn.runStart(0, ch)])
 				var s1, s2 float64
 				for i := range bn.n {
-					a, b := shiftedSums(plane(xs, bn, i, ch), k)
+					a, b := simd.ShiftedSums(plane(xs, bn, i, ch), k)
 					s1 += a
 					s2 += b
 				}
@@ -99,7 +103,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, tra
 			scale := float64(ws[ch]) * istd[ch]
 			a, b := T(scale), T(float64(bs[ch])-mu*scale)
 			for i := range bn.n {
-				affineRun(plane(ys, bn, i, ch), plane(xs, bn, i, ch), a, b, relu)
+				simd.Affine(plane(ys, bn, i, ch), plane(xs, bn, i, ch), a, b, relu)
 			}
 		}
 	})
@@ -130,7 +134,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, tra
 				var sumG, dot float64 // Σg and Σg·(x−mean)
 				if sums {
 					for i := range bn.n {
-						s, d := gradSums(plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), mean[ch])
+						s, d := simd.GradSums(plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), mean[ch])
 						sumG += s
 						dot += d
 					}
@@ -154,7 +158,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, tra
 				}
 				mu, a := T(mean[ch]), T(float64(ws[ch])*istd[ch])
 				for i := range bn.n {
-					gradRun(plane(gx, bn, i, ch), plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), gm, mu, k, a, overwrite)
+					simd.GradRun(plane(gx, bn, i, ch), plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), gm, mu, k, a, overwrite)
 				}
 			}
 		})
@@ -168,119 +172,4 @@ func maskPlane[T kern.Float](mask []T, s bnShape, i, ch int) []T {
 		return nil
 	}
 	return plane(mask, s, i, ch)
-}
-
-// The four kernels below are BatchNorm's hot loops. float32, the type
-// models train in, runs internal/simd's vector code (Go does not
-// vectorise); float64 runs these Go loops, which keep the same semantics.
-
-// affineRun sets dst = src·a + b, clamped at 0 when relu is set.
-func affineRun[T kern.Float](dst, src []T, a, b T, relu bool) {
-	if d, ok := any(dst).([]float32); ok {
-		simd.Affine(d, any(src).([]float32), float32(a), float32(b), relu)
-		return
-	}
-	src = src[:len(dst)]
-	if relu {
-		for j, e := range src {
-			// max passes NaN through, as PyTorch's ReLU does.
-			dst[j] = max(e*a+b, 0)
-		}
-		return
-	}
-	for j, e := range src {
-		dst[j] = e*a + b
-	}
-}
-
-// gradRun adds (g − gm − (x−mu)·k)·a to dx, or stores it there when
-// overwrite is set (dx may then be g itself), with g zeroed where mask
-// (nil for none) is not positive.
-func gradRun[T kern.Float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
-	if d, ok := any(dx).([]float32); ok {
-		simd.GradRun(d, any(g).([]float32), any(x).([]float32), any(mask).([]float32), float32(gm), float32(mu), float32(k), float32(a), overwrite)
-		return
-	}
-	g, x = g[:len(dx)], x[:len(dx)]
-	if overwrite {
-		for j := range dx {
-			dx[j] = (maskedGrad(g, mask, j) - gm - (x[j]-mu)*k) * a
-		}
-		return
-	}
-	for j := range dx {
-		dx[j] += (maskedGrad(g, mask, j) - gm - (x[j]-mu)*k) * a
-	}
-}
-
-// The reductions below keep four partial sums in a fixed interleaving: one
-// float64 accumulator would make every addition wait for the previous one
-// (several cycles each), which made BatchNorm latency-bound. The order is
-// fixed, so the results are still the same bits run to run. internal/simd
-// does the same for float32 with vector accumulators, its path chosen once
-// per process.
-
-// shiftedSums returns Σ (s[j]−k) and Σ (s[j]−k)² in float64.
-func shiftedSums[T kern.Float](s []T, k float64) (sum, sq float64) {
-	if s, ok := any(s).([]float32); ok {
-		return simd.ShiftedSums(s, k)
-	}
-	var a0, a1, a2, a3, q0, q1, q2, q3 float64
-	for ; len(s) >= 4; s = s[4:] {
-		d0, d1, d2, d3 := float64(s[0])-k, float64(s[1])-k, float64(s[2])-k, float64(s[3])-k
-		a0 += d0
-		a1 += d1
-		a2 += d2
-		a3 += d3
-		q0 += d0 * d0
-		q1 += d1 * d1
-		q2 += d2 * d2
-		q3 += d3 * d3
-	}
-	for _, e := range s {
-		d := float64(e) - k
-		a0 += d
-		q0 += d * d
-	}
-	return (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3)
-}
-
-// gradSums returns Σg and Σg·(x−mu) in float64 for a run of the output
-// gradient g and input x, with g zeroed where mask (nil for none) is not
-// positive.
-func gradSums[T kern.Float](g, x, mask []T, mu float64) (sum, dot float64) {
-	if g, ok := any(g).([]float32); ok {
-		return simd.GradSums(g, any(x).([]float32), any(mask).([]float32), mu)
-	}
-	x = x[:len(g)]
-	var s0, s1, s2, s3, d0, d1, d2, d3 float64
-	j := 0
-	for ; j+4 <= len(g); j += 4 {
-		g0, g1, g2, g3 := float64(maskedGrad(g, mask, j)), float64(maskedGrad(g, mask, j+1)), float64(maskedGrad(g, mask, j+2)), float64(maskedGrad(g, mask, j+3))
-		s0 += g0
-		s1 += g1
-		s2 += g2
-		s3 += g3
-		d0 += g0 * (float64(x[j]) - mu)
-		d1 += g1 * (float64(x[j+1]) - mu)
-		d2 += g2 * (float64(x[j+2]) - mu)
-		d3 += g3 * (float64(x[j+3]) - mu)
-	}
-	for ; j < len(g); j++ {
-		gj := float64(maskedGrad(g, mask, j))
-		s0 += gj
-		d0 += gj * (float64(x[j]) - mu)
-	}
-	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
-}
-
-// maskedGrad is g[j], or 0 where mask (nil for none) is not positive (NaN
-// included), whatever g[j] is: a select, not g·0, so that a NaN or infinite
-// gradient behind a closed ReLU gives 0, as PyTorch's threshold_backward
-// where(mask > 0, g, 0).
-func maskedGrad[T kern.Float](g, mask []T, j int) T {
-	if mask != nil && !(mask[j] > 0) {
-		return 0
-	}
-	return g[j]
 }

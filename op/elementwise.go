@@ -13,16 +13,16 @@ import (
 // parallel.For at a cost of 1 per element: a feature map of a training
 // batch is large enough to share, while the small tensors of the
 // recalibration branches stay on one goroutine, where starting others
-// would cost more than the loop itself. Each part runs one of the helpers
-// at the end of this file, which take float32 (the type models train in)
-// to internal/simd's vector code and run float64 through Go loops with the
-// same semantics.
+// would cost more than the loop itself. Each part runs one of
+// internal/simd's generic kernels, which take float32 (the type models
+// train in) to vector code and run float64 through Go loops with the same
+// semantics.
 
 // addInto adds src to dst element by element; gradients of ops that pass
 // their output gradient through unchanged use it.
 func addInto[T kern.Float](dst, src []T) {
 	parallel.For(len(dst), 1, func(lo, hi int) {
-		addRun(dst[lo:hi], dst[lo:hi], src[lo:hi], false)
+		simd.AddTo(dst[lo:hi], src[lo:hi])
 	})
 }
 
@@ -43,7 +43,7 @@ func relu[T kern.Float](x *tensor.Tensor) *tensor.Tensor {
 	parallel.For(len(xs), 1, func(lo, hi int) {
 		// x·1 + 0 clamped at 0: max(x, 0), which passes NaN through, as
 		// PyTorch does, so a diverging run shows in the loss.
-		affineRun(ys[lo:hi], xs[lo:hi], 1, 0, true)
+		simd.Affine(ys[lo:hi], xs[lo:hi], 1, 0, true)
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
@@ -51,7 +51,7 @@ func relu[T kern.Float](x *tensor.Tensor) *tensor.Tensor {
 			// A select, as PyTorch's threshold_backward: where the unit is
 			// inactive (output not positive) the gradient is exactly 0,
 			// even where the incoming one is NaN or infinite.
-			maskRun(gx[lo:hi], gs[lo:hi], ys[lo:hi], true)
+			simd.MaskAdd(gx[lo:hi], gs[lo:hi], ys[lo:hi])
 		})
 	}, x)
 	return out
@@ -121,7 +121,7 @@ func add[T kern.Float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 	out := tensor.ZerosLike(a)
 	as, bs, ys := kern.Vals[T](a), kern.Vals[T](b), kern.Vals[T](out)
 	parallel.For(len(ys), 1, func(lo, hi int) {
-		addRun(ys[lo:hi], as[lo:hi], bs[lo:hi], relu)
+		simd.Add(ys[lo:hi], as[lo:hi], bs[lo:hi], relu)
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		// grad is out's, which Backward drops after this call unless
@@ -136,7 +136,7 @@ func add[T kern.Float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 			gs, ms := kern.Vals[T](grad), kern.Vals[T](masked)
 			parallel.For(len(gs), 1, func(lo, hi int) {
 				// Exactly 0 where the sum was clamped, as ReLU's.
-				maskRun(ms[lo:hi], gs[lo:hi], ys[lo:hi], false)
+				simd.Mask(ms[lo:hi], gs[lo:hi], ys[lo:hi])
 			})
 			grad = masked
 		}
@@ -204,13 +204,13 @@ func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 	xs, gs, ys := kern.Vals[T](x), kern.Vals[T](g), kern.Vals[T](out)
 	parallel.For(len(gs), plane, func(lo, hi int) {
 		if plane == 1 {
-			mulRun(ys[lo:hi], xs[lo:hi], gs[lo:hi], true)
+			simd.Mul(ys[lo:hi], xs[lo:hi], gs[lo:hi], true)
 			return
 		}
 		for p := lo; p < hi; p++ {
 			// x·s + (−0) is x·s to the bit, zeros' signs included.
 			from, to := p*plane, (p+1)*plane
-			affineRun(ys[from:to], xs[from:to], gs[p], negZero[T](), false)
+			simd.Affine(ys[from:to], xs[from:to], gs[p], negZero[T](), false)
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
@@ -231,10 +231,10 @@ func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 				// overwrite. With x and g one tensor, gg and gx are one
 				// buffer, and both add into it.
 				if gg != nil {
-					mulRun(gg[lo:hi], dy[lo:hi], xs[lo:hi], false)
+					simd.Mul(gg[lo:hi], dy[lo:hi], xs[lo:hi], false)
 				}
 				if gx != nil {
-					mulRun(gx[lo:hi], dy[lo:hi], gs[lo:hi], overwrite)
+					simd.Mul(gx[lo:hi], dy[lo:hi], gs[lo:hi], overwrite)
 				}
 				return
 			}
@@ -247,7 +247,7 @@ func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 				if gx != nil {
 					dx = gx[from:to]
 				}
-				dot := scaleGrad(dx, dy[from:to], xs[from:to], gs[p], overwrite)
+				dot := simd.ScaleGrad(dx, dy[from:to], xs[from:to], gs[p], overwrite)
 				if gg != nil {
 					gg[p] += T(dot)
 				}
@@ -259,91 +259,3 @@ func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 
 // negZero is −0, which added to a product leaves it unchanged.
 func negZero[T kern.Float]() T { return T(math.Copysign(0, -1)) }
-
-// addRun sets dst = a+b, clamped at 0 when relu is set (max passes NaN
-// through, as PyTorch's ReLU does). dst may be a or b.
-func addRun[T kern.Float](dst, a, b []T, relu bool) {
-	if d, ok := any(dst).([]float32); ok {
-		simd.Add(d, any(a).([]float32), any(b).([]float32), relu)
-		return
-	}
-	a, b = a[:len(dst)], b[:len(dst)]
-	if relu {
-		for i := range dst {
-			dst[i] = max(a[i]+b[i], 0)
-		}
-		return
-	}
-	for i := range dst {
-		dst[i] = a[i] + b[i]
-	}
-}
-
-// maskRun sets dst = g where y > 0 and exactly 0 elsewhere (y NaN
-// included), whatever g is, or adds that to dst when add is set: ReLU's
-// gradient for its output y. dst may be g.
-func maskRun[T kern.Float](dst, g, y []T, add bool) {
-	if d, ok := any(dst).([]float32); ok {
-		if add {
-			simd.MaskAdd(d, any(g).([]float32), any(y).([]float32))
-		} else {
-			simd.Mask(d, any(g).([]float32), any(y).([]float32))
-		}
-		return
-	}
-	g, y = g[:len(dst)], y[:len(dst)]
-	if add {
-		for i := range dst {
-			dst[i] += maskedGrad(g, y, i)
-		}
-		return
-	}
-	for i := range dst {
-		dst[i] = maskedGrad(g, y, i)
-	}
-}
-
-// mulRun sets dst = a·b when overwrite is set, else adds that to dst. dst
-// may be a or b.
-func mulRun[T kern.Float](dst, a, b []T, overwrite bool) {
-	if d, ok := any(dst).([]float32); ok {
-		simd.Mul(d, any(a).([]float32), any(b).([]float32), overwrite)
-		return
-	}
-	a, b = a[:len(dst)], b[:len(dst)]
-	if overwrite {
-		for i := range dst {
-			dst[i] = a[i] * b[i]
-		}
-		return
-	}
-	for i := range dst {
-		dst[i] += a[i] * b[i]
-	}
-}
-
-// scaleGrad is the backward step of y = x·a for one scalar a: it returns
-// Σ gy·x in float64 and sets dx = gy·a when overwrite is set, else adds
-// that to dx. dx may be gy, or nil for the sum alone.
-func scaleGrad[T kern.Float](dx, gy, x []T, a T, overwrite bool) float64 {
-	if g, ok := any(gy).([]float32); ok {
-		return simd.ScaleGrad(any(dx).([]float32), g, any(x).([]float32), float32(a), overwrite)
-	}
-	x = x[:len(gy)]
-	var dot float64
-	for i, g := range gy {
-		dot += float64(g) * float64(x[i])
-	}
-	switch {
-	case dx == nil:
-	case overwrite:
-		for i, g := range gy {
-			dx[i] = g * a
-		}
-	default:
-		for i, g := range gy {
-			dx[i] += g * a
-		}
-	}
-	return dot
-}

@@ -38,7 +38,9 @@ func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor
 	parallel.For(len(gs), plane, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			at := p * plane
-			scaleAddReLURun(ys[at:at+plane], xs[at:at+plane], ss[at:at+plane], gs[p])
+			// y = max(x·g + s, 0); max passes NaN through, as the ReLU
+			// ops do.
+			simd.ScaleAdd(ys[at:at+plane], xs[at:at+plane], ss[at:at+plane], gs[p], true)
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
@@ -65,7 +67,13 @@ func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor
 				if dx != nil {
 					dxp = dx[at : at+plane]
 				}
-				dot := scaleAddReLUGradRun(ms[at:at+plane], dxp, dy[at:at+plane], ys[at:at+plane], xs[at:at+plane], gs[p], setX)
+				// m (which may be dy itself) gets dy where the output
+				// is positive and exactly 0 elsewhere, dx (nil when x
+				// needs no gradient) gets m·g, stored when setX, else
+				// added; the gate's gradient is Σ m·x, in float64.
+				mp := ms[at : at+plane]
+				simd.Mask(mp, dy[at:at+plane], ys[at:at+plane])
+				dot := simd.ScaleGrad(dxp, mp, xs[at:at+plane], gs[p], setX)
 				if dg != nil {
 					dg[p] += T(dot)
 				}
@@ -76,47 +84,4 @@ func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor
 		}
 	}, x, gate, shortcut)
 	return out
-}
-
-// scaleAddReLURun sets y = max(x·g + s, 0) over one channel plane; max
-// passes NaN through, as the ReLU ops do.
-func scaleAddReLURun[T kern.Float](y, x, s []T, g T) {
-	if y, ok := any(y).([]float32); ok {
-		simd.ScaleAdd(y, any(x).([]float32), any(s).([]float32), float32(g), true)
-		return
-	}
-	x, s = x[:len(y)], s[:len(y)]
-	for i := range y {
-		y[i] = max(x[i]*g+s[i], 0)
-	}
-}
-
-// scaleAddReLUGradRun handles one channel plane of the backward pass: m
-// (which may be dy itself) gets dy where the output y is positive and
-// exactly 0 elsewhere, dx (nil when x needs no gradient) gets m·g, stored
-// when set, else added; it returns Σ m·x, the gate's gradient, summed in
-// float64.
-func scaleAddReLUGradRun[T kern.Float](m, dx, dy, y, x []T, g T, set bool) float64 {
-	if m, ok := any(m).([]float32); ok {
-		simd.Mask(m, any(dy).([]float32), any(y).([]float32))
-		return simd.ScaleGrad(any(dx).([]float32), m, any(x).([]float32), float32(g), set)
-	}
-	dy, y, x = dy[:len(m)], y[:len(m)], x[:len(m)]
-	var dot float64
-	for i := range m {
-		v := T(0)
-		if y[i] > 0 {
-			v = dy[i]
-		}
-		m[i] = v
-		dot += float64(v) * float64(x[i])
-		if dx != nil {
-			if set {
-				dx[i] = v * g
-			} else {
-				dx[i] += v * g
-			}
-		}
-	}
-	return dot
 }

@@ -1,15 +1,17 @@
-// Package simd holds the hot float32 loops of BatchNorm and of the
-// elementwise operations (residual additions, ReLU, gating products) as
-// vector code.
+// Package simd holds the hot loops of BatchNorm, of the elementwise
+// operations (residual additions, ReLU, gating products) and of SRM's style
+// pooling and CFC, generic over float32 and float64, with float32 as vector
+// code.
 //
 // The Go compiler does not vectorise: a loop over float32 runs one element
 // at a time, about 8 cycles each for BatchNorm's reductions and updates,
 // which made BatchNorm a third of a ResNet training step. On amd64 with
-// AVX2 and FMA these functions run hand-written assembly over 8 floats per
-// instruction instead; elsewhere, or without those extensions, they run the
-// portable Go loops in this file. The choice is made once, when the package
-// is initialised (useAVX2), so a process always takes the same path and
-// gets the same bits from run to run.
+// AVX2 and FMA the float32 instances run hand-written assembly over 8
+// floats per instruction instead; float64, and float32 elsewhere or without
+// those extensions, run one portable generic Go loop per function, in this
+// file. The choice is made once, when the package is initialised (useAVX2),
+// so a process always takes the same path and gets the same bits from run
+// to run.
 //
 // The reductions accumulate in float64, in a fixed order (several
 // independent partial sums, combined the same way each call), so the
@@ -21,11 +23,38 @@
 // infinite, as PyTorch's threshold_backward where(mask > 0, g, 0).
 package simd
 
+import "unsafe"
+
+// Float is the element types the functions take: float32, the type models
+// train in, goes to the vector code where the machine has it; float64 (and
+// float32 without AVX2) runs one generic Go loop per function, with the
+// same semantics.
+type Float interface{ ~float32 | ~float64 }
+
+// vec returns s as []float32, and whether the vector code is to take it:
+// T is float32 underneath (the only 4-byte type in Float, a constant per
+// instantiation) and this process runs the assembly.
+func vec[T Float](s []T) ([]float32, bool) {
+	if !useAVX2 || unsafe.Sizeof(*new(T)) != 4 {
+		return nil, false
+	}
+	return f32(s), true
+}
+
+// f32 is s as []float32, where vec has said that T is float32 underneath;
+// nil stays nil (no mask, no dx). A reinterpretation, not a type
+// assertion, which would cost a dictionary lookup per call.
+func f32[T Float](s []T) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
+
 // ShiftedSums returns Σ(s[j]−k) and Σ(s[j]−k)², accumulated in float64.
-func ShiftedSums(s []float32, k float64) (sum, sq float64) {
-	if n := len(s) &^ 15; useAVX2 && n > 0 {
-		sum, sq = shiftedSumsAVX2(s[:n], k)
-		s = s[n:]
+func ShiftedSums[T Float](s []T, k float64) (sum, sq float64) {
+	if v, ok := vec(s); ok {
+		if n := len(v) &^ 15; n > 0 {
+			sum, sq = shiftedSumsAVX2(v[:n], k)
+			s = s[n:]
+		}
 	}
 	a, b := shiftedSumsGo(s, k)
 	return sum + a, sq + b
@@ -33,31 +62,45 @@ func ShiftedSums(s []float32, k float64) (sum, sq float64) {
 
 // Affine sets dst[j] = src[j]·a + b, then max(dst[j], 0) when relu is set
 // (NaN passes the ReLU, as in PyTorch). src is at least as long as dst.
-func Affine(dst, src []float32, a, b float32, relu bool) {
+func Affine[T Float](dst, src []T, a, b T, relu bool) {
 	src = src[:len(dst)]
-	if useAVX2 && len(dst) > 0 {
-		affineAVX2(dst, src, a, b, relu)
+	if d, ok := vec(dst); ok && len(d) > 0 {
+		affineAVX2(d, f32(src), float32(a), float32(b), relu)
 		return
 	}
 	affineGo(dst, src, a, b, relu)
 }
 
+// AffineAdd adds src[j]·a + b to dst[j]. dst may be src itself; src is at
+// least as long as dst. With b = −0 it adds src[j]·a alone, to the bit
+// (x·a + (−0) is x·a, zeros' signs included).
+func AffineAdd[T Float](dst, src []T, a, b T) {
+	src = src[:len(dst)]
+	if d, ok := vec(dst); ok && len(d) > 0 {
+		affineAddAVX2(d, f32(src), float32(a), float32(b))
+		return
+	}
+	affineAddGo(dst, src, a, b)
+}
+
 // GradSums returns Σg' and Σg'·(x[j]−mu) in float64, where g' is g, or
 // where mask is not nil, g where mask > 0 and 0 elsewhere. x and mask are
 // at least as long as g.
-func GradSums(g, x, mask []float32, mu float64) (sum, dot float64) {
+func GradSums[T Float](g, x, mask []T, mu float64) (sum, dot float64) {
 	x = x[:len(g)]
 	if mask != nil {
 		mask = mask[:len(g)]
 	}
-	if n := len(g) &^ 15; useAVX2 && n > 0 {
-		if mask != nil {
-			sum, dot = gradSumsMaskAVX2(g[:n], x[:n], mask[:n], mu)
-			mask = mask[n:]
-		} else {
-			sum, dot = gradSumsAVX2(g[:n], x[:n], mu)
+	if v, ok := vec(g); ok {
+		if n := len(v) &^ 15; n > 0 {
+			if mask != nil {
+				sum, dot = gradSumsMaskAVX2(v[:n], f32(x[:n]), f32(mask[:n]), mu)
+				mask = mask[n:]
+			} else {
+				sum, dot = gradSumsAVX2(v[:n], f32(x[:n]), mu)
+			}
+			g, x = g[n:], x[n:]
 		}
-		g, x = g[n:], x[n:]
 	}
 	a, b := gradSumsGo(g, x, mask, mu)
 	return sum + a, dot + b
@@ -66,34 +109,34 @@ func GradSums(g, x, mask []float32, mu float64) (sum, dot float64) {
 // GradRun sets dx[j] = (g'[j] − gm − (x[j]−mu)·k)·a when overwrite is set,
 // else adds that to dx[j], with g' as in GradSums. dx may be g itself (the
 // same slice). g, x and mask are at least as long as dx.
-func GradRun(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool) {
+func GradRun[T Float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
 	g, x = g[:len(dx)], x[:len(dx)]
 	if mask != nil {
 		mask = mask[:len(dx)]
 	}
-	if useAVX2 && len(dx) > 0 {
-		gradRunAVX2(dx, g, x, mask, gm, mu, k, a, overwrite)
+	if d, ok := vec(dx); ok && len(d) > 0 {
+		gradRunAVX2(d, f32(g), f32(x), f32(mask), float32(gm), float32(mu), float32(k), float32(a), overwrite)
 		return
 	}
 	gradRunGo(dx, g, x, mask, gm, mu, k, a, overwrite)
 }
 
 // AddTo adds src to dst: dst[j] += src[j]. src is at least as long as dst.
-func AddTo(dst, src []float32) {
+func AddTo[T Float](dst, src []T) {
 	Add(dst, dst, src, false)
 }
 
 // Add sets dst[j] = a[j] + b[j], then max(dst[j], 0) when relu is set (NaN
 // passes the ReLU, as in Affine). dst may be a or b itself (the same
 // slice). a and b are at least as long as dst.
-func Add(dst, a, b []float32, relu bool) { ScaleAdd(dst, a, b, 1, relu) }
+func Add[T Float](dst, a, b []T, relu bool) { ScaleAdd(dst, a, b, 1, relu) }
 
 // ScaleAdd is Add with a scaled by k: dst[j] = a[j]·k + b[j], a residual
 // addition with its branch recalibrated by one gate.
-func ScaleAdd(dst, a, b []float32, k float32, relu bool) {
+func ScaleAdd[T Float](dst, a, b []T, k T, relu bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
-	if useAVX2 && len(dst) > 0 {
-		addAVX2(dst, a, b, k, relu)
+	if d, ok := vec(dst); ok && len(d) > 0 {
+		addAVX2(d, f32(a), f32(b), float32(k), relu)
 		return
 	}
 	addGo(dst, a, b, k, relu)
@@ -102,32 +145,27 @@ func ScaleAdd(dst, a, b []float32, k float32, relu bool) {
 // Mask sets dst[j] = g[j] where y[j] > 0 and exactly 0 elsewhere (y NaN
 // included), whatever g[j] is: ReLU's gradient, with y its output. dst may
 // be g itself. g and y are at least as long as dst.
-func Mask(dst, g, y []float32) {
-	g, y = g[:len(dst)], y[:len(dst)]
-	if useAVX2 && len(dst) > 0 {
-		maskAVX2(dst, g, y, false)
-		return
-	}
-	maskGo(dst, g, y, false)
-}
+func Mask[T Float](dst, g, y []T) { maskSel(dst, g, y, false) }
 
 // MaskAdd adds g[j] to dst[j] where y[j] > 0 and leaves dst[j] elsewhere,
 // as Mask would into a separate buffer, without one.
-func MaskAdd(dst, g, y []float32) {
+func MaskAdd[T Float](dst, g, y []T) { maskSel(dst, g, y, true) }
+
+func maskSel[T Float](dst, g, y []T, add bool) {
 	g, y = g[:len(dst)], y[:len(dst)]
-	if useAVX2 && len(dst) > 0 {
-		maskAVX2(dst, g, y, true)
+	if d, ok := vec(dst); ok && len(d) > 0 {
+		maskAVX2(d, f32(g), f32(y), add)
 		return
 	}
-	maskGo(dst, g, y, true)
+	maskGo(dst, g, y, add)
 }
 
 // Mul sets dst[j] = a[j]·b[j] when overwrite is set, else adds that to
 // dst[j]. dst may be a or b itself. a and b are at least as long as dst.
-func Mul(dst, a, b []float32, overwrite bool) {
+func Mul[T Float](dst, a, b []T, overwrite bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
-	if useAVX2 && len(dst) > 0 {
-		mulAVX2(dst, a, b, overwrite)
+	if d, ok := vec(dst); ok && len(d) > 0 {
+		mulAVX2(d, f32(a), f32(b), overwrite)
 		return
 	}
 	mulGo(dst, a, b, overwrite)
@@ -138,28 +176,36 @@ func Mul(dst, a, b []float32, overwrite bool) {
 // overwrite is set, else adds that to dx[j]. dx may be gy itself, or nil
 // for the sum alone; otherwise it has gy's length. x is at least as long
 // as gy.
-func ScaleGrad(dx, gy, x []float32, a float32, overwrite bool) (dot float64) {
+func ScaleGrad[T Float](dx, gy, x []T, a T, overwrite bool) (dot float64) {
 	x = x[:len(gy)]
 	if dx != nil {
 		dx = dx[:len(gy)]
 	}
-	if n := len(gy) &^ 15; useAVX2 && n > 0 {
-		if dx != nil {
-			dot = scaleGradAVX2(dx[:n], gy[:n], x[:n], a, overwrite)
-			dx = dx[n:]
-		} else {
-			dot = scaleGradAVX2(nil, gy[:n], x[:n], a, overwrite)
+	if v, ok := vec(gy); ok {
+		if n := len(v) &^ 15; n > 0 {
+			if dx != nil {
+				dot = scaleGradAVX2(f32(dx[:n]), v[:n], f32(x[:n]), float32(a), overwrite)
+				dx = dx[n:]
+			} else {
+				dot = scaleGradAVX2(nil, v[:n], f32(x[:n]), float32(a), overwrite)
+			}
+			gy, x = gy[n:], x[n:]
 		}
-		gy, x = gy[n:], x[n:]
 	}
 	return dot + scaleGradGo(dx, gy, x, a, overwrite)
 }
 
-// The portable loops. The reductions keep four partial sums in a fixed
-// interleaving: one float64 accumulator would make every addition wait for
-// the previous one, which made them latency-bound.
+// Dot returns Σ a[j]·b[j] in float64, as ScaleGrad's sum. b is at least as
+// long as a.
+func Dot[T Float](a, b []T) float64 { return ScaleGrad(nil, a, b, 0, false) }
 
-func shiftedSumsGo(s []float32, k float64) (sum, sq float64) {
+// The portable loops, for float64 and for float32 without the vector code.
+// The reductions keep four partial sums in a fixed interleaving: one
+// float64 accumulator would make every addition wait for the previous one
+// (several cycles each), which made them latency-bound. The order is fixed,
+// so the results are still the same bits run to run.
+
+func shiftedSumsGo[T Float](s []T, k float64) (sum, sq float64) {
 	var a0, a1, a2, a3, q0, q1, q2, q3 float64
 	for ; len(s) >= 4; s = s[4:] {
 		d0, d1, d2, d3 := float64(s[0])-k, float64(s[1])-k, float64(s[2])-k, float64(s[3])-k
@@ -180,7 +226,7 @@ func shiftedSumsGo(s []float32, k float64) (sum, sq float64) {
 	return (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3)
 }
 
-func affineGo(dst, src []float32, a, b float32, relu bool) {
+func affineGo[T Float](dst, src []T, a, b T, relu bool) {
 	src = src[:len(dst)]
 	if relu {
 		for j, e := range src {
@@ -194,7 +240,14 @@ func affineGo(dst, src []float32, a, b float32, relu bool) {
 	}
 }
 
-func gradSumsGo(g, x, mask []float32, mu float64) (sum, dot float64) {
+func affineAddGo[T Float](dst, src []T, a, b T) {
+	src = src[:len(dst)]
+	for j, e := range src {
+		dst[j] += e*a + b
+	}
+}
+
+func gradSumsGo[T Float](g, x, mask []T, mu float64) (sum, dot float64) {
 	x = x[:len(g)]
 	var s0, s1, s2, s3, d0, d1, d2, d3 float64
 	j := 0
@@ -217,7 +270,7 @@ func gradSumsGo(g, x, mask []float32, mu float64) (sum, dot float64) {
 	return (s0 + s1) + (s2 + s3), (d0 + d1) + (d2 + d3)
 }
 
-func gradRunGo(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool) {
+func gradRunGo[T Float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
 	g, x = g[:len(dx)], x[:len(dx)]
 	if overwrite {
 		for j := range dx {
@@ -231,15 +284,17 @@ func gradRunGo(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool) {
 }
 
 // masked is g[j], or where mask is not nil and mask[j] is not positive
-// (NaN included), 0 whatever g[j] is.
-func masked(g, mask []float32, j int) float32 {
+// (NaN included), 0 whatever g[j] is: a select, not g·0, so that a NaN or
+// infinite gradient behind a closed ReLU gives 0, as PyTorch's
+// threshold_backward where(mask > 0, g, 0).
+func masked[T Float](g, mask []T, j int) T {
 	if mask != nil && !(mask[j] > 0) {
 		return 0
 	}
 	return g[j]
 }
 
-func addGo(dst, a, b []float32, k float32, relu bool) {
+func addGo[T Float](dst, a, b []T, k T, relu bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	if relu {
 		for j := range dst {
@@ -252,7 +307,7 @@ func addGo(dst, a, b []float32, k float32, relu bool) {
 	}
 }
 
-func maskGo(dst, g, y []float32, add bool) {
+func maskGo[T Float](dst, g, y []T, add bool) {
 	g, y = g[:len(dst)], y[:len(dst)]
 	if add {
 		for j := range dst {
@@ -265,7 +320,7 @@ func maskGo(dst, g, y []float32, add bool) {
 	}
 }
 
-func mulGo(dst, a, b []float32, overwrite bool) {
+func mulGo[T Float](dst, a, b []T, overwrite bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	if overwrite {
 		for j := range dst {
@@ -280,7 +335,7 @@ func mulGo(dst, a, b []float32, overwrite bool) {
 
 // scaleGradGo reads gy[j] and x[j] before it writes dx[j], so dx may be gy.
 // dx is nil or as long as gy.
-func scaleGradGo(dx, gy, x []float32, a float32, overwrite bool) (dot float64) {
+func scaleGradGo[T Float](dx, gy, x []T, a T, overwrite bool) (dot float64) {
 	x = x[:len(gy)]
 	var d0, d1, d2, d3 float64
 	j := 0

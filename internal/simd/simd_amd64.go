@@ -17,6 +17,9 @@ func shiftedSumsAVX2(s []float32, k float64) (sum, sq float64)
 func affineAVX2(dst, src []float32, a, b float32, relu bool)
 
 //go:noescape
+func affineAddAVX2(dst, src []float32, a, b float32)
+
+//go:noescape
 func gradSumsAVX2(g, x []float32, mu float64) (sum, dot float64)
 
 //go:noescape

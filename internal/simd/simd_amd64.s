@@ -140,6 +140,48 @@ done:
 	VZEROUPPER
 	RET
 
+// func affineAddAVX2(dst, src []float32, a, b float32)
+// dst += src·a + b, the product and b fused, then added to dst.
+TEXT ·affineAddAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         dst_len+8(FP), CX
+	MOVQ         src_base+24(FP), SI
+	VBROADCASTSS a+48(FP), Y14
+	VBROADCASTSS b+52(FP), Y13
+	MOVQ         CX, DX
+	SHRQ         $3, DX
+	ANDQ         $7, CX
+	TESTQ        DX, DX
+	JZ           aatail
+
+aaloop:
+	VMOVUPS     (SI), Y0
+	VFMADD213PS Y13, Y14, Y0
+	VADDPS      (DI), Y0, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        DX
+	JNZ         aaloop
+
+aatail:
+	TESTQ CX, CX
+	JZ    aadone
+
+aatailloop:
+	VMOVSS      (SI), X0
+	VFMADD213SS X13, X14, X0
+	VADDSS      (DI), X0, X0
+	VMOVSS      X0, (DI)
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	DECQ        CX
+	JNZ         aatailloop
+
+aadone:
+	VZEROUPPER
+	RET
+
 // func gradSumsAVX2(g, x []float32, mu float64) (sum, dot float64)
 // len(g) is a multiple of 16.
 TEXT ·gradSumsAVX2(SB), NOSPLIT, $0-72

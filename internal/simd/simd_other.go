@@ -9,6 +9,8 @@ func shiftedSumsAVX2(s []float32, k float64) (sum, sq float64) { panic("simd: no
 
 func affineAVX2(dst, src []float32, a, b float32, relu bool) { panic("simd: no AVX2") }
 
+func affineAddAVX2(dst, src []float32, a, b float32) { panic("simd: no AVX2") }
+
 func gradSumsAVX2(g, x []float32, mu float64) (sum, dot float64) { panic("simd: no AVX2") }
 
 func gradSumsMaskAVX2(g, x, mask []float32, mu float64) (sum, dot float64) {
