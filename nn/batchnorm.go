@@ -81,3 +81,17 @@ func (b *BatchNorm2d) Vars() []Var {
 
 // SetTraining switches between batch and running statistics.
 func (b *BatchNorm2d) SetTraining(on bool) { b.Training = on }
+
+// ConvBN is b(c(x)), then ReLU when relu is set: a convolution and the
+// BatchNorm after it, the unit ResNets repeat. In evaluation mode, for a
+// bias-free convolution, it is op.ConvBNEval, the BatchNorm folded into the
+// convolution; in training the two run as Forward and ForwardReLU do.
+func ConvBN(c *Conv2d, b *BatchNorm2d, x *tensor.Tensor, relu bool) *tensor.Tensor {
+	if !b.Training && c.Bias == nil {
+		return op.ConvBNEval(x, c.Weight, b.Weight, b.Bias, b.RunningMean, b.RunningVar, b.Eps, c.Stride, c.Pad, c.Groups, relu)
+	}
+	if relu {
+		return b.ForwardReLU(c.Forward(x))
+	}
+	return b.Forward(c.Forward(x))
+}

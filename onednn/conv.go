@@ -7,13 +7,16 @@ import (
 
 // ConvGeom is the geometry of a 2-D convolution, PyTorch's nn.Conv2d: input
 // (N, C, H, W), weight (OC, C/Groups, KH, KW), optional bias (OC), the same
-// stride and padding on both axes, output (N, OC, OH, OW).
+// stride and padding on both axes, output (N, OC, OH, OW), clamped at 0 by
+// ConvForward when ReLU is set (ConvBackward takes the gradient past the
+// ReLU).
 type ConvGeom struct {
 	N, C, H, W  int
 	OC, KH, KW  int
 	Stride, Pad int
 	Groups      int
 	Bias        bool
+	ReLU        bool
 }
 
 // Out returns the output's spatial size.
@@ -111,7 +114,13 @@ func (l *library) plan(g ConvGeom) (*convPlan, error) {
 	if err := l.check("convolution forward", l.convForwardInit(d, propForwardTraining, algConvDirect, ax, aw, pb, ay, &s, &padL, &padR)); err != nil {
 		return nil, err
 	}
-	if err := l.check("convolution forward", l.pdCreate(&p.fwdPD, d, 0, l.engine, 0)); err != nil {
+	var attr uintptr
+	if g.ReLU {
+		if err := l.reluAttr(&attr); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.check("convolution forward", l.pdCreate(&p.fwdPD, d, attr, l.engine, 0)); err != nil {
 		return nil, err
 	}
 	args := []int32{argSrc, argWeights, argDst}

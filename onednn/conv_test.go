@@ -82,6 +82,7 @@ var geoms = []onednn.ConvGeom{
 	{N: 2, C: 16, H: 6, W: 6, OC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1, Groups: 16},
 	{N: 2, C: 8, H: 6, W: 6, OC: 4, KH: 3, KW: 3, Stride: 2, Pad: 0, Groups: 2, Bias: true},
 	{N: 1, C: 4, H: 6, W: 6, OC: 4, KH: 6, KW: 6, Stride: 1, Pad: 0, Groups: 4},
+	{N: 2, C: 16, H: 8, W: 8, OC: 16, KH: 3, KW: 3, Stride: 1, Pad: 1, Bias: true, ReLU: true},
 }
 
 func TestConv(t *testing.T) {
@@ -105,6 +106,11 @@ func TestConv(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, _, _, _ := refConv(g, x, w, b, nil)
+			if g.ReLU {
+				for i, v := range want {
+					want[i] = max(v, 0)
+				}
+			}
 			_, dx, dw, db := refConv(g, x, w, b, dy)
 			if e := relErr(y, want); e > 1e-5 {
 				t.Errorf("forward: error %.2g", e)

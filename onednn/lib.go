@@ -40,6 +40,7 @@ const (
 	propForwardTraining = 64
 	propBackward        = 128
 	algConvDirect       = 1
+	algEltwiseReLU      = 0x1f
 
 	engineCPU          = 1
 	streamDefaultFlags = 1
@@ -83,6 +84,7 @@ type api struct {
 	attrSetPostOps    func(attr, ops uintptr) int32
 	postOpsCreate     func(ops *uintptr) int32
 	postOpsAppendSum  func(ops uintptr, scale float32) int32
+	postOpsAppendElt  func(ops uintptr, scale float32, alg int32, alpha, beta float32) int32
 	memCreate         func(m *uintptr, d *md, engine uintptr, handle unsafe.Pointer) int32
 	memSetHandle      func(m uintptr, handle unsafe.Pointer) int32
 	engineCreate      func(e *uintptr, kind int32, index uintptr) int32
@@ -209,6 +211,7 @@ func (l *library) bind(h uintptr) (err error) {
 		{&l.attrSetPostOps, "dnnl_primitive_attr_set_post_ops"},
 		{&l.postOpsCreate, "dnnl_post_ops_create"},
 		{&l.postOpsAppendSum, "dnnl_post_ops_append_sum"},
+		{&l.postOpsAppendElt, "dnnl_post_ops_append_eltwise"},
 		{&l.memCreate, "dnnl_memory_create"},
 		{&l.memSetHandle, "dnnl_memory_set_data_handle"},
 		{&l.engineCreate, "dnnl_engine_create"},

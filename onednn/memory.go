@@ -171,6 +171,16 @@ func (l *library) scratch(n uintptr) unsafe.Pointer {
 // sumAttr makes attributes whose sum post-op adds a primitive's result to
 // what its destination holds.
 func (l *library) sumAttr(attr *uintptr) error {
+	return l.postOpAttr(attr, "sum post-op", func(ops uintptr) int32 { return l.postOpsAppendSum(ops, 1) })
+}
+
+// reluAttr makes attributes whose post-op clamps a primitive's result at 0.
+func (l *library) reluAttr(attr *uintptr) error {
+	return l.postOpAttr(attr, "ReLU post-op", func(ops uintptr) int32 { return l.postOpsAppendElt(ops, 1, algEltwiseReLU, 0, 0) })
+}
+
+// postOpAttr makes attributes with the one post-op that add appends.
+func (l *library) postOpAttr(attr *uintptr, what string, add func(ops uintptr) int32) error {
 	var ops uintptr
 	if err := l.check("attributes", l.attrCreate(attr)); err != nil {
 		return err
@@ -178,7 +188,7 @@ func (l *library) sumAttr(attr *uintptr) error {
 	if err := l.check("post-ops", l.postOpsCreate(&ops)); err != nil {
 		return err
 	}
-	if err := l.check("sum post-op", l.postOpsAppendSum(ops, 1)); err != nil {
+	if err := l.check(what, add(ops)); err != nil {
 		return err
 	}
 	return l.check("set post-ops", l.attrSetPostOps(*attr, ops))

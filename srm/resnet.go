@@ -160,11 +160,7 @@ func (blk *block) add(r *rand.Rand, in, out, k, stride, pad int) {
 func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 	out := x
 	for i, c := range blk.convs {
-		if i < len(blk.convs)-1 {
-			out = blk.bns[i].ForwardReLU(c.Forward(out))
-		} else {
-			out = blk.bns[i].Forward(c.Forward(out))
-		}
+		out = nn.ConvBN(c, blk.bns[i], out, i < len(blk.convs)-1)
 	}
 	short := x
 	if blk.down != nil {
@@ -213,7 +209,7 @@ func (blk *block) SetTraining(on bool) {
 }
 
 func (n *resnet) Forward(x *tensor.Tensor) *tensor.Tensor {
-	x = n.bn1.ForwardReLU(n.conv1.Forward(x))
+	x = nn.ConvBN(n.conv1, n.bn1, x, true)
 	if n.maxPool {
 		x = op.MaxPool2d(x, 3, 2, 1)
 	}
