@@ -1,6 +1,7 @@
 package srm
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -36,6 +37,38 @@ func TestCFCGradient(t *testing.T) {
 				wrt = append(wrt, b)
 			}
 			gradcheck.Check(t, func() *tensor.Tensor { return CFC(x, w, b) }, wrt, 0, 1e-6)
+		}
+	}
+}
+
+// TestCFCFloat32MatchesFloat64 runs the float32 CFC (internal/simd's dot
+// forward, AffineAdd backward) at GE-θ's shape, maps long enough for the
+// vector loops and their tails, against float64.
+func TestCFCFloat32MatchesFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const n, c, h, w = 3, 4, 9, 9
+	xv, wv, bv, gv := make([]float64, n*c*h*w), make([]float64, c*h*w), make([]float64, c), make([]float64, n*c)
+	for _, s := range [][]float64{xv, wv, bv, gv} {
+		for i := range s {
+			s[i] = r.NormFloat64()
+		}
+	}
+	var res [2][4][]float64 // z, dx, dw, db per type
+	for i, dt := range []tensor.DType{tensor.Float64, tensor.Float32} {
+		x := tensor.FromFloat64(xv, n, c, h, w).As(dt).SetRequiresGrad(true)
+		wt := tensor.FromFloat64(wv, c, 1, h, w).As(dt).SetRequiresGrad(true)
+		b := tensor.FromFloat64(bv, c).As(dt).SetRequiresGrad(true)
+		z := CFC(x, wt, b)
+		z.BackwardWith(tensor.FromFloat64(gv, n, c, 1, 1).As(dt))
+		res[i] = [4][]float64{z.Float64s(), x.Grad.Float64s(), wt.Grad.Float64s(), b.Grad.Float64s()}
+	}
+	for k, name := range []string{"z", "dx", "dw", "db"} {
+		for j, want := range res[0][k] {
+			// Sums of up to 81 terms of magnitude about 1, rounded once
+			// to float32; the gradients add up to 3 float32 products.
+			if got := res[1][k][j]; math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+				t.Errorf("%s[%d]: float32 %v, float64 %v", name, j, got, want)
+			}
 		}
 	}
 }

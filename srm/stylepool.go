@@ -8,6 +8,7 @@ import (
 
 	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/internal/simd"
 	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -116,11 +117,19 @@ func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.T
 	parallel.For(n*c, 3*hw, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			v := xs[pl*hw : (pl+1)*hw]
-			s := 0.0
-			for _, a := range v {
-				s += float64(a)
+			// One pass for both moments: sums of x−k and (x−k)² in
+			// float64 around the plane's first value k, as BatchNorm
+			// does. x−k is on the scale of the spread, so Σ(x−k)² −
+			// Σ(x−k)·d does not cancel catastrophically as Σx² − n·m²
+			// can when the mean is large against the spread, and one
+			// pass serves where two (mean, then squared deviations) did.
+			sk := 0.0
+			if hw > 0 {
+				sk = float64(v[0])
 			}
-			m := s / float64(hw)
+			s1, s2 := simd.ShiftedSums(v, sk)
+			d := s1 / float64(hw)
+			m := sk + d
 			mean[pl] = m
 			f := ts[pl*k : (pl+1)*k]
 			j := 0
@@ -129,13 +138,7 @@ func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.T
 				j++
 			}
 			if p&PoolStd != 0 {
-				// Two passes over the plane: Σ(x−m)² does not cancel
-				// catastrophically as Σx² − n·m² can in float32 data.
-				q := 0.0
-				for _, a := range v {
-					d := float64(a) - m
-					q += d * d
-				}
+				q := max(s2-s1*d, 0) // Σ(x−m)²; rounding may dip below 0
 				std[pl] = math.Sqrt(q/den + StyleEps)
 				f[j] = T(std[pl])
 				j++
@@ -170,10 +173,10 @@ func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.T
 					j++
 				}
 				if gAvg != 0 || gStd != 0 {
-					m := mean[pl]
-					for i, a := range v {
-						d[i] += T(gAvg + gStd*(float64(a)-m))
-					}
+					// d += gAvg + gStd·(x−m) as x·gStd + (gAvg − gStd·m),
+					// the offset in float64 and rounded once, as
+					// BatchNorm's affine step.
+					simd.AffineAdd(d, v, T(gStd), T(gAvg-gStd*mean[pl]))
 				}
 				if p&PoolMax != 0 {
 					d[argmax[pl]] += g[j]

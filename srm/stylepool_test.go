@@ -53,6 +53,44 @@ func TestStylePoolFloat32MatchesFloat64(t *testing.T) {
 	}
 }
 
+// TestStylePoolFloat32Offset runs the float32 pooling (internal/simd's
+// one-pass shifted sums forward, its AffineAdd backward) on planes long
+// enough for the vector loops and their tails, with a mean 100 times the
+// spread, against float64: the shifted sums keep the variance, and the
+// gradient stays within float32 roundings of the mean's scale.
+func TestStylePoolFloat32Offset(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const n, c, h, w = 2, 3, 9, 9
+	xv, gv := make([]float64, n*c*h*w), make([]float64, n*c*3)
+	for i := range xv {
+		xv[i] = 100 + r.NormFloat64()
+	}
+	for i := range gv {
+		gv[i] = r.NormFloat64()
+	}
+	all := PoolAvg | PoolStd | PoolMax
+	for _, biased := range []bool{false, true} {
+		var outs, grads [2][]float64
+		for i, dt := range []tensor.DType{tensor.Float64, tensor.Float32} {
+			x := tensor.FromFloat64(xv, n, c, h, w).As(dt).SetRequiresGrad(true)
+			y := StylePool(x, all, biased)
+			y.BackwardWith(tensor.FromFloat64(gv, n, c, 3).As(dt))
+			outs[i], grads[i] = y.Float64s(), x.Grad.Float64s()
+		}
+		for i := range outs[0] {
+			if math.Abs(outs[1][i]-outs[0][i]) > 1e-5*math.Abs(outs[0][i]) {
+				t.Errorf("biased=%v: feature %d float32 %v, float64 %v", biased, i, outs[1][i], outs[0][i])
+			}
+		}
+		for i := range grads[0] {
+			// The gradient's terms are gStd·(x−m) with |m| ≈ 100|x−m|.
+			if math.Abs(grads[1][i]-grads[0][i]) > 1e-6 { // gradients of about 0.02
+				t.Errorf("biased=%v: gradient %d float32 %v, float64 %v", biased, i, grads[1][i], grads[0][i])
+			}
+		}
+	}
+}
+
 func TestStylePoolGradient(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, p := range allPoolings {
