@@ -7,10 +7,11 @@ import (
 	"runtime"
 
 	"github.com/srmlab/srmlab/blas"
+	"github.com/srmlab/srmlab/onednn"
 )
 
 func init() {
-	register("env", "show the machine, Go version and the BLAS in use", func(ctx context.Context, args []string) error {
+	register("env", "show the machine, Go version, and the BLAS and convolution library in use", func(ctx context.Context, args []string) error {
 		fs := flag.NewFlagSet("env", flag.ContinueOnError)
 		if err := parseFlags(fs, args); err != nil {
 			return err
@@ -20,6 +21,7 @@ func init() {
 		if why := blas.FallbackReason(); why != "" {
 			fmt.Printf("        (fallback: %s)\n", why)
 		}
+		fmt.Printf("conv:   %s\n", onednn.Name())
 		return nil
 	})
 }
