@@ -71,7 +71,7 @@ func (s bnShape) runStart(i, ch int) int { return (i*s.c + ch) * s.hw }
 // order, so the results are the same bits run to run.
 func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
 	c, m := bn.c, float64(bn.n*bn.hw)
-	out := tensor.ZerosLike(x)
+	out := tensor.EmptyLike(x)
 	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	ws, bs, rm, rv := kern.Vals[T](gamma), kern.Vals[T](beta), kern.Vals[T](runMean), kern.Vals[T](runVar)
 	// The statistics each channel was normalised with, kept for backward.

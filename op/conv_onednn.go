@@ -24,7 +24,7 @@ func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor,
 	if b != nil {
 		bd = b.F32()
 	}
-	out := tensor.New(tensor.Float32, g.n, g.cout, g.oh, g.ow)
+	out := tensor.Empty(tensor.Float32, g.n, g.cout, g.oh, g.ow)
 	if onednn.ConvForward(dg, x.F32(), w.F32(), bd, out.F32()) != nil {
 		return nil, false
 	}

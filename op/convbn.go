@@ -59,7 +59,7 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 	for c := range g.cout {
 		simd.Affine(folded[c*per:(c+1)*per], ws[c*per:(c+1)*per], scale[c], 0, false)
 	}
-	out := tensor.New(tensor.Float32, g.n, g.cout, g.oh, g.ow)
+	out := tensor.Empty(tensor.Float32, g.n, g.cout, g.oh, g.ow)
 	if onednn.ConvForward(dg, x.F32(), folded, bias, out.F32()) != nil {
 		return nil, false
 	}

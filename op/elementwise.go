@@ -38,7 +38,7 @@ func ReLU(x *tensor.Tensor) *tensor.Tensor {
 }
 
 func relu[T kern.Float](x *tensor.Tensor) *tensor.Tensor {
-	out := tensor.ZerosLike(x)
+	out := tensor.EmptyLike(x)
 	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	parallel.For(len(xs), 1, func(lo, hi int) {
 		// x·1 + 0 clamped at 0: max(x, 0), which passes NaN through, as
@@ -69,7 +69,7 @@ func Sigmoid(x *tensor.Tensor) *tensor.Tensor {
 }
 
 func sigmoid[T kern.Float](x *tensor.Tensor) *tensor.Tensor {
-	out := tensor.ZerosLike(x)
+	out := tensor.EmptyLike(x)
 	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	parallel.For(len(xs), 20, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -118,7 +118,7 @@ func addOp(op string, a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 
 // add returns a+b, clamped at 0 when relu is set.
 func add[T kern.Float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
-	out := tensor.ZerosLike(a)
+	out := tensor.EmptyLike(a)
 	as, bs, ys := kern.Vals[T](a), kern.Vals[T](b), kern.Vals[T](out)
 	parallel.For(len(ys), 1, func(lo, hi int) {
 		simd.Add(ys[lo:hi], as[lo:hi], bs[lo:hi], relu)
@@ -131,7 +131,7 @@ func add[T kern.Float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 		if relu {
 			masked := grad
 			if !own {
-				masked, own = tensor.ZerosLike(grad), true
+				masked, own = tensor.EmptyLike(grad), true
 			}
 			gs, ms := kern.Vals[T](grad), kern.Vals[T](masked)
 			parallel.For(len(gs), 1, func(lo, hi int) {
@@ -200,7 +200,7 @@ func Mul(x, g *tensor.Tensor) *tensor.Tensor {
 // mul multiplies each run of plane consecutive elements of x by one element
 // of g; plane is 1 when g has x's shape.
 func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
-	out := tensor.ZerosLike(x)
+	out := tensor.EmptyLike(x)
 	xs, gs, ys := kern.Vals[T](x), kern.Vals[T](g), kern.Vals[T](out)
 	parallel.For(len(gs), plane, func(lo, hi int) {
 		if plane == 1 {

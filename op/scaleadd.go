@@ -32,7 +32,7 @@ func ScaleAddReLU(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
 }
 
 func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
-	out := tensor.New(x.DType(), x.Shape()...)
+	out := tensor.EmptyLike(x)
 	plane := x.Dim(2) * x.Dim(3)
 	xs, gs, ss, ys := kern.Vals[T](x), kern.Vals[T](gate), kern.Vals[T](shortcut), kern.Vals[T](out)
 	parallel.For(len(gs), plane, func(lo, hi int) {
@@ -49,7 +49,7 @@ func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor
 		own := !out.RequiresGrad()
 		m := grad
 		if !own {
-			m = tensor.New(grad.DType(), grad.Shape()...)
+			m = tensor.EmptyLike(grad)
 		}
 		dy, ms := kern.Vals[T](grad), kern.Vals[T](m)
 		var dx, dg []T

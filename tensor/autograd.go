@@ -64,8 +64,12 @@ func (t *Tensor) BackwardWith(seed *Tensor) {
 			n.node.backward(n.Grad)
 		}
 		if n.node != nil {
+			inputs := n.node.inputs
 			n.node = nil
 			if !n.requiresGrad {
+				if n.Grad != nil {
+					recycleGrad(n.Grad, inputs)
+				}
 				n.Grad = nil
 			}
 		}

@@ -1,0 +1,74 @@
+package tensor
+
+import "testing"
+
+// chain records y = f(x) whose backward hands grad on to x by adoption
+// (x takes grad over as its gradient) or by addition.
+func chain(x *Tensor, adopt bool) *Tensor {
+	y := New(Float32, x.shape...)
+	Record(y, func(grad *Tensor) {
+		if adopt && x.Grad == nil {
+			x.Grad = grad
+			return
+		}
+		g := GradOf(x).F32()
+		for i, v := range grad.F32() {
+			g[i] += v
+		}
+	}, x)
+	return y
+}
+
+func drainRecycled() {
+	recycled.Lock()
+	recycled.bufs, recycled.bytes = nil, 0
+	recycled.Unlock()
+}
+
+func TestBackwardRecyclesIntermediateGradients(t *testing.T) {
+	drainRecycled()
+	x := New(Float32, 1000).SetRequiresGrad(true)
+	mid := chain(x, false)
+	mid2 := chain(mid, false)
+	mid2.BackwardWith(New(Float32, 1000))
+	// mid2's and mid's gradients were released; x's is kept.
+	a, b := Empty(Float32, 1000), Empty(Float32, 1000)
+	if sharesArray(a, x.Grad.F32()) || sharesArray(b, x.Grad.F32()) {
+		t.Fatalf("a leaf's gradient was handed out")
+	}
+	recycled.Lock()
+	left := len(recycled.bufs[1000])
+	recycled.Unlock()
+	if left != 0 {
+		t.Errorf("%d buffers still held after taking two", left)
+	}
+	if c := Empty(Float32, 1000); c.Len() != 1000 {
+		t.Errorf("Empty with nothing to reuse: %d elements", c.Len())
+	}
+}
+
+func TestBackwardKeepsAdoptedGradients(t *testing.T) {
+	drainRecycled()
+	x := New(Float32, 64).SetRequiresGrad(true)
+	mid := chain(x, true) // x adopts mid's gradient, the seed's copy
+	mid.BackwardWith(New(Float32, 64))
+	for range 4 {
+		if e := Empty(Float32, 64); sharesArray(e, x.Grad.F32()) {
+			t.Fatalf("a gradient an input took over was recycled")
+		}
+	}
+}
+
+func TestRecycleCap(t *testing.T) {
+	drainRecycled()
+	defer drainRecycled()
+	n := recycleCap/4/3 + 1
+	for range 4 {
+		recycleGrad(New(Float32, n), nil)
+	}
+	recycled.Lock()
+	defer recycled.Unlock()
+	if recycled.bytes > recycleCap || len(recycled.bufs[n]) != 2 {
+		t.Errorf("held %d buffers, %d bytes; cap %d", len(recycled.bufs[n]), recycled.bytes, recycleCap)
+	}
+}
