@@ -31,19 +31,31 @@ func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor,
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		var d onednn.ConvGrads
 		if x.NeedsGrad() {
-			d.SetX = x.Grad == nil
-			d.X = tensor.GradOf(x).F32()
+			gx, first := tensor.GradFor(x)
+			d.X, d.SetX = gx.F32(), first
 		}
 		if w.NeedsGrad() {
-			d.SetW = w.Grad == nil
-			d.W = tensor.GradOf(w).F32()
+			gw, first := tensor.GradFor(w)
+			d.W, d.SetW = gw.F32(), first
 		}
 		if b != nil && b.NeedsGrad() {
 			d.B = tensor.GradOf(b).F32()
 		}
 		if onednn.ConvBackward(dg, x.F32(), w.F32(), grad.F32(), d) != nil {
+			clearFirst(d)
 			conv2dBackward(g, x, w, b, grad.F32())
 		}
 	}, x, w, b)
 	return out, true
+}
+
+// clearFirst zeroes the gradients d was to set, for srmlab's own backward
+// pass, which adds, to take over where oneDNN refused.
+func clearFirst(d onednn.ConvGrads) {
+	if d.SetX {
+		clear(d.X)
+	}
+	if d.SetW {
+		clear(d.W)
+	}
 }

@@ -82,12 +82,13 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 		fb := tensor.FromFloat32(bias, g.cout).SetRequiresGrad(true)
 		d := onednn.ConvGrads{W: tensor.GradOf(fw).F32(), B: tensor.GradOf(fb).F32(), SetW: true}
 		if x.NeedsGrad() {
-			d.SetX = x.Grad == nil
-			d.X = tensor.GradOf(x).F32()
+			gx, first := tensor.GradFor(x)
+			d.X, d.SetX = gx.F32(), first
 		}
 		geom := dg
 		geom.ReLU = false // dy is past it
 		if onednn.ConvBackward(geom, x.F32(), folded, dy, d) != nil {
+			clearFirst(d)
 			conv2dBackward(g, x, fw, fb, dy)
 		}
 		var gw, gg, gb []float32

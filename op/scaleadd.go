@@ -53,9 +53,11 @@ func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor
 		}
 		dy, ms := kern.Vals[T](grad), kern.Vals[T](m)
 		var dx, dg []T
-		setX := x.NeedsGrad() && x.Grad == nil
+		setX := false
 		if x.NeedsGrad() {
-			dx = kern.Vals[T](tensor.GradOf(x))
+			var gx *tensor.Tensor
+			gx, setX = tensor.GradFor(x)
+			dx = kern.Vals[T](gx)
 		}
 		if gate.NeedsGrad() {
 			dg = kern.Vals[T](tensor.GradOf(gate))

@@ -83,3 +83,15 @@ func sharesArray(t *Tensor, buf []float32) bool {
 	d, ok := t.data.([]float32)
 	return ok && cap(d) > 0 && &d[:cap(d)][cap(d)-1] == &buf[:cap(buf)][cap(buf)-1]
 }
+
+// GradFor returns t's gradient buffer for a backward function to write its
+// share into, and whether that share is the first: then the buffer is new
+// with arbitrary contents (see Empty), to be overwritten rather than added
+// to, which saves zeroing and reading it.
+func GradFor(t *Tensor) (grad *Tensor, first bool) {
+	if t.Grad == nil {
+		t.Grad = EmptyLike(t)
+		return t.Grad, true
+	}
+	return t.Grad, false
+}

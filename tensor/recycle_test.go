@@ -72,3 +72,14 @@ func TestRecycleCap(t *testing.T) {
 		t.Errorf("held %d buffers, %d bytes; cap %d", len(recycled.bufs[n]), recycled.bytes, recycleCap)
 	}
 }
+
+func TestGradFor(t *testing.T) {
+	x := New(Float32, 3)
+	g, first := GradFor(x)
+	if !first || g != x.Grad || g.Len() != 3 {
+		t.Fatalf("first GradFor: %v, %v", g, first)
+	}
+	if g2, first := GradFor(x); first || g2 != g {
+		t.Errorf("second GradFor: a new buffer (%v) or first (%v)", g2 != g, first)
+	}
+}
