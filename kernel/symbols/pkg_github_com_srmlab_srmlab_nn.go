@@ -12,6 +12,7 @@ func init() {
 	Symbols["github.com/srmlab/srmlab/nn/nn"] = map[string]reflect.Value{
 		// function, constant and variable definitions
 		"Cast":                 reflect.ValueOf(nn.Cast),
+		"ConvBN":               reflect.ValueOf(nn.ConvBN),
 		"CountParams":          reflect.ValueOf(nn.CountParams),
 		"InitPyTorchDefault":   reflect.ValueOf(nn.InitPyTorchDefault),
 		"NewAdaptiveAvgPool2d": reflect.ValueOf(nn.NewAdaptiveAvgPool2d),

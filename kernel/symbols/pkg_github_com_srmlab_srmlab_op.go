@@ -17,6 +17,7 @@ func init() {
 		"BatchNorm":         reflect.ValueOf(op.BatchNorm),
 		"BatchNormReLU":     reflect.ValueOf(op.BatchNormReLU),
 		"Conv2d":            reflect.ValueOf(op.Conv2d),
+		"ConvBNEval":        reflect.ValueOf(op.ConvBNEval),
 		"CrossEntropy":      reflect.ValueOf(op.CrossEntropy),
 		"DeviceOf":          reflect.ValueOf(op.DeviceOf),
 		"FirstNonFinite":    reflect.ValueOf(op.FirstNonFinite),
@@ -27,6 +28,7 @@ func init() {
 		"Mul":               reflect.ValueOf(op.Mul),
 		"ReLU":              reflect.ValueOf(op.ReLU),
 		"Reshape":           reflect.ValueOf(op.Reshape),
+		"ScaleAddReLU":      reflect.ValueOf(op.ScaleAddReLU),
 		"Sigmoid":           reflect.ValueOf(op.Sigmoid),
 		"UpsampleNearest":   reflect.ValueOf(op.UpsampleNearest),
 

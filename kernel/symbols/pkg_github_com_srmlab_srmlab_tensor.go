@@ -10,11 +10,14 @@ import (
 func init() {
 	Symbols["github.com/srmlab/srmlab/tensor/tensor"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"Empty":       reflect.ValueOf(tensor.Empty),
+		"EmptyLike":   reflect.ValueOf(tensor.EmptyLike),
 		"Float32":     reflect.ValueOf(tensor.Float32),
 		"Float64":     reflect.ValueOf(tensor.Float64),
 		"FromFloat32": reflect.ValueOf(tensor.FromFloat32),
 		"FromFloat64": reflect.ValueOf(tensor.FromFloat64),
 		"FromStorage": reflect.ValueOf(tensor.FromStorage),
+		"GradFor":     reflect.ValueOf(tensor.GradFor),
 		"GradOf":      reflect.ValueOf(tensor.GradOf),
 		"MustDevice":  reflect.ValueOf(tensor.MustDevice),
 		"New":         reflect.ValueOf(tensor.New),
