@@ -18,7 +18,11 @@ import (
 // are tested wherever the tests run, not only on a GPU machine.
 func TestEngineEmulated(t *testing.T) {
 	d := cuda.OpenEmulated(t)
-	o := gpucheck.Options{SkipKernels: true, Seed: 3, Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 2, Size: 8}, {Name: "se-resnet20", Batch: 2, Size: 8}, {Name: "ge-resnet20", Batch: 2, Size: 8}}}
+	// SRM's BatchNorm normalises each channel over the batch alone: with two
+	// images its output is ±1 and its gradient zero in exact arithmetic, so
+	// every gradient below it would be rounding noise; three are the least
+	// that make the comparison mean something.
+	o := gpucheck.Options{SkipKernels: true, Seed: 3, Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 8}, {Name: "se-resnet20", Batch: 2, Size: 8}, {Name: "ge-resnet20", Batch: 2, Size: 8}}}
 	if testing.Short() {
 		o.Models = []gpucheck.ModelCase{}
 		o.SkipModules = true
