@@ -5,6 +5,7 @@ import (
 
 	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/internal/simd"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -161,9 +162,15 @@ func avgPoolOf[T kern.Float](x *tensor.Tensor, rows, cols []span) *tensor.Tensor
 			for _, r := range rows {
 				for _, c := range cols {
 					var sum float64 // float64 even for float32 data: global pools sum whole planes
-					for y := r.lo; y < r.hi; y++ {
-						for _, v := range in[y*w+c.lo : y*w+c.hi] {
-							sum += float64(v)
+					if c.lo == 0 && c.hi == w {
+						// Whole rows are one run (the whole plane for a
+						// global pool, SE's squeeze): vector sums.
+						sum, _ = simd.ShiftedSums(in[r.lo*w:r.hi*w], 0)
+					} else {
+						for y := r.lo; y < r.hi; y++ {
+							for _, v := range in[y*w+c.lo : y*w+c.hi] {
+								sum += float64(v)
+							}
 						}
 					}
 					ys[o] = T(sum / float64(r.div*c.div))
