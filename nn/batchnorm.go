@@ -95,3 +95,16 @@ func ConvBN(c *Conv2d, b *BatchNorm2d, x *tensor.Tensor, relu bool) *tensor.Tens
 	}
 	return b.Forward(c.Forward(x))
 }
+
+// ConvBNAddReLU is ReLU(b(c(x)) + short), the end of a residual block
+// without recalibration: in training one BatchNorm pass that also adds the
+// shortcut (op.BatchNormAddReLU), in evaluation the folded convolution of
+// ConvBN and the addition.
+func ConvBNAddReLU(c *Conv2d, b *BatchNorm2d, x, short *tensor.Tensor) *tensor.Tensor {
+	if !b.Training {
+		return op.AddReLU(ConvBN(c, b, x, false), short)
+	}
+	y := op.BatchNormAddReLU(c.Forward(x), b.Weight, b.Bias, b.RunningMean, b.RunningVar, short, true, b.Momentum, b.Eps)
+	b.CountBatch()
+	return y
+}

@@ -16,17 +16,30 @@ import (
 // runVar, which are then constants to the backward pass. gamma and beta are
 // (C). Training needs more than one value per channel, as in PyTorch.
 func BatchNorm(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64) *tensor.Tensor {
-	return batchNormOp("BatchNorm", x, gamma, beta, runMean, runVar, training, momentum, eps, false)
+	return batchNormOp("BatchNorm", x, gamma, beta, runMean, runVar, nil, training, momentum, eps, false)
 }
 
 // BatchNormReLU is ReLU(BatchNorm(...)) in one operation: it writes and
 // reads back one feature map instead of two, forward and backward, which
 // matters for the conv-BN-ReLU chains of ResNets.
 func BatchNormReLU(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64) *tensor.Tensor {
-	return batchNormOp("BatchNormReLU", x, gamma, beta, runMean, runVar, training, momentum, eps, true)
+	return batchNormOp("BatchNormReLU", x, gamma, beta, runMean, runVar, nil, training, momentum, eps, true)
 }
 
-func batchNormOp(op string, x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, relu bool) *tensor.Tensor {
+// BatchNormAddReLU is ReLU(BatchNorm(...) + short) in one operation, the
+// end of a residual block without recalibration: the normalised map is
+// never written, so the block keeps one feature map fewer for its backward
+// pass and makes one pass fewer each way. short has x's shape.
+func BatchNormAddReLU(x, gamma, beta, runMean, runVar, short *tensor.Tensor, training bool, momentum, eps float64) *tensor.Tensor {
+	if !tensor.SameShape(x, short) {
+		tensor.Panicf("BatchNormAddReLU: shortcut %v for input %v", short.Shape(), x.Shape())
+	}
+	return batchNormOp("BatchNormAddReLU", x, gamma, beta, runMean, runVar, short, training, momentum, eps, true)
+}
+
+// batchNormOp normalises x, adds short (nil for none) and clamps at 0 when
+// relu is set.
+func batchNormOp(op string, x, gamma, beta, runMean, runVar, short *tensor.Tensor, training bool, momentum, eps float64, relu bool) *tensor.Tensor {
 	s := x.Shape()
 	if len(s) != 2 && len(s) != 4 {
 		tensor.Panicf("%s: input %v is neither (N, C, H, W) nor (N, C)", op, s)
@@ -36,7 +49,7 @@ func batchNormOp(op string, x, gamma, beta, runMean, runVar *tensor.Tensor, trai
 			tensor.Panicf("%s: parameter %v for input %v, want (%d)", op, p.Shape(), s, s[1])
 		}
 	}
-	kern.SameType(op, x, gamma, beta, runMean, runVar)
+	kern.SameType(op, x, gamma, beta, runMean, runVar, short)
 	bn := bnShape{n: s[0], c: s[1], hw: 1}
 	if len(s) == 4 {
 		bn.hw = s[2] * s[3]
@@ -44,13 +57,16 @@ func batchNormOp(op string, x, gamma, beta, runMean, runVar *tensor.Tensor, trai
 	if training && bn.n*bn.hw < 2 {
 		tensor.Panicf("%s: training needs more than one value per channel, input %v", op, s)
 	}
-	if d := DeviceOf(op, x, gamma, beta, runMean, runVar); d != nil {
+	if d := DeviceOf(op, x, gamma, beta, runMean, runVar, short); d != nil {
+		if short != nil {
+			return AddReLU(batchNormDevice(d, op, x, gamma, beta, runMean, runVar, training, momentum, eps, bn, false), short)
+		}
 		return batchNormDevice(d, op, x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
 	}
 	if x.DType() == tensor.Float64 {
-		return batchNorm[float64](x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
+		return batchNorm[float64](x, gamma, beta, runMean, runVar, short, training, momentum, eps, bn, relu)
 	}
-	return batchNorm[float32](x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
+	return batchNorm[float32](x, gamma, beta, runMean, runVar, short, training, momentum, eps, bn, relu)
 }
 
 // bnShape views x as n × c × hw, so that (N, C) is hw = 1.
@@ -69,11 +85,15 @@ func (s bnShape) runStart(i, ch int) int { return (i*s.c + ch) * s.hw }
 // models train in (Go does not vectorise), and Go loops with the same
 // semantics for float64; the reductions accumulate in float64 in a fixed
 // order, so the results are the same bits run to run.
-func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
+func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
 	c, m := bn.c, float64(bn.n*bn.hw)
 	out := tensor.EmptyLike(x)
 	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	ws, bs, rm, rv := kern.Vals[T](gamma), kern.Vals[T](beta), kern.Vals[T](runMean), kern.Vals[T](runVar)
+	var ss []T
+	if short != nil {
+		ss = kern.Vals[T](short)
+	}
 	// The statistics each channel was normalised with, kept for backward.
 	mean, istd := make([]float64, c), make([]float64, c)
 	parallel.For(c, 4*bn.n*bn.hw, func(from, to int) {
@@ -103,12 +123,30 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, tra
 			scale := float64(ws[ch]) * istd[ch]
 			a, b := T(scale), T(float64(bs[ch])-mu*scale)
 			for i := range bn.n {
+				if ss != nil {
+					simd.AffineAddTo(plane(ys, bn, i, ch), plane(xs, bn, i, ch), plane(ss, bn, i, ch), a, b, relu)
+					continue
+				}
 				simd.Affine(plane(ys, bn, i, ch), plane(xs, bn, i, ch), a, b, relu)
 			}
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs := kern.Vals[T](grad)
+		if short != nil && short.NeedsGrad() {
+			// The shortcut's gradient is grad past the ReLU, taken before
+			// x's share may overwrite grad.
+			m := tensor.EmptyLike(grad)
+			ms := kern.Vals[T](m)
+			parallel.For(len(gs), 1, func(lo, hi int) {
+				if relu {
+					simd.Mask(ms[lo:hi], gs[lo:hi], ys[lo:hi])
+				} else {
+					copy(ms[lo:hi], gs[lo:hi])
+				}
+			})
+			passGrad[T](short, m, true)
+		}
 		var gx, gw, gb []T
 		overwrite := false // gx is gs, to be overwritten (see gradInto)
 		if x.NeedsGrad() {
@@ -162,7 +200,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar *tensor.Tensor, tra
 				}
 			}
 		})
-	}, x, gamma, beta)
+	}, x, gamma, beta, short)
 	return out
 }
 

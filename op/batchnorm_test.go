@@ -38,6 +38,15 @@ func bnReLUCase(name string, shape []int, training bool) opCase {
 	}}
 }
 
+// bnAddReLUCase is bnCase through BatchNormAddReLU with the shortcut in[3].
+func bnAddReLUCase(name string, shape []int, training bool) opCase {
+	c := shape[1]
+	return opCase{name, [][]int{shape, {c}, {c}, shape}, func(in []*tensor.Tensor) *tensor.Tensor {
+		rm, rv := bnStats(in[0].DType(), c)
+		return BatchNormAddReLU(in[0], in[1], in[2], rm, rv, in[3], training, 0.1, 1e-5)
+	}}
+}
+
 func TestBatchNormReLUIsComposition(t *testing.T) {
 	// The fusion must not change a value: BatchNormReLU gives the output,
 	// gradients and running statistics of ReLU(BatchNorm(...)).
@@ -51,26 +60,45 @@ func TestBatchNormReLUIsComposition(t *testing.T) {
 			beta.FillNormal(r, 0, 0.5)
 			seed := tensor.New(dt, x.Shape()...)
 			seed.FillNormal(r, 0, 1)
-			run := func(fused bool) []*tensor.Tensor {
-				for _, p := range []*tensor.Tensor{x, gamma, beta} {
+			short := tensor.New(dt, x.Shape()...)
+			short.FillNormal(r, 0, 1)
+			run := func(fused, add bool) []*tensor.Tensor {
+				for _, p := range []*tensor.Tensor{x, gamma, beta, short} {
 					p.ZeroGrad()
 					p.SetRequiresGrad(true)
 				}
 				rm, rv := bnStats(dt, 3)
 				var y *tensor.Tensor
-				if fused {
+				switch {
+				case fused && add:
+					y = BatchNormAddReLU(x, gamma, beta, rm, rv, short, training, 0.1, 1e-5)
+				case fused:
 					y = BatchNormReLU(x, gamma, beta, rm, rv, training, 0.1, 1e-5)
-				} else {
+				case add:
+					y = AddReLU(BatchNorm(x, gamma, beta, rm, rv, training, 0.1, 1e-5), short)
+				default:
 					y = ReLU(BatchNorm(x, gamma, beta, rm, rv, training, 0.1, 1e-5))
 				}
 				y.BackwardWith(seed)
-				return []*tensor.Tensor{y, x.Grad, gamma.Grad, beta.Grad, rm, rv}
+				res := []*tensor.Tensor{y, x.Grad, gamma.Grad, beta.Grad, rm, rv}
+				if add {
+					res = append(res, short.Grad)
+				}
+				return res
 			}
-			got, want := run(true), run(false)
-			for i := range want {
-				for j := range want[i].Len() {
-					if got[i].At(j) != want[i].At(j) {
-						t.Fatalf("%v training=%v: result %d element %d is %v, want %v", dt, training, i, j, got[i].At(j), want[i].At(j))
+			for _, add := range []bool{false, true} {
+				// Adding the shortcut inside the affine map's FMA rounds
+				// once where the separate ops round twice.
+				tol := 0.0
+				if add {
+					tol = 1e-6
+				}
+				got, want := run(true, add), run(false, add)
+				for i := range want {
+					for j := range want[i].Len() {
+						if d := math.Abs(got[i].At(j) - want[i].At(j)); !(d <= tol*(1+math.Abs(want[i].At(j)))) {
+							t.Fatalf("%v training=%v add=%v: result %d element %d is %v, want %v", dt, training, add, i, j, got[i].At(j), want[i].At(j))
+						}
 					}
 				}
 			}
@@ -89,6 +117,8 @@ func TestBatchNormGrad(t *testing.T) {
 		bnCase("eval H=W=1", []int{1, 3, 1, 1}, false),
 		bnReLUCase("fused ReLU train", []int{3, 4, 5, 6}, true),
 		bnReLUCase("fused ReLU eval", []int{3, 4, 5, 6}, false),
+		bnAddReLUCase("fused add+ReLU train", []int{3, 4, 5, 6}, true),
+		bnAddReLUCase("fused add+ReLU eval", []int{3, 4, 5, 6}, false),
 		// A nonlinearity after the normalisation makes the output
 		// gradient correlate with x̂, which the mean-free parts of the
 		// training backward pass must then remove.

@@ -210,7 +210,7 @@ func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 		for p := lo; p < hi; p++ {
 			// x·s + (−0) is x·s to the bit, zeros' signs included.
 			from, to := p*plane, (p+1)*plane
-			simd.Affine(ys[from:to], xs[from:to], gs[p], negZero[T](), false)
+			simd.Affine(ys[from:to], xs[from:to], gs[p], simd.NegZero[T](), false)
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
@@ -256,6 +256,3 @@ func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 	}, x, g)
 	return out
 }
-
-// negZero is −0, which added to a product leaves it unchanged.
-func negZero[T kern.Float]() T { return T(math.Copysign(0, -1)) }

@@ -158,23 +158,24 @@ func (blk *block) add(r *rand.Rand, in, out, k, stride, pad int) {
 }
 
 func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
-	out := x
-	for i, c := range blk.convs {
-		out = nn.ConvBN(c, blk.bns[i], out, i < len(blk.convs)-1)
-	}
 	short := x
 	if blk.down != nil {
 		short = blk.down.Forward(x)
 	}
+	out, last := x, len(blk.convs)-1
+	for i, c := range blk.convs[:last] {
+		out = nn.ConvBN(c, blk.bns[i], out, true)
+	}
+	if blk.rclb == nil {
+		return nn.ConvBNAddReLU(blk.convs[last], blk.bns[last], out, short)
+	}
+	out = nn.ConvBN(blk.convs[last], blk.bns[last], out, false)
 	if g, ok := blk.rclb.(channelGater); ok {
 		if s, ok := g.channelGates(out); ok {
 			return op.ScaleAddReLU(out, s, short)
 		}
 	}
-	if blk.rclb != nil {
-		out = blk.rclb.Forward(out)
-	}
-	return op.AddReLU(out, short)
+	return op.AddReLU(blk.rclb.Forward(out), short)
 }
 
 // Vars follows the registration order of the official code: conv1, bn1,

@@ -23,7 +23,10 @@
 // infinite, as PyTorch's threshold_backward where(mask > 0, g, 0).
 package simd
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 // Float is the element types the functions take: float32, the type models
 // train in, goes to the vector code where the machine has it; float64 (and
@@ -133,13 +136,18 @@ func Add[T Float](dst, a, b []T, relu bool) { ScaleAdd(dst, a, b, 1, relu) }
 
 // ScaleAdd is Add with a scaled by k: dst[j] = a[j]·k + b[j], a residual
 // addition with its branch recalibrated by one gate.
-func ScaleAdd[T Float](dst, a, b []T, k T, relu bool) {
+func ScaleAdd[T Float](dst, a, b []T, k T, relu bool) { AffineAddTo(dst, a, b, k, NegZero[T](), relu) }
+
+// AffineAddTo sets dst[j] = a[j]·k + c + b[j], then clamps at 0 when relu
+// is set: a per-channel affine map (BatchNorm's) and a residual addition in
+// one pass. c = −0 adds nothing, the sign of a zero included.
+func AffineAddTo[T Float](dst, a, b []T, k, c T, relu bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	if d, ok := vec(dst); ok && len(d) > 0 {
-		addAVX2(d, f32(a), f32(b), float32(k), relu)
+		addAVX2(d, f32(a), f32(b), float32(k), float32(c), relu)
 		return
 	}
-	addGo(dst, a, b, k, relu)
+	addGo(dst, a, b, k, c, relu)
 }
 
 // Mask sets dst[j] = g[j] where y[j] > 0 and exactly 0 elsewhere (y NaN
@@ -294,16 +302,16 @@ func masked[T Float](g, mask []T, j int) T {
 	return g[j]
 }
 
-func addGo[T Float](dst, a, b []T, k T, relu bool) {
+func addGo[T Float](dst, a, b []T, k, c T, relu bool) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	if relu {
 		for j := range dst {
-			dst[j] = max(a[j]*k+b[j], 0)
+			dst[j] = max(a[j]*k+(b[j]+c), 0)
 		}
 		return
 	}
 	for j := range dst {
-		dst[j] = a[j]*k + b[j]
+		dst[j] = a[j]*k + (b[j] + c)
 	}
 }
 
@@ -363,3 +371,7 @@ func scaleGradGo[T Float](dx, gy, x []T, a T, overwrite bool) (dot float64) {
 	}
 	return (d0 + d1) + (d2 + d3)
 }
+
+// NegZero is −0, which added to any value leaves it as it is (+0 would
+// turn a −0 into +0).
+func NegZero[T Float]() T { return T(math.Copysign(0, -1)) }

@@ -29,7 +29,7 @@ func gradSumsMaskAVX2(g, x, mask []float32, mu float64) (sum, dot float64)
 func gradRunAVX2(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool)
 
 //go:noescape
-func addAVX2(dst, a, b []float32, k float32, relu bool)
+func addAVX2(dst, a, b []float32, k, c float32, relu bool)
 
 //go:noescape
 func maskAVX2(dst, g, y []float32, add bool)

@@ -410,29 +410,33 @@ grdone:
 	VZEROUPPER
 	RET
 
-// func addAVX2(dst, a, b []float32, k float32, relu bool)
-// Any length: dst = a·k + b in one rounding (FMA; with k = 1 exactly a+b).
+// func addAVX2(dst, a, b []float32, k, c float32, relu bool)
+// Any length: dst = a·k + (b + c), the product and the sum in one rounding
+// (FMA; with k = 1 and c = -0 exactly a+b).
 // The ReLU is Affine's: +0 added, then VMAXPS with the sum as its second
 // source, so -0 becomes +0 and NaN passes. Each vector of a and b is
 // loaded before dst's is stored, so dst may be a or b.
-TEXT ·addAVX2(SB), NOSPLIT, $0-77
+TEXT ·addAVX2(SB), NOSPLIT, $0-81
 	MOVQ   dst_base+0(FP), DI
 	MOVQ   dst_len+8(FP), CX
 	MOVQ   a_base+24(FP), SI
 	MOVQ   b_base+48(FP), DX
 	VBROADCASTSS k+72(FP), Y14
+	VBROADCASTSS c+76(FP), Y13
 	VXORPS Y15, Y15, Y15
 	MOVQ   CX, BX
 	SHRQ   $3, BX
 	ANDQ   $7, CX
-	CMPB   relu+76(FP), $0
+	CMPB   relu+80(FP), $0
 	JNE    adrelu
 	TESTQ  BX, BX
 	JZ     adtail
 
 adloop:
+	VMOVUPS (DX), Y1
+	VADDPS  Y13, Y1, Y1
 	VMOVUPS (SI), Y0
-	VFMADD213PS (DX), Y14, Y0
+	VFMADD213PS Y1, Y14, Y0
 	VMOVUPS Y0, (DI)
 	ADDQ    $32, SI
 	ADDQ    $32, DX
@@ -445,8 +449,10 @@ adtail:
 	JZ    addone
 
 adtailloop:
+	VMOVSS (DX), X1
+	VADDSS X13, X1, X1
 	VMOVSS (SI), X0
-	VFMADD213SS (DX), X14, X0
+	VFMADD213SS X1, X14, X0
 	VMOVSS X0, (DI)
 	ADDQ   $4, SI
 	ADDQ   $4, DX
@@ -460,8 +466,10 @@ adrelu:
 	JZ    adrelutail
 
 adreluloop:
+	VMOVUPS (DX), Y1
+	VADDPS  Y13, Y1, Y1
 	VMOVUPS (SI), Y0
-	VFMADD213PS (DX), Y14, Y0
+	VFMADD213PS Y1, Y14, Y0
 	VADDPS  Y15, Y0, Y0
 	VMAXPS  Y0, Y15, Y0
 	VMOVUPS Y0, (DI)
@@ -476,8 +484,10 @@ adrelutail:
 	JZ    addone
 
 adrelutailloop:
+	VMOVSS (DX), X1
+	VADDSS X13, X1, X1
 	VMOVSS (SI), X0
-	VFMADD213SS (DX), X14, X0
+	VFMADD213SS X1, X14, X0
 	VADDSS X15, X0, X0
 	VMAXSS X0, X15, X0
 	VMOVSS X0, (DI)

@@ -21,7 +21,7 @@ func gradRunAVX2(dx, g, x, mask []float32, gm, mu, k, a float32, overwrite bool)
 	panic("simd: no AVX2")
 }
 
-func addAVX2(dst, a, b []float32, k float32, relu bool) { panic("simd: no AVX2") }
+func addAVX2(dst, a, b []float32, k, c float32, relu bool) { panic("simd: no AVX2") }
 
 func maskAVX2(dst, g, y []float32, add bool) { panic("simd: no AVX2") }
 

@@ -461,29 +461,36 @@ func testAdd[T Float](t testing.TB) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, n := range testLengths() {
 		for _, relu := range []bool{false, true} {
-			for _, k := range []T{1, 0.37, -2.5} {
+			for _, kc := range [][2]T{{1, NegZero[T]()}, {0.37, NegZero[T]()}, {-2.5, NegZero[T]()}, {0.37, 1.75}} {
+				k, c := kc[0], kc[1]
 				a, b := withSpecials(randSlice[T](r, n+1, 0.1, 1)), randSlice[T](r, n+2, -0.1, 1)
 				if n > 7 {
 					b[n/2] = T(math.Inf(-1)) // +Inf + -Inf is NaN
 				}
 				dst := randSlice[T](r, n, 0, 1)
 				after, keep := pastEnd(dst)
-				what := fmt.Sprintf("n=%d relu=%v k=%v: ScaleAdd", n, relu, k)
-				ScaleAdd(dst, a, b, k, relu)
+				what := fmt.Sprintf("n=%d relu=%v k=%v c=%v: AffineAddTo", n, relu, k, c)
+				AffineAddTo(dst, a, b, k, c, relu)
 				for j, e := range dst {
-					want := float64(a[j])*float64(k) + float64(b[j])
+					want := float64(a[j])*float64(k) + float64(c) + float64(b[j])
 					if relu {
 						want = max(want, 0)
 					}
-					check(t, what, j, e, want, math.Abs(float64(a[j])*float64(k))+math.Abs(float64(b[j])))
+					check(t, what, j, e, want, math.Abs(float64(a[j])*float64(k))+math.Abs(float64(b[j]))+math.Abs(float64(c)))
 				}
 				checkPastEnd(t, what, after, keep)
 				// dst may be a or b: the same values as into a separate dst.
 				a2, b2 := append([]T(nil), a[:n]...), append([]T(nil), b[:n]...)
-				ScaleAdd(a2, a2, b, k, relu)
+				AffineAddTo(a2, a2, b, k, c, relu)
 				sameBits(t, what+" into a", a2, dst)
-				ScaleAdd(b2, a, b2, k, relu)
+				AffineAddTo(b2, a, b2, k, c, relu)
 				sameBits(t, what+" into b", b2, dst)
+				if !math.Signbit(float64(c)) {
+					continue
+				}
+				scaled := make([]T, n)
+				ScaleAdd(scaled, a, b, k, relu)
+				sameBits(t, what+": ScaleAdd", scaled, dst)
 				if k == 1 {
 					sum := make([]T, n)
 					Add(sum, a, b, relu)
