@@ -13,6 +13,7 @@ func init() {
 		// function, constant and variable definitions
 		"Cast":                 reflect.ValueOf(nn.Cast),
 		"ConvBN":               reflect.ValueOf(nn.ConvBN),
+		"ConvBNAddReLU":        reflect.ValueOf(nn.ConvBNAddReLU),
 		"CountParams":          reflect.ValueOf(nn.CountParams),
 		"InitPyTorchDefault":   reflect.ValueOf(nn.InitPyTorchDefault),
 		"NewAdaptiveAvgPool2d": reflect.ValueOf(nn.NewAdaptiveAvgPool2d),

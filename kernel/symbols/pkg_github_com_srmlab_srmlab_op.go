@@ -15,6 +15,7 @@ func init() {
 		"AddReLU":           reflect.ValueOf(op.AddReLU),
 		"AvgPool2d":         reflect.ValueOf(op.AvgPool2d),
 		"BatchNorm":         reflect.ValueOf(op.BatchNorm),
+		"BatchNormAddReLU":  reflect.ValueOf(op.BatchNormAddReLU),
 		"BatchNormReLU":     reflect.ValueOf(op.BatchNormReLU),
 		"Conv2d":            reflect.ValueOf(op.Conv2d),
 		"ConvBNEval":        reflect.ValueOf(op.ConvBNEval),
