@@ -120,7 +120,9 @@ func (l *library) plan(g ConvGeom) (*convPlan, error) {
 			return nil, err
 		}
 	}
-	if err := l.check("convolution forward", l.pdCreate(&p.fwdPD, d, attr, l.engine, 0)); err != nil {
+	err = l.check("convolution forward", l.pdCreate(&p.fwdPD, d, attr, l.engine, 0))
+	l.dropAttr(attr)
+	if err != nil {
 		return nil, err
 	}
 	args := []int32{argSrc, argWeights, argDst}

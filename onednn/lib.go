@@ -81,6 +81,8 @@ type api struct {
 	primExecute       func(p, stream uintptr, nargs int32, args *execArg) int32
 	reorderPDCreate   func(pd *uintptr, src *md, srcEngine uintptr, dst *md, dstEngine uintptr, attr uintptr) int32
 	attrCreate        func(attr *uintptr) int32
+	attrDestroy       func(attr uintptr) int32
+	postOpsDestroy    func(ops uintptr) int32
 	attrSetPostOps    func(attr, ops uintptr) int32
 	postOpsCreate     func(ops *uintptr) int32
 	postOpsAppendSum  func(ops uintptr, scale float32) int32
@@ -208,6 +210,8 @@ func (l *library) bind(h uintptr) (err error) {
 		{&l.primExecute, "dnnl_primitive_execute"},
 		{&l.reorderPDCreate, "dnnl_reorder_primitive_desc_create"},
 		{&l.attrCreate, "dnnl_primitive_attr_create"},
+		{&l.attrDestroy, "dnnl_primitive_attr_destroy"},
+		{&l.postOpsDestroy, "dnnl_post_ops_destroy"},
 		{&l.attrSetPostOps, "dnnl_primitive_attr_set_post_ops"},
 		{&l.postOpsCreate, "dnnl_post_ops_create"},
 		{&l.postOpsAppendSum, "dnnl_post_ops_append_sum"},

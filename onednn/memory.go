@@ -95,10 +95,11 @@ func (l *library) reorder(from, to *md, add bool, src, dst unsafe.Pointer) error
 			}
 		}
 		var pd uintptr
-		if err := l.check("reorder", l.reorderPDCreate(&pd, from, l.engine, to, l.engine, attr)); err != nil {
+		err := l.check("reorder", l.reorderPDCreate(&pd, from, l.engine, to, l.engine, attr))
+		l.dropAttr(attr)
+		if err != nil {
 			return err
 		}
-		var err error
 		p, err = l.newPrimitive(pd, argSrc, argDst)
 		l.pdDestroy(pd)
 		if err != nil {
@@ -180,16 +181,31 @@ func (l *library) reluAttr(attr *uintptr) error {
 }
 
 // postOpAttr makes attributes with the one post-op that add appends.
-func (l *library) postOpAttr(attr *uintptr, what string, add func(ops uintptr) int32) error {
+func (l *library) postOpAttr(attr *uintptr, what string, add func(ops uintptr) int32) (err error) {
 	var ops uintptr
 	if err := l.check("attributes", l.attrCreate(attr)); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			l.dropAttr(*attr)
+			*attr = 0
+		}
+	}()
 	if err := l.check("post-ops", l.postOpsCreate(&ops)); err != nil {
 		return err
 	}
+	defer l.postOpsDestroy(ops) // the attributes keep a copy
 	if err := l.check(what, add(ops)); err != nil {
 		return err
 	}
 	return l.check("set post-ops", l.attrSetPostOps(*attr, ops))
+}
+
+// dropAttr destroys attributes once a primitive descriptor, which keeps a
+// copy, has been made from them; 0 is none.
+func (l *library) dropAttr(attr uintptr) {
+	if attr != 0 {
+		l.attrDestroy(attr)
+	}
 }
