@@ -3,6 +3,7 @@ package ggraph
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -46,7 +47,7 @@ func TestTensorRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []float64{1, 4, 2, 5, 3, 6}; back.Rank() != 2 || back.Dim(0) != 3 || !equal(back.Float64s(), want) {
+	if want := []float64{1, 4, 2, 5, 3, 6}; back.Rank() != 2 || back.Dim(0) != 3 || !slices.Equal(back.Float64s(), want) {
 		t.Errorf("transposed view read as %v %v, want (3, 2) %v", back.Shape(), back.Float64s(), want)
 	}
 	for _, v := range []G.Value{G.NewF64(2.5), G.NewF32(2.5)} {
@@ -60,18 +61,6 @@ func TestTensorRoundTrip(t *testing.T) {
 	if _, err := FromValue(nil); err == nil {
 		t.Error("nil value: no error")
 	}
-}
-
-func equal(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestCheckpointRoundTrip carries an srmlab checkpoint into a gorgonia
