@@ -51,6 +51,15 @@ func f32[T Float](s []T) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
 }
 
+// opt is s[:n], or nil where s is nil: an optional operand (a mask, a dx)
+// cut to the length of the others.
+func opt[T Float](s []T, n int) []T {
+	if s == nil {
+		return nil
+	}
+	return s[:n]
+}
+
 // ShiftedSums returns Σ(s[j]−k) and Σ(s[j]−k)², accumulated in float64.
 func ShiftedSums[T Float](s []T, k float64) (sum, sq float64) {
 	if v, ok := vec(s); ok {
@@ -90,10 +99,7 @@ func AffineAdd[T Float](dst, src []T, a, b T) {
 // where mask is not nil, g where mask > 0 and 0 elsewhere. x and mask are
 // at least as long as g.
 func GradSums[T Float](g, x, mask []T, mu float64) (sum, dot float64) {
-	x = x[:len(g)]
-	if mask != nil {
-		mask = mask[:len(g)]
-	}
+	x, mask = x[:len(g)], opt(mask, len(g))
 	if v, ok := vec(g); ok {
 		if n := len(v) &^ 15; n > 0 {
 			if mask != nil {
@@ -113,10 +119,7 @@ func GradSums[T Float](g, x, mask []T, mu float64) (sum, dot float64) {
 // else adds that to dx[j], with g' as in GradSums. dx may be g itself (the
 // same slice). g, x and mask are at least as long as dx.
 func GradRun[T Float](dx, g, x, mask []T, gm, mu, k, a T, overwrite bool) {
-	g, x = g[:len(dx)], x[:len(dx)]
-	if mask != nil {
-		mask = mask[:len(dx)]
-	}
+	g, x, mask = g[:len(dx)], x[:len(dx)], opt(mask, len(dx))
 	if d, ok := vec(dx); ok && len(d) > 0 {
 		gradRunAVX2(d, f32(g), f32(x), f32(mask), float32(gm), float32(mu), float32(k), float32(a), overwrite)
 		return
@@ -185,10 +188,7 @@ func Mul[T Float](dst, a, b []T, overwrite bool) {
 // for the sum alone; otherwise it has gy's length. x is at least as long
 // as gy.
 func ScaleGrad[T Float](dx, gy, x []T, a T, overwrite bool) (dot float64) {
-	x = x[:len(gy)]
-	if dx != nil {
-		dx = dx[:len(gy)]
-	}
+	x, dx = x[:len(gy)], opt(dx, len(gy))
 	if v, ok := vec(gy); ok {
 		if n := len(v) &^ 15; n > 0 {
 			if dx != nil {
