@@ -34,54 +34,70 @@ func (g ConvGeom) check() error {
 	return nil
 }
 
-// sizes returns the element counts of input, weight and output.
-func (g ConvGeom) sizes() (x, w, y int) {
+// sizes returns the element counts of input, weight, bias (0 without one)
+// and output.
+func (g ConvGeom) sizes() (x, w, b, y int) {
 	oh, ow := g.Out()
-	return g.N * g.C * g.H * g.W, g.OC * g.C / g.Groups * g.KH * g.KW, g.N * g.OC * oh * ow
+	if g.Bias {
+		b = g.OC
+	}
+	return g.N * g.C * g.H * g.W, g.OC * g.C / g.Groups * g.KH * g.KW, b, g.N * g.OC * oh * ow
 }
 
-// descs returns the descriptors of input, weight, bias (nil without one)
-// and output, plain or left for the primitive to choose (any); the bias is
-// always plain.
-func (l *library) descs(g ConvGeom, any bool) (x, w, b, y *md, err error) {
+// convDescs are the descriptors of a convolution's operands: plain ones
+// (NCHW, OIHW or GOIHW) where srmlab keeps them, and ones that leave the
+// layout to the primitive. The bias, when there is one, is always plain.
+type convDescs struct {
+	x, w, y          md
+	anyX, anyW, anyY md
+	b                *md
+}
+
+func (l *library) convDescs(g ConvGeom) (d convDescs, err error) {
 	oh, ow := g.Out()
 	wd := []int{g.OC, g.C, g.KH, g.KW}
 	if g.Groups > 1 {
 		wd = []int{g.Groups, g.OC / g.Groups, g.C / g.Groups, g.KH, g.KW}
 	}
-	var xs, ws, bs, ys md
 	for _, e := range []struct {
-		m   *md
-		any bool
-		d   []int
+		plain, any *md
+		dims       []int
 	}{
-		{&xs, any, []int{g.N, g.C, g.H, g.W}},
-		{&ws, any, wd},
-		{&bs, false, []int{g.OC}},
-		{&ys, any, []int{g.N, g.OC, oh, ow}},
+		{&d.x, &d.anyX, []int{g.N, g.C, g.H, g.W}},
+		{&d.w, &d.anyW, wd},
+		{&d.y, &d.anyY, []int{g.N, g.OC, oh, ow}},
 	} {
-		if *e.m, err = l.plainMD(e.any, e.d...); err != nil {
+		if *e.plain, err = l.plainMD(false, e.dims...); err != nil {
+			return
+		}
+		if *e.any, err = l.plainMD(true, e.dims...); err != nil {
 			return
 		}
 	}
 	if g.Bias {
-		b = &bs
+		var b md
+		if b, err = l.plainMD(false, g.OC); err != nil {
+			return
+		}
+		d.b = &b
 	}
-	return &xs, &ws, b, &ys, nil
+	return d, nil
 }
 
 // convPlan holds one geometry's primitives and the layouts they chose.
 // The backward primitives are made on the first backward pass.
 type convPlan struct {
-	g                  ConvGeom
-	plainX, plainW     md
-	plainY             md
+	g ConvGeom
+	convDescs
 	fwdPD              uintptr // kept: the backward primitives are made from it
 	fwd                *primitive
 	src, wei, dst      staged
 	data, weights      *primitive
 	dSrc, dWei, dDst   staged // backward data's operands
 	wSrc, wDWei, wDDst staged // backward weights' operands
+	// oneDDst says both backward primitives take the output gradient in
+	// one layout, so one reorder serves them.
+	oneDDst bool
 }
 
 // strides returns the stride and the left and right padding, the right
@@ -95,23 +111,22 @@ func (g ConvGeom) strides() (s, padL, padR dims) {
 	return
 }
 
+// opDesc is space for an operation descriptor, which the *_desc_init calls
+// fill and primitive descriptors are created from.
+func opDesc() unsafe.Pointer { return unsafe.Pointer(&make([]byte, opDescBytes)[0]) }
+
 func (l *library) plan(g ConvGeom) (*convPlan, error) {
 	if p, ok := l.convs[g]; ok {
 		return p, nil
 	}
-	px, pw, pb, py, err := l.descs(g, false)
+	ds, err := l.convDescs(g)
 	if err != nil {
 		return nil, err
 	}
-	ax, aw, _, ay, err := l.descs(g, true)
-	if err != nil {
-		return nil, err
-	}
-	p := &convPlan{g: g, plainX: *px, plainW: *pw, plainY: *py}
+	p := &convPlan{g: g, convDescs: ds}
 	s, padL, padR := g.strides()
-	desc := make([]byte, opDescBytes)
-	d := unsafe.Pointer(&desc[0])
-	if err := l.check("convolution forward", l.convForwardInit(d, propForwardTraining, algConvDirect, ax, aw, pb, ay, &s, &padL, &padR)); err != nil {
+	d := opDesc()
+	if err := l.check("convolution forward", l.convForwardInit(d, propForwardTraining, algConvDirect, &p.anyX, &p.anyW, p.b, &p.anyY, &s, &padL, &padR)); err != nil {
 		return nil, err
 	}
 	var attr uintptr
@@ -120,19 +135,16 @@ func (l *library) plan(g ConvGeom) (*convPlan, error) {
 			return nil, err
 		}
 	}
-	err = l.check("convolution forward", l.pdCreate(&p.fwdPD, d, attr, l.engine, 0))
-	l.dropAttr(attr)
-	if err != nil {
-		return nil, err
-	}
 	args := []int32{argSrc, argWeights, argDst}
 	if g.Bias {
 		args = []int32{argSrc, argWeights, argBias, argDst}
 	}
-	if p.fwd, err = l.newPrimitive(p.fwdPD, args...); err != nil {
+	p.fwd, err = l.build("convolution forward", func(pd *uintptr) int32 { return l.pdCreate(pd, d, attr, l.engine, 0) }, &p.fwdPD, args...)
+	l.dropAttr(attr)
+	if err != nil {
 		return nil, err
 	}
-	p.src, p.wei, p.dst = l.stage(p.plainX, p.fwd, argSrc), l.stage(p.plainW, p.fwd, argWeights), l.stage(p.plainY, p.fwd, argDst)
+	p.src, p.wei, p.dst = l.stage(p.x, p.fwd, argSrc), l.stage(p.w, p.fwd, argWeights), l.stage(p.y, p.fwd, argDst)
 	l.convs[g] = p
 	return p, nil
 }
@@ -142,56 +154,52 @@ func (l *library) backward(p *convPlan) error {
 	if p.data != nil {
 		return nil
 	}
-	ax, aw, _, ay, err := l.descs(p.g, true)
-	if err != nil {
-		return err
-	}
-	var bias *md
-	if p.g.Bias {
-		_, _, bias, _, _ = l.descs(p.g, false)
-	}
 	s, padL, padR := p.g.strides()
-	desc := make([]byte, opDescBytes)
-	d := unsafe.Pointer(&desc[0])
-	var pd uintptr
-	if err := l.check("convolution backward data", l.convBackDataInit(d, algConvDirect, ax, aw, ay, &s, &padL, &padR)); err != nil {
+	fromFwd := func(d unsafe.Pointer) func(pd *uintptr) int32 {
+		return func(pd *uintptr) int32 { return l.pdCreate(pd, d, 0, l.engine, p.fwdPD) }
+	}
+	d := opDesc()
+	if err := l.check("convolution backward data", l.convBackDataInit(d, algConvDirect, &p.anyX, &p.anyW, &p.anyY, &s, &padL, &padR)); err != nil {
 		return err
 	}
-	if err := l.check("convolution backward data", l.pdCreate(&pd, d, 0, l.engine, p.fwdPD)); err != nil {
-		return err
-	}
-	data, err := l.newPrimitive(pd, argDiffDst, argWeights, argDiffSrc)
-	l.pdDestroy(pd)
+	data, err := l.build("convolution backward data", fromFwd(d), nil, argDiffDst, argWeights, argDiffSrc)
 	if err != nil {
 		return err
 	}
-	if err := l.check("convolution backward weights", l.convBackWeighInit(d, algConvDirect, ax, aw, bias, ay, &s, &padL, &padR)); err != nil {
-		return err
-	}
-	if err := l.check("convolution backward weights", l.pdCreate(&pd, d, 0, l.engine, p.fwdPD)); err != nil {
+	d = opDesc()
+	if err := l.check("convolution backward weights", l.convBackWeighInit(d, algConvDirect, &p.anyX, &p.anyW, p.b, &p.anyY, &s, &padL, &padR)); err != nil {
 		return err
 	}
 	args := []int32{argSrc, argDiffDst, argDiffWeight}
 	if p.g.Bias {
 		args = append(args, argDiffBias)
 	}
-	weights, err := l.newPrimitive(pd, args...)
-	l.pdDestroy(pd)
+	weights, err := l.build("convolution backward weights", fromFwd(d), nil, args...)
 	if err != nil {
 		return err
 	}
 	p.data, p.weights = data, weights
-	p.dDst, p.dWei, p.dSrc = l.stage(p.plainY, data, argDiffDst), l.stage(p.plainW, data, argWeights), l.stage(p.plainX, data, argDiffSrc)
-	p.wSrc, p.wDDst, p.wDWei = l.stage(p.plainX, weights, argSrc), l.stage(p.plainY, weights, argDiffDst), l.stage(p.plainW, weights, argDiffWeight)
+	p.dDst, p.dWei, p.dSrc = l.stage(p.y, data, argDiffDst), l.stage(p.w, data, argWeights), l.stage(p.x, data, argDiffSrc)
+	p.wSrc, p.wDDst, p.wDWei = l.stage(p.x, weights, argSrc), l.stage(p.y, weights, argDiffDst), l.stage(p.w, weights, argDiffWeight)
+	p.oneDDst = l.mdEqual(&p.dDst.chosen, &p.wDDst.chosen) == 1
 	return nil
 }
 
+// operand is a slice handed to ConvForward or ConvBackward and the length
+// the geometry wants of it; a nil slice is not checked.
+type operand struct {
+	s    []float32
+	want int
+}
+
 // checkLens reports a slice whose length does not fit g.
-func checkLens(g ConvGeom, what string, pairs ...any) error {
-	for i := 0; i < len(pairs); i += 2 {
-		s, want := pairs[i].([]float32), pairs[i+1].(int)
-		if s != nil && len(s) != want {
-			return fmt.Errorf("onednn: %s: operand %d has %d elements, geometry %+v wants %d", what, i/2, len(s), g, want)
+func checkLens(g ConvGeom, what string, ops ...operand) error {
+	if err := g.check(); err != nil {
+		return err
+	}
+	for i, o := range ops {
+		if o.s != nil && len(o.s) != o.want {
+			return fmt.Errorf("onednn: %s: operand %d has %d elements, geometry %+v wants %d", what, i, len(o.s), g, o.want)
 		}
 	}
 	return nil
@@ -204,15 +212,8 @@ func ConvForward(g ConvGeom, x, w, b, y []float32) error {
 	if err != nil {
 		return err
 	}
-	nx, nw, ny := g.sizes()
-	nb := 0
-	if g.Bias {
-		nb = g.OC
-	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	if err := checkLens(g, "forward", x, nx, w, nw, b, nb, y, ny); err != nil {
+	nx, nw, nb, ny := g.sizes()
+	if err := checkLens(g, "forward", operand{x, nx}, operand{w, nw}, operand{b, nb}, operand{y, ny}); err != nil {
 		return err
 	}
 	if g.Bias != (b != nil) || x == nil || w == nil || y == nil {
@@ -258,17 +259,11 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 	if err != nil {
 		return err
 	}
-	if err := g.check(); err != nil {
-		return err
-	}
-	nx, nw, ny := g.sizes()
-	nb := 0
-	if g.Bias {
-		nb = g.OC
-	} else if d.B != nil {
+	if !g.Bias && d.B != nil {
 		return fmt.Errorf("onednn: backward: bias gradient wanted of %+v, which has no bias", g)
 	}
-	if err := checkLens(g, "backward", x, nx, w, nw, dy, ny, d.X, nx, d.W, nw, d.B, nb); err != nil {
+	nx, nw, nb, ny := g.sizes()
+	if err := checkLens(g, "backward", operand{x, nx}, operand{w, nw}, operand{dy, ny}, operand{d.X, nx}, operand{d.W, nw}, operand{d.B, nb}); err != nil {
 		return err
 	}
 	return l.do(func() error {
@@ -299,7 +294,7 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 		if d.W == nil && d.B == nil {
 			return nil
 		}
-		if dys == nil || l.mdEqual(&p.dDst.chosen, &p.wDDst.chosen) != 1 {
+		if dys == nil || !p.oneDDst {
 			if dys, err = l.in(&p.wDDst, dy); err != nil {
 				return err
 			}
@@ -308,11 +303,12 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 		if err != nil {
 			return err
 		}
-		dw := d.W
-		if dw == nil {
-			dw = make([]float32, nw)
+		// The primitive computes the weight gradient even when only the
+		// bias's is wanted; scratch takes it then.
+		ws := l.scratch(p.wDWei.bytes)
+		if d.W != nil {
+			ws = l.out(&p.wDWei, !d.SetW, d.W)
 		}
-		ws := l.out(&p.wDWei, !d.SetW, dw)
 		data := []unsafe.Pointer{xs, dys, ws}
 		var bs unsafe.Pointer
 		if g.Bias {
@@ -322,8 +318,10 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 		if err := l.run(p.weights, data...); err != nil {
 			return err
 		}
-		if err := l.finish(&p.wDWei, !d.SetW, ws, dw); err != nil {
-			return err
+		if d.W != nil {
+			if err := l.finish(&p.wDWei, !d.SetW, ws, d.W); err != nil {
+				return err
+			}
 		}
 		for i, v := range unsafe.Slice((*float32)(bs), len(d.B)) {
 			d.B[i] += v

@@ -152,6 +152,15 @@ func TestConv(t *testing.T) {
 					}
 				}
 			}
+			if g.Bias { // the bias's gradient alone, the weight's computed into scratch
+				gb := make([]float32, g.OC)
+				if err := onednn.ConvBackward(g, x, w, dy, onednn.ConvGrads{B: gb}); err != nil {
+					t.Fatal(err)
+				}
+				if e := relErr(gb, db); e > 1e-5 {
+					t.Errorf("bias gradient alone: error %.2g", e)
+				}
+			}
 		})
 	}
 }

@@ -21,42 +21,42 @@ func (l *library) plainMD(any bool, d ...int) (md, error) {
 	return m, l.check(fmt.Sprintf("memory descriptor %v", d), l.mdInitByTag(&m, int32(len(d)), &ds, dtF32, tag))
 }
 
-// memory is a oneDNN memory object whose data pointer is set per call.
-type memory struct {
-	h    uintptr
-	desc md
-}
-
-func (l *library) newMemory(d *md) (memory, error) {
-	m := memory{desc: *d}
-	return m, l.check("memory", l.memCreate(&m.h, d, l.engine, nil))
-}
-
-// primitive is a created primitive with a memory object per argument.
+// primitive is a created primitive with a memory object per argument,
+// whose data pointers run sets per call, and the layout of each argument.
 type primitive struct {
-	h    uintptr
-	args []execArg
-	mems map[int32]memory
+	h     uintptr
+	args  []execArg
+	descs map[int32]md
 }
 
-// newPrimitive creates the primitive pd describes, with memory objects for
-// the arguments named, in the order run takes their data.
-func (l *library) newPrimitive(pd uintptr, args ...int32) (*primitive, error) {
-	p := &primitive{mems: map[int32]memory{}}
-	if err := l.check("primitive", l.primCreate(&p.h, pd)); err != nil {
+// build makes a primitive descriptor with create, then the primitive it
+// describes with memory objects for the arguments named, in the order run
+// takes their data. The descriptor is destroyed unless keep receives it.
+func (l *library) build(what string, create func(pd *uintptr) int32, keep *uintptr, args ...int32) (*primitive, error) {
+	var pd uintptr
+	if err := l.check(what, create(&pd)); err != nil {
+		return nil, err
+	}
+	if keep != nil {
+		*keep = pd
+	} else {
+		defer l.pdDestroy(pd)
+	}
+	p := &primitive{descs: map[int32]md{}}
+	if err := l.check(what, l.primCreate(&p.h, pd)); err != nil {
 		return nil, err
 	}
 	for _, a := range args {
 		d := l.pdQueryMD(pd, queryExecArgMD, a)
 		if d == nil {
-			return nil, fmt.Errorf("onednn: primitive has no argument %d", a)
+			return nil, fmt.Errorf("onednn: %s has no argument %d", what, a)
 		}
-		m, err := l.newMemory(d)
-		if err != nil {
+		var m uintptr
+		if err := l.check("memory", l.memCreate(&m, d, l.engine, nil)); err != nil {
 			return nil, err
 		}
-		p.mems[a] = m
-		p.args = append(p.args, execArg{arg: a, mem: m.h})
+		p.descs[a] = *d
+		p.args = append(p.args, execArg{arg: a, mem: m})
 	}
 	return p, nil
 }
@@ -94,14 +94,11 @@ func (l *library) reorder(from, to *md, add bool, src, dst unsafe.Pointer) error
 				return err
 			}
 		}
-		var pd uintptr
-		err := l.check("reorder", l.reorderPDCreate(&pd, from, l.engine, to, l.engine, attr))
+		var err error
+		p, err = l.build("reorder", func(pd *uintptr) int32 {
+			return l.reorderPDCreate(pd, from, l.engine, to, l.engine, attr)
+		}, nil, argSrc, argDst)
 		l.dropAttr(attr)
-		if err != nil {
-			return err
-		}
-		p, err = l.newPrimitive(pd, argSrc, argDst)
-		l.pdDestroy(pd)
 		if err != nil {
 			return err
 		}
@@ -119,7 +116,7 @@ type staged struct {
 }
 
 func (l *library) stage(plain md, p *primitive, arg int32) staged {
-	chosen := p.mems[arg].desc
+	chosen := p.descs[arg]
 	return staged{plain: plain, chosen: chosen, same: l.mdEqual(&plain, &chosen) == 1, bytes: l.mdSize(&chosen)}
 }
 
