@@ -180,34 +180,18 @@ func testAffine[T Float](t testing.TB) {
 				src[n-1] = T(math.Inf(-1))
 			}
 			dst := randSlice[T](r, n, 0, 1)
-			after := dst[:n+8][n:] // past the end: must stay untouched
-			keep := append([]T(nil), after...)
+			after, keep := pastEnd(dst)
 			a, b := T(1.7), T(-0.3)
+			what := fmt.Sprintf("n=%d relu=%v: Affine", n, relu)
 			Affine(dst, src, a, b, relu)
 			for j, e := range dst {
 				want := float64(src[j])*float64(a) + float64(b)
 				if relu {
 					want = max(want, 0)
 				}
-				scale := math.Abs(float64(src[j])*float64(a)) + math.Abs(float64(b))
-				switch {
-				case math.IsNaN(want):
-					if !math.IsNaN(float64(e)) {
-						t.Errorf("n=%d relu=%v: dst[%d] = %v, want NaN", n, relu, j, e)
-					}
-				case math.IsInf(want, 0):
-					if float64(e) != want {
-						t.Errorf("n=%d relu=%v: dst[%d] = %v, want %v", n, relu, j, e, want)
-					}
-				case !closeT(e, want, scale):
-					t.Errorf("n=%d relu=%v: dst[%d] = %v, want %v", n, relu, j, e, want)
-				}
+				check(t, what, j, e, want, math.Abs(float64(src[j])*float64(a))+math.Abs(float64(b)))
 			}
-			for j := range after {
-				if bits(after[j]) != bits(keep[j]) {
-					t.Errorf("n=%d relu=%v: wrote past the end", n, relu)
-				}
-			}
+			checkPastEnd(t, what, after, keep)
 		}
 	}
 }
@@ -285,11 +269,10 @@ func testAffineReLUZeros[T Float](t testing.TB) {
 			src[i] = negZero
 		}
 		Affine(dst, src, 1, negZero, true)
-		for j, e := range dst {
+		for _, e := range dst {
 			if bits(e) != 0 {
 				t.Errorf("n=%d: ReLU(-0) = %v (bits %#x), want +0", n, e, bits(e))
 			}
-			_ = j
 		}
 		Affine(dst, src, 1, negZero, false)
 		for _, e := range dst {
@@ -316,8 +299,8 @@ func testGradRun[T Float](t testing.TB) {
 				}
 				dx := randSlice[T](r, n, 0, 1)
 				old := append([]T(nil), dx...)
-				after := dx[:n+8][n:]
-				keep := append([]T(nil), after...)
+				after, keep := pastEnd(dx)
+				what := fmt.Sprintf("n=%d mask=%v overwrite=%v: GradRun", n, withMask, overwrite)
 				GradRun(dx, g, x, mask, gm, mu, k, a, overwrite)
 				for j, e := range dx {
 					gj := refMasked(g, mask, j)
@@ -328,15 +311,9 @@ func testGradRun[T Float](t testing.TB) {
 						want += float64(old[j])
 						scale += math.Abs(float64(old[j]))
 					}
-					if !closeT(e, want, scale) {
-						t.Errorf("n=%d mask=%v overwrite=%v: dx[%d] = %v, want %v", n, withMask, overwrite, j, e, want)
-					}
+					check(t, what, j, e, want, scale)
 				}
-				for j := range after {
-					if bits(after[j]) != bits(keep[j]) {
-						t.Errorf("n=%d mask=%v overwrite=%v: wrote past the end", n, withMask, overwrite)
-					}
-				}
+				checkPastEnd(t, what, after, keep)
 				if !overwrite {
 					continue
 				}
@@ -344,11 +321,7 @@ func testGradRun[T Float](t testing.TB) {
 				// separate dx.
 				g2 := append([]T(nil), g...)
 				GradRun(g2, g2, x, mask, gm, mu, k, a, true)
-				for j := range g2 {
-					if bits(g2[j]) != bits(dx[j]) {
-						t.Fatalf("n=%d mask=%v: in place dx[%d] = %v, want %v", n, withMask, j, g2[j], dx[j])
-					}
-				}
+				sameBits(t, what+" in place", g2, dx)
 			}
 		}
 	}
