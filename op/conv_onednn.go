@@ -8,17 +8,25 @@ import (
 // useOneDNN lets tests run float32 convolutions on srmlab's own path too.
 var useOneDNN = true
 
+// oneDNNGeom is g as oneDNN describes it, and whether oneDNN runs it: x is
+// float32 on the CPU, the library opened, and the tests have not turned it
+// off.
+func oneDNNGeom(g *convGeom, x *tensor.Tensor, pad int, bias, relu bool) (onednn.ConvGeom, bool) {
+	dg := onednn.ConvGeom{
+		N: g.n, C: g.cin, H: g.h, W: g.w, OC: g.cout, KH: g.kh, KW: g.kw,
+		Stride: g.stride, Pad: pad, Groups: g.groups, Bias: bias, ReLU: relu,
+	}
+	return dg, useOneDNN && x.DType() == tensor.Float32 && x.Device() == nil && onednn.Available() == nil
+}
+
 // conv2dOneDNN runs a float32 convolution through oneDNN when the library
 // is there, and reports false when it is not or cannot take the geometry,
 // for Conv2d to use its own path. A backward pass oneDNN refuses falls back
 // the same way, so the choice never changes a result beyond rounding.
 func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor, bool) {
-	if !useOneDNN || x.DType() != tensor.Float32 || onednn.Available() != nil {
+	dg, ok := oneDNNGeom(g, x, pad, b != nil, false)
+	if !ok {
 		return nil, false
-	}
-	dg := onednn.ConvGeom{
-		N: g.n, C: g.cin, H: g.h, W: g.w, OC: g.cout, KH: g.kh, KW: g.kw,
-		Stride: g.stride, Pad: pad, Groups: g.groups, Bias: b != nil,
 	}
 	var bd []float32
 	if b != nil {

@@ -37,13 +37,9 @@ func ConvBNEval(x, w, gamma, beta, runMean, runVar *tensor.Tensor, eps float64, 
 }
 
 func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor, eps float64, pad int, relu bool) (*tensor.Tensor, bool) {
-	if !useOneDNN || x.DType() != tensor.Float32 || onednn.Available() != nil ||
-		DeviceOf("ConvBNEval", x, w, gamma, beta, runMean, runVar) != nil {
+	dg, ok := oneDNNGeom(g, x, pad, true, relu)
+	if !ok || DeviceOf("ConvBNEval", x, w, gamma, beta, runMean, runVar) != nil {
 		return nil, false
-	}
-	dg := onednn.ConvGeom{
-		N: g.n, C: g.cin, H: g.h, W: g.w, OC: g.cout, KH: g.kh, KW: g.kw,
-		Stride: g.stride, Pad: pad, Groups: g.groups, Bias: true, ReLU: relu,
 	}
 	// The fold in float64: s and β − μ·s per output channel, then w·s.
 	ws, gs, bs, ms, vs := w.F32(), gamma.F32(), beta.F32(), runMean.F32(), runVar.F32()
@@ -68,12 +64,12 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 		if relu {
 			// The gradient past the ReLU, in grad itself when this
 			// function owns it (see gradInto).
-			m := dy
+			m := grad
 			if out.RequiresGrad() {
-				m = make([]float32, len(dy))
+				m = tensor.EmptyLike(grad)
 			}
-			simd.Mask(m, dy, out.F32())
-			dy = m
+			simd.Mask(m.F32(), dy, out.F32())
+			dy = m.F32()
 		}
 		// Gradients with respect to the folded weight (G) and bias (db)
 		// give all the others: dw = s·G, dβ = db, and, as Σ dy·conv(x, w)
@@ -85,9 +81,7 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 			gx, first := tensor.GradFor(x)
 			d.X, d.SetX = gx.F32(), first
 		}
-		geom := dg
-		geom.ReLU = false // dy is past it
-		if onednn.ConvBackward(geom, x.F32(), folded, dy, d) != nil {
+		if onednn.ConvBackward(dg, x.F32(), folded, dy, d) != nil { // dy is past the ReLU
 			clearFirst(d)
 			conv2dBackward(g, x, fw, fb, dy)
 		}
@@ -104,10 +98,10 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 		for c := range g.cout {
 			row := d.W[c*per : (c+1)*per]
 			if gw != nil {
-				simd.ScaleGrad(gw[c*per:(c+1)*per], row, row, scale[c], false)
+				simd.AffineAdd(gw[c*per:(c+1)*per], row, scale[c], simd.NegZero[float32]())
 			}
 			if gg != nil {
-				dot := simd.ScaleGrad(nil, row, ws[c*per:(c+1)*per], 0, false)
+				dot := simd.Dot(row, ws[c*per:(c+1)*per])
 				gg[c] += float32((dot - float64(ms[c])*float64(d.B[c])) * istd[c])
 			}
 			if gb != nil {
