@@ -63,7 +63,7 @@ func runBench(ctx context.Context, args []string) error {
 	memory := fs.Bool("memory", false, "also measure each training step's peak memory, each model in a fresh process (Linux)")
 	csvOut := fs.Bool("csv", false, "print CSV rows instead of the table")
 	noTorch := fs.Bool("no-torch", false, "skip the PyTorch peer")
-	memoryOf := fs.String("memory-of", "", "")
+	memoryOf := fs.String("memory-of", "", "measure one model's training-step peak memory in this process and print it as JSON (what --memory runs in a fresh process per model)")
 	device := deviceFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: srmlab bench [--models a,b,...] [--threads 1,2] [--eval] [--memory] [--csv] [--warmup n] [--steps n] [--no-torch] [--device cpu|cuda]")
