@@ -37,8 +37,8 @@ func BatchNormAddReLU(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 	return batchNormOp("BatchNormAddReLU", x, gamma, beta, runMean, runVar, short, training, momentum, eps, true)
 }
 
-// batchNormOp normalises x, adds short (nil for none) and clamps at 0 when
-// relu is set.
+// batchNormOp normalises x, adds short (nil for none; only with relu) and
+// clamps at 0 when relu is set.
 func batchNormOp(op string, x, gamma, beta, runMean, runVar, short *tensor.Tensor, training bool, momentum, eps float64, relu bool) *tensor.Tensor {
 	s := x.Shape()
 	if len(s) != 2 && len(s) != 4 {
@@ -134,16 +134,13 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs := kern.Vals[T](grad)
 		if short != nil && short.NeedsGrad() {
-			// The shortcut's gradient is grad past the ReLU, taken before
-			// x's share may overwrite grad.
+			// The shortcut's gradient is grad past the ReLU (a shortcut
+			// comes only with one), taken before x's share may overwrite
+			// grad.
 			m := tensor.EmptyLike(grad)
 			ms := kern.Vals[T](m)
 			parallel.For(len(gs), 1, func(lo, hi int) {
-				if relu {
-					simd.Mask(ms[lo:hi], gs[lo:hi], ys[lo:hi])
-				} else {
-					copy(ms[lo:hi], gs[lo:hi])
-				}
+				simd.Mask(ms[lo:hi], gs[lo:hi], ys[lo:hi])
 			})
 			passGrad[T](short, m, true)
 		}
