@@ -85,7 +85,7 @@ func (s *TrainStep) Queue() (loss *tensor.Tensor, err error) {
 	var lossErr error
 	err = tensor.Recover(func() {
 		if loss, lossErr = op.CrossEntropy(logits, s.labels); lossErr == nil {
-			loss.Backward()
+			loss.BackwardReleasing()
 			s.opt.Step()
 		}
 	})

@@ -39,7 +39,10 @@ func GradOf(t *Tensor) *Tensor {
 func (t *Tensor) ZeroGrad() { t.Grad = nil }
 
 // Detach returns a tensor sharing t's data that is outside any graph.
-func (t *Tensor) Detach() *Tensor { return &Tensor{shape: t.shape, data: t.data} }
+func (t *Tensor) Detach() *Tensor {
+	t.own = false
+	return &Tensor{shape: t.shape, data: t.data}
+}
 
 // Backward computes the gradient of t with respect to every tensor that
 // requires one and that t was computed from, seeding t's gradient with ones
@@ -52,7 +55,29 @@ func (t *Tensor) Backward() {
 }
 
 // BackwardWith is Backward with an explicit seed gradient of t's shape.
-func (t *Tensor) BackwardWith(seed *Tensor) {
+func (t *Tensor) BackwardWith(seed *Tensor) { t.backward(seed, false) }
+
+// BackwardReleasing is Backward for a training step that reads no
+// intermediate result after it: each result's values are recycled (see
+// Empty) as soon as the backward pass is past the last function that reads
+// them, as PyTorch frees saved tensors. The memory of the forward pass then
+// serves the gradients and the next step's forward pass, where otherwise it
+// would stay allocated until the collector ran, which lets the heap grow to
+// twice what is live. Only float32 host results are recycled, and only those
+// whose array no View or Detach shares (a module's kept gates are such
+// copies); t itself, leaves and tensors that keep their gradient are kept.
+// Reading a released tensor panics with a *ShapeError.
+func (t *Tensor) BackwardReleasing() {
+	seed := ZerosLike(t)
+	seed.Fill(1)
+	t.backward(seed, true)
+}
+
+// backward runs the graph below t in reverse order. A tensor's values are
+// needed by the backward functions of the operations that read it, which
+// come before it in that order, and by its own; so once its own has run,
+// release may recycle them.
+func (t *Tensor) backward(seed *Tensor, release bool) {
 	if !SameShape(seed, t) {
 		Panicf("BackwardWith: seed %v for tensor %v", seed.shape, t.shape)
 	}
@@ -71,6 +96,9 @@ func (t *Tensor) BackwardWith(seed *Tensor) {
 					recycleGrad(n.Grad, inputs)
 				}
 				n.Grad = nil
+				if release && n != t {
+					n.releaseData()
+				}
 			}
 		}
 	}

@@ -161,6 +161,9 @@ func (t *Tensor) host() *Tensor {
 
 // mustBeHost panics for the accessors that hand out host memory.
 func (t *Tensor) mustBeHost(op string) {
+	if _, gone := t.data.(released); gone {
+		Panicf("%s: the values of this %v intermediate result were released by BackwardReleasing; read them before the backward pass", op, t.shape)
+	}
 	if d := t.Device(); d != nil {
 		panic(&DeviceError{Op: op, Err: fmt.Errorf("the tensor %v is on %v; copy it to the host with To(nil)", t.shape, d)})
 	}

@@ -19,14 +19,8 @@ func chain(x *Tensor, adopt bool) *Tensor {
 	return y
 }
 
-func drainRecycled() {
-	recycled.Lock()
-	recycled.bufs, recycled.bytes = nil, 0
-	recycled.Unlock()
-}
-
 func TestBackwardRecyclesIntermediateGradients(t *testing.T) {
-	drainRecycled()
+	FreeRecycled()
 	x := New(Float32, 1000).SetRequiresGrad(true)
 	mid := chain(x, false)
 	mid2 := chain(mid, false)
@@ -48,7 +42,7 @@ func TestBackwardRecyclesIntermediateGradients(t *testing.T) {
 }
 
 func TestBackwardKeepsAdoptedGradients(t *testing.T) {
-	drainRecycled()
+	FreeRecycled()
 	x := New(Float32, 64).SetRequiresGrad(true)
 	mid := chain(x, true) // x adopts mid's gradient, the seed's copy
 	mid.BackwardWith(New(Float32, 64))
@@ -60,8 +54,10 @@ func TestBackwardKeepsAdoptedGradients(t *testing.T) {
 }
 
 func TestRecycleCap(t *testing.T) {
-	drainRecycled()
-	defer drainRecycled()
+	FreeRecycled()
+	defer FreeRecycled()
+	defer func(c int) { recycleCap = c }(recycleCap)
+	recycleCap = 1 << 20
 	n := recycleCap/4/3 + 1
 	for range 4 {
 		recycleGrad(New(Float32, n), nil)
@@ -81,5 +77,54 @@ func TestGradFor(t *testing.T) {
 	}
 	if g2, first := GradFor(x); first || g2 != g {
 		t.Errorf("second GradFor: a new buffer (%v) or first (%v)", g2 != g, first)
+	}
+}
+
+func TestBackwardReleasing(t *testing.T) {
+	FreeRecycled()
+	defer FreeRecycled()
+	x := New(Float32, 256).SetRequiresGrad(true)
+	mid := chain(x, false)
+	kept := chain(mid, false)
+	view := kept.View(16, 16) // shares kept's array: kept must survive
+	viewed := chain(kept, false)
+	loss := chain(viewed, false)
+	loss.BackwardReleasing()
+	if _, gone := mid.data.(released); !gone {
+		t.Errorf("an intermediate result was not released")
+	}
+	if _, gone := viewed.data.(released); !gone {
+		t.Errorf("a result read by the root's backward was not released")
+	}
+	for name, k := range map[string]*Tensor{"viewed": kept, "the view": view, "root": loss, "leaf": x} {
+		if _, gone := k.data.(released); gone {
+			t.Errorf("%s was released", name)
+		}
+	}
+	recycled.Lock()
+	held := len(recycled.bufs[256])
+	recycled.Unlock()
+	// mid's and viewed's values, and the four intermediate gradients.
+	if held != 6 {
+		t.Errorf("%d buffers recycled, want 6", held)
+	}
+	defer func() {
+		if _, ok := recover().(*ShapeError); !ok {
+			t.Errorf("reading a released tensor did not panic with a *ShapeError")
+		}
+	}()
+	mid.At(0)
+}
+
+func TestDetachKeepsValues(t *testing.T) {
+	FreeRecycled()
+	defer FreeRecycled()
+	x := New(Float32, 8).SetRequiresGrad(true)
+	mid := chain(x, false)
+	mid.Set(3, 7)
+	kept := mid.Detach()
+	chain(mid, false).BackwardReleasing()
+	if kept.At(3) != 7 || mid.At(3) != 7 {
+		t.Errorf("a detached result was released")
 	}
 }

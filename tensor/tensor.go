@@ -35,6 +35,9 @@ type Tensor struct {
 
 	requiresGrad bool
 	node         *node
+	// own says the array is this tensor's alone (New or Empty made it and
+	// no View or Detach shares it), so BackwardReleasing may recycle it.
+	own bool
 }
 
 type node struct {
@@ -72,7 +75,7 @@ func checkShape(shape []int) {
 func New(dt DType, shape ...int) *Tensor {
 	checkShape(shape)
 	n := Numel(shape)
-	t := &Tensor{shape: append([]int(nil), shape...)}
+	t := &Tensor{shape: append([]int(nil), shape...), own: true}
 	if dt == Float64 {
 		t.data = make([]float64, n)
 	} else {
@@ -178,6 +181,7 @@ func (t *Tensor) At(i int) float64 {
 	if d, ok := t.data.([]float64); ok {
 		return d[i]
 	}
+	t.mustBeHost("At")
 	return float64(t.data.([]float32)[i])
 }
 
@@ -194,6 +198,7 @@ func (t *Tensor) Set(i int, v float64) {
 		d[i] = v
 		return
 	}
+	t.mustBeHost("Set")
 	t.data.([]float32)[i] = float32(v)
 }
 
@@ -321,6 +326,7 @@ func (t *Tensor) View(shape ...int) *Tensor {
 	if Numel(shape) != t.Len() {
 		Panicf("View: shape %v does not hold the %d elements of %v", shape, t.Len(), t.shape)
 	}
+	t.own = false
 	return &Tensor{shape: append([]int(nil), shape...), data: t.data}
 }
 

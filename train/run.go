@@ -65,6 +65,8 @@ func Run(ctx context.Context, cfg Config, cb Callback) (*Result, error) {
 	if cb == nil {
 		cb = CallbackFuncs{}
 	}
+	// The steps recycle their feature maps; the buffers go when training does.
+	defer tensor.FreeRecycled()
 	t := &trainer{cfg: cfg, cb: cb, ckpt: filepath.Join(cfg.Out, CheckpointFile)}
 	var resumed *checkpoint
 	if cfg.Resume {
@@ -293,7 +295,9 @@ func (t *trainer) step(b *datasets.Batch) (_ float64, err error) {
 	if math.IsNaN(l) || math.IsInf(l, 0) {
 		return 0, &NonFiniteError{Epoch: e + 1, Batch: i + 1, What: "loss", Err: loss.CheckFinite("loss")}
 	}
-	loss.Backward()
+	// Counted now: the releasing backward pass recycles the logits' memory.
+	top1 := hits(logits, b.Labels, 1)
+	loss.BackwardReleasing()
 	var names []string
 	var grads []*tensor.Tensor
 	for _, g := range t.opt.Groups {
@@ -309,7 +313,7 @@ func (t *trainer) step(b *datasets.Batch) (_ float64, err error) {
 	t.opt.Step()
 	t.state.Batch++
 	t.state.LossSum += l * float64(b.N)
-	t.state.Top1Hits += hits(logits, b.Labels, 1)
+	t.state.Top1Hits += top1
 	t.state.Seen += b.N
 	return l, nil
 }
