@@ -169,6 +169,9 @@ func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if blk.rclb == nil {
 		return nn.ConvBNAddReLU(blk.convs[last], blk.bns[last], out, short)
 	}
+	if m := blk.fusedTail(); m != nil && op.DeviceOf("SRM tail", out, short) == nil {
+		return m.tail(blk.convs[last].Forward(out), blk.bns[last], short)
+	}
 	out = nn.ConvBN(blk.convs[last], blk.bns[last], out, false)
 	if g, ok := blk.rclb.(channelGater); ok {
 		if s, ok := g.channelGates(out); ok {
@@ -176,6 +179,18 @@ func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 		}
 	}
 	return op.AddReLU(blk.rclb.Forward(out), short)
+}
+
+// fusedTail returns the block's SRM when its last BatchNorm, the SRM, the
+// shortcut addition and the ReLU can run as one training-mode operation
+// (SRM.tail on the host): the official SRM, with both BatchNorms
+// training; nil otherwise.
+func (blk *block) fusedTail() *SRM {
+	m, ok := blk.rclb.(*SRM)
+	if !ok || !m.fused() || !m.BN.Training || !blk.bns[len(blk.bns)-1].Training {
+		return nil
+	}
+	return m
 }
 
 // Vars follows the registration order of the official code: conv1, bn1,
