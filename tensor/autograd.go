@@ -102,6 +102,9 @@ func (t *Tensor) backward(seed *Tensor, release bool) {
 			}
 		}
 	}
+	if release {
+		trimRecycled()
+	}
 }
 
 // topoOrder lists the graph below t with every tensor after its inputs,

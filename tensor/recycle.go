@@ -7,16 +7,23 @@ import "sync"
 // of a CPU step. The gradients of intermediate results die at a known
 // moment, when the backward pass has handed them on, and so do the results
 // themselves under BackwardReleasing, so the backward pass returns their
-// buffers here, and Empty hands them to operations that overwrite every
-// element of their result. Only float32 host buffers are recycled, and at
-// most recycleCap bytes are held (FreeRecycled lets them go): enough for the
-// feature maps of a CIFAR ResNet-110 step at batch 128.
+// buffers here, and Empty (and New, which zeroes them) hands them out
+// again. Only float32 host buffers of at least minRecycled values are
+// recycled. A releasing backward pass ends by keeping, of each length, no
+// more buffers than the step asked for (the next step will ask for as
+// many), so the recycler holds one step's worth however long training
+// runs; at most recycleCap bytes in any case (FreeRecycled lets them go).
 var recycleCap = 1 << 30 // a variable so that a test can lower it
+
+const minRecycled = 1024
 
 var recycled struct {
 	sync.Mutex
 	bufs  map[int][][]float32 // by length
 	bytes int
+	// asked counts the buffers of each length asked for since the last
+	// releasing backward pass ended.
+	asked map[int]int
 }
 
 // Empty returns a tensor of the given type and shape whose elements are
@@ -24,12 +31,15 @@ var recycled struct {
 // buffer an earlier backward pass released instead of zeroing a new one.
 func Empty(dt DType, shape ...int) *Tensor {
 	checkShape(shape)
-	if dt == Float32 {
-		if buf := takeRecycled(Numel(shape)); buf != nil {
-			return &Tensor{shape: append([]int(nil), shape...), data: buf, own: true}
-		}
+	if dt == Float64 {
+		return New(dt, shape...)
 	}
-	return New(dt, shape...)
+	n := Numel(shape)
+	buf := takeRecycled(n)
+	if buf == nil {
+		buf = make([]float32, n)
+	}
+	return &Tensor{shape: append([]int(nil), shape...), data: buf, own: true}
 }
 
 // EmptyLike is Empty with t's type and shape, on t's device (where memory
@@ -41,9 +51,20 @@ func EmptyLike(t *Tensor) *Tensor {
 	return Empty(t.DType(), t.shape...)
 }
 
+// pooled reports whether t's array may have come from the recycler, with
+// an earlier owner's values in it.
+func (t *Tensor) pooled() bool { return t.Len() >= minRecycled }
+
 func takeRecycled(n int) []float32 {
+	if n < minRecycled {
+		return nil
+	}
 	recycled.Lock()
 	defer recycled.Unlock()
+	if recycled.asked == nil {
+		recycled.asked = map[int]int{}
+	}
+	recycled.asked[n]++
 	list := recycled.bufs[n]
 	if len(list) == 0 {
 		return nil
@@ -89,11 +110,29 @@ func (t *Tensor) releaseData() {
 // does not keep a step's worth of memory after training.
 func FreeRecycled() {
 	recycled.Lock()
-	recycled.bufs, recycled.bytes = nil, 0
+	recycled.bufs, recycled.bytes, recycled.asked = nil, 0, nil
 	recycled.Unlock()
 }
 
+// trimRecycled keeps, of each length, as many buffers as were asked for
+// since the last trim, and starts counting anew.
+func trimRecycled() {
+	recycled.Lock()
+	defer recycled.Unlock()
+	for n, list := range recycled.bufs {
+		if keep := recycled.asked[n]; len(list) > keep {
+			clear(list[keep:]) // for the collector
+			recycled.bufs[n] = list[:keep]
+			recycled.bytes -= 4 * n * (len(list) - keep)
+		}
+	}
+	recycled.asked = nil
+}
+
 func recycle(buf []float32) {
+	if len(buf) < minRecycled {
+		return
+	}
 	recycled.Lock()
 	defer recycled.Unlock()
 	if recycled.bytes+4*len(buf) > recycleCap {

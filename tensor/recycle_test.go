@@ -21,33 +21,33 @@ func chain(x *Tensor, adopt bool) *Tensor {
 
 func TestBackwardRecyclesIntermediateGradients(t *testing.T) {
 	FreeRecycled()
-	x := New(Float32, 1000).SetRequiresGrad(true)
+	x := New(Float32, 2048).SetRequiresGrad(true)
 	mid := chain(x, false)
 	mid2 := chain(mid, false)
-	mid2.BackwardWith(New(Float32, 1000))
+	mid2.BackwardWith(New(Float32, 2048))
 	// mid2's and mid's gradients were released; x's is kept.
-	a, b := Empty(Float32, 1000), Empty(Float32, 1000)
+	a, b := Empty(Float32, 2048), Empty(Float32, 2048)
 	if sharesArray(a, x.Grad.F32()) || sharesArray(b, x.Grad.F32()) {
 		t.Fatalf("a leaf's gradient was handed out")
 	}
 	recycled.Lock()
-	left := len(recycled.bufs[1000])
+	left := len(recycled.bufs[2048])
 	recycled.Unlock()
 	if left != 0 {
 		t.Errorf("%d buffers still held after taking two", left)
 	}
-	if c := Empty(Float32, 1000); c.Len() != 1000 {
+	if c := Empty(Float32, 2048); c.Len() != 2048 {
 		t.Errorf("Empty with nothing to reuse: %d elements", c.Len())
 	}
 }
 
 func TestBackwardKeepsAdoptedGradients(t *testing.T) {
 	FreeRecycled()
-	x := New(Float32, 64).SetRequiresGrad(true)
+	x := New(Float32, 2048).SetRequiresGrad(true)
 	mid := chain(x, true) // x adopts mid's gradient, the seed's copy
-	mid.BackwardWith(New(Float32, 64))
+	mid.BackwardWith(New(Float32, 2048))
 	for range 4 {
-		if e := Empty(Float32, 64); sharesArray(e, x.Grad.F32()) {
+		if e := Empty(Float32, 2048); sharesArray(e, x.Grad.F32()) {
 			t.Fatalf("a gradient an input took over was recycled")
 		}
 	}
@@ -59,8 +59,12 @@ func TestRecycleCap(t *testing.T) {
 	defer func(c int) { recycleCap = c }(recycleCap)
 	recycleCap = 1 << 20
 	n := recycleCap/4/3 + 1
-	for range 4 {
-		recycleGrad(New(Float32, n), nil)
+	bufs := make([]*Tensor, 4)
+	for i := range bufs {
+		bufs[i] = New(Float32, n)
+	}
+	for _, b := range bufs {
+		recycleGrad(b, nil)
 	}
 	recycled.Lock()
 	defer recycled.Unlock()
@@ -83,10 +87,11 @@ func TestGradFor(t *testing.T) {
 func TestBackwardReleasing(t *testing.T) {
 	FreeRecycled()
 	defer FreeRecycled()
-	x := New(Float32, 256).SetRequiresGrad(true)
+	x := New(Float32, 2048).SetRequiresGrad(true)
 	mid := chain(x, false)
+	midCopy := &Tensor{data: mid.data} // to find its array after release
 	kept := chain(mid, false)
-	view := kept.View(16, 16) // shares kept's array: kept must survive
+	view := kept.View(32, 64) // shares kept's array: kept must survive
 	viewed := chain(kept, false)
 	loss := chain(viewed, false)
 	loss.BackwardReleasing()
@@ -101,12 +106,16 @@ func TestBackwardReleasing(t *testing.T) {
 			t.Errorf("%s was released", name)
 		}
 	}
+	// mid's array went to the recycler (viewed's too, unless a gradient
+	// took it back).
 	recycled.Lock()
-	held := len(recycled.bufs[256])
+	inPool := false
+	for _, b := range recycled.bufs[2048] {
+		inPool = inPool || sharesArray(midCopy, b)
+	}
 	recycled.Unlock()
-	// mid's and viewed's values, and the four intermediate gradients.
-	if held != 6 {
-		t.Errorf("%d buffers recycled, want 6", held)
+	if !inPool {
+		t.Errorf("a released result's array is not in the recycler")
 	}
 	defer func() {
 		if _, ok := recover().(*ShapeError); !ok {
@@ -119,12 +128,47 @@ func TestBackwardReleasing(t *testing.T) {
 func TestDetachKeepsValues(t *testing.T) {
 	FreeRecycled()
 	defer FreeRecycled()
-	x := New(Float32, 8).SetRequiresGrad(true)
+	x := New(Float32, 2048).SetRequiresGrad(true)
 	mid := chain(x, false)
 	mid.Set(3, 7)
 	kept := mid.Detach()
 	chain(mid, false).BackwardReleasing()
 	if kept.At(3) != 7 || mid.At(3) != 7 {
 		t.Errorf("a detached result was released")
+	}
+}
+
+// However many steps run, the recycler keeps one step's worth: what a step
+// asked for.
+func TestReleasingKeepsOneStep(t *testing.T) {
+	FreeRecycled()
+	defer FreeRecycled()
+	step := func() {
+		x := New(Float32, 4096).SetRequiresGrad(true)
+		y := chain(chain(chain(x, false), false), false)
+		y.BackwardReleasing()
+	}
+	step()
+	recycled.Lock()
+	first := recycled.bytes
+	recycled.Unlock()
+	for range 5 {
+		step()
+	}
+	recycled.Lock()
+	defer recycled.Unlock()
+	if first == 0 || recycled.bytes != first {
+		t.Errorf("recycler held %d bytes after one step, %d after six", first, recycled.bytes)
+	}
+}
+
+func TestSmallBuffersAreNotRecycled(t *testing.T) {
+	FreeRecycled()
+	defer FreeRecycled()
+	recycleGrad(New(Float32, minRecycled-1), nil)
+	recycled.Lock()
+	defer recycled.Unlock()
+	if recycled.bytes != 0 {
+		t.Errorf("a %d-value buffer was recycled", minRecycled-1)
 	}
 }

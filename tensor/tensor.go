@@ -75,11 +75,12 @@ func checkShape(shape []int) {
 func New(dt DType, shape ...int) *Tensor {
 	checkShape(shape)
 	n := Numel(shape)
-	t := &Tensor{shape: append([]int(nil), shape...), own: true}
 	if dt == Float64 {
-		t.data = make([]float64, n)
-	} else {
-		t.data = make([]float32, n)
+		return &Tensor{shape: append([]int(nil), shape...), data: make([]float64, n), own: true}
+	}
+	t := Empty(Float32, shape...)
+	if t.pooled() {
+		clear(t.F32())
 	}
 	return t
 }
