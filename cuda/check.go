@@ -69,13 +69,13 @@ func (r CheckResult) String() string {
 	if !r.OK() {
 		verdict = "FAIL"
 	}
-	return fmt.Sprintf("%-14s %-15s %-18s %9.2e  (limit %.0e) %s", r.Shape, r.Quantity, r.Kernel, r.RelErr, r.Limit, verdict)
+	return fmt.Sprintf("%-14s %-21s %-24s %9.2e  (limit %.0e) %s", r.Shape, r.Quantity, r.Kernel, r.RelErr, r.Limit, verdict)
 }
 
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
-	Op       string   // "eval_fwd", "train_fwd" or "train_fwd_bwd"
+	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
 	Bytes    int64    // the bytes the kernels must move, counted as in srm.cu's header
@@ -115,15 +115,18 @@ type CheckOptions struct {
 	Warmup     int     // untimed runs before timing
 	Reps       int     // timed runs; the median is reported
 	Seed       uint64  // for inputs and parameters
-	CheckLarge bool    // also check the timed shapes against the reference
+	CheckLarge bool    // also check the timed shapes against the reference (the block tail with SRM only)
 
 	checkShapes []Shape // replaces checkShapes in tests, where kernels run emulated
 }
 
 // Check runs every SRM kernel on random inputs and compares the results
-// with the float64 reference, then times the fused eval forward, training
-// forward, and training forward+backward on the benchmark shapes against a
-// copy kernel's bandwidth. Progress and tables go to w.
+// with the float64 reference, then the block tail's (with SRM and plain)
+// against the float64 composition of BatchNorm, SRM, shortcut and ReLU;
+// then it times the fused eval forward, training forward, and training
+// forward+backward on the benchmark shapes against a copy kernel's
+// bandwidth, and the block tail's forward and backward passes likewise.
+// Progress and tables go to w.
 func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Report, error) {
 	if len(opt.Shapes) == 0 {
 		opt.Shapes = BenchmarkShapes
@@ -145,32 +148,34 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 		shapes = append(shapes, opt.Shapes...)
 	}
 	for _, s := range shapes {
-		if err := ctx.Err(); err != nil {
+		if err := checkCase(ctx, w, rep, s, "", func() ([]CheckResult, error) { return checkSRMCase(d, s, rng) }); err != nil {
 			return rep, err
 		}
-		res, err := checkSRMCase(d, s, rng)
-		if err != nil {
-			return rep, fmt.Errorf("check %v: %w", s, err)
-		}
-		rep.Checks = append(rep.Checks, res...)
-		worst := res[0]
-		for _, r := range res {
-			if !r.OK() {
-				fmt.Fprintln(w, r)
-			}
-			if r.RelErr/r.Limit > worst.RelErr/worst.Limit || math.IsNaN(r.RelErr) {
-				worst = r
-			}
-		}
-		fmt.Fprintf(w, "%-14s %2d quantities, worst %s %.2e (limit %.0e)\n", s, len(res), worst.Quantity, worst.RelErr, worst.Limit)
 	}
 	rep.Compiler = d.CompilerInfo()
 	fmt.Fprintf(w, "kernels: %s\n", rep.Compiler)
-	if n := rep.Failed(); n > 0 {
-		fmt.Fprintf(w, "%d CHECKS FAILED\n", n)
-	} else {
-		fmt.Fprintf(w, "all %d checks passed\n", len(rep.Checks))
+	summary(w, rep.Checks)
+
+	// The block tail, with and without SRM, one of the two accumulating
+	// into its gradients, alternately. The timed shapes are checked with
+	// SRM only: their float64 reference is what takes the time, and the
+	// plain tail runs the same plane kernels.
+	fmt.Fprintf(w, "\n== block tail against float64 (max |err| / max |ref|) ==\n")
+	first := len(rep.Checks)
+	for i, s := range shapes {
+		large := opt.CheckLarge && i >= len(shapes)-len(opt.Shapes)
+		for _, gated := range []bool{true, false} {
+			if large && !gated {
+				continue
+			}
+			acc := (i%2 == 1) == gated
+			label := fmt.Sprintf("%-5s %-10s", tailKind(gated), accumulation(acc))
+			if err := checkCase(ctx, w, rep, s, label, func() ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, rng) }); err != nil {
+				return rep, err
+			}
+		}
 	}
+	summary(w, rep.Checks[first:])
 
 	if err := ctx.Err(); err != nil {
 		return rep, err
@@ -180,22 +185,71 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 		return rep, err
 	}
 	fmt.Fprintf(w, "\n== timings: median of %d after %d warm-up runs (CUDA events) ==\n", opt.Reps, opt.Warmup)
-	fmt.Fprintf(w, "%-14s %-14s %10s %10s %8s %6s  %s\n", "shape", "op", "median us", "min us", "GB/s", "xcopy", "kernels")
-	for _, s := range opt.Shapes {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		ts, err := timeSRM(d, s, opt, rep.CopyGBs, rng)
-		if err != nil {
-			return rep, fmt.Errorf("timing %v: %w", s, err)
-		}
-		for _, t := range ts {
-			fmt.Fprintf(w, "%-14s %-14s %10.1f %10.1f %8.0f %6.2f  %s\n", t.Shape, t.Op, t.MedianUS, t.MinUS, t.GBs, t.OfCopy, strings.Join(t.Kernels, ","))
-		}
-		rep.Timings = append(rep.Timings, ts...)
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeSRM(d, s, opt, rep.CopyGBs, rng) }); err != nil {
+		return rep, err
+	}
+	fmt.Fprintf(w, "\n== block tail timings: median of %d after %d warm-up runs; xcopy is the fraction of the bandwidth floor (4 maps forward, 7 backward, at the copy kernel's speed) ==\n", opt.Reps, opt.Warmup)
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeTail(d, s, opt, rep.CopyGBs, rng) }); err != nil {
+		return rep, err
 	}
 	rep.Compiler = d.CompilerInfo()
 	return rep, nil
+}
+
+func tailKind(gated bool) string {
+	if gated {
+		return "SRM"
+	}
+	return "plain"
+}
+
+func accumulation(acc bool) string {
+	if acc {
+		return "accumulate"
+	}
+	return "overwrite"
+}
+
+// checkCase runs one check case, adds its results to rep and prints its
+// worst quantity (and every failure) to w, after the shape and label.
+func checkCase(ctx context.Context, w io.Writer, rep *Report, s Shape, label string, check func() ([]CheckResult, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	res, err := check()
+	if err != nil {
+		return fmt.Errorf("check %v %s: %w", s, strings.TrimSpace(label), err)
+	}
+	rep.Checks = append(rep.Checks, res...)
+	worst := res[0]
+	for _, r := range res {
+		if !r.OK() {
+			fmt.Fprintln(w, r)
+		}
+		if r.RelErr/r.Limit > worst.RelErr/worst.Limit || math.IsNaN(r.RelErr) {
+			worst = r
+		}
+	}
+	if label != "" {
+		label += " "
+	}
+	fmt.Fprintf(w, "%-14s %s%2d quantities, worst %s %.2e (limit %.0e)\n", s, label, len(res), worst.Quantity, worst.RelErr, worst.Limit)
+	return nil
+}
+
+// summary prints how many of the checks failed, or that all passed.
+func summary(w io.Writer, checks []CheckResult) {
+	failed := 0
+	for _, c := range checks {
+		if !c.OK() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(w, "%d CHECKS FAILED\n", failed)
+	} else {
+		fmt.Fprintf(w, "all %d checks passed\n", len(checks))
+	}
 }
 
 // relErr is max|got - want| / max|want|: the error relative to the
@@ -268,114 +322,279 @@ func run(d *Device, p *Plan, outputs ...*Buffer) error {
 	return nil
 }
 
-// checkSRMCase runs eval forward, training forward and backward on random
-// data of shape s and compares every output with the reference.
-func checkSRMCase(d *Device, s Shape, rng *rand.Rand) (res []CheckResult, err error) {
-	ref := &refSRM{c: s.C, eps: 1e-5, momentum: 0.1}
-	for range s.C {
-		ref.cfc = append(ref.cfc, rng.NormFloat64(), rng.NormFloat64())
-		ref.gamma = append(ref.gamma, 0.5+rng.Float64())
-		ref.beta = append(ref.beta, rng.Float64()-0.5)
-		ref.runningMean = append(ref.runningMean, rng.NormFloat64())
-		ref.runningVar = append(ref.runningVar, 0.5+rng.Float64())
+// randomSRM returns a reference layer with parameters away from their
+// initial values, so that every term of the gradient is exercised, rounded
+// to float32 as the device holds them.
+func randomSRM(rng *rand.Rand, c int) *refSRM {
+	r := &refSRM{c: c, eps: 1e-5, momentum: 0.1}
+	for range c {
+		r.cfc = append(r.cfc, rng.NormFloat64(), rng.NormFloat64())
+		r.gamma = append(r.gamma, 0.5+rng.Float64())
+		r.beta = append(r.beta, rng.Float64()-0.5)
+		r.runningMean = append(r.runningMean, rng.NormFloat64())
+		r.runningVar = append(r.runningVar, 0.5+rng.Float64())
 	}
-	for _, v := range [][]float64{ref.cfc, ref.gamma, ref.beta, ref.runningMean, ref.runningVar} {
+	for _, v := range [][]float64{r.cfc, r.gamma, r.beta, r.runningMean, r.runningVar} {
 		widen(v)
 	}
+	return r
+}
+
+// randomInput draws planes with their own offsets and scales, like feature
+// maps after a BatchNorm, so that means are not all near zero; float32
+// values, as the device holds them.
+func randomInput(rng *rand.Rand, s Shape) []float64 {
 	x := make([]float64, s.Len())
-	dout := make([]float64, s.Len())
 	L := s.PlaneSize()
 	for p := range s.Planes() {
 		mu, sd := 2*rng.Float64()-1, 0.5+1.5*rng.Float64()
 		for i := p * L; i < (p+1)*L; i++ {
-			x[i] = float64(float32(mu + sd*rng.NormFloat64()))
-			dout[i] = float64(float32(rng.NormFloat64()))
+			x[i] = mu + sd*rng.NormFloat64()
 		}
 	}
+	return widen(x)
+}
 
-	l := &SRM{dev: d, C: s.C, Eps: 1e-5, Momentum: 0.1}
-	var bufs []*Buffer
-	defer func() { err = errors.Join(err, freeAll(bufs...)) }()
-	up := func(v []float64) *Buffer {
-		if err != nil {
-			return nil
-		}
-		var b *Buffer
-		b, err = upload(d, v)
-		if b != nil {
-			bufs = append(bufs, b)
-		}
-		return b
+// randomNormal draws n standard normal float32 values.
+func randomNormal(rng *rand.Rand, n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = rng.NormFloat64()
 	}
-	l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar = up(ref.cfc), up(ref.gamma), up(ref.beta), up(ref.runningMean), up(ref.runningVar)
-	xb, doutb := up(x), up(dout)
-	outb, dxb := up(dout), up(dout)
-	if err != nil {
-		return nil, err
+	return widen(v)
+}
+
+// checkRun holds one check case's device buffers and results; after its
+// first error it does nothing more, and the case returns that error.
+type checkRun struct {
+	d    *Device
+	s    Shape
+	bufs []*Buffer
+	res  []CheckResult
+	err  error
+}
+
+// up uploads v to a new buffer that free returns.
+func (r *checkRun) up(v []float64) *Buffer {
+	if r.err != nil {
+		return nil
+	}
+	b, err := upload(r.d, v)
+	if b != nil {
+		r.bufs = append(r.bufs, b)
+	}
+	r.err = err
+	return b
+}
+
+// compare records the error of b's first len(want) values against want.
+func (r *checkRun) compare(q, kernel string, b *Buffer, want []float64, limit float64) {
+	if r.err != nil {
+		return
+	}
+	var got []float32
+	if got, r.err = download(b, len(want)); r.err == nil {
+		r.res = append(r.res, CheckResult{Shape: r.s, Quantity: q, Kernel: kernel, RelErr: relErr(got, want), Limit: limit})
+	}
+}
+
+// done frees the buffers up made and returns the results and the first
+// error.
+func (r *checkRun) done() ([]CheckResult, error) {
+	return r.res, errors.Join(r.err, freeAll(r.bufs...))
+}
+
+// checkSRMCase runs eval forward, training forward and backward on random
+// data of shape s and compares every output with the reference.
+func checkSRMCase(d *Device, s Shape, rng *rand.Rand) ([]CheckResult, error) {
+	ref := randomSRM(rng, s.C)
+	x, dout := randomInput(rng, s), randomNormal(rng, s.Len())
+
+	r := &checkRun{d: d, s: s}
+	l := &SRM{dev: d, C: s.C, Eps: 1e-5, Momentum: 0.1}
+	l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar = r.up(ref.cfc), r.up(ref.gamma), r.up(ref.beta), r.up(ref.runningMean), r.up(ref.runningVar)
+	xb, doutb := r.up(x), r.up(dout)
+	outb, dxb := r.up(dout), r.up(dout)
+	if r.err != nil {
+		return r.done()
 	}
 	ws, err := l.NewWorkspace(s)
-	if err != nil {
-		return nil, err
+	if r.err = err; err != nil {
+		return r.done()
 	}
 	grads, err := l.NewGrads()
-	if err != nil {
-		return nil, errors.Join(err, ws.Free())
+	if r.err = err; err != nil {
+		return nil, errors.Join(err, ws.Free(), freeAll(r.bufs...))
 	}
-	bufs = append(bufs, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2, grads.CFC, grads.Gamma, grads.Beta)
-
-	compare := func(q, kernel string, b *Buffer, want []float64, limit float64) {
-		if err != nil {
-			return
-		}
-		var got []float32
-		if got, err = download(b, len(want)); err == nil {
-			res = append(res, CheckResult{Shape: s, Quantity: q, Kernel: kernel, RelErr: relErr(got, want), Limit: limit})
-		}
-	}
+	r.bufs = append(r.bufs, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2, grads.CFC, grads.Gamma, grads.Beta)
 
 	// Eval forward, with the running statistics as uploaded.
 	evalRef := ref.forward(x, s, false)
 	plan, err := l.ForwardEval(xb, outb, nil, s)
-	if err != nil {
-		return nil, err
+	if r.err = errors.Join(err, run(d, plan, outb)); r.err != nil {
+		return r.done()
 	}
-	if err = run(d, plan, outb); err != nil {
-		return nil, err
-	}
-	compare("eval out", plan.Kernels()[0], outb, evalRef.out, forwardLimit)
+	r.compare("eval out", plan.Kernels()[0], outb, evalRef.out, forwardLimit)
 
 	// Training forward: batch statistics, running-statistics update.
 	trainRef := ref.forward(x, s, true)
-	if plan, err = l.ForwardTrain(xb, outb, ws); err != nil {
-		return nil, err
+	if plan, r.err = l.ForwardTrain(xb, outb, ws); r.err == nil {
+		r.err = run(d, plan, outb, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd)
 	}
-	if err = run(d, plan, outb, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd); err != nil {
-		return nil, err
+	if r.err != nil {
+		return r.done()
 	}
 	k := plan.Kernels()
-	compare("train mean", k[0], ws.Mean, trainRef.mean, forwardLimit)
-	compare("train std", k[0], ws.Std, trainRef.std, forwardLimit)
-	compare("train zhat", k[1], ws.ZHat, trainRef.zhat, forwardLimit)
-	compare("train gate", k[1], ws.Gate, trainRef.gate, forwardLimit)
-	compare("train rstd", k[1], ws.RStd, trainRef.rstd, forwardLimit)
-	compare("running mean", k[1], l.RunningMean, trainRef.runningMean, forwardLimit)
-	compare("running var", k[1], l.RunningVar, trainRef.runningVr, forwardLimit)
-	compare("train out", k[2], outb, trainRef.out, forwardLimit)
+	r.compare("train mean", k[0], ws.Mean, trainRef.mean, forwardLimit)
+	r.compare("train std", k[0], ws.Std, trainRef.std, forwardLimit)
+	r.compare("train zhat", k[1], ws.ZHat, trainRef.zhat, forwardLimit)
+	r.compare("train gate", k[1], ws.Gate, trainRef.gate, forwardLimit)
+	r.compare("train rstd", k[1], ws.RStd, trainRef.rstd, forwardLimit)
+	r.compare("running mean", k[1], l.RunningMean, trainRef.runningMean, forwardLimit)
+	r.compare("running var", k[1], l.RunningVar, trainRef.runningVr, forwardLimit)
+	r.compare("train out", k[2], outb, trainRef.out, forwardLimit)
 
 	// Backward of that training forward.
 	g := ref.backward(x, dout, s, trainRef)
-	if plan, err = l.Backward(xb, doutb, dxb, ws, grads); err != nil {
-		return nil, err
+	if plan, r.err = l.Backward(xb, doutb, dxb, ws, grads); r.err == nil {
+		r.err = run(d, plan, dxb, grads.CFC, grads.Gamma, grads.Beta)
 	}
-	if err = run(d, plan, dxb, grads.CFC, grads.Gamma, grads.Beta); err != nil {
-		return nil, err
+	if r.err != nil {
+		return r.done()
 	}
 	k = plan.Kernels()
-	compare("dcfc", k[1], grads.CFC, g.dcfc, gradientLimit)
-	compare("dgamma", k[1], grads.Gamma, g.dgamma, gradientLimit)
-	compare("dbeta", k[1], grads.Beta, g.dbeta, gradientLimit)
-	compare("dx", k[2], dxb, g.dx, gradientLimit)
-	return res, err
+	r.compare("dcfc", k[1], grads.CFC, g.dcfc, gradientLimit)
+	r.compare("dgamma", k[1], grads.Gamma, g.dgamma, gradientLimit)
+	r.compare("dbeta", k[1], grads.Beta, g.dbeta, gradientLimit)
+	r.compare("dx", k[2], dxb, g.dx, gradientLimit)
+	return r.done()
+}
+
+// checkTailCase runs a block tail's forward and backward passes on random
+// data of shape s, with an SRM when gated, and compares every output with
+// refTail. With acc every gradient is added to random values already in
+// its buffer (and dx reads the gradient past the ReLU from dout and out
+// again); without, it is written over NaNs. The gradients are held to the
+// forward limit, not SRM's looser one: the tail's per-channel sums run in
+// double on plane sums centred on the plane means, and come out within
+// 1e-6 of float64.
+func checkTailCase(d *Device, s Shape, gated, acc bool, rng *rand.Rand) ([]CheckResult, error) {
+	c := s.C
+	ref := &refTail{bn: refBatchNorm{eps: 1e-5, momentum: 0.1}}
+	for range c {
+		ref.bn.gamma = append(ref.bn.gamma, 0.5+rng.Float64())
+		ref.bn.beta = append(ref.bn.beta, rng.Float64()-0.5)
+		ref.bn.runningMean = append(ref.bn.runningMean, rng.NormFloat64())
+		ref.bn.runningVar = append(ref.bn.runningVar, 0.5+rng.Float64())
+	}
+	for _, v := range [][]float64{ref.bn.gamma, ref.bn.beta, ref.bn.runningMean, ref.bn.runningVar} {
+		widen(v)
+	}
+	name := "plain tail "
+	if gated {
+		ref.srm, name = randomSRM(rng, c), "SRM tail "
+	}
+	x, short, dout := randomInput(rng, s), randomNormal(rng, s.Len()), randomNormal(rng, s.Len())
+
+	r := &checkRun{d: d, s: s}
+	bn := BN{Gamma: r.up(ref.bn.gamma), Beta: r.up(ref.bn.beta), RunningMean: r.up(ref.bn.runningMean),
+		RunningVar: r.up(ref.bn.runningVar), Eps: 1e-5, Momentum: 0.1}
+	var l *SRM
+	if gated {
+		l = &SRM{dev: d, C: c, Eps: 1e-5, Momentum: 0.1, CFC: r.up(ref.srm.cfc), Gamma: r.up(ref.srm.gamma),
+			Beta: r.up(ref.srm.beta), RunningMean: r.up(ref.srm.runningMean), RunningVar: r.up(ref.srm.runningVar)}
+	}
+	xb, shortb, doutb, outb := r.up(x), r.up(short), r.up(dout), r.up(dout)
+	if r.err != nil {
+		return r.done()
+	}
+	t, err := d.BlockTail(c, bn, l)
+	if r.err = err; err != nil {
+		return r.done()
+	}
+	ws, err := t.NewWorkspace(s)
+	if r.err = err; err != nil {
+		return r.done()
+	}
+	r.bufs = append(r.bufs, ws.Mean, ws.M2, ws.Gain, ws.Bias, ws.psum, ws.dot, ws.k0, ws.k2)
+
+	f := ref.forward(x, short, s)
+	plan, err := t.Forward(xb, shortb, outb, ws)
+	written := []*Buffer{outb, ws.Mean, ws.M2, ws.Gain, ws.Bias}
+	if gated {
+		r.bufs, written = append(r.bufs, ws.Gate), append(written, ws.Gate)
+	}
+	if r.err = err; err == nil {
+		r.err = run(d, plan, written...)
+	}
+	if r.err != nil {
+		return r.done()
+	}
+	k := plan.Kernels()
+	r.compare(name+"out", k[2], outb, f.out, forwardLimit)
+	r.compare(name+"BN run mean", k[1], bn.RunningMean, f.bn.runningMean, forwardLimit)
+	r.compare(name+"BN run var", k[1], bn.RunningVar, f.bn.runningVar, forwardLimit)
+	if gated {
+		r.compare(name+"gate", k[1], ws.Gate, f.srm.gate, forwardLimit)
+		r.compare(name+"SRM run mean", k[1], l.RunningMean, f.srm.runningMean, forwardLimit)
+		r.compare(name+"SRM run var", k[1], l.RunningVar, f.srm.runningVr, forwardLimit)
+	}
+
+	out32, err := download(outb, s.Len())
+	if r.err = err; err != nil {
+		return r.done()
+	}
+	passed := make([]bool, len(out32))
+	for i, v := range out32 {
+		passed[i] = v > 0
+	}
+	g := ref.backward(dout, passed, s, f)
+	// The gradients' buffers, their starting values, and the reference's
+	// gradients, which acc adds to those values.
+	wants := [][]float64{g.dx, g.dshort, g.dgamma, g.dbeta}
+	if gated {
+		wants = append(wants, g.srm.dcfc, g.srm.dgamma, g.srm.dbeta)
+	}
+	bufs := make([]*Buffer, len(wants))
+	for i, want := range wants {
+		init := make([]float64, len(want))
+		if acc {
+			init = randomNormal(rng, len(want))
+			for j := range want {
+				want[j] += init[j]
+			}
+		}
+		bufs[i] = r.up(init)
+	}
+	if r.err != nil {
+		return r.done()
+	}
+	grads := &TailGrads{Gamma: bufs[2], Beta: bufs[3]}
+	if gated {
+		grads.SRM = &SRMGrads{CFC: bufs[4], Gamma: bufs[5], Beta: bufs[6]}
+	}
+	if plan, r.err = t.Backward(xb, outb, doutb, bufs[0], bufs[1], ws, grads, acc, acc, acc); r.err == nil {
+		if acc {
+			r.err = errors.Join(d.Run(plan), d.Synchronize())
+		} else {
+			r.err = run(d, plan, bufs...)
+		}
+	}
+	if r.err != nil {
+		return r.done()
+	}
+	k = plan.Kernels()
+	for i, q := range []string{"dx", "dshort", "BN dgamma", "BN dbeta", "SRM dcfc", "SRM dgamma", "SRM dbeta"}[:len(wants)] {
+		kernel := k[1]
+		switch q {
+		case "dx":
+			kernel = k[2]
+		case "dshort":
+			kernel = k[0]
+		}
+		r.compare(name+q, kernel, bufs[i], wants[i], forwardLimit)
+	}
+	return r.done()
 }
 
 // timeCopy measures the copy kernel on the largest timed tensor, which is
@@ -429,6 +648,51 @@ func medianMin(ts []time.Duration) (time.Duration, time.Duration) {
 	return m, s[0]
 }
 
+// timeShapes runs timing on each shape, adds the results to rep and
+// prints them as a table to w.
+func timeShapes(ctx context.Context, w io.Writer, rep *Report, shapes []Shape, timing func(Shape) ([]Timing, error)) error {
+	fmt.Fprintf(w, "%-14s %-14s %10s %10s %8s %6s  %s\n", "shape", "op", "median us", "min us", "GB/s", "xcopy", "kernels")
+	for _, s := range shapes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ts, err := timing(s)
+		if err != nil {
+			return fmt.Errorf("timing %v: %w", s, err)
+		}
+		for _, t := range ts {
+			fmt.Fprintf(w, "%-14s %-14s %10.1f %10.1f %8.0f %6.2f  %s\n", t.Shape, t.Op, t.MedianUS, t.MinUS, t.GBs, t.OfCopy, strings.Join(t.Kernels, ","))
+		}
+		rep.Timings = append(rep.Timings, ts...)
+	}
+	return nil
+}
+
+// timePlan times one operation's plan that moves maps maps of shape s.
+func timePlan(d *Device, s Shape, op string, p *Plan, maps int, opt CheckOptions, copyGBs float64) (Timing, error) {
+	times, err := d.Time(p, opt.Warmup, opt.Reps)
+	if err != nil {
+		return Timing{}, fmt.Errorf("%s: %w", op, err)
+	}
+	med, lo := medianMin(times)
+	t := Timing{Shape: s.String(), Op: op, MedianUS: us(med), MinUS: us(lo), Bytes: int64(maps) * int64(4*s.Len()), Kernels: p.Kernels()}
+	t.GBs = float64(t.Bytes) / med.Seconds() / 1e9
+	if copyGBs > 0 {
+		t.OfCopy = t.GBs / copyGBs
+	}
+	return t, nil
+}
+
+// fillRandom fills b with values uniform in [-scale, scale), through host,
+// a slice of b's length: random inputs, never zeros, which can run faster
+// than real data.
+func fillRandom(b *Buffer, host []float32, scale float64, rng *rand.Rand) error {
+	for i := range host {
+		host[i] = float32(scale * (2*rng.Float64() - 1))
+	}
+	return b.CopyFrom(host)
+}
+
 // timeSRM times the three SRM operations on one shape. Inputs are random
 // (never zeros: they can run faster than real data); parameters are random
 // too so that the gates vary.
@@ -453,17 +717,7 @@ func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Ra
 	defer func() { err = errors.Join(err, l.Free(), freeAll(bufs...), ws.Free(), grads.Free()) }()
 
 	host := make([]float32, s.Len())
-	fill := func(b *Buffer, scale float64) error {
-		for i := range host {
-			host[i] = float32(scale * (2*rng.Float64() - 1))
-		}
-		return b.CopyFrom(host)
-	}
-	cfc := make([]float32, 2*s.C)
-	for i := range cfc {
-		cfc[i] = float32(rng.NormFloat64())
-	}
-	if err := errors.Join(fill(x, 2), fill(dout, 1), l.CFC.CopyFrom(cfc)); err != nil {
+	if err := errors.Join(fillRandom(x, host, 2, rng), fillRandom(dout, host, 1, rng), fillRandom(l.CFC, host[:2*s.C], 1, rng)); err != nil {
 		return nil, err
 	}
 
@@ -483,27 +737,86 @@ func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Ra
 	if err != nil {
 		return nil, err
 	}
-	S := int64(4 * s.Len())
 	for _, op := range []struct {
-		name   string
-		plan   *Plan
-		passes int64
+		name string
+		plan *Plan
+		maps int
 	}{
 		{"eval_fwd", eval, 2},
 		{"train_fwd", train, 3},
 		{"train_fwd_bwd", both, 8},
 	} {
-		times, err := d.Time(op.plan, opt.Warmup, opt.Reps)
+		t, err := timePlan(d, s, op.name, op.plan, op.maps, opt, copyGBs)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op.name, err)
-		}
-		med, lo := medianMin(times)
-		t := Timing{Shape: s.String(), Op: op.name, MedianUS: us(med), MinUS: us(lo), Bytes: op.passes * S, Kernels: op.plan.Kernels()}
-		t.GBs = float64(t.Bytes) / med.Seconds() / 1e9
-		if copyGBs > 0 {
-			t.OfCopy = t.GBs / copyGBs
+			return nil, err
 		}
 		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+// timeTail times the block tail's forward and backward passes on one
+// shape, with an SRM and plain, with random inputs and parameters. The
+// backward pass writes x's and short's gradients without accumulating: it
+// moves 7 maps, the forward pass 4.
+func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Rand) (ts []Timing, err error) {
+	n, c := s.Len(), s.C
+	l, err := d.NewSRM(c)
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := allocFloats(d, n, n, n, n, n, n, c, c, c, c)
+	if err != nil {
+		return nil, errors.Join(err, l.Free())
+	}
+	defer func() { err = errors.Join(err, l.Free(), freeAll(bufs...)) }()
+	x, short, out, dout, dx, dshort := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
+	bn := BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}
+	host := make([]float32, n)
+	ones := make([]float32, c)
+	for i := range ones {
+		ones[i] = 1
+	}
+	if err := errors.Join(fillRandom(x, host, 2, rng), fillRandom(short, host, 1, rng), fillRandom(dout, host, 1, rng),
+		fillRandom(l.CFC, host[:2*c], 1, rng), bn.Gamma.CopyFrom(ones), bn.RunningVar.CopyFrom(ones),
+		fillRandom(bn.Beta, host[:c], 0.5, rng), fillRandom(bn.RunningMean, host[:c], 0.5, rng)); err != nil {
+		return nil, err
+	}
+	for _, srm := range []*SRM{l, nil} {
+		name := "plain_tail_"
+		if srm != nil {
+			name = "srm_tail_"
+		}
+		t, err := d.BlockTail(c, bn, srm)
+		if err != nil {
+			return nil, err
+		}
+		ws, err := t.NewWorkspace(s)
+		if err != nil {
+			return nil, err
+		}
+		grads, err := t.NewGrads()
+		if err != nil {
+			return nil, errors.Join(err, ws.Free())
+		}
+		fwd, err := t.Forward(x, short, out, ws)
+		var bwd *Plan
+		if err == nil {
+			bwd, err = t.Backward(x, out, dout, dx, dshort, ws, grads, false, false, false)
+		}
+		// The forward runs timed first leave out and ws as the backward
+		// pass reads them.
+		var tf, tb Timing
+		if err == nil {
+			tf, err = timePlan(d, s, name+"fwd", fwd, 4, opt, copyGBs)
+		}
+		if err == nil {
+			tb, err = timePlan(d, s, name+"bwd", bwd, 7, opt, copyGBs)
+		}
+		if err = errors.Join(err, ws.Free(), grads.Free()); err != nil {
+			return nil, err
+		}
+		ts = append(ts, tf, tb)
 	}
 	return ts, nil
 }

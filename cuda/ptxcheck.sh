@@ -46,7 +46,7 @@ done
 # names it spells out, and the variants it builds from prefixes (srm.go).
 want=$(grep -ohE '"(srm|copy|nn|pool|conv)_[a-z0-9_]*[a-z0-9]"' $(ls ./*.go | grep -v '_test\.go$') | tr -d '"')
 for v in warp1 warp2 warp4 warp8 block1 block2 block4 block8 loop; do
-  for k in eval stats scale bwd_dot bwd_dx; do want+=" srm_${k}_$v"; done
+  for k in eval stats scale bwd_dot bwd_dx tail_stats tail_apply tail_bwd_sums tail_dx; do want+=" srm_${k}_$v"; done
 done
 for name in $want; do
   if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi

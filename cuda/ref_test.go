@@ -6,34 +6,6 @@ import (
 	"testing"
 )
 
-// randomSRM returns a reference layer with parameters away from their
-// initial values, so that every term of the gradient is exercised.
-func randomSRM(rng *rand.Rand, c int) *refSRM {
-	r := &refSRM{c: c, eps: 1e-5, momentum: 0.1}
-	for range c {
-		r.cfc = append(r.cfc, rng.NormFloat64(), rng.NormFloat64())
-		r.gamma = append(r.gamma, 0.5+rng.Float64())
-		r.beta = append(r.beta, rng.Float64()-0.5)
-		r.runningMean = append(r.runningMean, rng.NormFloat64())
-		r.runningVar = append(r.runningVar, 0.5+rng.Float64())
-	}
-	return r
-}
-
-// randomInput draws planes with their own offsets and scales, like feature
-// maps after a BatchNorm, so that means are not all near zero.
-func randomInput(rng *rand.Rand, s Shape) []float64 {
-	x := make([]float64, s.Len())
-	L := s.PlaneSize()
-	for p := range s.Planes() {
-		mu, sd := 2*rng.Float64()-1, 0.5+1.5*rng.Float64()
-		for i := p * L; i < (p+1)*L; i++ {
-			x[i] = mu + sd*rng.NormFloat64()
-		}
-	}
-	return x
-}
-
 func dot(a, b []float64) float64 {
 	var s float64
 	for i := range a {

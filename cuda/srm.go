@@ -152,18 +152,12 @@ func (l *SRM) NewCollectedWorkspace(s Shape) (*SRMWorkspace, error) {
 		return nil, fmt.Errorf("cuda: SRM has %d channels, shape %v", l.C, s)
 	}
 	p := s.Planes()
-	var bufs []*Buffer
-	ws := &SRMWorkspace{Shape: s}
-	for _, n := range []int{p, p, p, p, s.C, p, p, p} {
-		a, err := l.dev.NewArray(n)
-		if err != nil {
-			return nil, err
-		}
-		ws.arrays = append(ws.arrays, a)
-		bufs = append(bufs, a.Buffer())
+	arrays, b, err := collectedFloats(l.dev, p, p, p, p, s.C, p, p, p)
+	if err != nil {
+		return nil, err
 	}
-	ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2 = bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], bufs[6], bufs[7]
-	return ws, nil
+	return &SRMWorkspace{Shape: s, Mean: b[0], Std: b[1], Gate: b[2], ZHat: b[3], RStd: b[4], dot: b[5], k0: b[6], k2: b[7],
+		arrays: arrays}, nil
 }
 
 // Gates returns the gates of the last training forward pass as an Array

@@ -123,27 +123,35 @@ func TestKernelsEmulated(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, s := range shapes {
 		t.Run(s.String(), func(t *testing.T) {
-			d, drv, _ := openFake(t)
-			drv.emulator = emu
-			res, err := checkSRMCase(d, s, rng)
-			if drv.emuErr != nil {
-				t.Fatal(drv.emuErr)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var worst []string
-			for _, r := range res {
-				if !r.OK() {
-					t.Errorf("%s: relative error %.3g > %.0e", r.Quantity, r.RelErr, r.Limit)
-				}
-				worst = append(worst, fmt.Sprintf("%s %.1e", r.Quantity, r.RelErr))
-			}
-			t.Log(strings.Join(worst, ", "))
-			if len(res) != 13 {
-				t.Errorf("%d quantities checked", len(res))
-			}
+			emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkSRMCase(d, s, rng) })
 		})
+	}
+}
+
+// emulatedCase runs a check case on the fake driver with the emulator
+// executing the kernels, and expects want quantities, each within its
+// limit.
+func emulatedCase(t *testing.T, emu string, want int, check func(d *Device) ([]CheckResult, error)) {
+	t.Helper()
+	d, drv, _ := openFake(t)
+	drv.emulator = emu
+	res, err := check(d)
+	if drv.emuErr != nil {
+		t.Fatal(drv.emuErr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst []string
+	for _, r := range res {
+		if !r.OK() {
+			t.Errorf("%s: relative error %.3g > %.0e", r.Quantity, r.RelErr, r.Limit)
+		}
+		worst = append(worst, fmt.Sprintf("%s %.1e", r.Quantity, r.RelErr))
+	}
+	t.Log(strings.Join(worst, ", "))
+	if len(res) != want {
+		t.Errorf("%d quantities checked, want %d", len(res), want)
 	}
 }
 
@@ -167,13 +175,21 @@ func TestCheckEmulated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if rep.Failed() != 0 || len(rep.Checks) != 26 || len(rep.Timings) != 3 {
-		t.Errorf("%d failed of %d checks, %d timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings), out.String())
+	// SRM: 13 quantities on each of the two shapes. The block tail: with
+	// SRM (13) and plain (7) on the checked shape, with SRM only on the
+	// timed one.
+	if rep.Failed() != 0 || len(rep.Checks) != 26+33 || len(rep.Timings) != 3+4 {
+		t.Fatalf("%d failed of %d checks, %d timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings), out.String())
 	}
 	if tm := rep.Timings[2]; tm.Op != "train_fwd_bwd" || tm.MedianUS != 6000 || tm.Bytes != 8*4*3*4*64 || len(tm.Kernels) != 6 {
 		t.Errorf("timing %+v", tm)
 	}
-	for _, want := range []string{"all 26 checks passed", "copy kernel:", "train_fwd_bwd", "srm_stats_warp2,srm_train_gate,srm_scale_warp2"} {
+	if tm := rep.Timings[4]; tm.Op != "srm_tail_bwd" || tm.MedianUS != 3000 || tm.Bytes != 7*4*3*4*64 || len(tm.Kernels) != 3 {
+		t.Errorf("timing %+v", tm)
+	}
+	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "copy kernel:", "train_fwd_bwd",
+		"srm_stats_warp2,srm_train_gate,srm_scale_warp2", "== block tail against float64", "3x5x7x7        plain accumulate ",
+		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_warp2,srm_tail_fwd,srm_tail_apply_warp2"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

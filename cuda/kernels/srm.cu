@@ -1,5 +1,7 @@
 // Fused kernels for the Style-based Recalibration Module (SRM; Lee, Kim and
-// Nam, ICCV 2019, in the form of the official PyTorch code), float32, NCHW.
+// Nam, ICCV 2019, in the form of the official PyTorch code), float32, NCHW,
+// and for the end of a residual block in training mode, the block tail
+// out = ReLU(SRM(BN(x)) + short) (and ReLU(BN(x) + short) without SRM).
 //
 // Compiled at run time by NVRTC (cuda/kernels.go), which provides the CUDA
 // built-ins without any #include; cuda/ptxcheck.sh compiles this file with
@@ -41,6 +43,78 @@
 // and G twice (S, then dx: the batch sums of dy sit between) and writes dx
 // once. The per-channel steps in between are one warp per channel over N.
 //
+// The block tail. x is the block's last convolution's output; bn its
+// BatchNorm (gamma_c, beta_c, eps, momentum); SRM as above (CFC weights
+// w0_c, w1_c; its BatchNorm gamma2_c, beta2_c, eps2, momentum2), applied to
+// y = BN(x), which is never written: BN's batch statistics follow from the
+// plane moments of x, SRM's style from those of y = a x + b, so the whole
+// tail is the passes of SRM's training kernels with other per-plane and
+// per-channel arithmetic.
+//
+// Forward
+//   per plane (one pass over x):  m_p = (1/L) sum_i x_pi,  q_p = sum_i (x_pi - m_p)^2
+//   per channel (bn's batch statistics from the plane moments, exact):
+//     mu_c  = (1/N) sum_n m_nc
+//     var_c = ( sum_n q_nc + L sum_n (m_nc - mu_c)^2 ) / (N L)          biased
+//     running_mean <- (1-mom) running_mean + mom mu_c
+//     running_var  <- (1-mom) running_var  + mom var_c N L / (N L - 1)
+//     r_c = 1/sqrt(var_c + eps),  a_c = gamma_c r_c,  b_c = beta_c - a_c mu_c   (BN(x) = a x + b)
+//   per plane, the style of y = a x + b:
+//     u_p = a_c m_p + b_c                                  mean of y
+//     s_p = sqrt( a_c^2 q_p / (L-1) + 1e-5 )               unbiased std of y (official)
+//     z_p = w0_c u_p + w1_c s_p                            CFC
+//   per channel, SRM's BatchNorm over the batch:
+//     mz_c = (1/N) sum_n z_nc,  vz_c = (1/N) sum_n (z_nc - mz_c)^2,  rz_c = 1/sqrt(vz_c + eps2)
+//     running stats of SRM's BN as usual (vz N/(N-1) into running_var)
+//     zh_p = (z_p - mz_c) rz_c,  g_p = sigmoid(gamma2_c zh_p + beta2_c)      the gate
+//   per plane:  S_p = a_c g_p,  B_p = b_c g_p
+//   out_pi = max(S_p x_pi + B_p + short_pi, 0)          (one pass: read x, short, write out)
+//
+// Backward, given D = dout
+//   per plane (one pass): dr_pi = D_pi [out_pi > 0]  (written: it is short's gradient),
+//                         P_p = sum_i dr_pi,  Qc_p = sum_i dr_pi (x_pi - m_p)
+//     Qc is centred on the plane mean: Q_p = sum_i dr_pi x_pi = Qc_p + m_p P_p, and every use of Q
+//     below is written with Qc and (m_p - mu_c), so that a mean large against the spread does not
+//     cancel away the sums (the same reason BatchNorm's own statistics are shifted).
+//   per channel c (sums over n):
+//     dg_p  = a_c Q_p + b_c P_p = a_c Qc_p + u_p P_p
+//     da_c  = sum_n g_p Q_p,   db_c = sum_n g_p P_p          (through S and B)
+//     dh_p  = dg_p g_p (1 - g_p)
+//     dgamma2_c = sum_n dh_p zh_p,  dbeta2_c = sum_n dh_p
+//     dz_p  = gamma2_c rz_c ( dh_p - (1/N) sum_n dh_nc - zh_p (1/N) sum_n dh_nc zh_nc )
+//     dw0_c = sum_n dz_p u_p,  dw1_c = sum_n dz_p s_p
+//     du_p  = w0_c dz_p,  ds_p = w1_c dz_p
+//     da_c += sum_n du_p m_p + sum_n ds_p a_c q_p / ((L-1) s_p)
+//     db_c += sum_n du_p
+//     dm_p  = a_c du_p                                   (direct, through u)
+//     dq_p  = ds_p a_c^2 / (2 (L-1) s_p)                 (direct, through s)
+//     through a = gamma r, b = beta - a mu:
+//       dbeta_c = db_c,  dA_c = da_c - db_c mu_c,  dmu_c = -a_c db_c
+//         (so dA_c = sum_n g_p (Qc_p + P_p (m_p - mu_c)) + sum_n du_p (m_p - mu_c) + sum_n ds_p a_c q_p / ((L-1) s_p))
+//       dgamma_c = dA_c r_c,  dvar_c = -(1/2) dA_c gamma_c r_c^3
+//     through mu and var (sum_n (m - mu) = 0 removes mu's own path from var):
+//       dm_p += dmu_c / N + dvar_c 2 (m_p - mu_c) / N
+//       dq_p += dvar_c / (N L)
+//   per plane (one pass): dx_pi = S_p dr_pi + 2 dq_p (x_pi - m_p) + dm_p / L
+//     (m's own dependence on x drops out of q since sum_i (x_pi - m_p) = 0)
+// Without a gate (a plain block's BN + shortcut + ReLU) the same passes hold with g = 1 and no
+// SRM: S_p = a_c, B_p = b_c, da_c = sum_n Q_p, db_c = sum_n P_p, dm_p = dq_p = 0 before the
+// "through mu and var" step.
+//
+// The tail's passes are SRM's training passes with other arithmetic, and
+// share their code: statistics (srm_tail_stats: m and q rather than mean
+// and std), the per-channel kernel (srm_tail_fwd), the apply pass
+// (srm_tail_apply: SRM's scaling with a bias, the shortcut and the ReLU),
+// then backward the sums (srm_tail_bwd_sums: SRM's dot product with the
+// ReLU's mask, the plain sum and dr written out), the per-channel kernel
+// (srm_tail_bwd) and the dx pass (srm_tail_dx: SRM's, reading dr, or
+// masking D again when dr was added into an existing gradient). Forward
+// moves 4 maps (read x twice and short once, write out), backward 7
+// (read D, out, x; write dr; read dr, x; write dx), the same for the SRM
+// and the plain tail. The per-channel kernels recompute the channel's
+// statistics from the plane moments (a loop over N in double), so nothing
+// per channel is saved between the passes.
+//
 // Every plane kernel comes in three shapes, chosen on the host by L
 // (cuda/srm.go, geometryFor):
 //   *_warpR  : one warp per plane, 8 planes per block, each lane holding up
@@ -55,6 +129,11 @@
 // variance is computed from the mean over the registers (two passes, no
 // cancellation; a one-pass sum of squares loses the variance when
 // |mean| >> std). The loop shape reads x twice for the statistics.
+//
+// Each pass is one device function with every input the SRM and the tail
+// variants need; an SRM entry point passes constants (null pointers, 0
+// flags) for the tail's, and, the function being inlined, the compiler
+// drops the work they switch off: SRM's kernels carry none of the tail's.
 
 #define SRM_STD_EPS 1e-5f
 #define FULL_MASK 0xffffffffu
@@ -87,6 +166,10 @@ __device__ __forceinline__ float block_sum(float v, float* sh) {
 }
 
 __device__ __forceinline__ float sigmoid(float y) { return 1.f / (1.f + expf(-y)); }
+__device__ __forceinline__ double sigmoid_d(double y) { return 1.0 / (1.0 + exp(-y)); }
+
+// spread is a plane's std from its sum of squared deviations q.
+__device__ __forceinline__ float spread(float q, int L) { return sqrtf(q / (float)(L - 1) + SRM_STD_EPS); }
 
 // ---- element helpers, for a float or a float4 ------------------------------
 
@@ -96,16 +179,50 @@ __device__ __forceinline__ float sqdev(float v, float m) { return (v - m) * (v -
 __device__ __forceinline__ float sqdev(float4 v, float m) {
   return (sqdev(v.x, m) + sqdev(v.y, m)) + (sqdev(v.z, m) + sqdev(v.w, m));
 }
-__device__ __forceinline__ float dotp(float a, float b) { return a * b; }
-__device__ __forceinline__ float dotp(float4 a, float4 b) { return (a.x * b.x + a.y * b.y) + (a.z * b.z + a.w * b.w); }
+// sum of (a - m) b; SRM's dot product is m = 0.
+__device__ __forceinline__ float dotc(float a, float b, float m) { return (a - m) * b; }
+__device__ __forceinline__ float dotc(float4 a, float4 b, float m) {
+  return (dotc(a.x, b.x, m) + dotc(a.y, b.y, m)) + (dotc(a.z, b.z, m) + dotc(a.w, b.w, m));
+}
 __device__ __forceinline__ void zero(float& v) { v = 0.f; }
 __device__ __forceinline__ void zero(float4& v) { v.x = v.y = v.z = v.w = 0.f; }
+__device__ __forceinline__ float add(float a, float b) { return a + b; }
+__device__ __forceinline__ float4 add(float4 a, float4 b) {
+  a.x += b.x;
+  a.y += b.y;
+  a.z += b.z;
+  a.w += b.w;
+  return a;
+}
+// The gradient a ReLU lets through: g where its output o passed (o > 0),
+// exactly 0 elsewhere.
+__device__ __forceinline__ float passed(float g, float o) { return o > 0.f ? g : 0.f; }
+__device__ __forceinline__ float4 passed(float4 g, float4 o) {
+  g.x = passed(g.x, o.x);
+  g.y = passed(g.y, o.y);
+  g.z = passed(g.z, o.z);
+  g.w = passed(g.w, o.w);
+  return g;
+}
 __device__ __forceinline__ float scale(float v, float g) { return v * g; }
 __device__ __forceinline__ float4 scale(float4 v, float g) {
   v.x *= g;
   v.y *= g;
   v.z *= g;
   v.w *= g;
+  return v;
+}
+// v g (SRM), or the tail's max(v g + b + r, 0).
+__device__ __forceinline__ float affine(float v, float g, float b, float r, bool tail) {
+  if (!tail) return scale(v, g);
+  const float o = v * g + b + r;
+  return o > 0.f ? o : 0.f;
+}
+__device__ __forceinline__ float4 affine(float4 v, float g, float b, float4 r, bool tail) {
+  v.x = affine(v.x, g, b, r.x, tail);
+  v.y = affine(v.y, g, b, r.y, tail);
+  v.z = affine(v.z, g, b, r.z, tail);
+  v.w = affine(v.w, g, b, r.w, tail);
   return v;
 }
 // dx = G g + k2 (x - mu) + k0
@@ -119,6 +236,25 @@ __device__ __forceinline__ float4 dxval(float4 x, float4 G, float g, float mu, f
   r.z = dxval(x.z, G.z, g, mu, k0, k2);
   r.w = dxval(x.w, G.w, g, mu, k0, k2);
   return r;
+}
+
+// at views plane memory from offset off as T; opt keeps a null pointer
+// (an optional input or output) null.
+template <class T>
+__device__ __forceinline__ const T* at(const float* b, long long off) {
+  return (const T*)(b + off);
+}
+template <class T>
+__device__ __forceinline__ T* at(float* b, long long off) {
+  return (T*)(b + off);
+}
+template <class T>
+__device__ __forceinline__ const T* opt(const float* b, long long off) {
+  return b ? at<T>(b, off) : nullptr;
+}
+template <class T>
+__device__ __forceinline__ T* opt(float* b, long long off) {
+  return b ? at<T>(b, off) : nullptr;
 }
 
 // ---- layouts: how the threads of a plane share it --------------------------
@@ -157,27 +293,39 @@ __device__ __forceinline__ void load(const typename Lay::T* __restrict__ src, in
   }
 }
 
-// stats computes a plane's mean and std from the values load fetched.
+// load_opt is load for an optional input: zeros where src is null.
 template <class Lay, int R>
-__device__ __forceinline__ void stats(const typename Lay::T (&v)[R], int L, float* sh, float& mu, float& sd) {
+__device__ __forceinline__ void load_opt(const typename Lay::T* __restrict__ src, int L, typename Lay::T (&v)[R]) {
+  if (src) {
+    load<Lay, R>(src, L, v);
+  } else {
+#pragma unroll
+    for (int k = 0; k < R; k++) zero(v[k]);
+  }
+}
+
+// moments computes a plane's mean and sum of squared deviations from the
+// values load fetched.
+template <class Lay, int R>
+__device__ __forceinline__ void moments(const typename Lay::T (&v)[R], int L, float* sh, float& mu, float& q) {
   float s = 0.f;
 #pragma unroll
   for (int k = 0; k < R; k++) s += hsum(v[k]);
   mu = Lay::sum(s, sh) / (float)L;
-  float q = 0.f;
+  float d = 0.f;
 #pragma unroll
-  for (int k = 0; k < R; k++) q += Lay::slot(k) < Lay::slots(L) ? sqdev(v[k], mu) : 0.f;
-  sd = sqrtf(Lay::sum(q, sh) / (float)(L - 1) + SRM_STD_EPS);
+  for (int k = 0; k < R; k++) d += Lay::slot(k) < Lay::slots(L) ? sqdev(v[k], mu) : 0.f;
+  q = Lay::sum(d, sh);
 }
 
-__device__ __forceinline__ void loop_stats(const float* __restrict__ xp, int L, float* sh, float& mu, float& sd) {
+__device__ __forceinline__ void loop_moments(const float* __restrict__ xp, int L, float* sh, float& mu, float& q) {
   const int t = threadIdx.x, T = blockDim.x;
   float s = 0.f;
   for (int i = t; i < L; i += T) s += xp[i];
   mu = block_sum(s, sh) / (float)L;
-  float q = 0.f;
-  for (int i = t; i < L; i += T) q += sqdev(xp[i], mu);
-  sd = sqrtf(block_sum(q, sh) / (float)(L - 1) + SRM_STD_EPS);
+  float d = 0.f;
+  for (int i = t; i < L; i += T) d += sqdev(xp[i], mu);
+  q = block_sum(d, sh);
 }
 
 // ---- eval forward: statistics, gate and scaling in one read of x ------------
@@ -211,9 +359,9 @@ __device__ __forceinline__ void eval_plane(EVAL_PARAMS) {
   const long long off = (long long)p * L;
   typename Lay::T v[R];
   load<Lay, R>((const typename Lay::T*)(x + off), L, v);
-  float mu, sd;
-  stats<Lay, R>(v, L, sh, mu, sd);
-  const float g = gate(mu, sd);
+  float mu, q;
+  moments<Lay, R>(v, L, sh, mu, q);
+  const float g = gate(mu, spread(q, L));
   if (gates && Lay::leader()) gates[p] = g;  // optional: analyses read them
   typename Lay::T* o = (typename Lay::T*)(out + off);
 #pragma unroll
@@ -227,50 +375,96 @@ extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) {
   if (p >= P) return;
   const EvalGate gate(p % C, cfc, gamma, beta, rmean, rvar, eps);
   const long long off = (long long)p * L;
-  float mu, sd;
-  loop_stats(x + off, L, sh, mu, sd);
-  const float g = gate(mu, sd);
+  float mu, q;
+  loop_moments(x + off, L, sh, mu, q);
+  const float g = gate(mu, spread(q, L));
   if (gates && threadIdx.x == 0) gates[p] = g;
   for (int i = threadIdx.x; i < L; i += blockDim.x) out[off + i] = x[off + i] * g;
 }
 
-// ---- training forward, pass 1: per-plane mean and std ----------------------
+// ---- training forward, pass 1: per-plane mean, and std or q ----------------
+// The second statistic is SRM's std (as_std), or the tail's sum of squared
+// deviations q, from which its per-channel kernel derives the variances of
+// x and y exactly.
 
-#define STATS_PARAMS const float *__restrict__ x, float *__restrict__ mean, float *__restrict__ sdev, int L, int P
-#define STATS_ARGS x, mean, sdev, L, P
+#define STATS_PARAMS const float *__restrict__ x, float *__restrict__ mean, float *__restrict__ second, int L, int P
+#define STATS_ARGS(as_std) x, mean, second, as_std, L, P
 
 template <class Lay, int R>
-__device__ __forceinline__ void stats_plane(STATS_PARAMS) {
+__device__ __forceinline__ void stats_plane(const float* __restrict__ x, float* __restrict__ mean,
+                                            float* __restrict__ second, bool as_std, int L, int P) {
   __shared__ float sh[32];
   const int p = Lay::plane();
   if (p >= P) return;
   typename Lay::T v[R];
   load<Lay, R>((const typename Lay::T*)(x + (long long)p * L), L, v);
-  float mu, sd;
-  stats<Lay, R>(v, L, sh, mu, sd);
+  float mu, q;
+  moments<Lay, R>(v, L, sh, mu, q);
   if (Lay::leader()) {
     mean[p] = mu;
-    sdev[p] = sd;
+    second[p] = as_std ? spread(q, L) : q;
   }
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) {
+__device__ __forceinline__ void stats_loop(const float* __restrict__ x, float* __restrict__ mean,
+                                           float* __restrict__ second, bool as_std, int L, int P) {
   __shared__ float sh[32];
   const int p = blockIdx.x;
   if (p >= P) return;
-  float mu, sd;
-  loop_stats(x + (long long)p * L, L, sh, mu, sd);
+  float mu, q;
+  loop_moments(x + (long long)p * L, L, sh, mu, q);
   if (threadIdx.x == 0) {
     mean[p] = mu;
-    sdev[p] = sd;
+    second[p] = as_std ? spread(q, L) : q;
   }
 }
 
-// ---- training forward, per channel: CFC, batch BN, gate ---------------------
-// One warp per channel, lanes striding over the batch, in double: the batch
-// variance of z subtracts nearly equal numbers, and this step is tiny.
-// Saves zh (per plane) and r (per channel) for the backward pass.
+extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(true)); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(false)); }
 
+// ---- per channel: batch statistics, gates and their gradients ---------------
+// One warp per channel, lanes striding over the batch, in double: the batch
+// variances subtract nearly equal numbers, and these steps are tiny.
+
+// batch_moments sets m and v to the mean and biased variance of f(p) over
+// channel c's N planes p, two passes over the batch.
+template <class F>
+__device__ __forceinline__ void batch_moments(const F& f, int c, int N, int C, double& m, double& v) {
+  const int lane = threadIdx.x & 31;
+  double s = 0.0;
+  for (int n = lane; n < N; n += 32) s += f(n * C + c);
+  m = warp_sum_d(s) / N;
+  double q = 0.0;
+  for (int n = lane; n < N; n += 32) {
+    const double d = f(n * C + c) - m;
+    q += d * d;
+  }
+  v = warp_sum_d(q) / N;
+}
+
+// update_running moves a BatchNorm's running statistics toward the batch's
+// mean m and biased variance v over count values; the variance goes in
+// unbiased, as PyTorch's.
+__device__ __forceinline__ void update_running(float* rmean, float* rvar, int c, float momentum, double m, double v,
+                                               double count) {
+  const double mo = momentum;
+  rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m);
+  rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * v * count / (count - 1));
+}
+
+// put writes a parameter gradient, or adds it to the one there when acc.
+__device__ __forceinline__ void put(float* d, int i, double v, int acc) {
+  d[i] = acc ? (float)(d[i] + v) : (float)v;
+}
+
+// StyleZ is SRM's CFC output of a plane from its style statistics.
+struct StyleZ {
+  double a, b;
+  const float *mean, *sdev;
+  __device__ double operator()(int p) const { return a * mean[p] + b * sdev[p]; }
+};
+
+// Saves zh (per plane) and r (per channel) for the backward pass.
 extern "C" __global__ void __launch_bounds__(256)
     srm_train_gate(const float* __restrict__ mean, const float* __restrict__ sdev, const float* __restrict__ cfc,
                    const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ rmean,
@@ -279,108 +473,24 @@ extern "C" __global__ void __launch_bounds__(256)
   const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (c >= C) return;
   const int lane = threadIdx.x & 31;
-  const double a = cfc[2 * c], b = cfc[2 * c + 1];
-  double s = 0.0;
-  for (int n = lane; n < N; n += 32) s += a * mean[n * C + c] + b * sdev[n * C + c];
-  const double m = warp_sum_d(s) / N;
-  double q = 0.0;
-  for (int n = lane; n < N; n += 32) {
-    const double d = a * mean[n * C + c] + b * sdev[n * C + c] - m;
-    q += d * d;
-  }
-  const double v = warp_sum_d(q) / N;
+  const StyleZ z = {cfc[2 * c], cfc[2 * c + 1], mean, sdev};
+  double m, v;
+  batch_moments(z, c, N, C, m, v);
   const double r = 1.0 / sqrt(v + (double)eps);
   const double gm = gamma[c], bt = beta[c];
   for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
-    const double zh = (a * mean[p] + b * sdev[p] - m) * r;
+    const double zh = (z(p) - m) * r;
     zhat[p] = (float)zh;
-    gate[p] = (float)(1.0 / (1.0 + exp(-(gm * zh + bt))));
+    gate[p] = (float)sigmoid_d(gm * zh + bt);
   }
   if (lane == 0) {
-    const double mo = momentum;
-    rmean[c] = (float)((1.0 - mo) * rmean[c] + mo * m);
-    rvar[c] = (float)((1.0 - mo) * rvar[c] + mo * v * N / (N - 1));
+    update_running(rmean, rvar, c, momentum, m, v, N);
     rstd[c] = (float)r;
   }
 }
 
-// ---- training forward, pass 2: out = x * g ----------------------------------
-
-#define SCALE_PARAMS const float *__restrict__ x, const float *__restrict__ gate, float *__restrict__ out, int L, int P
-#define SCALE_ARGS x, gate, out, L, P
-
-template <class Lay, int R>
-__device__ __forceinline__ void scale_plane(SCALE_PARAMS) {
-  const int p = Lay::plane();
-  if (p >= P) return;
-  const float g = gate[p];
-  const long long off = (long long)p * L;
-  typename Lay::T v[R];
-  load<Lay, R>((const typename Lay::T*)(x + off), L, v);
-  typename Lay::T* o = (typename Lay::T*)(out + off);
-#pragma unroll
-  for (int k = 0; k < R; k++)
-    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = scale(v[k], g);
-}
-
-extern "C" __global__ void __launch_bounds__(256) srm_scale_loop(SCALE_PARAMS) {
-  const int p = blockIdx.x;
-  if (p >= P) return;
-  const long long off = (long long)p * L;
-  const float g = gate[p];
-  if ((L & 3) == 0) {
-    const float4* xv = (const float4*)(x + off);
-    float4* ov = (float4*)(out + off);
-#pragma unroll 4
-    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) ov[i] = scale(xv[i], g);
-  } else {
-    for (int i = threadIdx.x; i < L; i += blockDim.x) out[off + i] = x[off + i] * g;
-  }
-}
-
-// ---- backward, pass 1: S_p = sum_i G_pi x_pi ---------------------------------
-
-#define DOT_PARAMS const float *__restrict__ x, const float *__restrict__ dout, float *__restrict__ dot, int L, int P
-#define DOT_ARGS x, dout, dot, L, P
-
-template <class Lay, int R>
-__device__ __forceinline__ void dot_plane(DOT_PARAMS) {
-  __shared__ float sh[32];
-  const int p = Lay::plane();
-  if (p >= P) return;
-  const long long off = (long long)p * L;
-  typename Lay::T a[R], d[R];
-  load<Lay, R>((const typename Lay::T*)(x + off), L, a);
-  load<Lay, R>((const typename Lay::T*)(dout + off), L, d);
-  float s = 0.f;
-#pragma unroll
-  for (int k = 0; k < R; k++) s += dotp(a[k], d[k]);
-  s = Lay::sum(s, sh);
-  if (Lay::leader()) dot[p] = s;
-}
-
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) {
-  __shared__ float sh[32];
-  const int p = blockIdx.x;
-  if (p >= P) return;
-  const long long off = (long long)p * L;
-  float s = 0.f;
-  if ((L & 3) == 0) {
-    const float4* xv = (const float4*)(x + off);
-    const float4* gv = (const float4*)(dout + off);
-#pragma unroll 4
-    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) s += dotp(xv[i], gv[i]);
-  } else {
-    for (int i = threadIdx.x; i < L; i += blockDim.x) s += dout[off + i] * x[off + i];
-  }
-  s = block_sum(s, sh);
-  if (threadIdx.x == 0) dot[p] = s;
-}
-
-// ---- backward, per channel: BN and CFC backward, dx coefficients ------------
-// Writes (not accumulates) dcfc, dgamma and dbeta.
-
+// Writes dcfc, dgamma and dbeta (overwrites, never accumulates).
 extern "C" __global__ void __launch_bounds__(256)
     srm_bwd_gate(const float* __restrict__ dot, const float* __restrict__ mean, const float* __restrict__ sdev,
                  const float* __restrict__ gate, const float* __restrict__ zhat, const float* __restrict__ rstd,
@@ -423,56 +533,403 @@ extern "C" __global__ void __launch_bounds__(256)
   }
 }
 
+// Values reads a per-plane array, for batch_moments.
+struct Values {
+  const float* v;
+  __device__ double operator()(int p) const { return v[p]; }
+};
+
+// TailChannel is channel c of the block tail as both of its per-channel
+// kernels derive it (see the maths at the top), in double, on every lane of
+// the warp: from the plane moments m (mean) and q (m2), bn's statistics and
+// its map BN(x) = a x + b; gated, SRM's CFC on the style of y and its
+// BatchNorm's batch statistics; backward, from the sums of pass 1 (psum,
+// dot), the gradient at the gates. Per-plane values are recomputed where
+// needed rather than kept: N planes per lane at most, against a warp.
+struct TailChannel {
+  int N, L;
+  const float *mean, *m2, *psum, *dot;
+  double mu, var, r, a, b;                   // bn: batch mean, biased variance, 1/sqrt(var + eps)
+  bool gated;                                // an SRM follows bn
+  double w0, w1, gamma2, beta2, mz, vz, rz;  // SRM: CFC, BN weight and bias, batch statistics of z
+  double sdh, sdhz;                          // backward: sum_n dh, sum_n dh zh
+
+  __device__ double u(int p) const { return a * mean[p] + b; }
+  __device__ double s(int p) const { return sqrt(a * a * m2[p] / (L - 1) + 1e-5); }
+  __device__ double z(int p) const { return w0 * u(p) + w1 * s(p); }
+  __device__ double operator()(int p) const { return z(p); }  // for batch_moments
+  __device__ double zh(int p) const { return (z(p) - mz) * rz; }
+  __device__ double gate(int p) const { return gated ? sigmoid_d(gamma2 * zh(p) + beta2) : 1.0; }
+  // dh is the gradient at the gate's pre-activation, a Qc + u P through S and B.
+  __device__ double dh(int p) const {
+    const double g = gate(p);
+    return (a * dot[p] + u(p) * psum[p]) * g * (1.0 - g);
+  }
+  __device__ double dz(int p) const { return gamma2 * rz * (dh(p) - sdh / N - zh(p) * sdhz / N); }
+};
+
+__device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, const float* m2, const float* gamma,
+                                                    const float* beta, const float* cfc, const float* gamma2,
+                                                    const float* beta2, float eps, float eps2, int N, int C, int L) {
+  TailChannel t{};
+  t.N = N;
+  t.L = L;
+  t.mean = mean;
+  t.m2 = m2;
+  // var = sum q / (N L) + the batch variance of m: the plane moments' sum.
+  double vm, q = 0.0;
+  batch_moments(Values{mean}, c, N, C, t.mu, vm);
+  for (int n = threadIdx.x & 31; n < N; n += 32) q += m2[n * C + c];
+  t.var = vm + warp_sum_d(q) / ((double)N * L);
+  t.r = 1.0 / sqrt(t.var + (double)eps);
+  t.a = gamma[c] * t.r;
+  t.b = beta[c] - t.a * t.mu;
+  t.gated = cfc != nullptr;
+  if (t.gated) {
+    t.w0 = cfc[2 * c];
+    t.w1 = cfc[2 * c + 1];
+    t.gamma2 = gamma2[c];
+    t.beta2 = beta2[c];
+    batch_moments(t, c, N, C, t.mz, t.vz);
+    t.rz = 1.0 / sqrt(t.vz + (double)eps2);
+  }
+  return t;
+}
+
+#define TAIL_CHANNEL_PARAMS                                                                                 \
+  const float *__restrict__ mean, const float *__restrict__ m2, const float *__restrict__ gamma,          \
+      const float *__restrict__ beta, const float *__restrict__ cfc, const float *__restrict__ gamma2,    \
+      const float *__restrict__ beta2, float eps, float eps2
+#define TAIL_CHANNEL_ARGS mean, m2, gamma, beta, cfc, gamma2, beta2, eps, eps2
+
+// srm_tail_fwd: bn's batch statistics and running-statistics update, with
+// cfc the gates and SRM's BatchNorm update (without, the gate is 1 and
+// the SRM pointers are null), and the apply pass's per-plane gain S and
+// bias B. gate, optional, keeps the gates for analyses.
+extern "C" __global__ void __launch_bounds__(256)
+    srm_tail_fwd(TAIL_CHANNEL_PARAMS, float* __restrict__ rmean, float* __restrict__ rvar, float* __restrict__ rmean2,
+                 float* __restrict__ rvar2, float* __restrict__ gain, float* __restrict__ bias,
+                 float* __restrict__ gate, float momentum, float momentum2, int N, int C, int L) {
+  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (c >= C) return;
+  const int lane = threadIdx.x & 31;
+  const TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
+  for (int n = lane; n < N; n += 32) {
+    const int p = n * C + c;
+    const double g = t.gate(p);
+    gain[p] = (float)(t.a * g);
+    bias[p] = (float)(t.b * g);
+    if (gate) gate[p] = (float)g;
+  }
+  if (lane == 0) {
+    update_running(rmean, rvar, c, momentum, t.mu, t.var, (double)N * L);
+    if (t.gated) update_running(rmean2, rvar2, c, momentum2, t.mz, t.vz, N);
+  }
+}
+
+// srm_tail_bwd: the parameter gradients (written, or added when acc) and
+// the dx pass's per-plane k0 = dm/L and k2 = 2 dq, from pass 1's sums.
+extern "C" __global__ void __launch_bounds__(256)
+    srm_tail_bwd(TAIL_CHANNEL_PARAMS, const float* __restrict__ psum, const float* __restrict__ dot,
+                 float* __restrict__ k0, float* __restrict__ k2, float* __restrict__ dgamma,
+                 float* __restrict__ dbeta, float* __restrict__ dcfc, float* __restrict__ dgamma2,
+                 float* __restrict__ dbeta2, int acc, int N, int C, int L) {
+  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (c >= C) return;
+  const int lane = threadIdx.x & 31;
+  TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
+  t.psum = psum;
+  t.dot = dot;
+  // Through S and B, and the gates' BatchNorm.
+  double dA = 0.0, db = 0.0, sdh = 0.0, sdhz = 0.0;
+  for (int n = lane; n < N; n += 32) {
+    const int p = n * C + c;
+    const double g = t.gate(p);
+    dA += g * (dot[p] + psum[p] * (mean[p] - t.mu));
+    db += g * psum[p];
+    if (t.gated) {
+      const double dh = t.dh(p);
+      sdh += dh;
+      sdhz += dh * t.zh(p);
+    }
+  }
+  dA = warp_sum_d(dA);
+  db = warp_sum_d(db);
+  t.sdh = warp_sum_d(sdh);
+  t.sdhz = warp_sum_d(sdhz);
+  // Through the CFC into the style of y, u and s.
+  double dw0 = 0.0, dw1 = 0.0;
+  if (t.gated) {
+    double dAs = 0.0, dbs = 0.0;
+    for (int n = lane; n < N; n += 32) {
+      const int p = n * C + c;
+      const double dz = t.dz(p), du = t.w0 * dz, ds = t.w1 * dz;
+      dw0 += dz * t.u(p);
+      dw1 += dz * t.s(p);
+      dAs += du * (mean[p] - t.mu) + ds * t.a * m2[p] / ((L - 1) * t.s(p));
+      dbs += du;
+    }
+    dA += warp_sum_d(dAs);
+    db += warp_sum_d(dbs);
+    dw0 = warp_sum_d(dw0);
+    dw1 = warp_sum_d(dw1);
+  }
+  // Through a = gamma r and b = beta - a mu into mu and var, then the plane moments.
+  const double dvar = -0.5 * dA * gamma[c] * t.r * t.r * t.r, dmu = -t.a * db;
+  for (int n = lane; n < N; n += 32) {
+    const int p = n * C + c;
+    double dm = (dmu + 2.0 * dvar * (mean[p] - t.mu)) / N, dq = dvar / ((double)N * L);
+    if (t.gated) {
+      const double dz = t.dz(p);
+      dm += t.a * t.w0 * dz;
+      dq += t.w1 * dz * t.a * t.a / (2.0 * (L - 1) * t.s(p));
+    }
+    k0[p] = (float)(dm / L);
+    k2[p] = (float)(2.0 * dq);
+  }
+  if (lane == 0) {
+    put(dgamma, c, dA * t.r, acc);
+    put(dbeta, c, db, acc);
+    if (t.gated) {
+      put(dcfc, 2 * c, dw0, acc);
+      put(dcfc, 2 * c + 1, dw1, acc);
+      put(dgamma2, c, t.sdhz, acc);
+      put(dbeta2, c, t.sdh, acc);
+    }
+  }
+}
+
+// ---- training forward, pass 2: out = x g, or the tail's output --------------
+// SRM scales by its gates (gain; bias and res null); the tail writes
+// max(S x + B + short, 0) with S = gain, B = bias, short = res.
+
+#define SCALE_PARAMS const float *__restrict__ x, const float *__restrict__ gate, float *__restrict__ out, int L, int P
+#define SCALE_ARGS x, gate, nullptr, nullptr, out, L, P
+#define APPLY_PARAMS                                                                                       \
+  const float *__restrict__ x, const float *__restrict__ gain, const float *__restrict__ bias,           \
+      const float *__restrict__ res, float *__restrict__ out, int L, int P
+#define APPLY_ARGS x, gain, bias, res, out, L, P
+
+template <class Lay, int R>
+__device__ __forceinline__ void apply_plane(APPLY_PARAMS) {
+  typedef typename Lay::T T;
+  const int p = Lay::plane();
+  if (p >= P) return;
+  const float g = gain[p], b = bias ? bias[p] : 0.f;
+  const long long off = (long long)p * L;
+  T v[R], r[R];
+  load<Lay, R>(at<T>(x, off), L, v);
+  load_opt<Lay, R>(opt<T>(res, off), L, r);
+  T* o = at<T>(out, off);
+#pragma unroll
+  for (int k = 0; k < R; k++)
+    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = affine(v[k], g, b, r[k], res != nullptr);
+}
+
+// apply_run is the loop shape's pass over a plane. The loop shape's passes
+// (*_run) take n floats, or float4s unrolled U = 4 times (the scalar path
+// is for odd plane sizes and gains nothing from it); U is a template
+// parameter because NVRTC takes one as #pragma unroll's argument and clang
+// rejects the parenthesised expression NVRTC would take instead.
+template <class T, int U = sizeof(T) == sizeof(float4) ? 4 : 1>
+__device__ __forceinline__ void apply_run(const T* __restrict__ x, const T* __restrict__ res, T* __restrict__ out,
+                                          int n, float g, float b) {
+  T none;
+  zero(none);
+#pragma unroll U
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = affine(x[i], g, b, res ? res[i] : none, res != nullptr);
+}
+
+__device__ __forceinline__ void apply_loop(APPLY_PARAMS) {
+  const int p = blockIdx.x;
+  if (p >= P) return;
+  const long long off = (long long)p * L;
+  const float g = gain[p], b = bias ? bias[p] : 0.f;
+  if ((L & 3) == 0) {
+    apply_run(at<float4>(x, off), opt<float4>(res, off), at<float4>(out, off), L >> 2, g, b);
+  } else {
+    apply_run(x + off, opt<float>(res, off), out + off, L, g, b);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(256) srm_scale_loop(SCALE_PARAMS) { apply_loop(SCALE_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARAMS) { apply_loop(APPLY_ARGS); }
+
+// ---- backward, pass 1: per-plane sums of the incoming gradient -------------
+// SRM: dot_p = sum_i G_pi x_pi (out, mean, dr and psum null). The tail:
+// dr = G [out > 0], written to dr (added to it when acc) unless that is
+// null, psum_p = sum_i dr_pi and dot_p = sum_i dr_pi (x_pi - mean_p).
+
+#define DOT_PARAMS const float *__restrict__ x, const float *__restrict__ dout, float *__restrict__ dot, int L, int P
+#define DOT_ARGS x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L, P
+#define SUMS_PARAMS                                                                                      \
+  const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
+      const float *__restrict__ mean, float *__restrict__ dr, int acc, float *__restrict__ psum,       \
+      float *__restrict__ dot, int L, int P
+#define SUMS_ARGS x, dout, out, mean, dr, acc, psum, dot, L, P
+
+template <class Lay, int R>
+__device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
+  typedef typename Lay::T T;
+  __shared__ float sh[32];
+  const int p = Lay::plane();
+  if (p >= P) return;
+  const float m = mean ? mean[p] : 0.f;
+  const long long off = (long long)p * L;
+  T a[R], d[R];
+  load<Lay, R>(at<T>(x, off), L, a);
+  load<Lay, R>(at<T>(dout, off), L, d);
+  if (out) {
+    T o[R];
+    load<Lay, R>(at<T>(out, off), L, o);
+#pragma unroll
+    for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
+    if (dr) {
+      T* w = at<T>(dr, off);
+      if (acc) load<Lay, R>(w, L, o);
+#pragma unroll
+      for (int k = 0; k < R; k++)
+        if (Lay::slot(k) < Lay::slots(L)) w[Lay::slot(k)] = acc ? add(d[k], o[k]) : d[k];
+    }
+  }
+  float s = 0.f, t = 0.f;
+#pragma unroll
+  for (int k = 0; k < R; k++) {
+    s += hsum(d[k]);
+    t += dotc(a[k], d[k], m);
+  }
+  if (psum) s = Lay::sum(s, sh);
+  t = Lay::sum(t, sh);
+  if (Lay::leader()) {
+    if (psum) psum[p] = s;
+    dot[p] = t;
+  }
+}
+
+template <class T, int U = sizeof(T) == sizeof(float4) ? 4 : 1>
+__device__ __forceinline__ void sums_run(const T* __restrict__ x, const T* __restrict__ dout, const T* __restrict__ out,
+                                         T* __restrict__ dr, int acc, int n, float m, float& s, float& t) {
+#pragma unroll U
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    T d = dout[i];
+    if (out) {
+      d = passed(d, out[i]);
+      if (dr) dr[i] = acc ? add(d, dr[i]) : d;
+    }
+    s += hsum(d);
+    t += dotc(x[i], d, m);
+  }
+}
+
+__device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
+  __shared__ float sh[32];
+  const int p = blockIdx.x;
+  if (p >= P) return;
+  const float m = mean ? mean[p] : 0.f;
+  const long long off = (long long)p * L;
+  float s = 0.f, t = 0.f;
+  if ((L & 3) == 0) {
+    sums_run(at<float4>(x, off), at<float4>(dout, off), opt<float4>(out, off), opt<float4>(dr, off), acc, L >> 2, m, s,
+             t);
+  } else {
+    sums_run(x + off, dout + off, opt<float>(out, off), opt<float>(dr, off), acc, L, m, s, t);
+  }
+  if (psum) s = block_sum(s, sh);
+  t = block_sum(t, sh);
+  if (threadIdx.x == 0) {
+    if (psum) psum[p] = s;
+    dot[p] = t;
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) { sums_loop(DOT_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PARAMS) { sums_loop(SUMS_ARGS); }
+
 // ---- backward, pass 2: dx = G g + k2 (x - mu) + k0 --------------------------
+// SRM: G = dout, g its gate. The tail: g = S, mean = m, and G = dr, read
+// from dout when pass 1 wrote dr there, or masked again from dout by out
+// when out is not null (dr went into an existing gradient); dx is added
+// to when acc.
 
 #define DX_PARAMS                                                                                   \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ gate,    \
       const float *__restrict__ mean, const float *__restrict__ k0, const float *__restrict__ k2, \
       float *__restrict__ dx, int L, int P
-#define DX_ARGS x, dout, gate, mean, k0, k2, dx, L, P
+#define DX_ARGS x, dout, nullptr, gate, mean, k0, k2, dx, 0, L, P
+#define TAIL_DX_PARAMS                                                                                    \
+  const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
+      const float *__restrict__ gate, const float *__restrict__ mean, const float *__restrict__ k0,     \
+      const float *__restrict__ k2, float *__restrict__ dx, int acc, int L, int P
+#define TAIL_DX_ARGS x, dout, out, gate, mean, k0, k2, dx, acc, L, P
 
 template <class Lay, int R>
-__device__ __forceinline__ void dx_plane(DX_PARAMS) {
+__device__ __forceinline__ void dx_plane(TAIL_DX_PARAMS) {
+  typedef typename Lay::T T;
   const int p = Lay::plane();
   if (p >= P) return;
   const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
   const long long off = (long long)p * L;
-  typename Lay::T a[R], d[R];
-  load<Lay, R>((const typename Lay::T*)(x + off), L, a);
-  load<Lay, R>((const typename Lay::T*)(dout + off), L, d);
-  typename Lay::T* o = (typename Lay::T*)(dx + off);
+  T a[R], d[R], o[R];
+  load<Lay, R>(at<T>(x, off), L, a);
+  load<Lay, R>(at<T>(dout, off), L, d);
+  if (out) {
+    load<Lay, R>(at<T>(out, off), L, o);
 #pragma unroll
-  for (int k = 0; k < R; k++)
-    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = dxval(a[k], d[k], g, mu, c0, c2);
+    for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
+  }
+  T* w = at<T>(dx, off);
+  if (acc) load<Lay, R>(w, L, o);
+#pragma unroll
+  for (int k = 0; k < R; k++) {
+    if (Lay::slot(k) < Lay::slots(L)) {
+      const T v = dxval(a[k], d[k], g, mu, c0, c2);
+      w[Lay::slot(k)] = acc ? add(v, o[k]) : v;
+    }
+  }
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_loop(DX_PARAMS) {
+template <class T, int U = sizeof(T) == sizeof(float4) ? 4 : 1>
+__device__ __forceinline__ void dx_run(const T* __restrict__ x, const T* __restrict__ dout, const T* __restrict__ out,
+                                       T* __restrict__ dx, int acc, int n, float g, float mu, float c0, float c2) {
+#pragma unroll U
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const T d = out ? passed(dout[i], out[i]) : dout[i];
+    const T v = dxval(x[i], d, g, mu, c0, c2);
+    dx[i] = acc ? add(v, dx[i]) : v;
+  }
+}
+
+__device__ __forceinline__ void dx_loop(TAIL_DX_PARAMS) {
   const int p = blockIdx.x;
   if (p >= P) return;
   const long long off = (long long)p * L;
   const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
   if ((L & 3) == 0) {
-    const float4* xv = (const float4*)(x + off);
-    const float4* gv = (const float4*)(dout + off);
-    float4* dv = (float4*)(dx + off);
-#pragma unroll 4
-    for (int i = threadIdx.x; i < (L >> 2); i += blockDim.x) dv[i] = dxval(xv[i], gv[i], g, mu, c0, c2);
+    dx_run(at<float4>(x, off), at<float4>(dout, off), opt<float4>(out, off), at<float4>(dx, off), acc, L >> 2, g, mu, c0,
+           c2);
   } else {
-    for (int i = threadIdx.x; i < L; i += blockDim.x) dx[off + i] = dxval(x[off + i], dout[off + i], g, mu, c0, c2);
+    dx_run(x + off, dout + off, opt<float>(out, off), dx + off, acc, L, g, mu, c0, c2);
   }
 }
+
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_loop(DX_PARAMS) { dx_loop(DX_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAMS) { dx_loop(TAIL_DX_ARGS); }
 
 // ---- entry points for the warp and block shapes -----------------------------
 
 #define SRM_KERNEL(name, impl, PARAMS, ARGS, R)                                                           \
   extern "C" __global__ void __launch_bounds__(256) name##_warp##R(PARAMS) { impl<WarpLayout, R>(ARGS); } \
   extern "C" __global__ void __launch_bounds__(256) name##_block##R(PARAMS) { impl<BlockLayout, R>(ARGS); }
-#define SRM_KERNELS(R)                                              \
-  SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, R)       \
-  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS, R)   \
-  SRM_KERNEL(srm_scale, scale_plane, SCALE_PARAMS, SCALE_ARGS, R)   \
-  SRM_KERNEL(srm_bwd_dot, dot_plane, DOT_PARAMS, DOT_ARGS, R)       \
-  SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, R)
+#define SRM_KERNELS(R)                                                            \
+  SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, R)                     \
+  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), R)           \
+  SRM_KERNEL(srm_scale, apply_plane, SCALE_PARAMS, SCALE_ARGS, R)                 \
+  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS, R)                    \
+  SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, R)                         \
+  SRM_KERNEL(srm_tail_stats, stats_plane, STATS_PARAMS, STATS_ARGS(false), R)     \
+  SRM_KERNEL(srm_tail_apply, apply_plane, APPLY_PARAMS, APPLY_ARGS, R)            \
+  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS, R)            \
+  SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, R)
 
 SRM_KERNELS(1)
 SRM_KERNELS(2)

@@ -138,6 +138,8 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    PLANE(srm_eval),  PLANE(srm_stats),
     PLANE(srm_scale),    PLANE(srm_bwd_dot),    PLANE(srm_bwd_dx),
+    K(srm_tail_fwd),     K(srm_tail_bwd),       PLANE(srm_tail_stats), PLANE(srm_tail_apply), PLANE(srm_tail_bwd_sums),
+    PLANE(srm_tail_dx),
     // nn.cu kernels (cuda/nn.go)
     K(nn_fill), K(nn_copy), K(nn_add_into), K(nn_add), K(nn_relu), K(nn_sigmoid), K(nn_relu_bwd),
     K(nn_sigmoid_bwd), K(nn_scale_planes), K(nn_scale_planes_bwd), K(nn_add_bias), K(nn_chan_sum),
