@@ -58,7 +58,10 @@ func batchNormOp(op string, x, gamma, beta, runMean, runVar, short *tensor.Tenso
 		tensor.Panicf("%s: training needs more than one value per channel, input %v", op, s)
 	}
 	if d := DeviceOf(op, x, gamma, beta, runMean, runVar, short); d != nil {
-		if short != nil {
+		switch {
+		case short != nil && training:
+			return batchNormAddReLUDevice(d, op, x, gamma, beta, runMean, runVar, short, momentum, eps, bn)
+		case short != nil:
 			return AddReLU(batchNormDevice(d, op, x, gamma, beta, runMean, runVar, training, momentum, eps, bn, false), short)
 		}
 		return batchNormDevice(d, op, x, gamma, beta, runMean, runVar, training, momentum, eps, bn, relu)
