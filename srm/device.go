@@ -11,7 +11,8 @@ import (
 
 // The device paths of srm's own operations, beside their host code's
 // checks: style pooling, CFC, the option-A shortcut, and the official SRM
-// as package cuda's fused kernels.
+// as package cuda's fused kernels, alone or with its block's last
+// BatchNorm, shortcut and ReLU (the block tail).
 
 func stylePoolDevice(d *cuda.Device, x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	g := op.GPU{D: d, Op: "StylePool"}
@@ -116,6 +117,34 @@ func (m *SRM) forwardFused(d *cuda.Device, x *tensor.Tensor) *tensor.Tensor {
 			}
 		}
 	}, x, m.CFC, bn.Weight, bn.Bias)
+	return out
+}
+
+// tailDevice ends an official SRM block in training mode (m.fused(), bn and
+// m.BN training) as cuda's fused block tail: out = ReLU(m(bn(x)) + short),
+// x the block's last convolution's output. bn's output is never written:
+// forward is a statistics pass over x and one pass that reads x and short
+// and writes out, backward two passes, which is what the plain block's
+// tail costs. Both BatchNorms' running statistics are updated and their
+// batches counted, and the gates kept for Gates; the backward pass fills
+// the gradients of x, short, bn's and m's parameters.
+func (m *SRM) tailDevice(d *cuda.Device, bn *nn.BatchNorm2d, x, short *tensor.Tensor) *tensor.Tensor {
+	g := op.GPU{D: d, Op: "SRM block tail"}
+	if !m.fused() || !bn.Training || !m.BN.Training {
+		g.Must(errors.New("the fused block tail takes the official SRM and BatchNorms in training mode"))
+	}
+	s := cuda.Shape{N: x.Dim(0), C: x.Dim(1), H: x.Dim(2), W: x.Dim(3)}
+	sb := m.BN
+	layer, err := d.SRMWith(s.C, g.Buf(m.CFC), g.Buf(sb.Weight), g.Buf(sb.Bias), g.Buf(sb.RunningMean), g.Buf(sb.RunningVar),
+		float32(sb.Eps), float32(sb.Momentum))
+	g.Must(err)
+	tail, err := d.BlockTail(s.C, cuda.BN{Gamma: g.Buf(bn.Weight), Beta: g.Buf(bn.Bias), RunningMean: g.Buf(bn.RunningMean),
+		RunningVar: g.Buf(bn.RunningVar), Eps: float32(bn.Eps), Momentum: float32(bn.Momentum)}, layer)
+	g.Must(err)
+	out, ws := g.BlockTail(tail, s, x, short, bn.Weight, bn.Bias, m.CFC, sb.Weight, sb.Bias)
+	bn.CountBatch()
+	sb.CountBatch()
+	m.last = tensor.FromStorage(ws.Gates(), s.N, s.C, 1, 1)
 	return out
 }
 
