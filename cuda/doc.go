@@ -24,17 +24,29 @@
 // live here. Small uploads (labels, tables) are queued from a page-locked
 // ring rather than copied from Go memory, which would wait for the queue.
 //
-// Check covers the fused SRM kernels: each against a float64 reference,
-// then timings against the device's copy bandwidth. `srmlab cuda-check`
-// (package gpucheck) runs it, then every operation, module and whole model
-// against the CPU engine, and times ResNet-50 training steps; cuda/check.sh
-// runs that on a GPU machine with the PyTorch comparison of
-// cuda/bench_torch.py and the --device cuda commands. Without a GPU, the
-// tests run the host logic against a stand-in driver, execute the kernel
-// sources on the CPU (testdata/emu, needs g++; a fake cuBLAS stands in for
-// the real one), which runs the engine's whole GPU path, a training run
-// included, and compile them to sm_90 PTX with clang (ptxcheck.sh, needs
-// clang 16 or newer).
+// Tail (Device.BlockTail) is the end of a residual block in training
+// mode, out = ReLU(SRM(BN(x)) + short), or ReLU(BN(x) + short) for a plain
+// block, as srm.cu's tail kernels: BN's batch statistics and the style of
+// BN(x) follow from the plane moments of x, so BN(x) is never written, and
+// the SRM costs no pass over the map beyond the plain block's. Forward
+// moves 4 maps (x twice, short, out), backward 7 (the gradient past the
+// ReLU, which is short's, is written once and read back for x's), where
+// BatchNormTrain, the SRM and AddReLU as separate operations write BN(x)
+// and the SRM's output and read them back, each way. Package op runs
+// training-mode BatchNormAddReLU as the plain tail, package srm an
+// official SRM block's end as the SRM tail.
+//
+// Check covers the fused SRM kernels and the block tail: each against a
+// float64 reference, then timings against the device's copy bandwidth.
+// `srmlab cuda-check` (package gpucheck) runs it, then every operation,
+// module and whole model against the CPU engine, and times ResNet-50
+// training steps; cuda/check.sh runs that on a GPU machine with the
+// PyTorch comparison of cuda/bench_torch.py and the --device cuda
+// commands. Without a GPU, the tests run the host logic against a
+// stand-in driver, execute the kernel sources on the CPU (testdata/emu,
+// needs g++; a fake cuBLAS stands in for the real one), which runs the
+// engine's whole GPU path, a training run included, and compile them to
+// sm_90 PTX with clang (ptxcheck.sh, needs clang 16 or newer).
 //
 // Convolutions (ConvForward, ConvBackwardData, ConvBackwardFilter, on
 // ConvGeom) and Gemm use cuBLAS and cuDNN, bound with purego like the
