@@ -65,8 +65,8 @@ func (d *Device) BlockTail(channels int, bn BN, srm *SRM) (*Tail, error) {
 type TailWorkspace struct {
 	Shape Shape // the input shape it was made for
 	// Mean and M2 are each plane's mean and sum of squared deviations of x;
-	// Gain and Bias make the output, max(Gain·x + Bias + short, 0); Gate
-	// holds the SRM's gates (nil for a plain tail).
+	// Gain and Bias make the output, max(Gain·(x − Mean) + Bias + short, 0);
+	// Gate holds the SRM's gates (nil for a plain tail).
 	Mean, M2, Gain, Bias, Gate *Buffer
 
 	psum, dot, k0, k2 *Buffer
@@ -255,7 +255,7 @@ func (t *Tail) Forward(x, short, out *Buffer, ws *TailWorkspace) (*Plan, error) 
 			ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2,
 			bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
 			bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(L)),
-		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, short, out, int32(L), int32(P)),
+		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, ws.Mean, short, out, int32(L), int32(P)),
 	)
 	return p, err
 }

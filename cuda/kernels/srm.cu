@@ -69,6 +69,8 @@
 //     zh_p = (z_p - mz_c) rz_c,  g_p = sigmoid(gamma2_c zh_p + beta2_c)      the gate
 //   per plane:  S_p = a_c g_p,  B_p = b_c g_p
 //   out_pi = max(S_p x_pi + B_p + short_pi, 0)          (one pass: read x, short, write out)
+//     computed as S_p (x_pi - m_p) + g_p u_p, centred on the plane mean (the same value:
+//     S m + B = g (a m + b) = g u), so that a mean large against the spread does not cancel
 //
 // Backward, given D = dout
 //   per plane (one pass): dr_pi = D_pi [out_pi > 0]  (written: it is short's gradient),
@@ -212,17 +214,17 @@ __device__ __forceinline__ float4 scale(float4 v, float g) {
   v.w *= g;
   return v;
 }
-// v g (SRM), or the tail's max(v g + b + r, 0).
-__device__ __forceinline__ float affine(float v, float g, float b, float r, bool tail) {
+// v g (SRM), or the tail's max((v - m) g + b + r, 0).
+__device__ __forceinline__ float affine(float v, float g, float m, float b, float r, bool tail) {
   if (!tail) return scale(v, g);
-  const float o = v * g + b + r;
+  const float o = (v - m) * g + b + r;
   return o > 0.f ? o : 0.f;
 }
-__device__ __forceinline__ float4 affine(float4 v, float g, float b, float4 r, bool tail) {
-  v.x = affine(v.x, g, b, r.x, tail);
-  v.y = affine(v.y, g, b, r.y, tail);
-  v.z = affine(v.z, g, b, r.z, tail);
-  v.w = affine(v.w, g, b, r.w, tail);
+__device__ __forceinline__ float4 affine(float4 v, float g, float m, float b, float4 r, bool tail) {
+  v.x = affine(v.x, g, m, b, r.x, tail);
+  v.y = affine(v.y, g, m, b, r.y, tail);
+  v.z = affine(v.z, g, m, b, r.z, tail);
+  v.w = affine(v.w, g, m, b, r.w, tail);
   return v;
 }
 // dx = G g + k2 (x - mu) + k0
@@ -605,7 +607,9 @@ __device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, co
 // srm_tail_fwd: bn's batch statistics and running-statistics update, with
 // cfc the gates and SRM's BatchNorm update (without, the gate is 1 and
 // the SRM pointers are null), and the apply pass's per-plane gain S and
-// bias B. gate, optional, keeps the gates for analyses.
+// bias g u. The apply pass centres x on the plane mean m, S (x - m) + g u
+// being S x + B: a mean large against the plane's spread then does not
+// cancel in float. gate, optional, keeps the gates for analyses.
 extern "C" __global__ void __launch_bounds__(256)
     srm_tail_fwd(TAIL_CHANNEL_PARAMS, float* __restrict__ rmean, float* __restrict__ rvar, float* __restrict__ rmean2,
                  float* __restrict__ rvar2, float* __restrict__ gain, float* __restrict__ bias,
@@ -618,7 +622,7 @@ extern "C" __global__ void __launch_bounds__(256)
     const int p = n * C + c;
     const double g = t.gate(p);
     gain[p] = (float)(t.a * g);
-    bias[p] = (float)(t.b * g);
+    bias[p] = (float)(t.u(p) * g);
     if (gate) gate[p] = (float)g;
   }
   if (lane == 0) {
@@ -700,22 +704,23 @@ extern "C" __global__ void __launch_bounds__(256)
 }
 
 // ---- training forward, pass 2: out = x g, or the tail's output --------------
-// SRM scales by its gates (gain; bias and res null); the tail writes
-// max(S x + B + short, 0) with S = gain, B = bias, short = res.
+// SRM scales by its gates (gain; bias, mean and res null); the tail writes
+// max(S (x - m) + B + short, 0) with S = gain, m the plane mean, B = bias
+// = g u and short = res (see srm_tail_fwd).
 
 #define SCALE_PARAMS const float *__restrict__ x, const float *__restrict__ gate, float *__restrict__ out, int L, int P
-#define SCALE_ARGS x, gate, nullptr, nullptr, out, L, P
+#define SCALE_ARGS x, gate, nullptr, nullptr, nullptr, out, L, P
 #define APPLY_PARAMS                                                                                       \
   const float *__restrict__ x, const float *__restrict__ gain, const float *__restrict__ bias,           \
-      const float *__restrict__ res, float *__restrict__ out, int L, int P
-#define APPLY_ARGS x, gain, bias, res, out, L, P
+      const float *__restrict__ mean, const float *__restrict__ res, float *__restrict__ out, int L, int P
+#define APPLY_ARGS x, gain, bias, mean, res, out, L, P
 
 template <class Lay, int R>
 __device__ __forceinline__ void apply_plane(APPLY_PARAMS) {
   typedef typename Lay::T T;
   const int p = Lay::plane();
   if (p >= P) return;
-  const float g = gain[p], b = bias ? bias[p] : 0.f;
+  const float g = gain[p], b = bias ? bias[p] : 0.f, m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
   T v[R], r[R];
   load<Lay, R>(at<T>(x, off), L, v);
@@ -723,7 +728,7 @@ __device__ __forceinline__ void apply_plane(APPLY_PARAMS) {
   T* o = at<T>(out, off);
 #pragma unroll
   for (int k = 0; k < R; k++)
-    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = affine(v[k], g, b, r[k], res != nullptr);
+    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = affine(v[k], g, m, b, r[k], res != nullptr);
 }
 
 // apply_run is the loop shape's pass over a plane. The loop shape's passes
@@ -733,22 +738,22 @@ __device__ __forceinline__ void apply_plane(APPLY_PARAMS) {
 // rejects the parenthesised expression NVRTC would take instead.
 template <class T, int U = sizeof(T) == sizeof(float4) ? 4 : 1>
 __device__ __forceinline__ void apply_run(const T* __restrict__ x, const T* __restrict__ res, T* __restrict__ out,
-                                          int n, float g, float b) {
+                                          int n, float g, float m, float b) {
   T none;
   zero(none);
 #pragma unroll U
-  for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = affine(x[i], g, b, res ? res[i] : none, res != nullptr);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = affine(x[i], g, m, b, res ? res[i] : none, res != nullptr);
 }
 
 __device__ __forceinline__ void apply_loop(APPLY_PARAMS) {
   const int p = blockIdx.x;
   if (p >= P) return;
   const long long off = (long long)p * L;
-  const float g = gain[p], b = bias ? bias[p] : 0.f;
+  const float g = gain[p], b = bias ? bias[p] : 0.f, m = mean ? mean[p] : 0.f;
   if ((L & 3) == 0) {
-    apply_run(at<float4>(x, off), opt<float4>(res, off), at<float4>(out, off), L >> 2, g, b);
+    apply_run(at<float4>(x, off), opt<float4>(res, off), at<float4>(out, off), L >> 2, g, m, b);
   } else {
-    apply_run(x + off, opt<float>(res, off), out + off, L, g, b);
+    apply_run(x + off, opt<float>(res, off), out + off, L, g, m, b);
   }
 }
 
