@@ -169,7 +169,7 @@ func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if blk.rclb == nil {
 		return nn.ConvBNAddReLU(blk.convs[last], blk.bns[last], out, short)
 	}
-	if m := blk.fusedTail(); m != nil && op.DeviceOf("SRM tail", out, short) == nil {
+	if m := blk.fusedTail(); m != nil {
 		return m.tail(blk.convs[last].Forward(out), blk.bns[last], short)
 	}
 	out = nn.ConvBN(blk.convs[last], blk.bns[last], out, false)
@@ -183,7 +183,7 @@ func (blk *block) Forward(x *tensor.Tensor) *tensor.Tensor {
 
 // fusedTail returns the block's SRM when its last BatchNorm, the SRM, the
 // shortcut addition and the ReLU can run as one training-mode operation
-// (SRM.tail on the host): the official SRM, with both BatchNorms
+// (SRM.tail): the official SRM, with both BatchNorms
 // training; nil otherwise.
 func (blk *block) fusedTail() *SRM {
 	m, ok := blk.rclb.(*SRM)

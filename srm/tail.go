@@ -7,6 +7,7 @@ import (
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/internal/simd"
 	"github.com/srmlab/srmlab/nn"
+	"github.com/srmlab/srmlab/op"
 	"github.com/srmlab/srmlab/tensor"
 )
 
@@ -61,7 +62,8 @@ import (
 // Σ_n (m_p − μ_c) = 0 removes μ's from var.)
 
 // tail is ReLU(m(bn(x)) + short) for the official SRM (m.fused()) with bn
-// and m.BN in training mode, on the host, as one operation (see above).
+// and m.BN in training mode, as one operation (see above): on the host
+// here, on a GPU as package cuda's fused block tail (tailDevice).
 // It updates both BatchNorms' running statistics and batch counts as their
 // Forward would and keeps the gates for Gates. short has x's shape; the
 // SRM's batch statistics need N ≥ 2 and its unbiased std H·W ≥ 2.
@@ -81,6 +83,9 @@ func (m *SRM) tail(x *tensor.Tensor, bn *nn.BatchNorm2d, short *tensor.Tensor) *
 	}
 	if m.CFC.Len() != 2*c || m.CFC.Dim(0) != c {
 		tensor.Panicf("SRM tail: cfc %v for input %v, want (%d, 2)", m.CFC.Shape(), x.Shape(), c)
+	}
+	if d := op.DeviceOf("SRM tail", x, short, bn.Weight, m.CFC); d != nil {
+		return m.tailDevice(d, bn, x, short)
 	}
 	kern.SameType("SRM tail", x, short, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar,
 		m.CFC, m.BN.Weight, m.BN.Bias, m.BN.RunningMean, m.BN.RunningVar)
