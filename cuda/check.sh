@@ -5,7 +5,9 @@
 #     CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab
 # then run, from the repository root on the GPU machine:
 #     cuda/check.sh
-# It runs `bin/srmlab cuda-check` (the fused SRM kernels against float64;
+# It runs `bin/srmlab cuda-check` (the fused SRM kernels and the fused
+# residual-block tails, ReLU(SRM(BN(x)) + short) and ReLU(BN(x) + short),
+# against float64, and their timings against the copy kernel's bandwidth;
 # every operation's GPU path, each module and whole models' training steps
 # against the CPU engine; timings of the fused SRM eval forward, training
 # forward and training forward+backward against a copy kernel's bandwidth,

@@ -732,16 +732,14 @@ __device__ __forceinline__ void apply_plane(APPLY_PARAMS) {
 }
 
 // apply_run is the loop shape's pass over a plane. The loop shape's passes
-// (*_run) take n floats, or float4s unrolled U = 4 times (the scalar path
-// is for odd plane sizes and gains nothing from it); U is a template
-// parameter because NVRTC takes one as #pragma unroll's argument and clang
-// rejects the parenthesised expression NVRTC would take instead.
-template <class T, int U = sizeof(T) == sizeof(float4) ? 4 : 1>
+// (*_run) take n floats or float4s, unrolled 4 times: a literal, the one
+// form of #pragma unroll's argument that NVRTC and clang both take.
+template <class T>
 __device__ __forceinline__ void apply_run(const T* __restrict__ x, const T* __restrict__ res, T* __restrict__ out,
                                           int n, float g, float m, float b) {
   T none;
   zero(none);
-#pragma unroll U
+#pragma unroll 4
   for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = affine(x[i], g, m, b, res ? res[i] : none, res != nullptr);
 }
 
@@ -811,10 +809,10 @@ __device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
   }
 }
 
-template <class T, int U = sizeof(T) == sizeof(float4) ? 4 : 1>
+template <class T>
 __device__ __forceinline__ void sums_run(const T* __restrict__ x, const T* __restrict__ dout, const T* __restrict__ out,
                                          T* __restrict__ dr, int acc, int n, float m, float& s, float& t) {
-#pragma unroll U
+#pragma unroll 4
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     T d = dout[i];
     if (out) {
@@ -893,10 +891,10 @@ __device__ __forceinline__ void dx_plane(TAIL_DX_PARAMS) {
   }
 }
 
-template <class T, int U = sizeof(T) == sizeof(float4) ? 4 : 1>
+template <class T>
 __device__ __forceinline__ void dx_run(const T* __restrict__ x, const T* __restrict__ dout, const T* __restrict__ out,
                                        T* __restrict__ dx, int acc, int n, float g, float mu, float c0, float c2) {
-#pragma unroll U
+#pragma unroll 4
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     const T d = out ? passed(dout[i], out[i]) : dout[i];
     const T v = dxval(x[i], d, g, mu, c0, c2);
