@@ -167,6 +167,17 @@ __device__ __forceinline__ float block_sum(float v, float* sh) {
   return warp_sum(v);
 }
 
+// block_sum_d is block_sum in double, for the backward pass's plane sums.
+__device__ __forceinline__ double block_sum_d(double v, double* sh) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum_d(v);
+  __syncthreads();
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  v = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
+  return warp_sum_d(v);
+}
+
 __device__ __forceinline__ float sigmoid(float y) { return 1.f / (1.f + expf(-y)); }
 __device__ __forceinline__ double sigmoid_d(double y) { return 1.0 / (1.0 + exp(-y)); }
 
@@ -181,10 +192,16 @@ __device__ __forceinline__ float sqdev(float v, float m) { return (v - m) * (v -
 __device__ __forceinline__ float sqdev(float4 v, float m) {
   return (sqdev(v.x, m) + sqdev(v.y, m)) + (sqdev(v.z, m) + sqdev(v.w, m));
 }
-// sum of (a - m) b; SRM's dot product is m = 0.
-__device__ __forceinline__ float dotc(float a, float b, float m) { return (a - m) * b; }
-__device__ __forceinline__ float dotc(float4 a, float4 b, float m) {
-  return (dotc(a.x, b.x, m) + dotc(a.y, b.y, m)) + (dotc(a.z, b.z, m) + dotc(a.w, b.w, m));
+// The backward pass's plane sums, Σ dout and Σ (x − m)·dout (SRM's dot
+// product is m = 0), in double:
+// they cancel (a gate's gradient is the dot product of a feature map with
+// its gradient), and SRM's BatchNorm over a small batch magnifies what is
+// left, so float sums lost digits the CPU engine, summing in double, keeps.
+__device__ __forceinline__ double hsum_d(float v) { return v; }
+__device__ __forceinline__ double hsum_d(float4 v) { return ((double)v.x + v.y) + ((double)v.z + v.w); }
+__device__ __forceinline__ double dotc_d(float a, float b, double m) { return ((double)a - m) * b; }
+__device__ __forceinline__ double dotc_d(float4 a, float4 b, double m) {
+  return (dotc_d(a.x, b.x, m) + dotc_d(a.y, b.y, m)) + (dotc_d(a.z, b.z, m) + dotc_d(a.w, b.w, m));
 }
 __device__ __forceinline__ void zero(float& v) { v = 0.f; }
 __device__ __forceinline__ void zero(float4& v) { v.x = v.y = v.z = v.w = 0.f; }
@@ -268,6 +285,7 @@ struct WarpLayout {
   __device__ static int slot(int k) { return (threadIdx.x & 31) + 32 * k; }
   __device__ static int slots(int L) { return L; }
   __device__ static float sum(float v, float*) { return warp_sum(v); }
+  __device__ static double sum(double v, double*) { return warp_sum_d(v); }
   __device__ static bool leader() { return (threadIdx.x & 31) == 0; }
 };
 
@@ -278,6 +296,7 @@ struct BlockLayout {
   __device__ static int slot(int k) { return threadIdx.x + k * blockDim.x; }
   __device__ static int slots(int L) { return L >> 2; }
   __device__ static float sum(float v, float* sh) { return block_sum(v, sh); }
+  __device__ static double sum(double v, double* sh) { return block_sum_d(v, sh); }
   __device__ static bool leader() { return threadIdx.x == 0; }
 };
 
@@ -774,7 +793,7 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARA
 template <class Lay, int R>
 __device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
   typedef typename Lay::T T;
-  __shared__ float sh[32];
+  __shared__ double sh[32];
   const int p = Lay::plane();
   if (p >= P) return;
   const float m = mean ? mean[p] : 0.f;
@@ -795,23 +814,23 @@ __device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
         if (Lay::slot(k) < Lay::slots(L)) w[Lay::slot(k)] = acc ? add(d[k], o[k]) : d[k];
     }
   }
-  float s = 0.f, t = 0.f;
+  double s = 0, t = 0;
 #pragma unroll
   for (int k = 0; k < R; k++) {
-    s += hsum(d[k]);
-    t += dotc(a[k], d[k], m);
+    s += hsum_d(d[k]);
+    t += dotc_d(a[k], d[k], m);
   }
   if (psum) s = Lay::sum(s, sh);
   t = Lay::sum(t, sh);
   if (Lay::leader()) {
-    if (psum) psum[p] = s;
-    dot[p] = t;
+    if (psum) psum[p] = (float)s;
+    dot[p] = (float)t;
   }
 }
 
 template <class T>
 __device__ __forceinline__ void sums_run(const T* __restrict__ x, const T* __restrict__ dout, const T* __restrict__ out,
-                                         T* __restrict__ dr, int acc, int n, float m, float& s, float& t) {
+                                         T* __restrict__ dr, int acc, int n, double m, double& s, double& t) {
 #pragma unroll 4
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     T d = dout[i];
@@ -819,29 +838,29 @@ __device__ __forceinline__ void sums_run(const T* __restrict__ x, const T* __res
       d = passed(d, out[i]);
       if (dr) dr[i] = acc ? add(d, dr[i]) : d;
     }
-    s += hsum(d);
-    t += dotc(x[i], d, m);
+    s += hsum_d(d);
+    t += dotc_d(x[i], d, m);
   }
 }
 
 __device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
-  __shared__ float sh[32];
+  __shared__ double sh[32];
   const int p = blockIdx.x;
   if (p >= P) return;
   const float m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
-  float s = 0.f, t = 0.f;
+  double s = 0, t = 0;
   if ((L & 3) == 0) {
     sums_run(at<float4>(x, off), at<float4>(dout, off), opt<float4>(out, off), opt<float4>(dr, off), acc, L >> 2, m, s,
              t);
   } else {
     sums_run(x + off, dout + off, opt<float>(out, off), opt<float>(dr, off), acc, L, m, s, t);
   }
-  if (psum) s = block_sum(s, sh);
-  t = block_sum(t, sh);
+  if (psum) s = block_sum_d(s, sh);
+  t = block_sum_d(t, sh);
   if (threadIdx.x == 0) {
-    if (psum) psum[p] = s;
-    dot[p] = t;
+    if (psum) psum[p] = (float)s;
+    dot[p] = (float)t;
   }
 }
 
