@@ -51,6 +51,7 @@ type convDescs struct {
 	x, w, y          md
 	anyX, anyW, anyY md
 	b                *md
+	x16, y16         *md // Blocked16, where the channels allow it
 }
 
 func (l *library) convDescs(g ConvGeom) (d convDescs, err error) {
@@ -81,7 +82,21 @@ func (l *library) convDescs(g ConvGeom) (d convDescs, err error) {
 		}
 		d.b = &b
 	}
-	return d, nil
+	if d.x16, err = l.blocked16(g.N, g.C, g.H, g.W); err != nil {
+		return
+	}
+	d.y16, err = l.blocked16(g.N, g.OC, oh, ow)
+	return d, err
+}
+
+// blocked16 is blockedMD for a feature map whose channels are a multiple
+// of 16, else nil.
+func (l *library) blocked16(n, c, h, w int) (*md, error) {
+	if c%16 != 0 {
+		return nil, nil
+	}
+	m, err := l.blockedMD(n, c, h, w)
+	return &m, err
 }
 
 // convPlan holds one geometry's primitives and the layouts they chose.
@@ -144,7 +159,7 @@ func (l *library) plan(g ConvGeom) (*convPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.src, p.wei, p.dst = l.stage(p.x, p.fwd, argSrc), l.stage(p.w, p.fwd, argWeights), l.stage(p.y, p.fwd, argDst)
+	p.src, p.wei, p.dst = l.stage(p.x, p.x16, p.fwd, argSrc), l.stage(p.w, nil, p.fwd, argWeights), l.stage(p.y, p.y16, p.fwd, argDst)
 	l.convs[g] = p
 	return p, nil
 }
@@ -179,8 +194,8 @@ func (l *library) backward(p *convPlan) error {
 		return err
 	}
 	p.data, p.weights = data, weights
-	p.dDst, p.dWei, p.dSrc = l.stage(p.y, data, argDiffDst), l.stage(p.w, data, argWeights), l.stage(p.x, data, argDiffSrc)
-	p.wSrc, p.wDDst, p.wDWei = l.stage(p.x, weights, argSrc), l.stage(p.y, weights, argDiffDst), l.stage(p.w, weights, argDiffWeight)
+	p.dDst, p.dWei, p.dSrc = l.stage(p.y, p.y16, data, argDiffDst), l.stage(p.w, nil, data, argWeights), l.stage(p.x, p.x16, data, argDiffSrc)
+	p.wSrc, p.wDDst, p.wDWei = l.stage(p.x, p.x16, weights, argSrc), l.stage(p.y, p.y16, weights, argDiffDst), l.stage(p.w, nil, weights, argDiffWeight)
 	p.oneDDst = l.mdEqual(&p.dDst.chosen, &p.wDDst.chosen) == 1
 	return nil
 }
@@ -205,9 +220,52 @@ func checkLens(g ConvGeom, what string, ops ...operand) error {
 	return nil
 }
 
+// ConvLayouts are the layouts of the feature maps handed to ConvForward
+// (the input X and the output Y) and ConvBackward (X, and the gradients DX
+// and DY). The zero value is NCHW for all.
+type ConvLayouts struct{ X, Y, DX, DY Layout }
+
+// ConvOutLayout is the layout in which the convolution of geometry g
+// writes its output without a reorder.
+func ConvOutLayout(g ConvGeom) (Layout, error) {
+	return nativeLayout(g, false)
+}
+
+// ConvGradLayout is the layout in which g's backward pass writes the
+// input's gradient without a reorder.
+func ConvGradLayout(g ConvGeom) (Layout, error) {
+	return nativeLayout(g, true)
+}
+
+func nativeLayout(g ConvGeom, grad bool) (Layout, error) {
+	l, err := load()
+	if err != nil {
+		return NCHW, err
+	}
+	if err := g.check(); err != nil {
+		return NCHW, err
+	}
+	var lay Layout
+	return lay, l.do(func() error {
+		p, err := l.plan(g)
+		if err != nil {
+			return err
+		}
+		if !grad {
+			lay = p.dst.native()
+			return nil
+		}
+		if err := l.backward(p); err != nil {
+			return err
+		}
+		lay = p.dSrc.native()
+		return nil
+	})
+}
+
 // ConvForward sets y to the convolution of x with w plus the bias b (nil
-// when g has none).
-func ConvForward(g ConvGeom, x, w, b, y []float32) error {
+// when g has none), x and y in the layouts io gives.
+func ConvForward(g ConvGeom, x, w, b, y []float32, io ConvLayouts) error {
 	l, err := load()
 	if err != nil {
 		return err
@@ -224,15 +282,15 @@ func ConvForward(g ConvGeom, x, w, b, y []float32) error {
 		if err != nil {
 			return err
 		}
-		xs, err := l.in(&p.src, x)
+		xs, err := l.in(&p.src, x, io.X)
 		if err != nil {
 			return err
 		}
-		ws, err := l.in(&p.wei, w)
+		ws, err := l.in(&p.wei, w, NCHW)
 		if err != nil {
 			return err
 		}
-		ys := l.out(&p.dst, false, y)
+		ys := l.out(&p.dst, false, y, io.Y)
 		data := []unsafe.Pointer{xs, ws, ys}
 		if g.Bias {
 			data = []unsafe.Pointer{xs, ws, unsafe.Pointer(unsafe.SliceData(b)), ys}
@@ -240,7 +298,7 @@ func ConvForward(g ConvGeom, x, w, b, y []float32) error {
 		if err := l.run(p.fwd, data...); err != nil {
 			return err
 		}
-		return l.finish(&p.dst, false, ys, y)
+		return l.finish(&p.dst, false, ys, y, io.Y)
 	})
 }
 
@@ -253,8 +311,8 @@ type ConvGrads struct {
 }
 
 // ConvBackward computes the gradients d of the convolution of x with w
-// given the output's gradient dy.
-func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
+// given the output's gradient dy, x, d.X and dy in the layouts io gives.
+func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads, io ConvLayouts) error {
 	l, err := load()
 	if err != nil {
 		return err
@@ -276,18 +334,18 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 		}
 		var dys unsafe.Pointer
 		if d.X != nil {
-			if dys, err = l.in(&p.dDst, dy); err != nil {
+			if dys, err = l.in(&p.dDst, dy, io.DY); err != nil {
 				return err
 			}
-			ws, err := l.in(&p.dWei, w)
+			ws, err := l.in(&p.dWei, w, NCHW)
 			if err != nil {
 				return err
 			}
-			xs := l.out(&p.dSrc, !d.SetX, d.X)
+			xs := l.out(&p.dSrc, !d.SetX, d.X, io.DX)
 			if err := l.run(p.data, dys, ws, xs); err != nil {
 				return err
 			}
-			if err := l.finish(&p.dSrc, !d.SetX, xs, d.X); err != nil {
+			if err := l.finish(&p.dSrc, !d.SetX, xs, d.X, io.DX); err != nil {
 				return err
 			}
 		}
@@ -295,11 +353,11 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 			return nil
 		}
 		if dys == nil || !p.oneDDst {
-			if dys, err = l.in(&p.wDDst, dy); err != nil {
+			if dys, err = l.in(&p.wDDst, dy, io.DY); err != nil {
 				return err
 			}
 		}
-		xs, err := l.in(&p.wSrc, x)
+		xs, err := l.in(&p.wSrc, x, io.X)
 		if err != nil {
 			return err
 		}
@@ -307,7 +365,7 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 		// bias's is wanted; scratch takes it then.
 		ws := l.scratch(p.wDWei.bytes)
 		if d.W != nil {
-			ws = l.out(&p.wDWei, !d.SetW, d.W)
+			ws = l.out(&p.wDWei, !d.SetW, d.W, NCHW)
 		}
 		data := []unsafe.Pointer{xs, dys, ws}
 		var bs unsafe.Pointer
@@ -319,7 +377,7 @@ func ConvBackward(g ConvGeom, x, w, dy []float32, d ConvGrads) error {
 			return err
 		}
 		if d.W != nil {
-			if err := l.finish(&p.wDWei, !d.SetW, ws, d.W); err != nil {
+			if err := l.finish(&p.wDWei, !d.SetW, ws, d.W, NCHW); err != nil {
 				return err
 			}
 		}

@@ -102,7 +102,7 @@ func TestConv(t *testing.T) {
 				b = random(r, g.OC)
 			}
 			y := make([]float32, len(dy))
-			if err := onednn.ConvForward(g, x, w, b, y); err != nil {
+			if err := onednn.ConvForward(g, x, w, b, y, onednn.ConvLayouts{}); err != nil {
 				t.Fatal(err)
 			}
 			want, _, _, _ := refConv(g, x, w, b, nil)
@@ -137,7 +137,7 @@ func TestConv(t *testing.T) {
 				if !g.Bias {
 					d.B = nil
 				}
-				if err := onednn.ConvBackward(g, x, w, dy, d); err != nil {
+				if err := onednn.ConvBackward(g, x, w, dy, d, onednn.ConvLayouts{}); err != nil {
 					t.Fatal(err)
 				}
 				if e := relErr(gx, wantX); e > 1e-5 {
@@ -154,7 +154,7 @@ func TestConv(t *testing.T) {
 			}
 			if g.Bias { // the bias's gradient alone, the weight's computed into scratch
 				gb := make([]float32, g.OC)
-				if err := onednn.ConvBackward(g, x, w, dy, onednn.ConvGrads{B: gb}); err != nil {
+				if err := onednn.ConvBackward(g, x, w, dy, onednn.ConvGrads{B: gb}, onednn.ConvLayouts{}); err != nil {
 					t.Fatal(err)
 				}
 				if e := relErr(gb, db); e > 1e-5 {
@@ -176,10 +176,10 @@ func TestConvDeterministic(t *testing.T) {
 	x, w, dy := random(r, 32*16*32*32), random(r, 16*16*9), random(r, 32*16*32*32)
 	run := func() (y, dx, dw []float32) {
 		y, dx, dw = make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
-		if err := onednn.ConvForward(g, x, w, nil, y); err != nil {
+		if err := onednn.ConvForward(g, x, w, nil, y, onednn.ConvLayouts{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := onednn.ConvBackward(g, x, w, dy, onednn.ConvGrads{X: dx, W: dw, SetX: true, SetW: true}); err != nil {
+		if err := onednn.ConvBackward(g, x, w, dy, onednn.ConvGrads{X: dx, W: dw, SetX: true, SetW: true}, onednn.ConvLayouts{}); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -201,13 +201,67 @@ func TestConvErrors(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"short input", onednn.ConvForward(g, x[:31], w, nil, y)},
-		{"bias without one", onednn.ConvForward(g, x, w, make([]float32, 2), y)},
-		{"bad geometry", onednn.ConvForward(onednn.ConvGeom{N: 1, C: 3, H: 4, W: 4, OC: 2, KH: 3, KW: 3, Stride: 1, Groups: 2}, x, w, nil, y)},
-		{"bias gradient without one", onednn.ConvBackward(g, x, w, y, onednn.ConvGrads{B: make([]float32, 2)})},
+		{"short input", onednn.ConvForward(g, x[:31], w, nil, y, onednn.ConvLayouts{})},
+		{"bias without one", onednn.ConvForward(g, x, w, make([]float32, 2), y, onednn.ConvLayouts{})},
+		{"bad geometry", onednn.ConvForward(onednn.ConvGeom{N: 1, C: 3, H: 4, W: 4, OC: 2, KH: 3, KW: 3, Stride: 1, Groups: 2}, x, w, nil, y, onednn.ConvLayouts{})},
+		{"bias gradient without one", onednn.ConvBackward(g, x, w, y, onednn.ConvGrads{B: make([]float32, 2)}, onednn.ConvLayouts{})},
 	} {
 		if c.err == nil {
 			t.Errorf("%s: no error", c.name)
+		}
+	}
+}
+
+// blocked converts an (n, c, h, w) map to Blocked16, or back.
+func blocked(t *testing.T, s []float32, n, c, h, w int, to bool) []float32 {
+	out := make([]float32, len(s))
+	if err := onednn.Reorder16(out, s, n, c, h, w, to); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A convolution whose maps are handed over in Blocked16 computes what it
+// computes in NCHW, and Blocked16 is the layout the convolutions choose
+// for 16k channels (which checks the format tag srmlab names it by).
+func TestConvBlocked16(t *testing.T) {
+	if err := onednn.Available(); err != nil {
+		t.Skip(err)
+	}
+	g := onednn.ConvGeom{N: 2, C: 16, H: 9, W: 9, OC: 32, KH: 3, KW: 3, Stride: 2, Pad: 1, Groups: 1}
+	oh, ow := g.Out()
+	for _, f := range []func(onednn.ConvGeom) (onednn.Layout, error){onednn.ConvOutLayout, onednn.ConvGradLayout} {
+		if lay, err := f(g); err != nil || lay != onednn.Blocked16 {
+			t.Fatalf("native layout %v, %v; want Blocked16", lay, err)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	x, w, dy := random(r, g.N*g.C*g.H*g.W), random(r, g.OC*g.C*g.KH*g.KW), random(r, g.N*g.OC*oh*ow)
+	y, dx, dw := make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
+	if err := onednn.ConvForward(g, x, w, nil, y, onednn.ConvLayouts{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := onednn.ConvBackward(g, x, w, dy, onednn.ConvGrads{X: dx, W: dw, SetX: true, SetW: true}, onednn.ConvLayouts{}); err != nil {
+		t.Fatal(err)
+	}
+	all := onednn.ConvLayouts{X: onednn.Blocked16, Y: onednn.Blocked16, DX: onednn.Blocked16, DY: onednn.Blocked16}
+	xb, dyb := blocked(t, x, g.N, g.C, g.H, g.W, true), blocked(t, dy, g.N, g.OC, oh, ow, true)
+	yb, dxb, dwb := make([]float32, len(y)), make([]float32, len(x)), make([]float32, len(w))
+	if err := onednn.ConvForward(g, xb, w, nil, yb, all); err != nil {
+		t.Fatal(err)
+	}
+	// dx added to twice: set, then added, in Blocked16.
+	for _, set := range []bool{true, false} {
+		if err := onednn.ConvBackward(g, xb, w, dyb, onednn.ConvGrads{X: dxb, W: dwb, SetX: set, SetW: true}, all); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(blocked(t, yb, g.N, g.OC, oh, ow, false), y) || !slices.Equal(dwb, dw) {
+		t.Fatal("blocked forward or weight gradient differs from NCHW's")
+	}
+	for i, v := range blocked(t, dxb, g.N, g.C, g.H, g.W, false) {
+		if v != 2*dx[i] {
+			t.Fatalf("blocked dx[%d] = %v after two passes, want 2×%v", i, v, dx[i])
 		}
 	}
 }

@@ -107,47 +107,85 @@ func (l *library) reorder(from, to *md, add bool, src, dst unsafe.Pointer) error
 	return l.run(p, src, dst)
 }
 
-// staged is an operand of a primitive: where srmlab keeps it (plain) and
-// the layout the primitive chose for it.
+// staged is an operand of a primitive: the layouts srmlab may hand it in
+// (NCHW, and Blocked16 for feature maps whose channels allow it) and the
+// layout the primitive chose.
 type staged struct {
-	plain, chosen md
-	same          bool
-	bytes         uintptr
+	at     [2]md   // by Layout
+	has    [2]bool // Blocked16 only for feature maps of 16k channels
+	same   [2]bool // at[layout] is chosen: no reorder
+	chosen md
+	bytes  uintptr
 }
 
-func (l *library) stage(plain md, p *primitive, arg int32) staged {
-	chosen := p.descs[arg]
-	return staged{plain: plain, chosen: chosen, same: l.mdEqual(&plain, &chosen) == 1, bytes: l.mdSize(&chosen)}
+// stage records a primitive's operand that srmlab keeps in plain, or also
+// in blocked where that is not nil.
+func (l *library) stage(plain md, blocked *md, p *primitive, arg int32) staged {
+	s := staged{chosen: p.descs[arg]}
+	s.bytes = l.mdSize(&s.chosen)
+	s.at[NCHW], s.has[NCHW] = plain, true
+	if blocked != nil {
+		s.at[Blocked16], s.has[Blocked16] = *blocked, true
+	}
+	for lay := range s.at {
+		s.same[lay] = s.has[lay] && l.mdEqual(&s.at[lay], &s.chosen) == 1
+	}
+	return s
 }
 
-// in returns the operand at data in the primitive's layout: data itself,
-// or a scratch buffer it was reordered into.
-func (l *library) in(s *staged, data []float32) (unsafe.Pointer, error) {
-	if s.same {
+// native is the layout the primitive takes the operand in without a
+// reorder: Blocked16 where it chose that, else NCHW.
+func (s *staged) native() Layout {
+	if s.same[Blocked16] {
+		return Blocked16
+	}
+	return NCHW
+}
+
+func (s *staged) layout(lay Layout) (*md, error) {
+	if int(lay) >= len(s.at) || !s.has[lay] {
+		return nil, fmt.Errorf("onednn: an operand in layout %d, which it cannot take", lay)
+	}
+	return &s.at[lay], nil
+}
+
+// in returns the operand at data, in layout lay, in the primitive's
+// layout: data itself, or a scratch buffer it was reordered into.
+func (l *library) in(s *staged, data []float32, lay Layout) (unsafe.Pointer, error) {
+	from, err := s.layout(lay)
+	if err != nil {
+		return nil, err
+	}
+	if s.same[lay] {
 		return unsafe.Pointer(unsafe.SliceData(data)), nil
 	}
 	buf := l.scratch(s.bytes)
-	return buf, l.reorder(&s.plain, &s.chosen, false, unsafe.Pointer(unsafe.SliceData(data)), buf)
+	return buf, l.reorder(from, &s.chosen, false, unsafe.Pointer(unsafe.SliceData(data)), buf)
 }
 
 // out returns where the primitive should write an operand that ends in
-// data: data itself when the layouts agree and data's contents are not to
-// be kept, otherwise a scratch buffer that finish moves, or adds, into data.
-func (l *library) out(s *staged, add bool, data []float32) unsafe.Pointer {
-	if s.same && !add {
+// data, in layout lay: data itself when the layouts agree and data's
+// contents are not to be kept, otherwise a scratch buffer that finish
+// moves, or adds, into data.
+func (l *library) out(s *staged, add bool, data []float32, lay Layout) unsafe.Pointer {
+	if int(lay) < len(s.same) && s.same[lay] && !add {
 		return unsafe.Pointer(unsafe.SliceData(data))
 	}
 	return l.scratch(s.bytes)
 }
 
-// finish moves or adds the primitive's result at buf into data, unless the
-// primitive wrote data itself.
-func (l *library) finish(s *staged, add bool, buf unsafe.Pointer, data []float32) error {
+// finish moves or adds the primitive's result at buf into data, in layout
+// lay, unless the primitive wrote data itself.
+func (l *library) finish(s *staged, add bool, buf unsafe.Pointer, data []float32, lay Layout) error {
 	dst := unsafe.Pointer(unsafe.SliceData(data))
 	if buf == dst {
 		return nil
 	}
-	return l.reorder(&s.chosen, &s.plain, add, buf, dst)
+	to, err := s.layout(lay)
+	if err != nil {
+		return err
+	}
+	return l.reorder(&s.chosen, to, add, buf, dst)
 }
 
 // scratch returns a 64-byte-aligned buffer of n bytes that stays the

@@ -69,6 +69,9 @@ func batchNormOp(op string, x, gamma, beta, runMean, runVar, short *tensor.Tenso
 	if x.DType() == tensor.Float64 {
 		return batchNorm[float64](x, gamma, beta, runMean, runVar, short, training, momentum, eps, bn, relu)
 	}
+	if tensor.IsBlocked16(x) && (short == nil || tensor.CanBlock16(short)) {
+		return batchNormBlocked(x, gamma, beta, runMean, runVar, short, training, momentum, eps, bn, relu)
+	}
 	return batchNorm[float32](x, gamma, beta, runMean, runVar, short, training, momentum, eps, bn, relu)
 }
 

@@ -22,7 +22,10 @@ func oneDNNGeom(g *convGeom, x *tensor.Tensor, pad int, bias, relu bool) (onednn
 // conv2dOneDNN runs a float32 convolution through oneDNN when the library
 // is there, and reports false when it is not or cannot take the geometry,
 // for Conv2d to use its own path. A backward pass oneDNN refuses falls back
-// the same way, so the choice never changes a result beyond rounding.
+// the same way, so the choice never changes a result beyond rounding. The
+// output, and x's gradient when this pass makes it, are in the layout
+// oneDNN computes in (see tensor.Blocked16); x and the output's gradient
+// are taken in the layout they are in.
 func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor, bool) {
 	dg, ok := oneDNNGeom(g, x, pad, b != nil, false)
 	if !ok {
@@ -32,15 +35,28 @@ func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor,
 	if b != nil {
 		bd = b.F32()
 	}
-	out := tensor.Empty(tensor.Float32, g.n, g.cout, g.oh, g.ow)
-	if onednn.ConvForward(dg, x.F32(), w.F32(), bd, out.F32()) != nil {
+	out, ok := convOut(dg, g)
+	if !ok {
+		return nil, false
+	}
+	var io onednn.ConvLayouts
+	var xs, ys []float32
+	xs, io.X = mapData(x)
+	ys, io.Y = mapData(out)
+	if onednn.ConvForward(dg, xs, w.F32(), bd, ys, io) != nil {
 		return nil, false
 	}
 	tensor.Record(out, func(grad *tensor.Tensor) {
+		var io onednn.ConvLayouts
 		var d onednn.ConvGrads
+		var xs, gs []float32
+		xs, io.X = mapData(x)
+		gs, io.DY = mapData(grad)
 		if x.NeedsGrad() {
-			gx, first := tensor.GradFor(x)
-			d.X, d.SetX = gx.F32(), first
+			lay, err := onednn.ConvGradLayout(dg)
+			gx, first := tensor.GradFor16(x, err == nil && lay == onednn.Blocked16)
+			d.X, io.DX = mapData(gx)
+			d.SetX = first
 		}
 		if w.NeedsGrad() {
 			gw, first := tensor.GradFor(w)
@@ -49,12 +65,33 @@ func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor,
 		if b != nil && b.NeedsGrad() {
 			d.B = tensor.GradOf(b).F32()
 		}
-		if onednn.ConvBackward(dg, x.F32(), w.F32(), grad.F32(), d) != nil {
+		if onednn.ConvBackward(dg, xs, w.F32(), gs, d, io) != nil {
 			clearFirst(d)
 			conv2dBackward(g, x, w, b, grad.F32())
 		}
 	}, x, w, b)
 	return out, true
+}
+
+// convOut is a new output for the convolution dg, in the layout oneDNN
+// writes it in; false where oneDNN cannot plan dg.
+func convOut(dg onednn.ConvGeom, g *convGeom) (*tensor.Tensor, bool) {
+	lay, err := onednn.ConvOutLayout(dg)
+	if err != nil {
+		return nil, false
+	}
+	if lay == onednn.Blocked16 {
+		return tensor.EmptyBlocked16(g.n, g.cout, g.oh, g.ow), true
+	}
+	return tensor.Empty(tensor.Float32, g.n, g.cout, g.oh, g.ow), true
+}
+
+// mapData is a float32 feature map's values as they lie, and their layout.
+func mapData(t *tensor.Tensor) ([]float32, onednn.Layout) {
+	if tensor.IsBlocked16(t) {
+		return tensor.Blocked16(t), onednn.Blocked16
+	}
+	return t.F32(), onednn.NCHW
 }
 
 // clearFirst zeroes the gradients d was to set, for srmlab's own backward

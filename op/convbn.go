@@ -55,8 +55,17 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 	for c := range g.cout {
 		simd.Affine(folded[c*per:(c+1)*per], ws[c*per:(c+1)*per], scale[c], 0, false)
 	}
-	out := tensor.Empty(tensor.Float32, g.n, g.cout, g.oh, g.ow)
-	if onednn.ConvForward(dg, x.F32(), folded, bias, out.F32()) != nil {
+	out, ok := convOut(dg, g)
+	if !ok {
+		return nil, false
+	}
+	// The forward pass takes x and writes out in their layouts; the
+	// backward pass, for fine-tuning, reads them in NCHW.
+	var io onednn.ConvLayouts
+	var xs, ys []float32
+	xs, io.X = mapData(x)
+	ys, io.Y = mapData(out)
+	if onednn.ConvForward(dg, xs, folded, bias, ys, io) != nil {
 		return nil, false
 	}
 	tensor.Record(out, func(grad *tensor.Tensor) {
@@ -81,7 +90,7 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 			gx, first := tensor.GradFor(x)
 			d.X, d.SetX = gx.F32(), first
 		}
-		if onednn.ConvBackward(dg, x.F32(), folded, dy, d) != nil { // dy is past the ReLU
+		if onednn.ConvBackward(dg, x.F32(), folded, dy, d, onednn.ConvLayouts{}) != nil { // dy is past the ReLU
 			clearFirst(d)
 			conv2dBackward(g, x, fw, fb, dy)
 		}

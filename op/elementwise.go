@@ -113,6 +113,9 @@ func addOp(op string, a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 	if a.DType() == tensor.Float64 {
 		return add[float64](a, b, relu)
 	}
+	if (tensor.IsBlocked16(a) || tensor.IsBlocked16(b)) && tensor.CanBlock16(a) {
+		return addBlocked(a, b, relu)
+	}
 	return add[float32](a, b, relu)
 }
 

@@ -40,6 +40,7 @@ func (t *Tensor) ZeroGrad() { t.Grad = nil }
 
 // Detach returns a tensor sharing t's data that is outside any graph.
 func (t *Tensor) Detach() *Tensor {
+	t.plain()
 	t.own = false
 	return &Tensor{shape: t.shape, data: t.data}
 }

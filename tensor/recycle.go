@@ -79,7 +79,7 @@ func takeRecycled(n int) []float32 {
 // result whose backward function has just run, unless one of that
 // function's inputs took g (or a view of it) over as its own gradient.
 func recycleGrad(g *Tensor, inputs []*Tensor) {
-	buf, ok := g.data.([]float32)
+	buf, ok := g.array()
 	if !ok || len(buf) == 0 {
 		return
 	}
@@ -97,7 +97,7 @@ type released struct{}
 
 // releaseData recycles t's values if its array is its own.
 func (t *Tensor) releaseData() {
-	buf, ok := t.data.([]float32)
+	buf, ok := t.array()
 	if !ok || !t.own || len(buf) == 0 {
 		return
 	}
@@ -148,7 +148,7 @@ func recycle(buf []float32) {
 // sharesArray reports whether t's data lies in buf's array: two slices of
 // one array end their capacity at the same element.
 func sharesArray(t *Tensor, buf []float32) bool {
-	d, ok := t.data.([]float32)
+	d, ok := t.array()
 	return ok && cap(d) > 0 && &d[:cap(d)][cap(d)-1] == &buf[:cap(buf)][cap(buf)-1]
 }
 
@@ -162,4 +162,14 @@ func GradFor(t *Tensor) (grad *Tensor, first bool) {
 		return t.Grad, true
 	}
 	return t.Grad, false
+}
+
+// GradFor16 is GradFor, with a new gradient in the blocked layout where
+// blocked is set and t allows it (see Blocked16).
+func GradFor16(t *Tensor, blocked bool) (grad *Tensor, first bool) {
+	if t.Grad != nil || !blocked || !CanBlock16(t) {
+		return GradFor(t)
+	}
+	t.Grad = EmptyBlocked16(t.shape...)
+	return t.Grad, true
 }

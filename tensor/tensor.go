@@ -148,6 +148,7 @@ func (t *Tensor) DType() DType {
 
 // F32 returns the float32 data (shared, not copied); it panics for float64 tensors.
 func (t *Tensor) F32() []float32 {
+	t.plain()
 	d, ok := t.data.([]float32)
 	if !ok {
 		t.mustBeHost("F32")
@@ -170,6 +171,7 @@ func (t *Tensor) F64() []float64 {
 // the element type; it panics for tensors on a device.
 func (t *Tensor) Raw() any {
 	t.mustBeHost("Raw")
+	t.plain()
 	return t.data
 }
 
@@ -183,6 +185,7 @@ func (t *Tensor) At(i int) float64 {
 		return d[i]
 	}
 	t.mustBeHost("At")
+	t.plain()
 	return float64(t.data.([]float32)[i])
 }
 
@@ -200,6 +203,7 @@ func (t *Tensor) Set(i int, v float64) {
 		return
 	}
 	t.mustBeHost("Set")
+	t.plain()
 	t.data.([]float32)[i] = float32(v)
 }
 
@@ -223,6 +227,7 @@ func (t *Tensor) Float64s() []float64 {
 
 // Float32s returns a float32 copy of the data.
 func (t *Tensor) Float32s() []float32 {
+	t.plain()
 	switch d := t.data.(type) {
 	case Storage:
 		return t.hostCopy().F32() // already a copy
@@ -266,6 +271,8 @@ func (t *Tensor) CopyFrom(src *Tensor) {
 		t.copyDevice(src)
 		return
 	}
+	t.plain()
+	src.plain()
 	switch d := t.data.(type) {
 	case []float32:
 		if s, ok := src.data.([]float32); ok {
@@ -327,6 +334,7 @@ func (t *Tensor) View(shape ...int) *Tensor {
 	if Numel(shape) != t.Len() {
 		Panicf("View: shape %v does not hold the %d elements of %v", shape, t.Len(), t.shape)
 	}
+	t.plain()
 	t.own = false
 	return &Tensor{shape: append([]int(nil), shape...), data: t.data}
 }

@@ -1,0 +1,215 @@
+package op
+
+import (
+	"math"
+
+	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/internal/simd"
+	"github.com/srmlab/srmlab/tensor"
+)
+
+// BatchNorm on a feature map in the blocked layout a convolution left it in
+// (see tensor.Blocked16) reads and writes that layout, so that the map goes
+// from convolution to convolution without a reorder. A channel's values are
+// then lane l of the runs of block l/16, one run of 16·H·W values per batch
+// item and block, and its parameters are lane l of 16-lane vectors; the
+// arithmetic is batchNorm's, channel by channel, with the sums taken in
+// another order (equal to rounding).
+
+// blockedBN is a BatchNorm problem in the blocked layout: nb blocks of 16
+// channels, runs of 16·hw values.
+type blockedBN struct {
+	bnShape
+	nb, run int
+	// parts splits the batch for the channel sums, so that a layer of one
+	// block still shares them between CPUs; the split does not depend on
+	// the CPUs, so neither do the sums' bits.
+	parts int
+}
+
+func newBlockedBN(bn bnShape) blockedBN {
+	return blockedBN{bnShape: bn, nb: bn.c / simd.Lanes, run: bn.hw * simd.Lanes, parts: min(bn.n, 8)}
+}
+
+// runOf is the run of batch item i and block cb in d.
+func (b blockedBN) runOf(d []float32, i, cb int) []float32 {
+	return d[(i*b.nb+cb)*b.run:][:b.run]
+}
+
+// laneSums are two per-lane sums of one block.
+type laneSums struct{ a, b [simd.Lanes]float64 }
+
+// sums adds up, per channel, what add accumulates over the runs of a
+// block, in parts of the batch computed in parallel and combined in order.
+func (b blockedBN) sums(add func(s *laneSums, i, cb int)) []laneSums {
+	partial := make([]laneSums, b.nb*b.parts)
+	parallel.For(len(partial), 4*b.n*b.run/b.parts, func(from, to int) {
+		for t := from; t < to; t++ {
+			cb, part := t/b.parts, t%b.parts
+			for i := part * b.n / b.parts; i < (part+1)*b.n/b.parts; i++ {
+				add(&partial[t], i, cb)
+			}
+		}
+	})
+	total := make([]laneSums, b.nb)
+	for t, p := range partial {
+		s := &total[t/b.parts]
+		for l := range p.a {
+			s.a[l] += p.a[l]
+			s.b[l] += p.b[l]
+		}
+	}
+	return total
+}
+
+// eachRun calls f on every (batch item, block) run, in parallel.
+func (b blockedBN) eachRun(f func(i, cb int)) {
+	parallel.For(b.n*b.nb, b.run, func(from, to int) {
+		for t := from; t < to; t++ {
+			f(t/b.nb, t%b.nb)
+		}
+	})
+}
+
+// lanes packs per-channel values into one 16-lane vector per block.
+func lanes[T float32 | float64](nb int, v func(ch int) T) [][simd.Lanes]T {
+	out := make([][simd.Lanes]T, nb)
+	for ch := range nb * simd.Lanes {
+		out[ch/simd.Lanes][ch%simd.Lanes] = v(ch)
+	}
+	return out
+}
+
+// batchNormBlocked is batchNorm for a float32 x in the blocked layout;
+// short, when given, is taken into that layout too.
+func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, training bool, momentum, eps float64, bn bnShape, relu bool) *tensor.Tensor {
+	b := newBlockedBN(bn)
+	m := float64(bn.n * bn.hw)
+	out := tensor.EmptyBlocked16(x.Shape()...)
+	xs, ys := tensor.Blocked16(x), tensor.Blocked16(out)
+	ws, bs, rm, rv := gamma.F32(), beta.F32(), runMean.F32(), runVar.F32()
+	var ss []float32
+	if short != nil {
+		ss = tensor.Blocked16(short)
+	}
+	mean, istd := make([]float64, bn.c), make([]float64, bn.c)
+	for ch := range bn.c {
+		mean[ch], istd[ch] = float64(rm[ch]), 1/math.Sqrt(float64(rv[ch])+eps)
+	}
+	if training {
+		// Shifted sums around each channel's first value, as batchNorm.
+		k := lanes(b.nb, func(ch int) float64 { return float64(xs[ch/simd.Lanes*b.run+ch%simd.Lanes]) })
+		s := b.sums(func(s *laneSums, i, cb int) {
+			simd.LaneShiftedSums(b.runOf(xs, i, cb), &k[cb], &s.a, &s.b)
+		})
+		for ch := range bn.c {
+			cb, l := ch/simd.Lanes, ch%simd.Lanes
+			s1, s2 := s[cb].a[l], s[cb].b[l]
+			d := s1 / m
+			mu := k[cb][l] + d
+			sq := max(s2-s1*d, 0)
+			mean[ch], istd[ch] = mu, 1/math.Sqrt(sq/m+eps)
+			rm[ch] = float32((1-momentum)*float64(rm[ch]) + momentum*mu)
+			rv[ch] = float32((1-momentum)*float64(rv[ch]) + momentum*sq/(m-1))
+		}
+	}
+	scale := func(ch int) float64 { return float64(ws[ch]) * istd[ch] }
+	as := lanes(b.nb, func(ch int) float32 { return float32(scale(ch)) })
+	cs := lanes(b.nb, func(ch int) float32 { return float32(float64(bs[ch]) - mean[ch]*scale(ch)) })
+	b.eachRun(func(i, cb int) {
+		if ss != nil {
+			simd.LaneAffineAdd(b.runOf(ys, i, cb), b.runOf(xs, i, cb), b.runOf(ss, i, cb), &as[cb], &cs[cb], relu)
+			return
+		}
+		simd.LaneAffine(b.runOf(ys, i, cb), b.runOf(xs, i, cb), &as[cb], &cs[cb], relu)
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gs := tensor.Blocked16(grad)
+		// grad is this function's to overwrite when Backward drops it
+		// after the call and it was converted in place, not copied.
+		own := !out.RequiresGrad() && tensor.IsBlocked16(grad)
+		if short != nil && short.NeedsGrad() {
+			sg := tensor.EmptyBlocked16(grad.Shape()...)
+			sgs := tensor.Blocked16(sg)
+			parallel.For(len(gs), 1, func(lo, hi int) {
+				simd.Mask(sgs[lo:hi], gs[lo:hi], ys[lo:hi])
+			})
+			passGrad16(short, sg, true)
+		}
+		var gx, gw, gb []float32
+		overwrite := false
+		var into *tensor.Tensor // x's gradient when gx is a temporary
+		if x.NeedsGrad() {
+			switch {
+			case own && x.Grad == nil:
+				x.Grad, gx, overwrite = grad, gs, true
+			case x.Grad == nil:
+				x.Grad = tensor.EmptyBlocked16(x.Shape()...)
+				gx, overwrite = tensor.Blocked16(x.Grad), true
+			default:
+				gx = tensor.Blocked16(x.Grad)
+				if !tensor.IsBlocked16(x.Grad) { // shared: add through a temporary
+					into, gx, overwrite = x.Grad, make([]float32, len(gs)), true
+				}
+			}
+		}
+		if gamma.NeedsGrad() {
+			gw = tensor.GradOf(gamma).F32()
+		}
+		if beta.NeedsGrad() {
+			gb = tensor.GradOf(beta).F32()
+		}
+		var mask []float32
+		if relu {
+			mask = ys
+		}
+		maskRun := func(i, cb int) []float32 {
+			if mask == nil {
+				return nil
+			}
+			return b.runOf(mask, i, cb)
+		}
+		var s []laneSums // Σg and Σg·(x−mean) per channel
+		if gw != nil || gb != nil || (training && gx != nil) {
+			mu := lanes(b.nb, func(ch int) float64 { return mean[ch] })
+			s = b.sums(func(s *laneSums, i, cb int) {
+				simd.LaneGradSums(b.runOf(gs, i, cb), b.runOf(xs, i, cb), maskRun(i, cb), &mu[cb], &s.a, &s.b)
+			})
+		}
+		for ch := range bn.c {
+			if s == nil {
+				break
+			}
+			sumG, dot := s[ch/simd.Lanes].a[ch%simd.Lanes], s[ch/simd.Lanes].b[ch%simd.Lanes]
+			if gw != nil {
+				gw[ch] += float32(dot * istd[ch])
+			}
+			if gb != nil {
+				gb[ch] += float32(sumG)
+			}
+		}
+		if gx == nil {
+			return
+		}
+		var gm, k [][simd.Lanes]float32
+		if training {
+			gm = lanes(b.nb, func(ch int) float32 { return float32(s[ch/simd.Lanes].a[ch%simd.Lanes] / m) })
+			k = lanes(b.nb, func(ch int) float32 {
+				return float32(s[ch/simd.Lanes].b[ch%simd.Lanes] * istd[ch] * istd[ch] / m)
+			})
+		} else {
+			gm, k = make([][simd.Lanes]float32, b.nb), make([][simd.Lanes]float32, b.nb)
+		}
+		mu := lanes(b.nb, func(ch int) float32 { return float32(mean[ch]) })
+		a := lanes(b.nb, func(ch int) float32 { return float32(float64(ws[ch]) * istd[ch]) })
+		b.eachRun(func(i, cb int) {
+			simd.LaneGradRun(b.runOf(gx, i, cb), b.runOf(gs, i, cb), b.runOf(xs, i, cb), maskRun(i, cb), &gm[cb], &mu[cb], &k[cb], &a[cb], overwrite)
+		})
+		if into != nil {
+			sum := tensor.EmptyBlocked16(x.Shape()...)
+			copy(tensor.Blocked16(sum), gx)
+			addInto(into.F32(), sum.F32())
+		}
+	}, x, gamma, beta, short)
+	return out
+}

@@ -1,0 +1,131 @@
+package tensor
+
+import "github.com/srmlab/srmlab/onednn"
+
+// oneDNN's convolutions compute on feature maps whose channels lie in
+// blocks of 16, a position's 16 values of a block side by side (nChw16c,
+// onednn.Blocked16). Converting every convolution's input and output to
+// and from NCHW cost about a fifth of a CIFAR training step, so a
+// convolution may leave its output in the blocked layout, and the
+// operations that know it (BatchNorm, the residual additions, the
+// convolutions) read and write it as it is. Every other reader sees NCHW:
+// the accessors (F32, Raw, At, View, ...) convert a blocked tensor in place
+// the first time, so code that knows nothing of layouts stays correct. The
+// array a blocked tensor leaves behind is not recycled, for a backward
+// function may still hold it; its values stay valid in their layout.
+// A tensor is converted by the goroutine that reads it, which is safe
+// because, as for its values, no goroutine changes a tensor while others
+// read it.
+
+// blocked16 is the data of a float32 (N, C, H, W) tensor in Blocked16.
+type blocked16 []float32
+
+// CanBlock16 reports whether t's values may lie in the blocked layout: a
+// float32 (N, C, H, W) tensor in host memory with C a multiple of 16.
+func CanBlock16(t *Tensor) bool {
+	switch t.data.(type) {
+	case []float32, blocked16:
+		return len(t.shape) == 4 && t.shape[1]%16 == 0 && t.Len() > 0
+	}
+	return false
+}
+
+// EmptyBlocked16 is Empty(Float32, shape...) in the blocked layout; shape
+// must be (N, C, H, W) with C a multiple of 16.
+func EmptyBlocked16(shape ...int) *Tensor {
+	t := Empty(Float32, shape...)
+	if !CanBlock16(t) {
+		Panicf("EmptyBlocked16: shape %v is not (N, 16k, H, W)", shape)
+	}
+	t.data = blocked16(t.data.([]float32))
+	return t
+}
+
+// EmptyLayoutLike is EmptyLike(t) in t's layout.
+func EmptyLayoutLike(t *Tensor) *Tensor {
+	if IsBlocked16(t) {
+		return EmptyBlocked16(t.shape...)
+	}
+	return EmptyLike(t)
+}
+
+// IsBlocked16 reports whether t's values lie in the blocked layout now.
+func IsBlocked16(t *Tensor) bool {
+	_, ok := t.data.(blocked16)
+	return ok
+}
+
+// Blocked16 returns t's values in the blocked layout (shared, not copied),
+// converting t in place if they are in NCHW and t's array is its own (no
+// View shares it); otherwise a blocked copy, which writes do not reach.
+// t must satisfy CanBlock16.
+func Blocked16(t *Tensor) []float32 {
+	if b, ok := t.data.(blocked16); ok {
+		return b
+	}
+	if !CanBlock16(t) {
+		t.mustBeHost("Blocked16")
+		Panicf("Blocked16 of a %v %v tensor", t.DType(), t.shape)
+	}
+	src := t.data.([]float32)
+	dst := Empty(Float32, t.shape...).data.([]float32)
+	reorder16(dst, src, t.shape, true)
+	if t.own {
+		t.data = blocked16(dst)
+	}
+	return dst
+}
+
+// plain converts a blocked t to NCHW in place; the accessors call it.
+func (t *Tensor) plain() {
+	b, ok := t.data.(blocked16)
+	if !ok {
+		return
+	}
+	dst := Empty(Float32, t.shape...).data.([]float32)
+	reorder16(dst, b, t.shape, false)
+	t.data = dst
+}
+
+// reorder16 converts an (N, C, H, W) map between NCHW and the blocked
+// layout through oneDNN, which the blocked layout comes from, or by
+// loops where oneDNN is absent (tests).
+func reorder16(dst, src []float32, shape []int, toBlocked bool) {
+	n, c, h, w := shape[0], shape[1], shape[2], shape[3]
+	if onednn.Reorder16(dst, src, n, c, h, w, toBlocked) != nil {
+		reorder16Loops(dst, src, shape, toBlocked)
+	}
+}
+
+func reorder16Loops(dst, src []float32, shape []int, toBlocked bool) {
+	n, c, hw := shape[0], shape[1], shape[2]*shape[3]
+	for i := range n {
+		for cb := range c / 16 {
+			for l := range 16 {
+				plane := src[((i*c)+cb*16+l)*hw:][:hw]
+				run := ((i*c)/16 + cb) * hw * 16
+				if !toBlocked {
+					plane = dst[((i*c)+cb*16+l)*hw:][:hw]
+				}
+				for p := range hw {
+					if toBlocked {
+						dst[run+p*16+l] = plane[p]
+					} else {
+						plane[p] = src[run+p*16+l]
+					}
+				}
+			}
+		}
+	}
+}
+
+// array is t's float32 array in whatever layout, for the recycler.
+func (t *Tensor) array() ([]float32, bool) {
+	switch d := t.data.(type) {
+	case []float32:
+		return d, true
+	case blocked16:
+		return d, true
+	}
+	return nil, false
+}

@@ -1,0 +1,114 @@
+package tensor
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/srmlab/srmlab/onednn"
+)
+
+func randomMap(shape ...int) *Tensor {
+	t := New(Float32, shape...)
+	t.FillNormal(rand.New(rand.NewPCG(1, 2)), 0, 1)
+	return t
+}
+
+// blockedAt is the index of NCHW element (i, c, p) in the blocked layout.
+func blockedAt(shape []int, i, c, p int) int {
+	hw := shape[2] * shape[3]
+	return ((i*shape[1]+c)/16*hw+p)*16 + c%16
+}
+
+func TestBlocked16ConvertsInPlaceAndBack(t *testing.T) {
+	shape := []int{2, 32, 3, 5}
+	x := randomMap(shape...)
+	want := slices.Clone(x.F32())
+	b := Blocked16(x)
+	if !IsBlocked16(x) {
+		t.Fatal("an own tensor was not converted in place")
+	}
+	hw := shape[2] * shape[3]
+	for i := range shape[0] {
+		for c := range shape[1] {
+			for p := range hw {
+				if got, w := b[blockedAt(shape, i, c, p)], want[(i*shape[1]+c)*hw+p]; got != w {
+					t.Fatalf("blocked (%d, %d, %d) = %v, want %v", i, c, p, got, w)
+				}
+			}
+		}
+	}
+	if got := x.At(7); got != float64(want[7]) || IsBlocked16(x) {
+		t.Fatalf("At(7) = %v (blocked after: %v), want %v", got, IsBlocked16(x), want[7])
+	}
+	if !slices.Equal(x.F32(), want) {
+		t.Fatal("NCHW values changed by the round trip")
+	}
+}
+
+// The loops that stand in for oneDNN write its layout, both ways.
+func TestReorderLoopsMatchOneDNN(t *testing.T) {
+	shape := []int{3, 48, 4, 7}
+	src := randomMap(shape...).F32()
+	loops, lib := make([]float32, len(src)), make([]float32, len(src))
+	if err := onednn.Reorder16(lib, src, shape[0], shape[1], shape[2], shape[3], true); err != nil {
+		t.Skip(err)
+	}
+	reorder16Loops(loops, src, shape, true)
+	if !slices.Equal(loops, lib) {
+		t.Fatal("oneDNN's nChw16c differs from the layout the loops write")
+	}
+	hw := shape[2] * shape[3]
+	if i, c, p := 2, 37, 11; loops[blockedAt(shape, i, c, p)] != src[(i*shape[1]+c)*hw+p] {
+		t.Fatal("the loops' layout is not nChw16c")
+	}
+	back, backLoops := make([]float32, len(src)), make([]float32, len(src))
+	reorder16Loops(backLoops, lib, shape, false)
+	if err := onednn.Reorder16(back, lib, shape[0], shape[1], shape[2], shape[3], false); err != nil || !slices.Equal(back, src) || !slices.Equal(backLoops, src) {
+		t.Fatalf("back to NCHW: %v, oneDNN equal %v, loops equal %v", err, slices.Equal(back, src), slices.Equal(backLoops, src))
+	}
+}
+
+func TestSharedArraysStayPlain(t *testing.T) {
+	x := randomMap(1, 16, 2, 2)
+	v := x.View(16, 4)
+	b := Blocked16(x)
+	if IsBlocked16(x) {
+		t.Fatal("a tensor whose array a View shares was converted in place")
+	}
+	b[0] = 42 // a copy: writes do not reach x
+	if x.At(0) == 42 || v.At(0) == 42 {
+		t.Fatal("a write to the blocked copy reached the tensor")
+	}
+}
+
+func TestViewAndDetachOfBlockedReadNCHW(t *testing.T) {
+	x := randomMap(2, 16, 3, 3)
+	want := slices.Clone(x.F32())
+	Blocked16(x)
+	if got := x.View(2, 144).F32(); !slices.Equal(got, want) {
+		t.Fatal("View of a blocked tensor does not read NCHW")
+	}
+	y := randomMap(2, 16, 3, 3)
+	want = slices.Clone(y.F32())
+	Blocked16(y)
+	if got := y.Detach().F32(); !slices.Equal(got, want) {
+		t.Fatal("Detach of a blocked tensor does not read NCHW")
+	}
+}
+
+func TestCanBlock16(t *testing.T) {
+	for _, c := range []struct {
+		t    *Tensor
+		want bool
+	}{
+		{New(Float32, 2, 16, 3, 3), true},
+		{New(Float32, 2, 24, 3, 3), false},
+		{New(Float64, 2, 16, 3, 3), false},
+		{New(Float32, 2, 16), false},
+	} {
+		if got := CanBlock16(c.t); got != c.want {
+			t.Errorf("CanBlock16(%v) = %v, want %v", c.t, got, c.want)
+		}
+	}
+}
