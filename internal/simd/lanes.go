@@ -1,10 +1,19 @@
 package simd
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Lanes is the channels of one block of oneDNN's nChw16c layout, in which
 // a run of memory is rows of 16 values, lane l of each row belonging to
 // channel l of the block: per-channel parameters become per-lane arrays.
+// The functions run lanes_amd64.s where useAVX2 says, else the loops
+// here. The sums accumulate in float64, one accumulator per lane starting
+// from the caller's value, rows in order, the squares and products fused
+// (math.FMA): the order of the assembly, so both give the same bits. The
+// float32 results of the vector code fuse as simd.go's do, and may differ
+// from the loops' in the last bit.
 const Lanes = 16
 
 func rows(what string, n int) {
@@ -17,11 +26,15 @@ func rows(what string, n int) {
 // to sq[l], in float64, rows in order.
 func LaneShiftedSums(s []float32, k, sum, sq *[Lanes]float64) {
 	rows("LaneShiftedSums", len(s))
+	if useAVX2 {
+		laneShiftedSumsAVX2(s, k, sum, sq)
+		return
+	}
 	for ; len(s) >= Lanes; s = s[Lanes:] {
 		for l, e := range s[:Lanes] {
 			d := float64(e) - k[l]
 			sum[l] += d
-			sq[l] += d * d
+			sq[l] = math.FMA(d, d, sq[l])
 		}
 	}
 }
@@ -31,6 +44,10 @@ func LaneShiftedSums(s []float32, k, sum, sq *[Lanes]float64) {
 func LaneAffine(dst, src []float32, a, b *[Lanes]float32, relu bool) {
 	rows("LaneAffine", len(dst))
 	src = src[:len(dst)]
+	if useAVX2 {
+		laneAffineAVX2(dst, src, a, b, relu)
+		return
+	}
 	for i := 0; i < len(dst); i += Lanes {
 		d, s := dst[i:i+Lanes], src[i:i+Lanes]
 		for l := range d {
@@ -48,6 +65,10 @@ func LaneAffine(dst, src []float32, a, b *[Lanes]float32, relu bool) {
 func LaneAffineAdd(dst, src, short []float32, a, b *[Lanes]float32, relu bool) {
 	rows("LaneAffineAdd", len(dst))
 	src, short = src[:len(dst)], short[:len(dst)]
+	if useAVX2 {
+		laneAffineAddAVX2(dst, src, short, a, b, relu)
+		return
+	}
 	for i := 0; i < len(dst); i += Lanes {
 		d, s, h := dst[i:i+Lanes], src[i:i+Lanes], short[i:i+Lanes]
 		for l := range d {
@@ -65,11 +86,15 @@ func LaneAffineAdd(dst, src, short []float32, a, b *[Lanes]float32, relu bool) {
 func LaneGradSums(g, x, mask []float32, mu, sum, dot *[Lanes]float64) {
 	rows("LaneGradSums", len(g))
 	x, mask = x[:len(g)], opt(mask, len(g))
+	if useAVX2 {
+		laneGradSumsAVX2(g, x, mask, mu, sum, dot)
+		return
+	}
 	for i := 0; i < len(g); i += Lanes {
 		for l := range Lanes {
 			gj := float64(masked(g, mask, i+l))
 			sum[l] += gj
-			dot[l] += gj * (float64(x[i+l]) - mu[l])
+			dot[l] = math.FMA(gj, float64(x[i+l])-mu[l], dot[l])
 		}
 	}
 }
@@ -79,6 +104,10 @@ func LaneGradSums(g, x, mask []float32, mu, sum, dot *[Lanes]float64) {
 func LaneGradRun(dx, g, x, mask []float32, gm, mu, k, a *[Lanes]float32, overwrite bool) {
 	rows("LaneGradRun", len(dx))
 	g, x, mask = g[:len(dx)], x[:len(dx)], opt(mask, len(dx))
+	if useAVX2 {
+		laneGradRunAVX2(dx, g, x, mask, gm, mu, k, a, overwrite)
+		return
+	}
 	for i := 0; i < len(dx); i += Lanes {
 		for l := range Lanes {
 			v := (masked(g, mask, i+l) - gm[l] - (x[i+l]-mu[l])*k[l]) * a[l]

@@ -10,13 +10,20 @@ import (
 func init() {
 	Symbols["github.com/srmlab/srmlab/onednn/onednn"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Available":    reflect.ValueOf(onednn.Available),
-		"ConvBackward": reflect.ValueOf(onednn.ConvBackward),
-		"ConvForward":  reflect.ValueOf(onednn.ConvForward),
-		"Name":         reflect.ValueOf(onednn.Name),
+		"Available":      reflect.ValueOf(onednn.Available),
+		"Blocked16":      reflect.ValueOf(onednn.Blocked16),
+		"ConvBackward":   reflect.ValueOf(onednn.ConvBackward),
+		"ConvForward":    reflect.ValueOf(onednn.ConvForward),
+		"ConvGradLayout": reflect.ValueOf(onednn.ConvGradLayout),
+		"ConvOutLayout":  reflect.ValueOf(onednn.ConvOutLayout),
+		"NCHW":           reflect.ValueOf(onednn.NCHW),
+		"Name":           reflect.ValueOf(onednn.Name),
+		"Reorder16":      reflect.ValueOf(onednn.Reorder16),
 
 		// type definitions
-		"ConvGeom":  reflect.ValueOf((*onednn.ConvGeom)(nil)),
-		"ConvGrads": reflect.ValueOf((*onednn.ConvGrads)(nil)),
+		"ConvGeom":    reflect.ValueOf((*onednn.ConvGeom)(nil)),
+		"ConvGrads":   reflect.ValueOf((*onednn.ConvGrads)(nil)),
+		"ConvLayouts": reflect.ValueOf((*onednn.ConvLayouts)(nil)),
+		"Layout":      reflect.ValueOf((*onednn.Layout)(nil)),
 	}
 }
