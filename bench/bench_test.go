@@ -30,6 +30,9 @@ func BenchmarkTrainStepResNet20(b *testing.B) { benchmarkStep(b, "resnet20") }
 // BenchmarkTrainStepSRMResNet20 is the same step with SRM in every block.
 func BenchmarkTrainStepSRMResNet20(b *testing.B) { benchmarkStep(b, "srm-resnet20") }
 
+// BenchmarkTrainStepResNet56 is the step of the deeper plain ResNet.
+func BenchmarkTrainStepResNet56(b *testing.B) { benchmarkStep(b, "resnet56") }
+
 func TestTrainStepUpdates(t *testing.T) {
 	s, err := bench.NewTrainStep("srm-resnet20", 4, nil)
 	if err != nil {

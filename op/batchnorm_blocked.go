@@ -128,15 +128,46 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		// grad is this function's to overwrite when Backward drops it
 		// after the call and it was converted in place, not copied.
 		own := !out.RequiresGrad() && tensor.IsBlocked16(grad)
-		if short != nil && short.NeedsGrad() {
-			sg := tensor.EmptyBlocked16(grad.Shape()...)
-			sgs := tensor.Blocked16(sg)
-			parallel.For(len(gs), 1, func(lo, hi int) {
-				simd.Mask(sgs[lo:hi], gs[lo:hi], ys[lo:hi])
-			})
-			passGrad16(short, sg, true)
+		var mask []float32
+		if relu {
+			mask = ys
 		}
-		var gx, gw, gb []float32
+		runOrNil := func(d []float32, i, cb int) []float32 {
+			if d == nil {
+				return nil
+			}
+			return b.runOf(d, i, cb)
+		}
+		// The shortcut's gradient is grad past the ReLU (a shortcut comes
+		// only with one), which the sums pass stores as it reads it.
+		var sgt *tensor.Tensor
+		var sg []float32
+		if short != nil && short.NeedsGrad() {
+			sgt = tensor.EmptyBlocked16(grad.Shape()...)
+			sg = tensor.Blocked16(sgt)
+		}
+		var gw, gb []float32
+		if gamma.NeedsGrad() {
+			gw = tensor.GradOf(gamma).F32()
+		}
+		if beta.NeedsGrad() {
+			gb = tensor.GradOf(beta).F32()
+		}
+		var s []laneSums // Σg and Σg·(x−mean) per channel
+		if gw != nil || gb != nil || (training && x.NeedsGrad()) {
+			mu := lanes(b.nb, func(ch int) float64 { return mean[ch] })
+			s = b.sums(func(s *laneSums, i, cb int) {
+				simd.LaneGradSums(b.runOf(gs, i, cb), b.runOf(xs, i, cb), runOrNil(mask, i, cb), runOrNil(sg, i, cb), &mu[cb], &s.a, &s.b)
+			})
+		} else if sg != nil {
+			parallel.For(len(gs), 1, func(lo, hi int) {
+				simd.Mask(sg[lo:hi], gs[lo:hi], ys[lo:hi])
+			})
+		}
+		if sgt != nil {
+			passGrad16(short, sgt, true)
+		}
+		var gx []float32
 		overwrite := false
 		var into *tensor.Tensor // x's gradient when gx is a temporary
 		if x.NeedsGrad() {
@@ -152,29 +183,6 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 					into, gx, overwrite = x.Grad, make([]float32, len(gs)), true
 				}
 			}
-		}
-		if gamma.NeedsGrad() {
-			gw = tensor.GradOf(gamma).F32()
-		}
-		if beta.NeedsGrad() {
-			gb = tensor.GradOf(beta).F32()
-		}
-		var mask []float32
-		if relu {
-			mask = ys
-		}
-		maskRun := func(i, cb int) []float32 {
-			if mask == nil {
-				return nil
-			}
-			return b.runOf(mask, i, cb)
-		}
-		var s []laneSums // Σg and Σg·(x−mean) per channel
-		if gw != nil || gb != nil || (training && gx != nil) {
-			mu := lanes(b.nb, func(ch int) float64 { return mean[ch] })
-			s = b.sums(func(s *laneSums, i, cb int) {
-				simd.LaneGradSums(b.runOf(gs, i, cb), b.runOf(xs, i, cb), maskRun(i, cb), &mu[cb], &s.a, &s.b)
-			})
 		}
 		for ch := range bn.c {
 			if s == nil {
@@ -203,7 +211,7 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		mu := lanes(b.nb, func(ch int) float32 { return float32(mean[ch]) })
 		a := lanes(b.nb, func(ch int) float32 { return float32(float64(ws[ch]) * istd[ch]) })
 		b.eachRun(func(i, cb int) {
-			simd.LaneGradRun(b.runOf(gx, i, cb), b.runOf(gs, i, cb), b.runOf(xs, i, cb), maskRun(i, cb), &gm[cb], &mu[cb], &k[cb], &a[cb], overwrite)
+			simd.LaneGradRun(b.runOf(gx, i, cb), b.runOf(gs, i, cb), b.runOf(xs, i, cb), runOrNil(mask, i, cb), &gm[cb], &mu[cb], &k[cb], &a[cb], overwrite)
 		})
 		if into != nil {
 			sum := tensor.EmptyBlocked16(x.Shape()...)

@@ -82,19 +82,24 @@ func LaneAffineAdd(dst, src, short []float32, a, b *[Lanes]float32, relu bool) {
 }
 
 // LaneGradSums adds Σg' to sum[l] and Σg'·(x−mu[l]) to dot[l] in float64,
-// rows in order, with g' as in GradSums.
-func LaneGradSums(g, x, mask []float32, mu, sum, dot *[Lanes]float64) {
+// rows in order, with g' as in GradSums; where out is not nil, it also
+// stores g' there, for a gradient that goes on past the ReLU (a residual
+// block's shortcut) without another pass over g and the mask.
+func LaneGradSums(g, x, mask, out []float32, mu, sum, dot *[Lanes]float64) {
 	rows("LaneGradSums", len(g))
-	x, mask = x[:len(g)], opt(mask, len(g))
+	x, mask, out = x[:len(g)], opt(mask, len(g)), opt(out, len(g))
 	if useAVX2 {
-		laneGradSumsAVX2(g, x, mask, mu, sum, dot)
+		laneGradSumsAVX2(g, x, mask, out, mu, sum, dot)
 		return
 	}
 	for i := 0; i < len(g); i += Lanes {
 		for l := range Lanes {
-			gj := float64(masked(g, mask, i+l))
-			sum[l] += gj
-			dot[l] = math.FMA(gj, float64(x[i+l])-mu[l], dot[l])
+			gj := masked(g, mask, i+l)
+			if out != nil {
+				out[i+l] = gj
+			}
+			sum[l] += float64(gj)
+			dot[l] = math.FMA(float64(gj), float64(x[i+l])-mu[l], dot[l])
 		}
 	}
 }

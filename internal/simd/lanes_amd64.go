@@ -6,7 +6,7 @@ package simd
 func laneShiftedSumsAVX2(s []float32, k, sum, sq *[Lanes]float64)
 
 //go:noescape
-func laneGradSumsAVX2(g, x, mask []float32, mu, sum, dot *[Lanes]float64)
+func laneGradSumsAVX2(g, x, mask, out []float32, mu, sum, dot *[Lanes]float64)
 
 //go:noescape
 func laneAffineAVX2(dst, src []float32, a, b *[Lanes]float32, relu bool)

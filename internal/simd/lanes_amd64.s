@@ -60,17 +60,19 @@ lsdone:
 	VZEROUPPER
 	RET
 
-// func laneGradSumsAVX2(g, x, mask []float32, mu, sum, dot *[16]float64)
-// mask may be nil. g is ANDed with the compare 0 < mask (false for NaN),
-// as in gradSumsMaskAVX2, so a masked g adds exactly 0.
-TEXT ·laneGradSumsAVX2(SB), NOSPLIT, $0-96
+// func laneGradSumsAVX2(g, x, mask, out []float32, mu, sum, dot *[16]float64)
+// mask and out may be nil. g is ANDed with the compare 0 < mask (false for
+// NaN), as in gradSumsMaskAVX2, so a masked g adds exactly 0; out receives
+// it.
+TEXT ·laneGradSumsAVX2(SB), NOSPLIT, $0-120
 	MOVQ    g_base+0(FP), SI
 	MOVQ    g_len+8(FP), CX
 	MOVQ    x_base+24(FP), DI
 	MOVQ    mask_base+48(FP), R8
-	MOVQ    mu+72(FP), AX
-	MOVQ    sum+80(FP), BX
-	MOVQ    dot+88(FP), DX
+	MOVQ    out_base+72(FP), R9
+	MOVQ    mu+96(FP), AX
+	MOVQ    sum+104(FP), BX
+	MOVQ    dot+112(FP), DX
 	VMOVUPD 0(BX), Y0
 	VMOVUPD 32(BX), Y1
 	VMOVUPD 64(BX), Y2
@@ -101,6 +103,15 @@ lgloop:
 	ADDQ    $64, R8
 
 lgnomask:
+	TESTQ   R9, R9
+	JZ      lgsum
+	VMOVUPS X8, 0(R9)
+	VMOVUPS X9, 16(R9)
+	VMOVUPS X10, 32(R9)
+	VMOVUPS X11, 48(R9)
+	ADDQ    $64, R9
+
+lgsum:
 	VCVTPS2PD   X8, Y8
 	VCVTPS2PD   X9, Y9
 	VCVTPS2PD   X10, Y10

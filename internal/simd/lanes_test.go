@@ -48,7 +48,7 @@ func TestLanesMatchPlanes(t *testing.T) {
 			n := rows * Lanes
 			var sum, sq, gsum, dot [Lanes]float64
 			LaneShiftedSums(d.s, &d.k, &sum, &sq)
-			LaneGradSums(d.g, d.x, d.mask, &d.mu64, &gsum, &dot)
+			LaneGradSums(d.g, d.x, d.mask, nil, &d.mu64, &gsum, &dot)
 			aff, add, run, acc := make([]float32, n), make([]float32, n), make([]float32, n), append([]float32(nil), d.short...)
 			LaneAffine(aff, d.s, &d.a, &d.b, true)
 			LaneAffineAdd(add, d.s, d.short, &d.a, &d.b, true)
@@ -95,7 +95,7 @@ func TestLaneVectorMatchesGo(t *testing.T) {
 	type result struct {
 		sum, sq, gsum, dot [Lanes]float64
 		nomask             [2][Lanes]float64
-		aff, run           []float32
+		aff, run, masked   []float32
 	}
 	var res [2]result
 	for i, vec := range []bool{false, true} {
@@ -103,8 +103,9 @@ func TestLaneVectorMatchesGo(t *testing.T) {
 		q := &res[i]
 		q.sum[3], q.gsum[5] = 0.25, -1 // the sums add to what is there
 		LaneShiftedSums(d.s, &d.k, &q.sum, &q.sq)
-		LaneGradSums(d.g, d.x, d.mask, &d.mu64, &q.gsum, &q.dot)
-		LaneGradSums(d.x, d.s, nil, &d.mu64, &q.nomask[0], &q.nomask[1])
+		q.masked = make([]float32, len(d.g))
+		LaneGradSums(d.g, d.x, d.mask, q.masked, &d.mu64, &q.gsum, &q.dot)
+		LaneGradSums(d.x, d.s, nil, nil, &d.mu64, &q.nomask[0], &q.nomask[1])
 		buf := make([]float32, len(d.s)+8)
 		q.aff = buf[:len(d.s)]
 		after, keep := pastEnd(q.aff)
@@ -116,6 +117,11 @@ func TestLaneVectorMatchesGo(t *testing.T) {
 	p, v := res[0], res[1]
 	if p.sum != v.sum || p.sq != v.sq || p.gsum != v.gsum || p.dot != v.dot || p.nomask != v.nomask {
 		t.Fatalf("sums differ: go %v %v %v %v, avx2 %v %v %v %v", p.sum, p.sq, p.gsum, p.dot, v.sum, v.sq, v.gsum, v.dot)
+	}
+	for j, g := range d.g {
+		if want := float32(refMasked(d.g, d.mask, j)); math.Float32bits(p.masked[j]) != math.Float32bits(want) || math.Float32bits(v.masked[j]) != math.Float32bits(want) {
+			t.Fatalf("LaneGradSums' masked g [%d] = %v (go), %v (avx2); g %v, mask %v", j, p.masked[j], v.masked[j], g, d.mask[j])
+		}
 	}
 	for j := range p.aff {
 		scale := math.Abs(float64(d.s[j]*d.a[j%Lanes])) + math.Abs(float64(d.b[j%Lanes]))
@@ -155,7 +161,7 @@ func BenchmarkLaneGradSums(b *testing.B) {
 	var s, dot [Lanes]float64
 	b.SetBytes(int64(12 * len(d.g)))
 	for b.Loop() {
-		LaneGradSums(d.g, d.x, d.mask, &d.mu64, &s, &dot)
+		LaneGradSums(d.g, d.x, d.mask, nil, &d.mu64, &s, &dot)
 	}
 }
 
