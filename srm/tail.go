@@ -130,25 +130,36 @@ func float64s(count, k int) [][]float64 {
 func srmTail[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short *tensor.Tensor) (out, gates *tensor.Tensor) {
 	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
 	nf, lf := float64(n), float64(hw)
-	out, gates = tensor.EmptyLike(x), tensor.New(x.DType(), n, c, 1, 1)
-	xs, ss, ys, gs := kern.Vals[T](x), kern.Vals[T](short), kern.Vals[T](out), kern.Vals[T](gates)
+	bl := blockedTail(x, short)
+	gates = tensor.New(x.DType(), n, c, 1, 1)
+	gs := kern.Vals[T](gates)
+	var xs, ss, ys []T
+	if bl != nil {
+		out = tensor.EmptyBlocked16(x.Shape()...)
+		xs, ss, ys = blockedVals[T](x), blockedVals[T](short), blockedVals[T](out)
+	} else {
+		out = tensor.EmptyLike(x)
+		xs, ss, ys = kern.Vals[T](x), kern.Vals[T](short), kern.Vals[T](out)
+	}
 	bw, bb, brm, brv := kern.Vals[T](bn.Weight), kern.Vals[T](bn.Bias), kern.Vals[T](bn.RunningMean), kern.Vals[T](bn.RunningVar)
 	cw := kern.Vals[T](m.CFC)
 	zw, zb, zrm, zrv := kern.Vals[T](m.BN.Weight), kern.Vals[T](m.BN.Bias), kern.Vals[T](m.BN.RunningMean), kern.Vals[T](m.BN.RunningVar)
 	st := newTailStats(n, c)
-	parallel.For(n*c, 3*hw, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			// Sums around the plane's first value, in float64, as
-			// StylePool and BatchNorm take them: one pass, and no
-			// cancellation when the mean is large against the spread.
-			v := xs[p*hw : (p+1)*hw]
-			k := float64(v[0])
-			s1, s2 := simd.ShiftedSums(v, k)
-			d := s1 / lf
-			st.mean[p] = k + d
-			st.q[p] = max(s2-s1*d, 0) // rounding may dip below 0
-		}
-	})
+	if bl != nil {
+		bl.moments(f32s(xs), st.mean, st.q)
+	} else {
+		parallel.For(n*c, 3*hw, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				// Sums around the plane's first value, in float64, as
+				// StylePool and BatchNorm take them: one pass, and no
+				// cancellation when the mean is large against the spread.
+				v := xs[p*hw : (p+1)*hw]
+				k := float64(v[0])
+				s1, s2 := simd.ShiftedSums(v, k)
+				st.mean[p], st.q[p] = planeMoments(k, s1, s2, lf)
+			}
+		})
+	}
 	parallel.For(c, 40*n, func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			sm := 0.0
@@ -197,17 +208,30 @@ func srmTail[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short *
 			}
 		}
 	})
-	parallel.For(n*c, 3*hw, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			ch, at := p%c, p*hw
-			g := st.g[p]
-			simd.AffineAddTo(ys[at:at+hw], xs[at:at+hw], ss[at:at+hw], T(st.a[ch]*g), T(st.b[ch]*g), true)
-		}
-	})
+	if bl != nil {
+		bl.forward(f32s(ys), f32s(xs), f32s(ss), func(p int) (float32, float32) {
+			return float32(st.a[p%c] * st.g[p]), float32(st.b[p%c] * st.g[p])
+		})
+	} else {
+		parallel.For(n*c, 3*hw, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				ch, at := p%c, p*hw
+				g := st.g[p]
+				simd.AffineAddTo(ys[at:at+hw], xs[at:at+hw], ss[at:at+hw], T(st.a[ch]*g), T(st.b[ch]*g), true)
+			}
+		})
+	}
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		tailBackward[T](m, x, bn, short, out, grad, st)
+		tailBackward[T](m, x, bn, short, out, grad, st, bl)
 	}, x, short, bn.Weight, bn.Bias, m.CFC, m.BN.Weight, m.BN.Bias)
 	return out, gates
+}
+
+// planeMoments turns the sums Σ(x−k) and Σ(x−k)² of a plane of l values
+// into its mean and Σ(x − mean)².
+func planeMoments(k, s1, s2, l float64) (mean, q float64) {
+	d := s1 / l
+	return k + d, max(s2-s1*d, 0) // rounding may dip below 0
 }
 
 // sigmoid takes exp of a non-positive argument only, as op.Sigmoid, so
@@ -229,28 +253,37 @@ func gradVals[T kern.Float](t *tensor.Tensor) []T {
 	return kern.Vals[T](tensor.GradOf(t))
 }
 
-func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short, out, grad *tensor.Tensor, st *tailStats) {
+func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short, out, grad *tensor.Tensor, st *tailStats, bl *blockedPlanes) {
 	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
 	nf, lf := float64(n), float64(hw)
-	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
+	vals := kern.Vals[T]
+	if bl != nil {
+		vals = blockedVals[T]
+	}
+	xs, ys, ds := vals(x), vals(out), vals(grad)
 	// dr, the gradient past the ReLU, is the shortcut's gradient; it goes
 	// where grad is when this function owns grad (nothing else reads it
-	// after the call), as in op.ScaleAddReLU.
+	// after the call, and in the blocked layout it was converted in
+	// place), as in op.ScaleAddReLU.
 	dr := grad
-	if out.RequiresGrad() {
-		dr = tensor.EmptyLike(grad)
+	if out.RequiresGrad() || (bl != nil && !tensor.IsBlocked16(grad)) {
+		dr = tensor.EmptyLayoutLike(out)
 	}
-	ds, rs := kern.Vals[T](grad), kern.Vals[T](dr)
+	rs := vals(dr)
 	// Per plane: P and Q' (see above), then dh; dm and dq for the dx pass.
 	pl := float64s(5, n*c)
 	sumP, sumQ, dh, dm, dq := pl[0], pl[1], pl[2], pl[3], pl[4]
-	parallel.For(n*c, 3*hw, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			at := p * hw
-			simd.Mask(rs[at:at+hw], ds[at:at+hw], ys[at:at+hw])
-			sumP[p], sumQ[p] = simd.GradSums(rs[at:at+hw], xs[at:at+hw], nil, st.mean[p])
-		}
-	})
+	if bl != nil {
+		bl.gradSums(f32s(rs), f32s(ds), f32s(xs), f32s(ys), st.mean, sumP, sumQ)
+	} else {
+		parallel.For(n*c, 3*hw, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				at := p * hw
+				simd.Mask(rs[at:at+hw], ds[at:at+hw], ys[at:at+hw])
+				sumP[p], sumQ[p] = simd.GradSums(rs[at:at+hw], xs[at:at+hw], nil, st.mean[p])
+			}
+		})
+	}
 	gw, gb, gcfc, gzw, gzb := gradVals[T](bn.Weight), gradVals[T](bn.Bias), gradVals[T](m.CFC), gradVals[T](m.BN.Weight), gradVals[T](m.BN.Bias)
 	bw, cw, zw := kern.Vals[T](bn.Weight), kern.Vals[T](m.CFC), kern.Vals[T](m.BN.Weight)
 	parallel.For(c, 60*n, func(lo, hi int) {
@@ -305,7 +338,13 @@ func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, sh
 			}
 		}
 	})
-	if x.NeedsGrad() {
+	if x.NeedsGrad() && bl != nil {
+		bl.dx(x, f32s(xs), f32s(rs), func(p int) (k, off, s float32) {
+			k2 := 2 * dq[p]
+			return float32(k2), float32(dm[p]/lf - k2*st.mean[p]), float32(st.a[p%c] * st.g[p])
+		})
+	}
+	if x.NeedsGrad() && bl == nil {
 		gx, first := tensor.GradFor(x)
 		dx := kern.Vals[T](gx)
 		nz := simd.NegZero[T]()
@@ -331,8 +370,11 @@ func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, sh
 		if short.Grad == nil {
 			short.Grad = dr
 		} else {
-			sg := kern.Vals[T](short.Grad)
-			parallel.For(len(rs), 1, func(lo, hi int) { simd.AddTo(sg[lo:hi], rs[lo:hi]) })
+			sg, add := vals(short.Grad), rs
+			if bl != nil && !tensor.IsBlocked16(short.Grad) { // shared: add in NCHW
+				sg, add = kern.Vals[T](short.Grad), kern.Vals[T](dr)
+			}
+			parallel.For(len(add), 1, func(lo, hi int) { simd.AddTo(sg[lo:hi], add[lo:hi]) })
 		}
 	}
 }

@@ -337,3 +337,47 @@ func BenchmarkTail(b *testing.B) {
 		}
 	}
 }
+
+// TestTailBlocked runs the float32 tail on maps in the blocked layout (as
+// a convolution leaves them) against the float64 composed operations, and
+// a second pass that adds to the gradients the first left.
+func TestTailBlocked(t *testing.T) {
+	for i, s := range [][4]int{{3, 32, 5, 6}, {2, 16, 8, 8}} {
+		seed := tensor.New(tensor.Float64, s[:]...)
+		seed.FillNormal(rand.New(rand.NewPCG(uint64(i), 7)), 0, 1)
+		want := newTailInputs(s, tensor.Float64, uint64(i))
+		ref := want.run(want.composed, seed)
+		got := newTailInputs(s, tensor.Float32, uint64(i))
+		tensor.Blocked16(got.x)
+		tensor.Blocked16(got.short)
+		res := got.run(func() *tensor.Tensor {
+			out := got.fused()
+			if !tensor.IsBlocked16(out) {
+				t.Fatalf("%v: the tail left the blocked layout", s)
+			}
+			return out
+		}, seed)
+		for j, r := range res {
+			if e := relErr(r.t.Float64s(), ref[j].t.Float64s()); !(e <= 2e-6) {
+				t.Errorf("%v %s: relative error %.3g", s, r.name, e)
+			}
+		}
+		once := got.grads()
+		var first [][]float64
+		for _, g := range once {
+			first = append(first, g.t.Float64s())
+		}
+		tensor.Blocked16(got.x)
+		tensor.Blocked16(got.short)
+		tensor.Blocked16(got.x.Grad)
+		got.run(got.fused, seed)
+		for k, g := range got.grads() {
+			for j := range first[k] {
+				first[k][j] *= 2
+			}
+			if e := relErr(g.t.Float64s(), first[k]); !(e <= 1e-6) {
+				t.Errorf("%v %s: twice one pass's, relative error %.3g", s, g.name, e)
+			}
+		}
+	}
+}
