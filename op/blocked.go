@@ -63,3 +63,57 @@ func passGrad16(t, g *tensor.Tensor, give bool) (given bool) {
 	addInto(dst, tensor.Blocked16(g))
 	return false
 }
+
+// globalAvgPoolBlocked is the global average pool of a float32 map in the
+// blocked layout: a network's head reads its last feature map as it is,
+// and hands the gradient back in that layout.
+func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
+	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
+	nb, run := c/simd.Lanes, hw*simd.Lanes
+	out := tensor.New(tensor.Float32, n, c, 1, 1)
+	xs, ys := tensor.Blocked16(x), out.F32()
+	parallel.For(n*nb, run, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			var zero, sum, sq [simd.Lanes]float64
+			simd.LaneShiftedSums(xs[r*run:(r+1)*run], &zero, &sum, &sq)
+			for l, v := range sum {
+				ys[r*simd.Lanes+l] = float32(v / float64(hw))
+			}
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gs := make([]float32, n*c)
+		for i, v := range grad.F32() {
+			gs[i] = v / float32(hw) // as avgPoolOf: the gradient over the count
+		}
+		if x.Grad != nil && !tensor.IsBlocked16(x.Grad) { // added in NCHW
+			gx := x.Grad.F32()
+			parallel.For(n*c, hw, func(lo, hi int) {
+				for p := lo; p < hi; p++ {
+					for i := range gx[p*hw : (p+1)*hw] {
+						gx[p*hw+i] += gs[p]
+					}
+				}
+			})
+			return
+		}
+		g, first := tensor.GradFor16(x, true)
+		gx := tensor.Blocked16(g)
+		parallel.For(n*nb, run, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				d := gs[r*simd.Lanes:][:simd.Lanes]
+				for i := r * run; i < (r+1)*run; i += simd.Lanes {
+					dst := gx[i : i+simd.Lanes]
+					for l := range dst {
+						if first {
+							dst[l] = d[l]
+						} else {
+							dst[l] += d[l]
+						}
+					}
+				}
+			}
+		})
+	}, x)
+	return out
+}

@@ -6,8 +6,8 @@ import (
 	"github.com/srmlab/srmlab/tensor"
 )
 
-// blockedCase is c with its float32 instance fed feature maps in the
-// blocked layout (its float64 instance, which has none, checks the
+// blockedCase is c with its float32 instance fed the feature maps in[maps]
+// in the blocked layout (its float64 instance, which has none, checks the
 // gradients against finite differences as before): runOpCases then holds
 // the blocked kernels to the float64 results.
 func blockedCase(c opCase, maps ...int) opCase {
@@ -20,7 +20,8 @@ func blockedCase(c opCase, maps ...int) opCase {
 			}
 		}
 		y := f(in)
-		if in[0].DType() == tensor.Float32 && !tensor.IsBlocked16(y) {
+		// An operation that read its input in NCHW would have converted it.
+		if in[maps[0]].DType() == tensor.Float32 && !tensor.IsBlocked16(in[maps[0]]) {
 			panic("the blocked case did not run in the blocked layout")
 		}
 		return y
@@ -64,5 +65,13 @@ func TestAddBlockedGrad(t *testing.T) {
 			rm, rv := bnStats(in[0].DType(), 32)
 			return BatchNormAddReLU(s, in[2], in[3], rm, rv, s, true, 0.1, 1e-5)
 		}}, 0, 1),
+	})
+}
+
+func TestGlobalAvgPoolBlockedGrad(t *testing.T) {
+	runOpCases(t, []opCase{
+		blockedCase(opCase{"global pool", [][]int{{2, 32, 3, 5}}, func(in []*tensor.Tensor) *tensor.Tensor {
+			return GlobalAvgPool(in[0])
+		}}, 0),
 	})
 }

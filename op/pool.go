@@ -143,6 +143,9 @@ func avgPool(x *tensor.Tensor, rows, cols []span) *tensor.Tensor {
 	if x.DType() == tensor.Float64 {
 		return avgPoolOf[float64](x, rows, cols)
 	}
+	if tensor.IsBlocked16(x) && len(rows) == 1 && len(cols) == 1 && rows[0].div*cols[0].div == x.Dim(2)*x.Dim(3) {
+		return globalAvgPoolBlocked(x)
+	}
 	return avgPoolOf[float32](x, rows, cols)
 }
 

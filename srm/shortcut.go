@@ -31,30 +31,60 @@ func (s shortcutA) Forward(x *tensor.Tensor) *tensor.Tensor {
 func (shortcutA) Vars() []nn.Var   { return nil }
 func (shortcutA) SetTraining(bool) {}
 
+// subsamplePad computes shortcut A. A map in the blocked layout (see
+// tensor.Blocked16) stays in it: its channels, and the zero channels after
+// them, fill whole blocks of 16, so each position's 16 values move as one.
 func subsamplePad[T kern.Float](x *tensor.Tensor, stride, cout int) *tensor.Tensor {
 	n, cin, h, w := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
 	oh, ow := (h-1)/stride+1, (w-1)/stride+1
-	out := tensor.New(x.DType(), n, cout, oh, ow)
-	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
+	blocked := tensor.IsBlocked16(x) && cout%16 == 0
 	// each visits the output positions that come from input channels,
-	// calling f(output index, input index).
-	each := func(f func(o, i int)) {
-		parallel.For(n*cin, oh*ow, func(lo, hi int) {
+	// calling f(output index, input index) for runs of v values: one
+	// channel's value (NCHW) or a block's 16.
+	each := func(v int, f func(o, i int)) {
+		parallel.For(n*cin/v, oh*ow*v, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
-				b, ch := pl/cin, pl%cin
-				src, dst := pl*h*w, (b*cout+ch)*oh*ow
+				b, ch := pl/(cin/v), pl%(cin/v)
+				src, dst := pl*h*w*v, (b*cout/v+ch)*oh*ow*v
 				for i := 0; i < oh; i++ {
 					for j := 0; j < ow; j++ {
-						f(dst+i*ow+j, src+i*stride*w+j*stride)
+						f(dst+(i*ow+j)*v, src+(i*stride*w+j*stride)*v)
 					}
 				}
 			}
 		})
 	}
-	each(func(o, i int) { ys[o] = xs[i] })
-	tensor.Record(out, func(grad *tensor.Tensor) {
+	// backNCHW adds grad into x's gradient in NCHW.
+	backNCHW := func(grad *tensor.Tensor) {
 		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
-		each(func(o, i int) { gx[i] += gs[o] })
-	}, x)
+		each(1, func(o, i int) { gx[i] += gs[o] })
+	}
+	if blocked {
+		out := tensor.EmptyBlocked16(n, cout, oh, ow)
+		xs, ys := blockedVals[T](x), blockedVals[T](out)
+		clear(ys)
+		each(16, func(o, i int) { copy(ys[o:o+16], xs[i:i+16]) })
+		tensor.Record(out, func(grad *tensor.Tensor) {
+			if x.Grad != nil && !tensor.IsBlocked16(x.Grad) {
+				backNCHW(grad)
+				return
+			}
+			g, first := tensor.GradFor16(x, true)
+			gs, gx := blockedVals[T](grad), blockedVals[T](g)
+			if first {
+				clear(gx)
+			}
+			each(16, func(o, i int) {
+				for k := range 16 {
+					gx[i+k] += gs[o+k]
+				}
+			})
+		}, x)
+		return out
+	}
+	out := tensor.New(x.DType(), n, cout, oh, ow)
+	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
+	each(1, func(o, i int) { ys[o] = xs[i] })
+	tensor.Record(out, backNCHW, x)
 	return out
 }

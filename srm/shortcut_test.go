@@ -2,6 +2,7 @@ package srm
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/srmlab/srmlab/internal/gradcheck"
@@ -29,4 +30,40 @@ func TestShortcutAValues(t *testing.T) {
 func TestShortcutAGradient(t *testing.T) {
 	x := gradcheck.Rand64(rand.New(rand.NewPCG(9, 9)), 2, 3, 5, 4)
 	gradcheck.Check(t, func() *tensor.Tensor { return shortcutA{stride: 2, out: 6}.Forward(x) }, []*tensor.Tensor{x}, 0, 1e-6)
+}
+
+// Shortcut A on a map in the blocked layout keeps it there and computes
+// what it computes in NCHW, forward and backward, with x's gradient made
+// by the shortcut or added to one a convolution left.
+func TestShortcutABlocked(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 3))
+	for _, earlier := range []bool{false, true} {
+		x := tensor.New(tensor.Float32, 2, 16, 5, 6)
+		x.FillNormal(r, 0, 1)
+		seed := tensor.New(tensor.Float32, 2, 32, 3, 3)
+		seed.FillNormal(r, 0, 1)
+		var outs, grads [2][]float32
+		for i, blocked := range []bool{false, true} {
+			xi := x.Clone().SetRequiresGrad(true)
+			if earlier {
+				xi.Grad = tensor.New(tensor.Float32, xi.Shape()...)
+				xi.Grad.Fill(0.5)
+			}
+			if blocked {
+				tensor.Blocked16(xi)
+				if earlier {
+					tensor.Blocked16(xi.Grad)
+				}
+			}
+			y := shortcutA{stride: 2, out: 32}.Forward(xi)
+			if tensor.IsBlocked16(y) != blocked {
+				t.Fatalf("blocked input %v gave a blocked output %v", blocked, tensor.IsBlocked16(y))
+			}
+			y.BackwardWith(seed.Clone())
+			outs[i], grads[i] = y.Float32s(), xi.Grad.Float32s()
+		}
+		if !slices.Equal(outs[0], outs[1]) || !slices.Equal(grads[0], grads[1]) {
+			t.Fatalf("earlier gradient %v: blocked output or gradient differs from NCHW's", earlier)
+		}
+	}
 }
