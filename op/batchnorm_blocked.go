@@ -168,20 +168,12 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 			passGrad16(short, sgt, true)
 		}
 		var gx []float32
-		overwrite := false
-		var into *tensor.Tensor // x's gradient when gx is a temporary
+		overwrite, done := false, func() {}
 		if x.NeedsGrad() {
-			switch {
-			case own && x.Grad == nil:
+			if own && x.Grad == nil {
 				x.Grad, gx, overwrite = grad, gs, true
-			case x.Grad == nil:
-				x.Grad = tensor.EmptyBlocked16(x.Shape()...)
-				gx, overwrite = tensor.Blocked16(x.Grad), true
-			default:
-				gx = tensor.Blocked16(x.Grad)
-				if !tensor.IsBlocked16(x.Grad) { // shared: add through a temporary
-					into, gx, overwrite = x.Grad, make([]float32, len(gs)), true
-				}
+			} else {
+				gx, overwrite, done = tensor.GradBlocked16(x)
 			}
 		}
 		for ch := range bn.c {
@@ -213,11 +205,7 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		b.eachRun(func(i, cb int) {
 			simd.LaneGradRun(b.runOf(gx, i, cb), b.runOf(gs, i, cb), b.runOf(xs, i, cb), runOrNil(mask, i, cb), &gm[cb], &mu[cb], &k[cb], &a[cb], overwrite)
 		})
-		if into != nil {
-			sum := tensor.EmptyBlocked16(x.Shape()...)
-			copy(tensor.Blocked16(sum), gx)
-			addInto(into.F32(), sum.F32())
-		}
+		done()
 	}, x, gamma, beta, short)
 	return out
 }

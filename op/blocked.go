@@ -86,19 +86,8 @@ func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
 		for i, v := range grad.F32() {
 			gs[i] = v / float32(hw) // as avgPoolOf: the gradient over the count
 		}
-		if x.Grad != nil && !tensor.IsBlocked16(x.Grad) { // added in NCHW
-			gx := x.Grad.F32()
-			parallel.For(n*c, hw, func(lo, hi int) {
-				for p := lo; p < hi; p++ {
-					for i := range gx[p*hw : (p+1)*hw] {
-						gx[p*hw+i] += gs[p]
-					}
-				}
-			})
-			return
-		}
-		g, first := tensor.GradFor16(x, true)
-		gx := tensor.Blocked16(g)
+		gx, first, done := tensor.GradBlocked16(x)
+		defer done()
 		parallel.For(n*nb, run, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				d := gs[r*simd.Lanes:][:simd.Lanes]
@@ -115,5 +104,73 @@ func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
 			}
 		})
 	}, x)
+	return out
+}
+
+// scaleAddReLUBlocked is scaleAddReLU for a float32 x in the blocked
+// layout: a gate per plane is a gate per lane of a run, and the block's
+// output stays in the layout for the next convolution.
+func scaleAddReLUBlocked(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
+	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
+	runs, run := n*c/simd.Lanes, hw*simd.Lanes
+	out := tensor.EmptyBlocked16(x.Shape()...)
+	xs, ss, ys, gs := tensor.Blocked16(x), tensor.Blocked16(shortcut), tensor.Blocked16(out), gate.F32()
+	// The planes of run r are gs[16r:16r+16]: y = max(x·g + (s + −0), 0),
+	// ScaleAdd's rounding.
+	var negZero [simd.Lanes]float32
+	for l := range negZero {
+		negZero[l] = simd.NegZero[float32]()
+	}
+	gateOf := func(r int) *[simd.Lanes]float32 { return (*[simd.Lanes]float32)(gs[r*simd.Lanes:]) }
+	parallel.For(runs, run, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			at := r * run
+			simd.LaneAffineAdd(ys[at:at+run], xs[at:at+run], ss[at:at+run], gateOf(r), &negZero, true)
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		dy := tensor.Blocked16(grad)
+		// m, the gradient past the ReLU, is the shortcut's gradient; it
+		// goes where grad is when this function owns grad.
+		m := grad
+		if out.RequiresGrad() || !tensor.IsBlocked16(grad) {
+			m = tensor.EmptyBlocked16(grad.Shape()...)
+		}
+		ms := tensor.Blocked16(m)
+		var dx, dg []float32
+		first, done := false, func() {}
+		if x.NeedsGrad() {
+			dx, first, done = tensor.GradBlocked16(x)
+		}
+		if gate.NeedsGrad() {
+			dg = tensor.GradOf(gate).F32()
+		}
+		parallel.For(runs, 2*run, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				at := r * run
+				// m past the ReLU, and the gate's gradient Σ m·x.
+				var zero, sum, dot [simd.Lanes]float64
+				simd.LaneGradSums(dy[at:at+run], xs[at:at+run], ys[at:at+run], ms[at:at+run], &zero, &sum, &dot)
+				for l, v := range dot {
+					if dg != nil {
+						dg[r*simd.Lanes+l] += float32(v)
+					}
+				}
+				if dx == nil {
+					continue
+				}
+				d := dx[at : at+run]
+				if first {
+					simd.LaneAffine(d, ms[at:at+run], gateOf(r), &negZero, false)
+				} else {
+					simd.LaneAffineAdd(d, ms[at:at+run], d, gateOf(r), &negZero, false)
+				}
+			}
+		})
+		done()
+		if shortcut.NeedsGrad() {
+			passGrad16(shortcut, m, true)
+		}
+	}, x, gate, shortcut)
 	return out
 }

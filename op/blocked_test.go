@@ -75,3 +75,18 @@ func TestGlobalAvgPoolBlockedGrad(t *testing.T) {
 		}}, 0),
 	})
 }
+
+func TestScaleAddReLUBlockedGrad(t *testing.T) {
+	shape := []int{2, 32, 3, 4}
+	runOpCases(t, []opCase{
+		blockedCase(opCase{"gate", [][]int{shape, {2, 32, 1, 1}, shape}, func(in []*tensor.Tensor) *tensor.Tensor {
+			return ScaleAddReLU(in[0], in[1], in[2])
+		}}, 0, 2),
+		blockedCase(opCase{"gate, shortcut in NCHW", [][]int{shape, {2, 32, 1, 1}, shape}, func(in []*tensor.Tensor) *tensor.Tensor {
+			return ScaleAddReLU(in[0], in[1], in[2])
+		}}, 0),
+		blockedCase(opCase{"x as its own shortcut", [][]int{shape, {2, 32, 1, 1}}, func(in []*tensor.Tensor) *tensor.Tensor {
+			return ScaleAddReLU(in[0], in[1], in[0])
+		}}, 0),
+	})
+}

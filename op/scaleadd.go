@@ -28,6 +28,9 @@ func ScaleAddReLU(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
 	if x.DType() == tensor.Float64 {
 		return scaleAddReLU[float64](x, gate, shortcut)
 	}
+	if tensor.IsBlocked16(x) && tensor.CanBlock16(shortcut) {
+		return scaleAddReLUBlocked(x, gate, shortcut)
+	}
 	return scaleAddReLU[float32](x, gate, shortcut)
 }
 

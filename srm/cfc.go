@@ -46,6 +46,9 @@ func CFC(t, w, b *tensor.Tensor) *tensor.Tensor {
 	if t.DType() == tensor.Float64 {
 		return cfc[float64](t, w, b, n, c, k)
 	}
+	if tensor.IsBlocked16(t) {
+		return cfcBlocked(t, w, b, n, c, k)
+	}
 	return cfc[float32](t, w, b, n, c, k)
 }
 

@@ -44,9 +44,19 @@ func TestCFCGradient(t *testing.T) {
 // TestCFCFloat32MatchesFloat64 runs the float32 CFC (internal/simd's dot
 // forward, AffineAdd backward) at GE-θ's shape, maps long enough for the
 // vector loops and their tails, against float64.
+// TestCFCFloat32MatchesFloat64 runs GE-θ's gather in float32, in NCHW
+// and on a map in the blocked layout (with a gradient for x there
+// already, which the blocked pass adds to), against float64.
 func TestCFCFloat32MatchesFloat64(t *testing.T) {
+	for _, c := range []int{4, 32} {
+		testCFCFloat32(t, c, false)
+	}
+	testCFCFloat32(t, 32, true)
+}
+
+func testCFCFloat32(t *testing.T, c int, blocked bool) {
 	r := rand.New(rand.NewPCG(3, 4))
-	const n, c, h, w = 3, 4, 9, 9
+	const n, h, w = 3, 9, 9
 	xv, wv, bv, gv := make([]float64, n*c*h*w), make([]float64, c*h*w), make([]float64, c), make([]float64, n*c)
 	for _, s := range [][]float64{xv, wv, bv, gv} {
 		for i := range s {
@@ -56,9 +66,18 @@ func TestCFCFloat32MatchesFloat64(t *testing.T) {
 	var res [2][4][]float64 // z, dx, dw, db per type
 	for i, dt := range []tensor.DType{tensor.Float64, tensor.Float32} {
 		x := tensor.FromFloat64(xv, n, c, h, w).As(dt).SetRequiresGrad(true)
+		x.Grad = tensor.New(dt, x.Shape()...)
+		x.Grad.Fill(0.25)
 		wt := tensor.FromFloat64(wv, c, 1, h, w).As(dt).SetRequiresGrad(true)
 		b := tensor.FromFloat64(bv, c).As(dt).SetRequiresGrad(true)
+		if blocked && dt == tensor.Float32 {
+			tensor.Blocked16(x)
+			tensor.Blocked16(x.Grad)
+		}
 		z := CFC(x, wt, b)
+		if blocked && dt == tensor.Float32 && !tensor.IsBlocked16(x) {
+			t.Fatal("the blocked gather converted its input")
+		}
 		z.BackwardWith(tensor.FromFloat64(gv, n, c, 1, 1).As(dt))
 		res[i] = [4][]float64{z.Float64s(), x.Grad.Float64s(), wt.Grad.Float64s(), b.Grad.Float64s()}
 	}
@@ -67,7 +86,7 @@ func TestCFCFloat32MatchesFloat64(t *testing.T) {
 			// Sums of up to 81 terms of magnitude about 1, rounded once
 			// to float32; the gradients add up to 3 float32 products.
 			if got := res[1][k][j]; math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
-				t.Errorf("%s[%d]: float32 %v, float64 %v", name, j, got, want)
+				t.Errorf("C=%d blocked %v: %s[%d]: float32 %v, float64 %v", c, blocked, name, j, got, want)
 			}
 		}
 	}

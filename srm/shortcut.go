@@ -54,23 +54,14 @@ func subsamplePad[T kern.Float](x *tensor.Tensor, stride, cout int) *tensor.Tens
 			}
 		})
 	}
-	// backNCHW adds grad into x's gradient in NCHW.
-	backNCHW := func(grad *tensor.Tensor) {
-		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
-		each(1, func(o, i int) { gx[i] += gs[o] })
-	}
 	if blocked {
 		out := tensor.EmptyBlocked16(n, cout, oh, ow)
 		xs, ys := blockedVals[T](x), blockedVals[T](out)
 		clear(ys)
 		each(16, func(o, i int) { copy(ys[o:o+16], xs[i:i+16]) })
 		tensor.Record(out, func(grad *tensor.Tensor) {
-			if x.Grad != nil && !tensor.IsBlocked16(x.Grad) {
-				backNCHW(grad)
-				return
-			}
-			g, first := tensor.GradFor16(x, true)
-			gs, gx := blockedVals[T](grad), blockedVals[T](g)
+			gx, first, done := tensor.GradBlocked16(x)
+			gs := tensor.Blocked16(grad)
 			if first {
 				clear(gx)
 			}
@@ -79,12 +70,16 @@ func subsamplePad[T kern.Float](x *tensor.Tensor, stride, cout int) *tensor.Tens
 					gx[i+k] += gs[o+k]
 				}
 			})
+			done()
 		}, x)
 		return out
 	}
 	out := tensor.New(x.DType(), n, cout, oh, ow)
 	xs, ys := kern.Vals[T](x), kern.Vals[T](out)
 	each(1, func(o, i int) { ys[o] = xs[i] })
-	tensor.Record(out, backNCHW, x)
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gs, gx := kern.Vals[T](grad), kern.Vals[T](tensor.GradOf(x))
+		each(1, func(o, i int) { gx[i] += gs[o] })
+	}, x)
 	return out
 }

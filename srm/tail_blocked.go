@@ -91,14 +91,7 @@ func (b *blockedPlanes) gradSums(rs, ds, xs, ys []float32, mean, sumP, sumQ []fl
 // into x's gradient, which it makes, in the blocked layout, when there is
 // none.
 func (b *blockedPlanes) dx(x *tensor.Tensor, xs, rs []float32, f func(p int) (k, off, s float32)) {
-	gx, first := tensor.GradFor16(x, true)
-	dx := tensor.Blocked16(gx)
-	var into *tensor.Tensor
-	if !tensor.IsBlocked16(gx) { // shared: computed apart, added in NCHW
-		into, first = gx, true
-		gx = tensor.EmptyBlocked16(x.Shape()...)
-		dx = tensor.Blocked16(gx)
-	}
+	dx, first, done := tensor.GradBlocked16(x)
 	nz := simd.NegZero[float32]()
 	b.each(func(at, p0 int) {
 		var k, off, s, zero [simd.Lanes]float32
@@ -114,9 +107,81 @@ func (b *blockedPlanes) dx(x *tensor.Tensor, xs, rs []float32, f func(p int) (k,
 		}
 		simd.LaneAffineAdd(d, rs[at:at+b.run], d, &s, &zero, false)
 	})
-	if into != nil {
-		sum := into.F32()
-		add := gx.F32()
-		parallel.For(len(sum), 1, func(lo, hi int) { simd.AddTo(sum[lo:hi], add[lo:hi]) })
+	done()
+}
+
+// cfcBlocked is cfc for a map in the blocked layout, GE-θ's global gather
+// of a convolution's output: the weight goes into the layout too (as one
+// (1, C, H, W) map), so that each run's dot products are lane by lane.
+func cfcBlocked(t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
+	nb, run := c/simd.Lanes, k*simd.Lanes
+	h, wd := t.Dim(2), t.Dim(3)
+	ts := tensor.Blocked16(t)
+	ws := tensor.Blocked16(tensor.FromFloat32(w.F32(), 1, c, h, wd)) // a copy: w stays NCHW
+	out := tensor.New(tensor.Float32, n, c, 1, 1)
+	zs := out.F32()
+	var bs []float32
+	if b != nil {
+		bs = b.F32()
 	}
+	parallel.For(n*nb, run, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			var zero, sum, dot [simd.Lanes]float64
+			cb := r % nb
+			simd.LaneGradSums(ws[cb*run:(cb+1)*run], ts[r*run:(r+1)*run], nil, nil, &zero, &sum, &dot)
+			for l, v := range dot {
+				if bs != nil {
+					v += float64(bs[cb*simd.Lanes+l])
+				}
+				zs[r*simd.Lanes+l] = float32(v)
+			}
+		}
+	})
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gz := grad.F32()
+		gateOf := func(r int) *[simd.Lanes]float32 { return (*[simd.Lanes]float32)(gz[r*simd.Lanes:]) }
+		var negZero [simd.Lanes]float32
+		for l := range negZero {
+			negZero[l] = simd.NegZero[float32]()
+		}
+		if t.NeedsGrad() {
+			gt, first, done := tensor.GradBlocked16(t)
+			parallel.For(n*nb, run, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					d, wv := gt[r*run:(r+1)*run], ws[r%nb*run:][:run]
+					if first {
+						simd.LaneAffine(d, wv, gateOf(r), &negZero, false)
+					} else {
+						simd.LaneAffineAdd(d, wv, d, gateOf(r), &negZero, false)
+					}
+				}
+			})
+			done()
+		}
+		if w.NeedsGrad() {
+			// Per block, over the batch in order: the same bits each run.
+			dw := tensor.EmptyBlocked16(1, c, h, wd)
+			dws := tensor.Blocked16(dw)
+			clear(dws)
+			parallel.For(nb, n*run, func(lo, hi int) {
+				for cb := lo; cb < hi; cb++ {
+					d := dws[cb*run : (cb+1)*run]
+					for i := range n {
+						r := i*nb + cb
+						simd.LaneAffineAdd(d, ts[r*run:(r+1)*run], d, gateOf(r), &negZero, false)
+					}
+				}
+			})
+			simd.AddTo(tensor.GradOf(w).F32(), dw.F32())
+		}
+		if b != nil && b.NeedsGrad() {
+			gb := tensor.GradOf(b).F32()
+			for i := range n {
+				for ch := range c {
+					gb[ch] += gz[i*c+ch]
+				}
+			}
+		}
+	}, t, w, b)
+	return out
 }

@@ -71,7 +71,7 @@ func Blocked16(t *Tensor) []float32 {
 	dst := Empty(Float32, t.shape...).data.([]float32)
 	reorder16(dst, src, t.shape, true)
 	if t.own {
-		t.data = blocked16(dst)
+		t.data, t.stale = blocked16(dst), append(t.stale, src)
 	}
 	return dst
 }
@@ -84,7 +84,7 @@ func (t *Tensor) plain() {
 	}
 	dst := Empty(Float32, t.shape...).data.([]float32)
 	reorder16(dst, b, t.shape, false)
-	t.data = dst
+	t.data, t.stale = dst, append(t.stale, b) // blocked tensors are their arrays' owners
 }
 
 // reorder16 converts an (N, C, H, W) map between NCHW and the blocked
@@ -128,4 +128,24 @@ func (t *Tensor) array() ([]float32, bool) {
 		return d, true
 	}
 	return nil, false
+}
+
+// GradBlocked16 returns t's gradient in the blocked layout for a backward
+// function to store its share into (first: the gradient is new, with
+// arbitrary contents) or add it to, and a function to call once it has:
+// where t's gradient is in NCHW in an array a View shares, the share goes
+// to a temporary that done adds in. t must satisfy CanBlock16.
+func GradBlocked16(t *Tensor) (g []float32, first bool, done func()) {
+	gt, first := GradFor16(t, true)
+	g = Blocked16(gt)
+	if first || IsBlocked16(gt) {
+		return g, first, func() {}
+	}
+	tmp := EmptyBlocked16(t.shape...)
+	return Blocked16(tmp), true, func() {
+		dst := gt.F32()
+		for i, v := range tmp.F32() {
+			dst[i] += v
+		}
+	}
 }

@@ -112,3 +112,29 @@ func TestCanBlock16(t *testing.T) {
 		}
 	}
 }
+
+// The array a conversion replaces goes back to the recycler when a
+// releasing backward pass releases the tensor, with the tensor's own.
+func TestReleasingRecyclesConvertedArrays(t *testing.T) {
+	FreeRecycled()
+	defer FreeRecycled()
+	x := New(Float32, 2, 16, 8, 8).SetRequiresGrad(true)
+	mid := chain(x, false)
+	old := mid.F32()
+	Blocked16(mid) // a reader converts it
+	if !IsBlocked16(mid) {
+		t.Fatal("not converted")
+	}
+	out := chain(mid, false)
+	out.BackwardReleasing()
+	recycled.Lock()
+	held := recycled.bufs[mid.Len()]
+	recycled.Unlock()
+	found := false
+	for _, b := range held {
+		found = found || &b[0] == &old[0]
+	}
+	if !found {
+		t.Fatalf("the replaced array was not recycled (%d buffers held)", len(held))
+	}
+}

@@ -79,6 +79,7 @@ func takeRecycled(n int) []float32 {
 // result whose backward function has just run, unless one of that
 // function's inputs took g (or a view of it) over as its own gradient.
 func recycleGrad(g *Tensor, inputs []*Tensor) {
+	g.recycleStale() // the function that converted g has returned
 	buf, ok := g.array()
 	if !ok || len(buf) == 0 {
 		return
@@ -103,6 +104,15 @@ func (t *Tensor) releaseData() {
 	}
 	t.data, t.own = released{}, false
 	recycle(buf)
+	t.recycleStale()
+}
+
+// recycleStale recycles the arrays conversions left t with.
+func (t *Tensor) recycleStale() {
+	for _, s := range t.stale {
+		recycle(s)
+	}
+	t.stale = nil
 }
 
 // FreeRecycled drops the recycled buffers, for the collector to return to

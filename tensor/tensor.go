@@ -38,6 +38,10 @@ type Tensor struct {
 	// own says the array is this tensor's alone (New or Empty made it and
 	// no View or Detach shares it), so BackwardReleasing may recycle it.
 	own bool
+	// stale are the arrays that conversions between layouts replaced
+	// (see Blocked16): readers that ran before may hold them, so they go
+	// back to the recycler with the tensor's own array, not before.
+	stale [][]float32
 }
 
 type node struct {
