@@ -22,6 +22,7 @@ func init() {
 		"FromFloat32":     reflect.ValueOf(tensor.FromFloat32),
 		"FromFloat64":     reflect.ValueOf(tensor.FromFloat64),
 		"FromStorage":     reflect.ValueOf(tensor.FromStorage),
+		"GradBlocked16":   reflect.ValueOf(tensor.GradBlocked16),
 		"GradFor":         reflect.ValueOf(tensor.GradFor),
 		"GradFor16":       reflect.ValueOf(tensor.GradFor16),
 		"GradOf":          reflect.ValueOf(tensor.GradOf),
