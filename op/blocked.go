@@ -87,22 +87,21 @@ func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
 			gs[i] = v / float32(hw) // as avgPoolOf: the gradient over the count
 		}
 		gx, first, done := tensor.GradBlocked16(x)
-		defer done()
+		var one [simd.Lanes]float32
+		for l := range one {
+			one[l] = 1
+		}
 		parallel.For(n*nb, run, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				d := gs[r*simd.Lanes:][:simd.Lanes]
-				for i := r * run; i < (r+1)*run; i += simd.Lanes {
-					dst := gx[i : i+simd.Lanes]
-					for l := range dst {
-						if first {
-							dst[l] = d[l]
-						} else {
-							dst[l] += d[l]
-						}
-					}
+				// g·1 + d: d added to every row (to zeros when first).
+				dst := gx[r*run : (r+1)*run]
+				if first {
+					clear(dst)
 				}
+				simd.LaneAffine(dst, dst, &one, (*[simd.Lanes]float32)(gs[r*simd.Lanes:]), false)
 			}
 		})
+		done()
 	}, x)
 	return out
 }
