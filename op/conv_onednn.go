@@ -35,15 +35,8 @@ func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor,
 	if b != nil {
 		bd = b.F32()
 	}
-	out, ok := convOut(dg, g)
+	out, ok := convForward(dg, g, x, w.F32(), bd)
 	if !ok {
-		return nil, false
-	}
-	var io onednn.ConvLayouts
-	var xs, ys []float32
-	xs, io.X = mapData(x)
-	ys, io.Y = mapData(out)
-	if onednn.ConvForward(dg, xs, w.F32(), bd, ys, io) != nil {
 		return nil, false
 	}
 	tensor.Record(out, func(grad *tensor.Tensor) {
@@ -73,17 +66,28 @@ func conv2dOneDNN(g *convGeom, x, w, b *tensor.Tensor, pad int) (*tensor.Tensor,
 	return out, true
 }
 
-// convOut is a new output for the convolution dg, in the layout oneDNN
-// writes it in; false where oneDNN cannot plan dg.
-func convOut(dg onednn.ConvGeom, g *convGeom) (*tensor.Tensor, bool) {
+// convForward is the convolution dg of x with the weight w and bias b
+// (nil for none), into a new output in the layout oneDNN writes; false
+// where oneDNN cannot run it.
+func convForward(dg onednn.ConvGeom, g *convGeom, x *tensor.Tensor, w, b []float32) (*tensor.Tensor, bool) {
 	lay, err := onednn.ConvOutLayout(dg)
 	if err != nil {
 		return nil, false
 	}
+	var out *tensor.Tensor
 	if lay == onednn.Blocked16 {
-		return tensor.EmptyBlocked16(g.n, g.cout, g.oh, g.ow), true
+		out = tensor.EmptyBlocked16(g.n, g.cout, g.oh, g.ow)
+	} else {
+		out = tensor.Empty(tensor.Float32, g.n, g.cout, g.oh, g.ow)
 	}
-	return tensor.Empty(tensor.Float32, g.n, g.cout, g.oh, g.ow), true
+	var io onednn.ConvLayouts
+	var xs, ys []float32
+	xs, io.X = mapData(x)
+	ys, io.Y = mapData(out)
+	if onednn.ConvForward(dg, xs, w, b, ys, io) != nil {
+		return nil, false
+	}
+	return out, true
 }
 
 // mapData is a float32 feature map's values as they lie, and their layout.

@@ -55,17 +55,10 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 	for c := range g.cout {
 		simd.Affine(folded[c*per:(c+1)*per], ws[c*per:(c+1)*per], scale[c], 0, false)
 	}
-	out, ok := convOut(dg, g)
-	if !ok {
-		return nil, false
-	}
 	// The forward pass takes x and writes out in their layouts; the
 	// backward pass, for fine-tuning, reads them in NCHW.
-	var io onednn.ConvLayouts
-	var xs, ys []float32
-	xs, io.X = mapData(x)
-	ys, io.Y = mapData(out)
-	if onednn.ConvForward(dg, xs, folded, bias, ys, io) != nil {
+	out, ok := convForward(dg, g, x, folded, bias)
+	if !ok {
 		return nil, false
 	}
 	tensor.Record(out, func(grad *tensor.Tensor) {
