@@ -98,6 +98,9 @@ func StylePool(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	if x.DType() == tensor.Float64 {
 		return stylePool[float64](x, p, biased)
 	}
+	if tensor.IsBlocked16(x) && p&PoolMax == 0 {
+		return stylePoolBlocked(x, p, biased)
+	}
 	return stylePool[float32](x, p, biased)
 }
 

@@ -153,3 +153,47 @@ func shapePanic(f func()) (err error) {
 	f()
 	return nil
 }
+
+// Style pooling of a map in the blocked layout (mean and std; max is not
+// blocked) computes what NCHW does, forward and backward, with x's
+// gradient new or added to, and leaves x in the layout.
+func TestStylePoolBlocked(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	x := tensor.New(tensor.Float32, 3, 32, 5, 6)
+	x.FillNormal(r, 2, 1.5)
+	for _, p := range []Pooling{PoolAvg | PoolStd, PoolAvg, PoolStd} {
+		seed := tensor.New(tensor.Float32, 3, 32, p.Len())
+		seed.FillNormal(r, 0, 1)
+		for _, biased := range []bool{false, true} {
+			for _, earlier := range []bool{false, true} {
+				var outs, grads [2][]float64
+				for i, blocked := range []bool{false, true} {
+					xi := x.Clone().SetRequiresGrad(true)
+					if earlier {
+						xi.Grad = tensor.New(tensor.Float32, xi.Shape()...)
+						xi.Grad.Fill(0.5)
+					}
+					if blocked {
+						tensor.Blocked16(xi)
+					}
+					y := StylePool(xi, p, biased)
+					if blocked && !tensor.IsBlocked16(xi) {
+						t.Fatalf("%v: the blocked pooling converted its input", p)
+					}
+					y.BackwardWith(seed.Clone())
+					outs[i], grads[i] = y.Float64s(), xi.Grad.Float64s()
+				}
+				for i := range outs[0] {
+					if d := math.Abs(outs[1][i] - outs[0][i]); d > 1e-6*(1+math.Abs(outs[0][i])) {
+						t.Fatalf("%v biased %v: output %d is %v, NCHW %v", p, biased, i, outs[1][i], outs[0][i])
+					}
+				}
+				for i := range grads[0] {
+					if d := math.Abs(grads[1][i] - grads[0][i]); d > 1e-5*(1+math.Abs(grads[0][i])) {
+						t.Fatalf("%v biased %v earlier %v: dx[%d] is %v, NCHW %v", p, biased, earlier, i, grads[1][i], grads[0][i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package srm
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/srmlab/srmlab/internal/kern"
@@ -183,5 +184,61 @@ func cfcBlocked(t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
 			}
 		}
 	}, t, w, b)
+	return out
+}
+
+// stylePoolBlocked is stylePool, mean and std only, for a map in the
+// blocked layout: the SRM module outside the fused tail (evaluation,
+// the MLP variant) reads its block's map as the convolution left it.
+func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
+	b := blockedTail(x, x)
+	k := p.Len()
+	out := tensor.New(tensor.Float32, b.n, b.c, k)
+	xs, ts := tensor.Blocked16(x), out.F32()
+	den := float64(b.hw - 1)
+	if biased {
+		den = float64(b.hw)
+	}
+	mean, q := make([]float64, b.n*b.c), make([]float64, b.n*b.c)
+	b.moments(xs, mean, q)
+	std := make([]float64, b.n*b.c)
+	for pl := range mean {
+		j := 0
+		if p&PoolAvg != 0 {
+			ts[pl*k] = float32(mean[pl])
+			j++
+		}
+		if p&PoolStd != 0 {
+			std[pl] = math.Sqrt(q[pl]/den + StyleEps)
+			ts[pl*k+j] = float32(std[pl])
+		}
+	}
+	tensor.Record(out, func(grad *tensor.Tensor) {
+		gs := grad.F32()
+		dx, first, done := tensor.GradBlocked16(x)
+		if first {
+			clear(dx)
+		}
+		b.each(func(at, p0 int) {
+			// dx += gAvg + gStd·(x − mean), as x·gStd + (gAvg − gStd·mean).
+			var a, off [simd.Lanes]float32
+			for l := range a {
+				pl := p0 + l
+				g, j := gs[pl*k:(pl+1)*k], 0
+				gAvg, gStd := 0.0, 0.0
+				if p&PoolAvg != 0 {
+					gAvg = float64(g[0]) / float64(b.hw)
+					j++
+				}
+				if p&PoolStd != 0 {
+					gStd = float64(g[j]) / (den * std[pl])
+				}
+				a[l], off[l] = float32(gStd), float32(gAvg-gStd*mean[pl])
+			}
+			d := dx[at : at+b.run]
+			simd.LaneAffineAdd(d, xs[at:at+b.run], d, &a, &off, false)
+		})
+		done()
+	}, x)
 	return out
 }
