@@ -7,12 +7,13 @@ import "github.com/srmlab/srmlab/onednn"
 // onednn.Blocked16). Converting every convolution's input and output to
 // and from NCHW cost about a fifth of a CIFAR training step, so a
 // convolution may leave its output in the blocked layout, and the
-// operations that know it (BatchNorm, the residual additions, the
-// convolutions) read and write it as it is. Every other reader sees NCHW:
-// the accessors (F32, Raw, At, View, ...) convert a blocked tensor in place
-// the first time, so code that knows nothing of layouts stays correct. The
-// array a blocked tensor leaves behind is not recycled, for a backward
-// function may still hold it; its values stay valid in their layout.
+// operations that know it (convolutions, BatchNorm, the residual and gated
+// additions, the pools, SRM's passes) read and write it as it is. Every
+// other reader sees NCHW: the accessors (F32, Raw, At, View, ...) convert a
+// blocked tensor in place the first time, so code that knows nothing of
+// layouts stays correct. The array a conversion replaces stays valid in its
+// layout for the backward functions that may hold it, and goes back to the
+// recycler when BackwardReleasing releases the tensor (stale).
 // A tensor is converted by the goroutine that reads it, which is safe
 // because, as for its values, no goroutine changes a tensor while others
 // read it.
