@@ -37,7 +37,7 @@ const (
 	tagABCD  = 5 // nchw, oihw
 	tagABCDE = 7 // goihw
 	// tagABCD16b is nChw16c, the layout of Blocked16 (dnnl_aBcd16b in
-	// oneDNN 2.6's dnnl_types.h; TestBlocked16IsConvLayout checks it
+	// oneDNN 2.6's dnnl_types.h; TestConvBlocked16 checks it
 	// against the layout the convolutions choose).
 	tagABCD16b = 69
 
