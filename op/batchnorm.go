@@ -118,12 +118,10 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 					s1 += a
 					s2 += b
 				}
-				d := s1 / m
-				mu = k + d
-				sq := max(s2-s1*d, 0) // Σ(x−mean)²; rounding may dip below 0
+				var sq float64 // Σ(x−mean)²
+				mu, sq = simd.Moments(k, s1, s2, m)
 				v = sq / m
-				rm[ch] = T((1-momentum)*float64(rm[ch]) + momentum*mu)
-				rv[ch] = T((1-momentum)*float64(rv[ch]) + momentum*sq/(m-1))
+				updateRunning(&rm[ch], &rv[ch], mu, sq, m, momentum)
 			}
 			mean[ch], istd[ch] = mu, 1/math.Sqrt(v+eps)
 			scale := float64(ws[ch]) * istd[ch]
@@ -205,6 +203,14 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 		})
 	}, x, gamma, beta, short)
 	return out
+}
+
+// updateRunning moves a channel's running mean and variance towards the
+// batch's, mean mu and Σ(x−mu)² sq over m values, as PyTorch does: the
+// running variance takes the unbiased batch variance.
+func updateRunning[T kern.Float](rm, rv *T, mu, sq, m, momentum float64) {
+	*rm = T((1-momentum)*float64(*rm) + momentum*mu)
+	*rv = T((1-momentum)*float64(*rv) + momentum*sq/(m-1))
 }
 
 // maskPlane is plane(mask, ...), or nil for no mask.

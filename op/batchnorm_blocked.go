@@ -104,13 +104,9 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		})
 		for ch := range bn.c {
 			cb, l := ch/simd.Lanes, ch%simd.Lanes
-			s1, s2 := s[cb].a[l], s[cb].b[l]
-			d := s1 / m
-			mu := k[cb][l] + d
-			sq := max(s2-s1*d, 0)
+			mu, sq := simd.Moments(k[cb][l], s[cb].a[l], s[cb].b[l], m)
 			mean[ch], istd[ch] = mu, 1/math.Sqrt(sq/m+eps)
-			rm[ch] = float32((1-momentum)*float64(rm[ch]) + momentum*mu)
-			rv[ch] = float32((1-momentum)*float64(rv[ch]) + momentum*sq/(m-1))
+			updateRunning(&rm[ch], &rv[ch], mu, sq, m, momentum)
 		}
 	}
 	scale := func(ch int) float64 { return float64(ws[ch]) * istd[ch] }

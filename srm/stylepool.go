@@ -131,8 +131,7 @@ func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.T
 				sk = float64(v[0])
 			}
 			s1, s2 := simd.ShiftedSums(v, sk)
-			d := s1 / float64(hw)
-			m := sk + d
+			m, q := simd.Moments(sk, s1, s2, float64(hw))
 			mean[pl] = m
 			f := ts[pl*k : (pl+1)*k]
 			j := 0
@@ -141,7 +140,6 @@ func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.T
 				j++
 			}
 			if p&PoolStd != 0 {
-				q := max(s2-s1*d, 0) // Σ(x−m)²; rounding may dip below 0
 				std[pl] = math.Sqrt(q/den + StyleEps)
 				f[j] = T(std[pl])
 				j++

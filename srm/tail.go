@@ -156,7 +156,7 @@ func srmTail[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short *
 				v := xs[p*hw : (p+1)*hw]
 				k := float64(v[0])
 				s1, s2 := simd.ShiftedSums(v, k)
-				st.mean[p], st.q[p] = planeMoments(k, s1, s2, lf)
+				st.mean[p], st.q[p] = simd.Moments(k, s1, s2, lf)
 			}
 		})
 	}
@@ -225,13 +225,6 @@ func srmTail[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short *
 		tailBackward[T](m, x, bn, short, out, grad, st, bl)
 	}, x, short, bn.Weight, bn.Bias, m.CFC, m.BN.Weight, m.BN.Bias)
 	return out, gates
-}
-
-// planeMoments turns the sums Σ(x−k) and Σ(x−k)² of a plane of l values
-// into its mean and Σ(x − mean)².
-func planeMoments(k, s1, s2, l float64) (mean, q float64) {
-	d := s1 / l
-	return k + d, max(s2-s1*d, 0) // rounding may dip below 0
 }
 
 // sigmoid takes exp of a non-positive argument only, as op.Sigmoid, so

@@ -60,7 +60,7 @@ func (b *blockedPlanes) moments(xs []float32, mean, q []float64) {
 		}
 		simd.LaneShiftedSums(xs[at:at+b.run], &k, &s1, &s2)
 		for l := range k {
-			mean[p0+l], q[p0+l] = planeMoments(k[l], s1[l], s2[l], float64(b.hw))
+			mean[p0+l], q[p0+l] = simd.Moments(k[l], s1[l], s2[l], float64(b.hw))
 		}
 	})
 }

@@ -16,6 +16,16 @@ import (
 // from the loops' in the last bit.
 const Lanes = 16
 
+// Splat is v in every lane: −0 as the offset of a lane kernel adds a
+// product alone, to the bit, as in AffineAdd.
+func Splat(v float32) *[Lanes]float32 {
+	var s [Lanes]float32
+	for l := range s {
+		s[l] = v
+	}
+	return &s
+}
+
 func rows(what string, n int) {
 	if n%Lanes != 0 {
 		panic(fmt.Sprintf("simd: %s of %d values, not rows of %d", what, n, Lanes))

@@ -72,6 +72,13 @@ func ShiftedSums[T Float](s []T, k float64) (sum, sq float64) {
 	return sum + a, sq + b
 }
 
+// Moments turns ShiftedSums' Σ(x−k) and Σ(x−k)² over n values into their
+// mean and Σ(x − mean)², the form BatchNorm and style pooling use.
+func Moments(k, sum, sq, n float64) (mean, dev2 float64) {
+	d := sum / n
+	return k + d, max(sq-sum*d, 0) // rounding may dip below 0
+}
+
 // Affine sets dst[j] = src[j]·a + b, then max(dst[j], 0) when relu is set
 // (NaN passes the ReLU, as in PyTorch). src is at least as long as dst.
 func Affine[T Float](dst, src []T, a, b T, relu bool) {
