@@ -120,10 +120,7 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		simd.LaneAffine(b.runOf(ys, i, cb), b.runOf(xs, i, cb), &as[cb], &cs[cb], relu)
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs := tensor.Blocked16(grad)
-		// grad is this function's to overwrite when Backward drops it
-		// after the call and it was converted in place, not copied.
-		own := !out.RequiresGrad() && tensor.IsBlocked16(grad)
+		gs, own := gradOwned16(out, grad)
 		var mask []float32
 		if relu {
 			mask = ys
@@ -161,7 +158,7 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 			})
 		}
 		if sgt != nil {
-			passGrad16(short, sgt, true)
+			tensor.PassGrad16(short, sgt, true)
 		}
 		var gx []float32
 		overwrite, done := false, func() {}

@@ -18,23 +18,23 @@ func addBlocked(a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 		simd.Add(ys[lo:hi], as[lo:hi], bs[lo:hi], relu)
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs := tensor.Blocked16(grad)
-		// grad is this function's to change and hand on when Backward
-		// drops it after the call and it was converted in place.
+		gs, own := gradOwned16(out, grad)
 		g := grad
-		if out.RequiresGrad() || !tensor.IsBlocked16(grad) {
+		if !own {
 			g = tensor.EmptyBlocked16(grad.Shape()...)
-			copy(tensor.Blocked16(g), gs)
 		}
-		if relu {
-			ms := tensor.Blocked16(g)
+		ms := tensor.Blocked16(g)
+		switch {
+		case relu:
 			parallel.For(len(ms), 1, func(lo, hi int) {
-				simd.Mask(ms[lo:hi], ms[lo:hi], ys[lo:hi])
+				simd.Mask(ms[lo:hi], gs[lo:hi], ys[lo:hi])
 			})
+		case !own:
+			copy(ms, gs)
 		}
 		give := true
 		for _, in := range []*tensor.Tensor{a, b} {
-			if in.NeedsGrad() && passGrad16(in, g, give) {
+			if in.NeedsGrad() && tensor.PassGrad16(in, g, give) {
 				give = false
 			}
 		}
@@ -42,26 +42,13 @@ func addBlocked(a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 	return out
 }
 
-// passGrad16 adds g, a gradient in the blocked layout, into t's gradient.
-// Where t has none yet and give is set, t takes g itself, and passGrad16
-// reports that it did: the caller must then not hand g to another tensor.
-func passGrad16(t, g *tensor.Tensor, give bool) (given bool) {
-	switch {
-	case t.Grad == nil && give:
-		t.Grad = g
-		return true
-	case t.Grad == nil:
-		t.Grad = tensor.EmptyBlocked16(g.Shape()...)
-		copy(tensor.Blocked16(t.Grad), tensor.Blocked16(g))
-		return false
-	}
-	dst := tensor.Blocked16(t.Grad)
-	if !tensor.IsBlocked16(t.Grad) { // its array is shared: add in NCHW
-		addInto(t.Grad.F32(), g.F32())
-		return false
-	}
-	addInto(dst, tensor.Blocked16(g))
-	return false
+// gradOwned16 is grad's values in the blocked layout, and whether the
+// backward function of out, which receives grad, may change them and hand
+// grad on: Backward drops out's gradient after the call (out keeps none),
+// and grad was converted in place rather than copied.
+func gradOwned16(out, grad *tensor.Tensor) ([]float32, bool) {
+	gs := tensor.Blocked16(grad)
+	return gs, !out.RequiresGrad() && tensor.IsBlocked16(grad)
 }
 
 // globalAvgPoolBlocked is the global average pool of a float32 map in the
@@ -87,10 +74,7 @@ func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
 			gs[i] = v / float32(hw) // as avgPoolOf: the gradient over the count
 		}
 		gx, first, done := tensor.GradBlocked16(x)
-		var one [simd.Lanes]float32
-		for l := range one {
-			one[l] = 1
-		}
+		one := simd.Splat(1)
 		parallel.For(n*nb, run, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				// g·1 + d: d added to every row (to zeros when first).
@@ -98,7 +82,7 @@ func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
 				if first {
 					clear(dst)
 				}
-				simd.LaneAffine(dst, dst, &one, (*[simd.Lanes]float32)(gs[r*simd.Lanes:]), false)
+				simd.LaneAffine(dst, dst, one, (*[simd.Lanes]float32)(gs[r*simd.Lanes:]), false)
 			}
 		})
 		done()
@@ -116,23 +100,20 @@ func scaleAddReLUBlocked(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
 	xs, ss, ys, gs := tensor.Blocked16(x), tensor.Blocked16(shortcut), tensor.Blocked16(out), gate.F32()
 	// The planes of run r are gs[16r:16r+16]: y = max(x·g + (s + −0), 0),
 	// ScaleAdd's rounding.
-	var negZero [simd.Lanes]float32
-	for l := range negZero {
-		negZero[l] = simd.NegZero[float32]()
-	}
+	negZero := simd.Splat(simd.NegZero[float32]())
 	gateOf := func(r int) *[simd.Lanes]float32 { return (*[simd.Lanes]float32)(gs[r*simd.Lanes:]) }
 	parallel.For(runs, run, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			at := r * run
-			simd.LaneAffineAdd(ys[at:at+run], xs[at:at+run], ss[at:at+run], gateOf(r), &negZero, true)
+			simd.LaneAffineAdd(ys[at:at+run], xs[at:at+run], ss[at:at+run], gateOf(r), negZero, true)
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		dy := tensor.Blocked16(grad)
 		// m, the gradient past the ReLU, is the shortcut's gradient; it
 		// goes where grad is when this function owns grad.
+		dy, own := gradOwned16(out, grad)
 		m := grad
-		if out.RequiresGrad() || !tensor.IsBlocked16(grad) {
+		if !own {
 			m = tensor.EmptyBlocked16(grad.Shape()...)
 		}
 		ms := tensor.Blocked16(m)
@@ -160,15 +141,15 @@ func scaleAddReLUBlocked(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
 				}
 				d := dx[at : at+run]
 				if first {
-					simd.LaneAffine(d, ms[at:at+run], gateOf(r), &negZero, false)
+					simd.LaneAffine(d, ms[at:at+run], gateOf(r), negZero, false)
 				} else {
-					simd.LaneAffineAdd(d, ms[at:at+run], d, gateOf(r), &negZero, false)
+					simd.LaneAffineAdd(d, ms[at:at+run], d, gateOf(r), negZero, false)
 				}
 			}
 		})
 		done()
 		if shortcut.NeedsGrad() {
-			passGrad16(shortcut, m, true)
+			tensor.PassGrad16(shortcut, m, true)
 		}
 	}, x, gate, shortcut)
 	return out

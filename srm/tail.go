@@ -331,13 +331,14 @@ func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, sh
 			}
 		}
 	})
-	if x.NeedsGrad() && bl != nil {
+	switch {
+	case !x.NeedsGrad():
+	case bl != nil:
 		bl.dx(x, f32s(xs), f32s(rs), func(p int) (k, off, s float32) {
 			k2 := 2 * dq[p]
 			return float32(k2), float32(dm[p]/lf - k2*st.mean[p]), float32(st.a[p%c] * st.g[p])
 		})
-	}
-	if x.NeedsGrad() && bl == nil {
+	default:
 		gx, first := tensor.GradFor(x)
 		dx := kern.Vals[T](gx)
 		nz := simd.NegZero[T]()
@@ -359,15 +360,14 @@ func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, sh
 			}
 		})
 	}
-	if short.NeedsGrad() {
-		if short.Grad == nil {
-			short.Grad = dr
-		} else {
-			sg, add := vals(short.Grad), rs
-			if bl != nil && !tensor.IsBlocked16(short.Grad) { // shared: add in NCHW
-				sg, add = kern.Vals[T](short.Grad), kern.Vals[T](dr)
-			}
-			parallel.For(len(add), 1, func(lo, hi int) { simd.AddTo(sg[lo:hi], add[lo:hi]) })
-		}
+	switch {
+	case !short.NeedsGrad():
+	case bl != nil:
+		tensor.PassGrad16(short, dr, true)
+	case short.Grad == nil:
+		short.Grad = dr
+	default:
+		sg := kern.Vals[T](short.Grad)
+		parallel.For(len(rs), 1, func(lo, hi int) { simd.AddTo(sg[lo:hi], rs[lo:hi]) })
 	}
 }

@@ -24,6 +24,11 @@ func blockedTail(x, short *tensor.Tensor) *blockedPlanes {
 	if !tensor.IsBlocked16(x) || !tensor.CanBlock16(short) {
 		return nil
 	}
+	return newBlockedPlanes(x)
+}
+
+// newBlockedPlanes describes the planes of x, (N, 16k, H, W).
+func newBlockedPlanes(x *tensor.Tensor) *blockedPlanes {
 	s := x.Shape()
 	hw := s[2] * s[3]
 	return &blockedPlanes{n: s[0], c: s[1], hw: hw, nb: s[1] / simd.Lanes, run: hw * simd.Lanes}
@@ -93,12 +98,11 @@ func (b *blockedPlanes) gradSums(rs, ds, xs, ys []float32, mean, sumP, sumQ []fl
 // none.
 func (b *blockedPlanes) dx(x *tensor.Tensor, xs, rs []float32, f func(p int) (k, off, s float32)) {
 	dx, first, done := tensor.GradBlocked16(x)
-	nz := simd.NegZero[float32]()
+	negZero := simd.Splat(simd.NegZero[float32]())
 	b.each(func(at, p0 int) {
-		var k, off, s, zero [simd.Lanes]float32
+		var k, off, s [simd.Lanes]float32
 		for l := range k {
 			k[l], off[l], s[l] = f(p0 + l)
-			zero[l] = nz
 		}
 		d := dx[at : at+b.run]
 		if first {
@@ -106,7 +110,7 @@ func (b *blockedPlanes) dx(x *tensor.Tensor, xs, rs []float32, f func(p int) (k,
 		} else {
 			simd.LaneAffineAdd(d, xs[at:at+b.run], d, &k, &off, false)
 		}
-		simd.LaneAffineAdd(d, rs[at:at+b.run], d, &s, &zero, false)
+		simd.LaneAffineAdd(d, rs[at:at+b.run], d, &s, negZero, false)
 	})
 	done()
 }
@@ -141,19 +145,16 @@ func cfcBlocked(t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gz := grad.F32()
 		gateOf := func(r int) *[simd.Lanes]float32 { return (*[simd.Lanes]float32)(gz[r*simd.Lanes:]) }
-		var negZero [simd.Lanes]float32
-		for l := range negZero {
-			negZero[l] = simd.NegZero[float32]()
-		}
+		negZero := simd.Splat(simd.NegZero[float32]())
 		if t.NeedsGrad() {
 			gt, first, done := tensor.GradBlocked16(t)
 			parallel.For(n*nb, run, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
 					d, wv := gt[r*run:(r+1)*run], ws[r%nb*run:][:run]
 					if first {
-						simd.LaneAffine(d, wv, gateOf(r), &negZero, false)
+						simd.LaneAffine(d, wv, gateOf(r), negZero, false)
 					} else {
-						simd.LaneAffineAdd(d, wv, d, gateOf(r), &negZero, false)
+						simd.LaneAffineAdd(d, wv, d, gateOf(r), negZero, false)
 					}
 				}
 			})
@@ -169,7 +170,7 @@ func cfcBlocked(t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
 					d := dws[cb*run : (cb+1)*run]
 					for i := range n {
 						r := i*nb + cb
-						simd.LaneAffineAdd(d, ts[r*run:(r+1)*run], d, gateOf(r), &negZero, false)
+						simd.LaneAffineAdd(d, ts[r*run:(r+1)*run], d, gateOf(r), negZero, false)
 					}
 				}
 			})
@@ -191,7 +192,7 @@ func cfcBlocked(t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
 // blocked layout: the SRM module outside the fused tail (evaluation,
 // the MLP variant) reads its block's map as the convolution left it.
 func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
-	b := blockedTail(x, x)
+	b := newBlockedPlanes(x)
 	k := p.Len()
 	out := tensor.New(tensor.Float32, b.n, b.c, k)
 	xs, ts := tensor.Blocked16(x), out.F32()

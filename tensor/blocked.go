@@ -1,6 +1,10 @@
 package tensor
 
-import "github.com/srmlab/srmlab/onednn"
+import (
+	"github.com/srmlab/srmlab/internal/parallel"
+	"github.com/srmlab/srmlab/internal/simd"
+	"github.com/srmlab/srmlab/onednn"
+)
 
 // oneDNN's convolutions compute on feature maps whose channels lie in
 // blocks of 16, a position's 16 values of a block side by side (nChw16c,
@@ -69,11 +73,14 @@ func Blocked16(t *Tensor) []float32 {
 		Panicf("Blocked16 of a %v %v tensor", t.DType(), t.shape)
 	}
 	src := t.data.([]float32)
+	if !t.own { // a copy, which no one returns to the recycler
+		dst := make([]float32, len(src))
+		reorder16(dst, src, t.shape, true)
+		return dst
+	}
 	dst := Empty(Float32, t.shape...).data.([]float32)
 	reorder16(dst, src, t.shape, true)
-	if t.own {
-		t.data, t.stale = blocked16(dst), append(t.stale, src)
-	}
+	t.data, t.stale = blocked16(dst), append(t.stale, src)
 	return dst
 }
 
@@ -138,15 +145,34 @@ func (t *Tensor) array() ([]float32, bool) {
 // to a temporary that done adds in. t must satisfy CanBlock16.
 func GradBlocked16(t *Tensor) (g []float32, first bool, done func()) {
 	gt, first := GradFor16(t, true)
-	g = Blocked16(gt)
-	if first || IsBlocked16(gt) {
-		return g, first, func() {}
+	if first || IsBlocked16(gt) || gt.own {
+		return Blocked16(gt), first, func() {}
 	}
 	tmp := EmptyBlocked16(t.shape...)
-	return Blocked16(tmp), true, func() {
-		dst := gt.F32()
-		for i, v := range tmp.F32() {
-			dst[i] += v
-		}
+	return Blocked16(tmp), true, func() { addArray(gt.F32(), tmp.F32()) }
+}
+
+// PassGrad16 adds g, a gradient in the blocked layout, into t's gradient.
+// Where t has none yet and give is set, t takes g itself, and PassGrad16
+// reports that it did: the caller must then not hand g to another tensor.
+func PassGrad16(t, g *Tensor, give bool) (given bool) {
+	if t.Grad == nil && give {
+		t.Grad = g
+		return true
 	}
+	dst, first, done := GradBlocked16(t)
+	src := Blocked16(g)
+	if first {
+		copy(dst, src)
+	} else {
+		addArray(dst, src)
+	}
+	done()
+	return false
+}
+
+// addArray adds src into dst, a feature map's worth: vector code, split
+// over the CPUs.
+func addArray(dst, src []float32) {
+	parallel.For(len(dst), 1, func(lo, hi int) { simd.AddTo(dst[lo:hi], src[lo:hi]) })
 }

@@ -138,3 +138,58 @@ func TestReleasingRecyclesConvertedArrays(t *testing.T) {
 		t.Fatalf("the replaced array was not recycled (%d buffers held)", len(held))
 	}
 }
+
+// PassGrad16 hands g over, or adds it to a gradient in either layout; a
+// gradient whose array a View shares gets the sum there, in NCHW.
+func TestPassGrad16(t *testing.T) {
+	shape := []int{2, 16, 3, 3}
+	want := randomMap(shape...).F32() // g's values in NCHW
+	g := func() *Tensor {
+		b := FromFloat32(slices.Clone(want), shape...)
+		c := New(Float32, shape...)
+		c.CopyFrom(b)
+		Blocked16(c)
+		return c
+	}
+	for _, c := range []struct {
+		name string
+		// grad sets x's gradient to ones, or not, and returns what
+		// should read the sum (nil: x.Grad, which g should become).
+		grad func(x *Tensor) (check *Tensor)
+		ones bool
+	}{
+		{"none: taken over", func(x *Tensor) *Tensor { return nil }, false},
+		{"NCHW, own", func(x *Tensor) *Tensor { x.Grad = New(Float32, shape...); x.Grad.Fill(1); return x.Grad }, true},
+		{"blocked", func(x *Tensor) *Tensor {
+			x.Grad = New(Float32, shape...)
+			x.Grad.Fill(1)
+			Blocked16(x.Grad)
+			return x.Grad
+		}, true},
+		{"NCHW, shared with a View", func(x *Tensor) *Tensor {
+			x.Grad = New(Float32, shape...)
+			x.Grad.Fill(1)
+			return x.Grad.View(2, 144)
+		}, true},
+	} {
+		x := New(Float32, shape...)
+		check := c.grad(x)
+		gi := g()
+		given := PassGrad16(x, gi, true)
+		if given != (check == nil) {
+			t.Fatalf("%s: given %v", c.name, given)
+		}
+		if check == nil {
+			check = x.Grad
+		}
+		for i, v := range check.F32() {
+			w := want[i]
+			if c.ones {
+				w++
+			}
+			if v != w {
+				t.Fatalf("%s: [%d] = %v, want %v", c.name, i, v, w)
+			}
+		}
+	}
+}
