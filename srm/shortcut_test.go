@@ -37,33 +37,49 @@ func TestShortcutAGradient(t *testing.T) {
 // by the shortcut or added to one a convolution left.
 func TestShortcutABlocked(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 3))
+	x := tensor.New(tensor.Float32, 2, 16, 5, 6)
+	x.FillNormal(r, 0, 1)
+	seed := tensor.New(tensor.Float32, 2, 32, 3, 3)
+	seed.FillNormal(r, 0, 1)
 	for _, earlier := range []bool{false, true} {
-		x := tensor.New(tensor.Float32, 2, 16, 5, 6)
-		x.FillNormal(r, 0, 1)
-		seed := tensor.New(tensor.Float32, 2, 32, 3, 3)
-		seed.FillNormal(r, 0, 1)
-		var outs, grads [2][]float32
-		for i, blocked := range []bool{false, true} {
-			xi := x.Clone().SetRequiresGrad(true)
-			if earlier {
-				xi.Grad = tensor.New(tensor.Float32, xi.Shape()...)
-				xi.Grad.Fill(0.5)
+		outs, grads := inBothLayouts(t, x, seed, earlier, func(x *tensor.Tensor) *tensor.Tensor {
+			y := shortcutA{stride: 2, out: 32}.Forward(x)
+			if tensor.IsBlocked16(y) != tensor.IsBlocked16(x) {
+				t.Fatalf("input blocked %v, output blocked %v", tensor.IsBlocked16(x), tensor.IsBlocked16(y))
 			}
-			if blocked {
-				tensor.Blocked16(xi)
-				if earlier {
-					tensor.Blocked16(xi.Grad)
-				}
-			}
-			y := shortcutA{stride: 2, out: 32}.Forward(xi)
-			if tensor.IsBlocked16(y) != blocked {
-				t.Fatalf("blocked input %v gave a blocked output %v", blocked, tensor.IsBlocked16(y))
-			}
-			y.BackwardWith(seed.Clone())
-			outs[i], grads[i] = y.Float32s(), xi.Grad.Float32s()
-		}
+			return y
+		})
 		if !slices.Equal(outs[0], outs[1]) || !slices.Equal(grads[0], grads[1]) {
 			t.Fatalf("earlier gradient %v: blocked output or gradient differs from NCHW's", earlier)
 		}
 	}
+}
+
+// inBothLayouts runs f on two copies of x, one in NCHW and one in the
+// blocked layout (each with a gradient of 0.5 already there, in its
+// layout, when earlier is set), back-propagates seed, and returns both
+// runs' outputs and x's gradients. It fails t where the blocked run
+// converted its input, which an operation that read NCHW would have.
+func inBothLayouts(t *testing.T, x, seed *tensor.Tensor, earlier bool, f func(*tensor.Tensor) *tensor.Tensor) (outs, grads [2][]float64) {
+	t.Helper()
+	for i, blocked := range []bool{false, true} {
+		xi := x.Clone().SetRequiresGrad(true)
+		if earlier {
+			xi.Grad = tensor.New(tensor.Float32, xi.Shape()...)
+			xi.Grad.Fill(0.5)
+		}
+		if blocked {
+			tensor.Blocked16(xi)
+			if earlier {
+				tensor.Blocked16(xi.Grad)
+			}
+		}
+		y := f(xi)
+		if blocked && !tensor.IsBlocked16(xi) {
+			t.Fatal("the blocked run converted its input to NCHW")
+		}
+		y.BackwardWith(seed.Clone())
+		outs[i], grads[i] = y.Float64s(), xi.Grad.Float64s()
+	}
+	return outs, grads
 }

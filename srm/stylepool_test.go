@@ -166,23 +166,9 @@ func TestStylePoolBlocked(t *testing.T) {
 		seed.FillNormal(r, 0, 1)
 		for _, biased := range []bool{false, true} {
 			for _, earlier := range []bool{false, true} {
-				var outs, grads [2][]float64
-				for i, blocked := range []bool{false, true} {
-					xi := x.Clone().SetRequiresGrad(true)
-					if earlier {
-						xi.Grad = tensor.New(tensor.Float32, xi.Shape()...)
-						xi.Grad.Fill(0.5)
-					}
-					if blocked {
-						tensor.Blocked16(xi)
-					}
-					y := StylePool(xi, p, biased)
-					if blocked && !tensor.IsBlocked16(xi) {
-						t.Fatalf("%v: the blocked pooling converted its input", p)
-					}
-					y.BackwardWith(seed.Clone())
-					outs[i], grads[i] = y.Float64s(), xi.Grad.Float64s()
-				}
+				outs, grads := inBothLayouts(t, x, seed, earlier, func(x *tensor.Tensor) *tensor.Tensor {
+					return StylePool(x, p, biased)
+				})
 				for i := range outs[0] {
 					if d := math.Abs(outs[1][i] - outs[0][i]); d > 1e-6*(1+math.Abs(outs[0][i])) {
 						t.Fatalf("%v biased %v: output %d is %v, NCHW %v", p, biased, i, outs[1][i], outs[0][i])
