@@ -32,6 +32,7 @@ func init() {
 		"NewOn":           reflect.ValueOf(tensor.NewOn),
 		"Numel":           reflect.ValueOf(tensor.Numel),
 		"Panicf":          reflect.ValueOf(tensor.Panicf),
+		"PassGrad16":      reflect.ValueOf(tensor.PassGrad16),
 		"Record":          reflect.ValueOf(tensor.Record),
 		"Recover":         reflect.ValueOf(tensor.Recover),
 		"RecoverTo":       reflect.ValueOf(tensor.RecoverTo),
