@@ -146,7 +146,7 @@ func summarize(w io.Writer, rs []Result) {
 			kind = "error"
 		case strings.HasPrefix(r.Quantity, "grad "):
 			kind = "grad"
-		case r.Quantity == "out" || r.Quantity == "logits" || r.Quantity == "loss":
+		case r.Quantity == "out" || r.Quantity == "logits" || r.Quantity == "loss" || strings.HasPrefix(r.Quantity, "ReLU masks"):
 			kind = r.Quantity
 		}
 		k := key{r.Case, kind}

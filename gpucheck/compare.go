@@ -17,6 +17,7 @@ type Result struct {
 	// against its float64: what float32 arithmetic allows.
 	CPURelErr float64 `json:"cpu_float32_rel_err,omitempty"`
 	Err       string  `json:"error,omitempty"` // the case failed to run
+	Note      string  `json:"note,omitempty"`  // what the number means, where it needs words
 }
 
 // OK reports whether the quantity is within its limit (NaN never is).
@@ -30,10 +31,16 @@ func (r Result) String() string {
 	if !r.OK() {
 		verdict = "FAIL"
 	}
+	var s string
 	if r.CPURelErr > 0 {
-		return fmt.Sprintf("%-34s %-28s %9.2e  (CPU float32 %8.2e, limit %.1e) %s", r.Case, r.Quantity, r.RelErr, r.CPURelErr, r.Limit, verdict)
+		s = fmt.Sprintf("%-34s %-28s %9.2e  (CPU float32 %8.2e, limit %.1e) %s", r.Case, r.Quantity, r.RelErr, r.CPURelErr, r.Limit, verdict)
+	} else {
+		s = fmt.Sprintf("%-34s %-28s %9.2e  (limit %.0e) %s", r.Case, r.Quantity, r.RelErr, r.Limit, verdict)
 	}
-	return fmt.Sprintf("%-34s %-28s %9.2e  (limit %.0e) %s", r.Case, r.Quantity, r.RelErr, r.Limit, verdict)
+	if r.Note != "" {
+		s += ": " + r.Note
+	}
+	return s
 }
 
 // Floor is the smallest scale errors are measured against: a quantity

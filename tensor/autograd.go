@@ -108,6 +108,22 @@ func (t *Tensor) backward(seed *Tensor, release bool) {
 	}
 }
 
+// Inputs returns the tensors the operation that computed t read, in the
+// order it recorded them (some may be nil), or nil for a leaf, a result
+// outside any graph, or a result whose backward pass has run. With Graph it
+// lets a caller inspect a recorded computation, as PyTorch's grad_fn does:
+// gpucheck pairs the results of two engines' graphs through them.
+func (t *Tensor) Inputs() []*Tensor {
+	if t.node == nil {
+		return nil
+	}
+	return t.node.inputs
+}
+
+// Graph lists t and every tensor a gradient flows to from t (the results
+// and leaves of its recorded graph), each after its inputs.
+func (t *Tensor) Graph() []*Tensor { return topoOrder(t) }
+
 // topoOrder lists the graph below t with every tensor after its inputs,
 // iteratively so deep networks cannot overflow the stack.
 func topoOrder(t *Tensor) []*Tensor {
