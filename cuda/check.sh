@@ -29,7 +29,10 @@
 # commands), TORCH_TIMEOUT (s, default 100: about 10 of start, 10 of SRM
 # ops, 45 of ResNet-50 steps, the compile budget and the last compile's
 # overrun), COMPILE_BUDGET (s of torch.compile to start, default 25),
-# CHECK_ARGS (more flags for cuda-check, e.g. -check-large=false).
+# CHECK_ARGS (more flags for cuda-check, e.g. -check-large=false),
+# MODEL_SEEDS (more seeds, e.g. "2 3", at which to repeat the operation,
+# module and whole-model comparisons, about 30 s each, SEED_TIMEOUT s at
+# most, default 90; the full output goes to $OUT/seed-N.txt).
 set -u
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
@@ -58,6 +61,18 @@ else
   echo "bin/srmlab is missing: build it with CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab"
   status=1
 fi
+
+for seed in ${MODEL_SEEDS:-}; do
+  section "srmlab cuda-check at seed $seed (operations, modules, whole models)"
+  timeout --kill-after=5 "${SEED_TIMEOUT:-90}" bin/srmlab cuda-check -seed "$seed" -resnet50 "" -check-large=false \
+    -shapes 2x8x7x7 -reps 1 -warmup 0 -json "$out/seed-$seed.json" >"$out/seed-$seed.txt" 2>&1
+  rc=$?
+  sed -n '/== training steps of whole models/,$p' "$out/seed-$seed.txt"
+  if [ "$rc" -ne 0 ]; then
+    echo "cuda-check at seed $seed exited with status $rc"
+    status=1
+  fi
+done
 
 py=${PYTHON:-/opt/torch/.venv/bin/python}
 [ -x "$py" ] || py=python3
