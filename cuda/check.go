@@ -38,8 +38,8 @@ var BenchmarkShapes = []Shape{{64, 256, 56, 56}, {64, 512, 28, 28}, {64, 1024, 1
 // checkShapes cover every kernel variant geometryFor can pick, with
 // batches large enough for the BN statistics to mean something.
 var checkShapes = []Shape{
-	{16, 24, 1, 2}, {16, 24, 5, 5}, {16, 24, 7, 7}, {16, 24, 10, 10}, {16, 24, 14, 14},
-	{16, 24, 28, 28}, {8, 12, 32, 40}, {8, 12, 56, 56}, {4, 6, 64, 100}, {8, 12, 33, 33}, {4, 6, 96, 96},
+	{16, 24, 1, 2}, {16, 24, 8, 8}, {16, 24, 5, 5}, {16, 24, 7, 7}, {16, 24, 10, 10}, {16, 24, 13, 13}, {16, 24, 14, 14},
+	{8, 12, 20, 20}, {16, 24, 28, 28}, {8, 12, 32, 40}, {8, 12, 56, 56}, {4, 6, 64, 100}, {8, 12, 33, 33}, {4, 6, 96, 96},
 	{37, 5, 9, 9},
 }
 
@@ -75,6 +75,7 @@ func (r CheckResult) String() string {
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
+	Variant  string   // Report.Variants: role (new, old or alt), layout and order, e.g. "new g8f8 rev"
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
@@ -93,9 +94,10 @@ type Report struct {
 	PeakGBs    float64 // from the memory clock and bus width; 0 if unknown
 	Checks     []CheckResult
 	Timings    []Timing
-	Reps       int  // timed runs per operation
-	Warmup     int  // untimed runs before them
-	CheckedBig bool // whether the benchmark shapes were checked too
+	Variants   []Timing // with CheckOptions.Variants: the timed shapes under each plane-kernel layout and order
+	Reps       int      // timed runs per operation
+	Warmup     int      // untimed runs before them
+	CheckedBig bool     // whether the benchmark shapes were checked too
 }
 
 // Failed counts the checks over their limit.
@@ -116,6 +118,11 @@ type CheckOptions struct {
 	Reps       int     // timed runs; the median is reported
 	Seed       uint64  // for inputs and parameters
 	CheckLarge bool    // also check the timed shapes against the reference (the block tail with SRM only)
+	// Variants also checks and times the SRM and block-tail passes of each
+	// timed shape under every plane-kernel layout geometryFor chose between
+	// (its choice, the previous one, neighbouring group shapes), each with
+	// the second passes in forward and in reverse plane order.
+	Variants bool
 
 	checkShapes []Shape // replaces checkShapes in tests, where kernels run emulated
 }
@@ -126,7 +133,9 @@ type CheckOptions struct {
 // then it times the fused eval forward, training forward, and training
 // forward+backward on the benchmark shapes against a copy kernel's
 // bandwidth, and the block tail's forward and backward passes likewise.
-// Progress and tables go to w.
+// With opt.Variants it also checks and times those operations under each
+// plane-kernel layout and plane order the fused kernels choose between
+// (Report.Variants). Progress and tables go to w.
 func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Report, error) {
 	if len(opt.Shapes) == 0 {
 		opt.Shapes = BenchmarkShapes
@@ -148,7 +157,7 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 		shapes = append(shapes, opt.Shapes...)
 	}
 	for _, s := range shapes {
-		if err := checkCase(ctx, w, rep, s, "", func() ([]CheckResult, error) { return checkSRMCase(d, s, rng) }); err != nil {
+		if err := checkCase(ctx, w, rep, s, "", func() ([]CheckResult, error) { return checkSRMCase(d, s, geometryFor, rng) }); err != nil {
 			return rep, err
 		}
 	}
@@ -170,13 +179,18 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 			}
 			acc := (i%2 == 1) == gated
 			label := fmt.Sprintf("%-5s %-10s", tailKind(gated), accumulation(acc))
-			if err := checkCase(ctx, w, rep, s, label, func() ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, rng) }); err != nil {
+			if err := checkCase(ctx, w, rep, s, label, func() ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, geometryFor, rng) }); err != nil {
 				return rep, err
 			}
 		}
 	}
 	summary(w, rep.Checks[first:])
 
+	if opt.Variants {
+		if err := checkVariants(ctx, d, opt.Shapes, w, rep, rng); err != nil {
+			return rep, err
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
@@ -191,6 +205,11 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 	fmt.Fprintf(w, "\n== block tail timings: median of %d after %d warm-up runs; xcopy is the fraction of the bandwidth floor (4 maps forward, 7 backward, at the copy kernel's speed) ==\n", opt.Reps, opt.Warmup)
 	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeTail(d, s, opt, rep.CopyGBs, rng) }); err != nil {
 		return rep, err
+	}
+	if opt.Variants {
+		if err := timeVariants(ctx, d, opt, w, rep, rng); err != nil {
+			return rep, err
+		}
 	}
 	rep.Compiler = d.CompilerInfo()
 	return rep, nil
@@ -405,8 +424,9 @@ func (r *checkRun) done() ([]CheckResult, error) {
 }
 
 // checkSRMCase runs eval forward, training forward and backward on random
-// data of shape s and compares every output with the reference.
-func checkSRMCase(d *Device, s Shape, rng *rand.Rand) ([]CheckResult, error) {
+// data of shape s, with the plane kernels' geometry from pick, and compares
+// every output with the reference.
+func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *rand.Rand) ([]CheckResult, error) {
 	ref := randomSRM(rng, s.C)
 	x, dout := randomInput(rng, s), randomNormal(rng, s.Len())
 
@@ -430,7 +450,7 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) ([]CheckResult, error) {
 
 	// Eval forward, with the running statistics as uploaded.
 	evalRef := ref.forward(x, s, false)
-	plan, err := l.ForwardEval(xb, outb, nil, s)
+	plan, err := l.forwardEval(xb, outb, nil, s, pick)
 	if r.err = errors.Join(err, run(d, plan, outb)); r.err != nil {
 		return r.done()
 	}
@@ -438,7 +458,7 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) ([]CheckResult, error) {
 
 	// Training forward: batch statistics, running-statistics update.
 	trainRef := ref.forward(x, s, true)
-	if plan, r.err = l.ForwardTrain(xb, outb, ws); r.err == nil {
+	if plan, r.err = l.forwardTrain(xb, outb, ws, pick); r.err == nil {
 		r.err = run(d, plan, outb, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd)
 	}
 	if r.err != nil {
@@ -456,7 +476,7 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) ([]CheckResult, error) {
 
 	// Backward of that training forward.
 	g := ref.backward(x, dout, s, trainRef)
-	if plan, r.err = l.Backward(xb, doutb, dxb, ws, grads); r.err == nil {
+	if plan, r.err = l.backward(xb, doutb, dxb, ws, grads, pick); r.err == nil {
 		r.err = run(d, plan, dxb, grads.CFC, grads.Gamma, grads.Beta)
 	}
 	if r.err != nil {
@@ -477,8 +497,8 @@ func checkSRMCase(d *Device, s Shape, rng *rand.Rand) ([]CheckResult, error) {
 // again); without, it is written over NaNs. The gradients are held to the
 // forward limit, not SRM's looser one: the tail's per-channel sums run in
 // double on plane sums centred on the plane means, and come out within
-// 1e-6 of float64.
-func checkTailCase(d *Device, s Shape, gated, acc bool, rng *rand.Rand) ([]CheckResult, error) {
+// 1e-6 of float64. pick gives the plane kernels' geometry.
+func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int) geometry, rng *rand.Rand) ([]CheckResult, error) {
 	c := s.C
 	ref := &refTail{bn: refBatchNorm{eps: 1e-5, momentum: 0.1}}
 	for range c {
@@ -519,7 +539,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, rng *rand.Rand) ([]Check
 	r.bufs = append(r.bufs, ws.Mean, ws.M2, ws.Gain, ws.Bias, ws.psum, ws.dot, ws.k0, ws.k2)
 
 	f := ref.forward(x, short, s)
-	plan, err := t.Forward(xb, shortb, outb, ws)
+	plan, err := t.forward(xb, shortb, outb, ws, pick)
 	written := []*Buffer{outb, ws.Mean, ws.M2, ws.Gain, ws.Bias}
 	if gated {
 		r.bufs, written = append(r.bufs, ws.Gate), append(written, ws.Gate)
@@ -573,7 +593,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, rng *rand.Rand) ([]Check
 	if gated {
 		grads.SRM = &SRMGrads{CFC: bufs[4], Gamma: bufs[5], Beta: bufs[6]}
 	}
-	if plan, r.err = t.Backward(xb, outb, doutb, bufs[0], bufs[1], ws, grads, acc, acc, acc); r.err == nil {
+	if plan, r.err = t.backward(xb, outb, doutb, bufs[0], bufs[1], ws, grads, acc, acc, acc, pick); r.err == nil {
 		if acc {
 			r.err = errors.Join(d.Run(plan), d.Synchronize())
 		} else {
@@ -668,9 +688,10 @@ func timeShapes(ctx context.Context, w io.Writer, rep *Report, shapes []Shape, t
 	return nil
 }
 
-// timePlan times one operation's plan that moves maps maps of shape s.
-func timePlan(d *Device, s Shape, op string, p *Plan, maps int, opt CheckOptions, copyGBs float64) (Timing, error) {
-	times, err := d.Time(p, opt.Warmup, opt.Reps)
+// timePlan times one operation's plan that moves maps maps of shape s,
+// with flush, unless nil, run untimed before every run.
+func timePlan(d *Device, s Shape, op string, p *Plan, maps int, opt CheckOptions, copyGBs float64, flush *Plan) (Timing, error) {
+	times, err := d.timeAfter(flush, p, opt.Warmup, opt.Reps)
 	if err != nil {
 		return Timing{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -746,7 +767,7 @@ func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Ra
 		{"train_fwd", train, 3},
 		{"train_fwd_bwd", both, 8},
 	} {
-		t, err := timePlan(d, s, op.name, op.plan, op.maps, opt, copyGBs)
+		t, err := timePlan(d, s, op.name, op.plan, op.maps, opt, copyGBs, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -808,10 +829,10 @@ func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.R
 		// pass reads them.
 		var tf, tb Timing
 		if err == nil {
-			tf, err = timePlan(d, s, name+"fwd", fwd, 4, opt, copyGBs)
+			tf, err = timePlan(d, s, name+"fwd", fwd, 4, opt, copyGBs, nil)
 		}
 		if err == nil {
-			tb, err = timePlan(d, s, name+"bwd", bwd, 7, opt, copyGBs)
+			tb, err = timePlan(d, s, name+"bwd", bwd, 7, opt, copyGBs, nil)
 		}
 		if err = errors.Join(err, ws.Free(), grads.Free()); err != nil {
 			return nil, err
@@ -820,3 +841,214 @@ func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.R
 	}
 	return ts, nil
 }
+
+// variantShape is the small shape on which checkVariants checks a timed
+// shape's layouts: the same planes, 8 x 13 of them, which leaves a partial
+// block for every group size.
+func variantShape(s Shape) Shape { return Shape{8, 13, s.H, s.W} }
+
+// checkVariants checks, for each plane size of the timed shapes, every
+// layout timeVariants times, with the second passes in reverse order (the
+// other checks run geometryFor's, and the order changes no bits), against
+// the float64 reference: SRM, and the block tail with SRM accumulating and
+// plain overwriting its gradients.
+func checkVariants(ctx context.Context, d *Device, shapes []Shape, w io.Writer, rep *Report, rng *rand.Rand) error {
+	fmt.Fprintf(w, "\n== plane-kernel variants against float64, reverse order (max |err| / max |ref|) ==\n")
+	first := len(rep.Checks)
+	seen := map[int]bool{}
+	for _, ts := range shapes {
+		s := variantShape(ts)
+		if seen[s.PlaneSize()] {
+			continue
+		}
+		seen[s.PlaneSize()] = true
+		for _, g := range geometryVariants(s.PlaneSize(), s.Planes()) {
+			g.reverse = true
+			pick := func(int, int) geometry { return g }
+			label := fmt.Sprintf("%-6s rev", g.tag())
+			if err := checkCase(ctx, w, rep, s, fmt.Sprintf("%s %-21s", label, "SRM"), func() ([]CheckResult, error) {
+				return checkSRMCase(d, s, pick, rng)
+			}); err != nil {
+				return err
+			}
+			for _, gated := range []bool{true, false} {
+				l := fmt.Sprintf("%s %-5s tail %-10s", label, tailKind(gated), accumulation(gated))
+				if err := checkCase(ctx, w, rep, s, l, func() ([]CheckResult, error) {
+					return checkTailCase(d, s, gated, gated, pick, rng)
+				}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	summary(w, rep.Checks[first:])
+	return nil
+}
+
+// variantOps are the operations timeVariants times, in its table's order.
+var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail_bwd"}
+
+// timeVariants times each timed shape's operations under every layout of
+// geometryVariants, in forward and reverse plane order, into rep.Variants,
+// and prints a line per shape, layout and order. A copy through twice the
+// L2 cache runs untimed before every run: back to back, a run that ends
+// on the first planes (reverse order) would hand the next run's first
+// pass the data it starts on, a gain that a step of training, other layers
+// in between, does not see.
+func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, rng *rand.Rand) (err error) {
+	l2 := d.Info().L2Bytes
+	if l2 <= 0 {
+		l2 = 64 << 20 // unknown: more than any current GPU's
+	}
+	n := 2 * l2 / 4 / 4 * 4
+	bufs, err := allocFloats(d, n, n)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, freeAll(bufs...)) }()
+	flush, err := d.CopyPlan(bufs[1], bufs[0], n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
+		"previous choice, alt its neighbours; rev runs the second passes in reverse plane order; * marks geometryFor's choice ==\n")
+	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
+	for _, op := range variantOps {
+		fmt.Fprintf(w, " %17s", op)
+	}
+	fmt.Fprintln(w)
+	for _, s := range opt.Shapes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ts, err := timeShapeVariants(d, s, opt, rep.CopyGBs, flush, rng, w)
+		rep.Variants = append(rep.Variants, ts...)
+		if err != nil {
+			return fmt.Errorf("timing variants of %v: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// timeShapeVariants is timeVariants on one shape: eval forward (one pass,
+// so forward order only), SRM's training forward and backward, and the
+// SRM block tail's forward and backward passes, on random inputs.
+func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand, w io.Writer) (ts []Timing, err error) {
+	n, c := s.Len(), s.C
+	l, err := d.NewSRM(c)
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := allocFloats(d, n, n, n, n, n, n, c, c, c, c)
+	if err != nil {
+		return nil, errors.Join(err, l.Free())
+	}
+	defer func() { err = errors.Join(err, l.Free(), freeAll(bufs...)) }()
+	x, short, out, dout, dx, dshort := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
+	bn := BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}
+	host := make([]float32, n)
+	ones := make([]float32, c)
+	for i := range ones {
+		ones[i] = 1
+	}
+	if err := errors.Join(fillRandom(x, host, 2, rng), fillRandom(short, host, 1, rng), fillRandom(dout, host, 1, rng),
+		fillRandom(l.CFC, host[:2*c], 1, rng), bn.Gamma.CopyFrom(ones), bn.RunningVar.CopyFrom(ones),
+		fillRandom(bn.Beta, host[:c], 0.5, rng), fillRandom(bn.RunningMean, host[:c], 0.5, rng)); err != nil {
+		return nil, err
+	}
+	ws, err := l.NewWorkspace(s)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, ws.Free()) }()
+	grads, err := l.NewGrads()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, grads.Free()) }()
+	tail, err := d.BlockTail(c, bn, l)
+	if err != nil {
+		return nil, err
+	}
+	tws, err := tail.NewWorkspace(s)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, tws.Free()) }()
+	tgrads, err := tail.NewGrads()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, tgrads.Free()) }()
+
+	L, P := s.PlaneSize(), s.Planes()
+	chosen, prev := geometryFor(L, P), previousGeometry(L, P)
+	for i, g := range geometryVariants(L, P) {
+		role := "alt"
+		switch {
+		case i == 0 && g == prev:
+			role = "new=old"
+		case i == 0:
+			role = "new"
+		case g == prev:
+			role = "old"
+		}
+		for _, rev := range []bool{false, true} {
+			g.reverse = rev
+			pick := func(int, int) geometry { return g }
+			order := "fwd"
+			if rev {
+				order = "rev"
+			}
+			label := fmt.Sprintf("%s %s %s", role, g.tag(), order)
+			plans := map[string]*Plan{}
+			var errs []error
+			add := func(op string) func(*Plan, error) {
+				return func(p *Plan, err error) {
+					plans[op] = p
+					errs = append(errs, err)
+				}
+			}
+			if !rev {
+				add("eval_fwd")(l.forwardEval(x, out, nil, s, pick))
+			}
+			train, err1 := l.forwardTrain(x, out, ws, pick)
+			back, err2 := l.backward(x, dout, dx, ws, grads, pick)
+			if err1 == nil && err2 == nil {
+				add("train_fwd_bwd")(train.Then(back))
+			}
+			add("srm_tail_fwd")(tail.forward(x, short, out, tws, pick))
+			add("srm_tail_bwd")(tail.backward(x, out, dout, dx, dshort, tws, tgrads, false, false, false, pick))
+			if err := errors.Join(append(errs, err1, err2)...); err != nil {
+				return ts, fmt.Errorf("%s: %w", label, err)
+			}
+			mark := " "
+			if g == chosen {
+				mark = "*"
+			}
+			fmt.Fprintf(w, "%-14s %-18s", s, label+mark)
+			// The tail's forward runs before its backward, which reads
+			// what they leave in out and tws.
+			for _, op := range variantOps {
+				p := plans[op]
+				if p == nil {
+					fmt.Fprintf(w, " %17s", "-")
+					continue
+				}
+				t, err := timePlan(d, s, op, p, variantMaps[op], opt, copyGBs, flush)
+				if err != nil {
+					return ts, fmt.Errorf("%s: %w", label, err)
+				}
+				t.Variant = label
+				ts = append(ts, t)
+				fmt.Fprintf(w, " %10.1f %6.2f", t.MedianUS, t.OfCopy)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	return ts, nil
+}
+
+// variantMaps are the maps each of variantOps must move (see timeSRM and
+// timeTail).
+var variantMaps = map[string]int{"eval_fwd": 2, "train_fwd_bwd": 8, "srm_tail_fwd": 4, "srm_tail_bwd": 7}

@@ -167,6 +167,13 @@ func (d *Device) launchPlan(p *Plan) error {
 // CUDA event recorded between runs, and returns the device time of each
 // timed run. Kernels are compiled and loaded before the warm-up starts.
 func (d *Device) Time(p *Plan, warmup, reps int) ([]time.Duration, error) {
+	return d.timeAfter(nil, p, warmup, reps)
+}
+
+// timeAfter is Time with before, unless nil, run ahead of every run of p
+// and left out of its time: a plan that evicts the L2 cache, so that no
+// run finds in it what the previous one left there.
+func (d *Device) timeAfter(before, p *Plan, warmup, reps int) ([]time.Duration, error) {
 	if reps < 1 {
 		return nil, errors.New("cuda: Time needs at least one repetition")
 	}
@@ -178,41 +185,59 @@ func (d *Device) Time(p *Plan, warmup, reps int) ([]time.Duration, error) {
 		if err != nil {
 			return err
 		}
-		for range warmup {
-			if err := d.launchAll(rs); err != nil {
+		var pre []ready
+		if before != nil {
+			if pre, err = d.prepare(before, &pin); err != nil {
 				return err
 			}
 		}
-		events := make([]uintptr, 0, reps+1)
+		for range warmup {
+			if err := errors.Join(d.launchAll(pre), d.launchAll(rs)); err != nil {
+				return err
+			}
+		}
+		// Run i lies between events start[i] and start[i]+1; back to back
+		// they share one.
+		n, step := reps+1, 1
+		if before != nil {
+			n, step = 2*reps, 2
+		}
+		events := make([]uintptr, 0, n)
 		defer func() {
 			for _, ev := range events {
 				err = errors.Join(err, check(d.drv, "cuEventDestroy_v2", d.drv.EventDestroy(ev)))
 			}
 		}()
-		for range reps + 1 {
+		for range n {
 			ev, r := d.drv.EventCreate(0)
 			if err := check(d.drv, "cuEventCreate", r); err != nil {
 				return err
 			}
 			events = append(events, ev)
 		}
-		if err := check(d.drv, "cuEventRecord", d.drv.EventRecord(events[0], 0)); err != nil {
-			return err
-		}
+		record := func(ev uintptr) error { return check(d.drv, "cuEventRecord", d.drv.EventRecord(ev, 0)) }
 		for i := range reps {
+			if err := d.launchAll(pre); err != nil {
+				return err
+			}
+			if i == 0 || before != nil {
+				if err := record(events[i*step]); err != nil {
+					return err
+				}
+			}
 			if err := d.launchAll(rs); err != nil {
 				return err
 			}
-			if err := check(d.drv, "cuEventRecord", d.drv.EventRecord(events[i+1], 0)); err != nil {
+			if err := record(events[i*step+1]); err != nil {
 				return err
 			}
 		}
-		if err := check(d.drv, "cuEventSynchronize", d.drv.EventSynchronize(events[reps])); err != nil {
+		if err := check(d.drv, "cuEventSynchronize", d.drv.EventSynchronize(events[n-1])); err != nil {
 			return err
 		}
 		out = make([]time.Duration, reps)
 		for i := range reps {
-			ms, r := d.drv.EventElapsedTime(events[i], events[i+1])
+			ms, r := d.drv.EventElapsedTime(events[i*step], events[i*step+1])
 			if err := check(d.drv, "cuEventElapsedTime", r); err != nil {
 				return err
 			}

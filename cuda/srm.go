@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Shape is the shape of an NCHW float32 tensor: batch, channels, height,
@@ -25,12 +26,18 @@ func (s Shape) String() string { return fmt.Sprintf("%dx%dx%dx%d", s.N, s.C, s.H
 const srmSource = "srm.cu"
 
 // geometry is how the plane kernels of srm.cu cover a tensor (see the
-// comment at the top of srm.cu).
+// comment at the top of srm.cu), and the order of their second passes.
 type geometry struct {
-	kind  string // "warp", "block" or "loop"
-	regs  int    // values (warp) or float4s (block) kept per thread
+	kind  string // "group", "block" or "loop"
+	lanes int    // group: lanes per plane, a power of two from 2 to 32
+	vec   bool   // group: float4 values (L % 4 == 0); else floats
+	regs  int    // values (group) or float4s (block) kept per thread
 	grid  int
 	block int
+	// reverse walks the planes from the last in the second passes (scaling
+	// and dx): they then start on what the first pass read last, which may
+	// still be in L2.
+	reverse bool
 }
 
 const (
@@ -39,39 +46,143 @@ const (
 	maxRegs      = 8
 )
 
-// geometryFor picks the plane-kernel shape for planes of L values. Small
-// planes (up to 8 values per lane) get a warp each. Planes whose float4s fit
-// in one block's registers get a block each, sized to the plane so that few
-// threads idle: R is the smallest power of two that keeps the block within
-// 256 threads. Everything else (L not a multiple of 4, or very large
-// planes) takes the loop kernels, which loop over memory.
+// geometryFor picks the plane-kernel shape for planes of L values, as
+// float4s where L % 4 == 0. Planes of up to 256 values (floats or float4s)
+// get a group of lanes each, as few lanes as hold the plane in 8 values
+// each (2 to 32; 7x7 planes: 8 lanes, 14x14: 8 lanes of float4s, 28x28
+// and 32x32: a warp of float4s): 8 independent loads in flight per lane,
+// where a warp per plane left 2 (7x7) and a block per plane 1 (28x28),
+// too few bytes in flight to reach the memory's bandwidth (Little's law).
+// Larger planes whose float4s fit in one block's registers get a block
+// each, sized to the plane so that few threads idle: R is the smallest
+// power of two that keeps the block within 256 threads. Everything else
+// (L not a multiple of 4, or very large planes) takes the loop kernels,
+// which loop over memory. The second passes run in reverse order.
 func geometryFor(L, planes int) geometry {
-	if L <= 32*maxRegs {
-		r := 1
-		for 32*r < L {
-			r *= 2
-		}
-		return geometry{kind: "warp", regs: r, grid: (planes + planesPerCTA - 1) / planesPerCTA, block: maxBlock}
+	g, ok := groupFor(L, planes)
+	if !ok {
+		g = blockFor(L, planes)
 	}
+	g.reverse = true
+	return g
+}
+
+// groupFor is geometryFor's group layout for planes of L values, if they
+// fit in 8 values a lane of one warp.
+func groupFor(L, planes int) (geometry, bool) {
+	vec, n := L%4 == 0, L
+	if vec {
+		n = L / 4
+	}
+	if n > 32*maxRegs {
+		return geometry{}, false
+	}
+	lanes := 2
+	for lanes*maxRegs < n {
+		lanes *= 2
+	}
+	return groupGeometry(lanes, vec, maxRegs, planes), true
+}
+
+func groupGeometry(lanes int, vec bool, regs, planes int) geometry {
+	per := maxBlock / lanes
+	return geometry{kind: "group", lanes: lanes, vec: vec, regs: regs, grid: (planes + per - 1) / per, block: maxBlock}
+}
+
+// blockFor is a block per plane where the plane's float4s fit in the
+// registers of 256 threads, else the loop kernels.
+func blockFor(L, planes int) geometry {
 	if nv := L / 4; L%4 == 0 && nv <= maxBlock*maxRegs {
 		r := 1
 		for (nv+r-1)/r > maxBlock {
 			r *= 2
 		}
-		threads := (nv + r - 1) / r
-		return geometry{kind: "block", regs: r, grid: planes, block: (threads + 31) / 32 * 32}
+		return blockGeometry(nv, r, planes)
 	}
 	return geometry{kind: "loop", grid: planes, block: maxBlock}
+}
+
+func blockGeometry(nv, regs, planes int) geometry {
+	threads := (nv + regs - 1) / regs
+	return geometry{kind: "block", regs: regs, grid: planes, block: (threads + 31) / 32 * 32}
+}
+
+// previousGeometry is what geometryFor picked before the group layout, in
+// forward order: a warp per plane up to 256 values, each lane holding the
+// fewest values (a power of two) that cover the plane; else blockFor's.
+// cuda-check times it as the baseline.
+func previousGeometry(L, planes int) geometry {
+	if L <= 32*maxRegs {
+		r := 1
+		for 32*r < L {
+			r *= 2
+		}
+		return groupGeometry(32, false, r, planes)
+	}
+	return blockFor(L, planes)
+}
+
+// geometryVariants are the layouts cuda-check times for planes of L
+// values, in forward order: geometryFor's first, then the previous choice
+// and, for a group, the group with twice the lanes and half the values
+// each, and for floats the one with half the lanes and twice the values;
+// for a block, the block with twice the float4s a thread (half the
+// threads). Each is in srm.cu's SRM_LAYOUTS.
+func geometryVariants(L, planes int) []geometry {
+	g := geometryFor(L, planes)
+	g.reverse = false
+	out := []geometry{g, previousGeometry(L, planes)}
+	switch g.kind {
+	case "group":
+		if g.lanes < 32 {
+			out = append(out, groupGeometry(2*g.lanes, g.vec, g.regs/2, planes))
+		}
+		if !g.vec && g.lanes > 2 {
+			out = append(out, groupGeometry(g.lanes/2, false, 2*g.regs, planes))
+		}
+	case "block":
+		if g.regs < maxRegs {
+			out = append(out, blockGeometry(L/4, 2*g.regs, planes))
+		}
+	}
+	var uniq []geometry
+	for _, v := range out {
+		if !slices.Contains(uniq, v) {
+			uniq = append(uniq, v)
+		}
+	}
+	return uniq
+}
+
+// tag names the layout as srm.cu's kernel names end: "g8f8" (8 lanes a
+// plane, floats, 8 each), "g32v8" (float4s), "block4", "loop".
+func (g geometry) tag() string {
+	switch g.kind {
+	case "group":
+		t := 'f'
+		if g.vec {
+			t = 'v'
+		}
+		return fmt.Sprintf("g%d%c%d", g.lanes, t, g.regs)
+	case "block":
+		return fmt.Sprintf("block%d", g.regs)
+	}
+	return g.kind
 }
 
 // kernel names the plane kernel with the given prefix ("srm_eval_",
 // "srm_stats_", "srm_scale_", "srm_bwd_dot_", "srm_bwd_dx_") for this
 // geometry.
 func (g geometry) kernel(prefix string) kernelRef {
-	if g.kind == "loop" {
-		return kernelRef{srmSource, prefix + "loop"}
+	return kernelRef{srmSource, prefix + g.tag()}
+}
+
+// order is the second passes' rev argument.
+func (g geometry) order() int32 {
+	if g.reverse {
+		return 1
 	}
-	return kernelRef{srmSource, fmt.Sprintf("%s%s%d", prefix, g.kind, g.regs)}
+	return 0
 }
 
 // SRM is a Style-based Recalibration Module's parameters and BatchNorm
@@ -231,11 +342,18 @@ func (l *SRM) checkShape(s Shape, training bool, tensors ...*Buffer) error {
 // statistics): one fused kernel that reads x once and writes out once, and
 // the N·C gates into gates unless that is nil. out may be x.
 func (l *SRM) ForwardEval(x, out, gates *Buffer, s Shape) (*Plan, error) {
+	return l.forwardEval(x, out, gates, s, geometryFor)
+}
+
+// forwardEval is ForwardEval with the plane kernels' geometry from pick,
+// as are forwardTrain and backward, for cuda-check's timings of the
+// alternatives.
+func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick func(L, planes int) geometry) (*Plan, error) {
 	if err := l.checkShape(s, false, x, out); err != nil {
 		return nil, err
 	}
 	L, P := s.PlaneSize(), s.Planes()
-	g := geometryFor(L, P)
+	g := pick(L, P)
 	p := &Plan{dev: l.dev}
 	var gp any = uint64(0) // a null pointer: no gates wanted
 	if gates != nil {
@@ -254,19 +372,23 @@ func (l *SRM) ForwardEval(x, out, gates *Buffer, s Shape) (*Plan, error) {
 // for Backward: statistics pass, per-channel gate kernel, scaling pass.
 // out may be x when no Backward follows (Backward needs the input).
 func (l *SRM) ForwardTrain(x, out *Buffer, ws *SRMWorkspace) (*Plan, error) {
+	return l.forwardTrain(x, out, ws, geometryFor)
+}
+
+func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick func(L, planes int) geometry) (*Plan, error) {
 	s := ws.Shape
 	if err := l.checkShape(s, true, x, out); err != nil {
 		return nil, err
 	}
 	L, P := s.PlaneSize(), s.Planes()
-	g := geometryFor(L, P)
+	g := pick(L, P)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
 		p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
 		p.add(kernelRef{srmSource, "srm_train_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
 			ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
 			l.Eps, l.Momentum, int32(s.N), int32(s.C)),
-		p.add(g.kernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P)),
+		p.add(g.kernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P), g.order()),
 	)
 	return p, err
 }
@@ -275,6 +397,10 @@ func (l *SRM) ForwardTrain(x, out *Buffer, ws *SRMWorkspace) (*Plan, error) {
 // ws, given dout: dx (which may be dout, not x) and the parameter gradients,
 // which are overwritten, not accumulated. x must hold the forward input.
 func (l *SRM) Backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads) (*Plan, error) {
+	return l.backward(x, dout, dx, ws, grads, geometryFor)
+}
+
+func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, pick func(L, planes int) geometry) (*Plan, error) {
 	s := ws.Shape
 	if err := l.checkShape(s, true, x, dout, dx); err != nil {
 		return nil, err
@@ -283,14 +409,14 @@ func (l *SRM) Backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads) (
 		return nil, errors.New("cuda: SRM backward cannot write dx over x: the last pass still reads x")
 	}
 	L, P := s.PlaneSize(), s.Planes()
-	g := geometryFor(L, P)
+	g := pick(L, P)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
 		p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
 		p.add(kernelRef{srmSource, "srm_bwd_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
 			ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
 			grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)),
-		p.add(g.kernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P)),
+		p.add(g.kernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P), g.order()),
 	)
 	return p, err
 }

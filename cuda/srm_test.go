@@ -3,31 +3,93 @@ package cuda
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
 
 func TestGeometry(t *testing.T) {
+	group := func(lanes int, vec bool, grid int) geometry {
+		return geometry{kind: "group", lanes: lanes, vec: vec, regs: 8, grid: grid, block: 256, reverse: true}
+	}
+	block := func(regs, grid, threads int) geometry {
+		return geometry{kind: "block", regs: regs, grid: grid, block: threads, reverse: true}
+	}
+	loop := geometry{kind: "loop", grid: 3, block: 256, reverse: true}
 	for _, c := range []struct {
 		h, w, planes int
 		want         geometry
 	}{
-		{1, 2, 10, geometry{"warp", 1, 2, 256}},
-		{7, 7, 64 * 2048, geometry{"warp", 2, 64 * 2048 / 8, 256}},
-		{14, 14, 64 * 1024, geometry{"warp", 8, 64 * 1024 / 8, 256}},
-		{16, 16, 9, geometry{"warp", 8, 2, 256}},
-		{28, 28, 64 * 512, geometry{"block", 1, 64 * 512, 224}},
-		{32, 32, 128 * 64, geometry{"block", 1, 128 * 64, 256}},
-		{56, 56, 64 * 256, geometry{"block", 4, 64 * 256, 224}},
-		{90, 90, 3, geometry{"block", 8, 3, 256}},
-		{33, 33, 3, geometry{"loop", 0, 3, 256}},
-		{96, 96, 3, geometry{"loop", 0, 3, 256}},
+		{1, 2, 10, group(2, false, 1)},
+		{2, 2, 300, group(2, true, 3)},
+		{5, 5, 65, group(4, false, 2)},
+		{7, 7, 64 * 2048, group(8, false, 64*2048/32)},
+		{9, 9, 17, group(16, false, 2)},
+		{10, 10, 64, group(4, true, 1)},
+		{13, 13, 9, group(32, false, 2)},
+		{14, 14, 64 * 1024, group(8, true, 64*1024/32)},
+		{16, 16, 33, group(8, true, 2)},
+		{20, 20, 17, group(16, true, 2)},
+		{28, 28, 64 * 512, group(32, true, 64*512/8)},
+		{32, 32, 128 * 64, group(32, true, 128*64/8)},
+		{32, 40, 3, block(2, 3, 160)},
+		{56, 56, 64 * 256, block(4, 64*256, 224)},
+		{90, 90, 3, block(8, 3, 256)},
+		{17, 17, 3, loop},
+		{33, 33, 3, loop},
+		{96, 96, 3, loop},
 	} {
 		if got := geometryFor(c.h*c.w, c.planes); got != c.want {
 			t.Errorf("%dx%d: %+v, want %+v", c.h, c.w, got, c.want)
 		}
+	}
+	for _, c := range []struct {
+		h, w int
+		want string
+	}{
+		{7, 7, "g8f8 g32f2 g16f4 g4f16"},
+		{14, 14, "g8v8 g32f8 g16v4"},
+		{28, 28, "g32v8 block1"},
+		{32, 32, "g32v8 block1"},
+		{56, 56, "block4 block8"},
+		{33, 33, "loop"},
+	} {
+		var tags []string
+		for _, g := range geometryVariants(c.h*c.w, 100) {
+			if g.reverse {
+				t.Errorf("%dx%d: variant %s in reverse order", c.h, c.w, g.tag())
+			}
+			tags = append(tags, g.tag())
+		}
+		if got := strings.Join(tags, " "); got != c.want {
+			t.Errorf("%dx%d variants: %s, want %s", c.h, c.w, got, c.want)
+		}
+	}
+}
+
+// TestGeometryKernels checks that every layout the host can launch, by
+// geometryFor or as a timed variant, is in srm.cu's SRM_LAYOUTS list, whose
+// kernels ptxcheck.sh and the emulator check, and that checkShapes covers
+// each of geometryFor's.
+func TestGeometryKernels(t *testing.T) {
+	listed := srmLayouts(t)
+	picked := map[string]bool{}
+	for L := 2; L <= 100*100; L++ {
+		for _, g := range append(geometryVariants(L, 1000), geometryFor(L, 1000)) {
+			if !listed[g.tag()] {
+				t.Fatalf("L = %d: layout %s is not in srm.cu's SRM_LAYOUTS", L, g.tag())
+			}
+		}
+		picked[geometryFor(L, 1000).tag()] = true
+	}
+	for _, s := range checkShapes {
+		delete(picked, geometryFor(s.PlaneSize(), s.Planes()).tag())
+	}
+	for tag := range picked {
+		t.Errorf("checkShapes has no shape for geometryFor's layout %s", tag)
 	}
 }
 
@@ -98,24 +160,26 @@ func second[T any](_ T, err error) error { return err }
 // TestKernelsEmulated runs the SRM plans end to end through the host code
 // and the fake driver, with the CPU emulator executing srm.cu itself, and
 // compares every output with the float64 reference. The shapes cover each
-// kernel variant the geometry can pick, partial blocks of warps, and float4
-// and scalar paths. Batches are at least 3: with 2, BatchNorm maps z to ±1
-// whatever z is, so dz vanishes and the CFC gradient is pure rounding.
+// kernel variant the geometry can pick, partial blocks and warps, and
+// float4 and scalar paths. Batches are at least 3: with 2, BatchNorm maps z
+// to ±1 whatever z is, so dz vanishes and the CFC gradient is pure
+// rounding.
 func TestKernelsEmulated(t *testing.T) {
 	emu := emulator(t)
 	shapes := []Shape{
-		{3, 5, 1, 2},    // warp1, the smallest plane
-		{3, 5, 5, 5},    // warp1
-		{3, 5, 7, 7},    // warp2
-		{4, 4, 10, 10},  // warp4
-		{3, 5, 14, 14},  // warp8
-		{3, 5, 28, 28},  // block1
+		{3, 5, 1, 2},    // g2f8, the smallest plane
+		{3, 5, 5, 5},    // g4f8
+		{3, 5, 7, 7},    // g8f8
+		{3, 7, 8, 8},    // g2v8
+		{4, 4, 10, 10},  // g4v8
+		{3, 5, 14, 14},  // g8v8
+		{3, 5, 28, 28},  // g32v8
 		{3, 3, 32, 40},  // block2
 		{3, 3, 56, 56},  // block4
 		{3, 2, 64, 100}, // block8
 		{3, 3, 33, 33},  // loop, scalar
 		{3, 2, 96, 96},  // loop, float4 streaming kernels
-		{37, 2, 3, 3},   // a batch larger than a warp in the per-channel kernels
+		{37, 2, 3, 3},   // g2f8; a batch larger than a warp in the per-channel kernels
 	}
 	if testing.Short() {
 		shapes = []Shape{{3, 5, 7, 7}, {3, 3, 56, 56}, {3, 3, 33, 33}}
@@ -123,9 +187,165 @@ func TestKernelsEmulated(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, s := range shapes {
 		t.Run(s.String(), func(t *testing.T) {
-			emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkSRMCase(d, s, rng) })
+			emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkSRMCase(d, s, geometryFor, rng) })
 		})
 	}
+}
+
+// TestVariantsEmulated runs every layout in srm.cu's SRM_LAYOUTS, as the
+// variants cuda-check times, with the second passes in reverse order,
+// through the emulator against the float64 reference: SRM, and the SRM
+// block tail accumulating its gradients. 3 x 5 planes leave most of a block
+// of groups past the last plane.
+func TestVariantsEmulated(t *testing.T) {
+	emu := emulator(t)
+	planes := [][2]int{{1, 2}, {5, 5}, {7, 7}, {9, 9}, {13, 13}, {8, 8}, {10, 10}, {14, 14}, {20, 20}, {28, 28}, {32, 40}, {56, 56}}
+	if testing.Short() {
+		planes = [][2]int{{7, 7}, {14, 14}}
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	covered := map[string]bool{}
+	for _, hw := range planes {
+		s := Shape{3, 5, hw[0], hw[1]}
+		for _, g := range geometryVariants(s.PlaneSize(), s.Planes()) {
+			g.reverse = true
+			covered[g.tag()] = true
+			pick := func(int, int) geometry { return g }
+			t.Run(fmt.Sprintf("%v %s", s, g.tag()), func(t *testing.T) {
+				emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkSRMCase(d, s, pick, rng) })
+				emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkTailCase(d, s, true, true, pick, rng) })
+			})
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	for tag := range srmLayouts(t) {
+		if !covered[tag] && tag != "loop" {
+			t.Errorf("layout %s not run", tag)
+		}
+	}
+}
+
+// TestReverseOrderEmulated runs SRM's training passes and the block tail's
+// with the second passes in forward and in reverse plane order, and expects
+// the same bits: the order only changes which block computes a plane.
+func TestReverseOrderEmulated(t *testing.T) {
+	emu := emulator(t)
+	for _, s := range []Shape{{3, 5, 7, 7}, {3, 3, 14, 14}, {3, 2, 56, 56}, {3, 2, 33, 33}} {
+		t.Run(s.String(), func(t *testing.T) {
+			var runs [2][][]float32
+			for i, rev := range []bool{false, true} {
+				pick := func(L, planes int) geometry {
+					g := geometryFor(L, planes)
+					g.reverse = rev
+					return g
+				}
+				runs[i] = trainingOutputs(t, emu, s, pick)
+			}
+			for i := range runs[0] {
+				if !slices.Equal(runs[0][i], runs[1][i]) {
+					t.Errorf("output %d differs between the orders", i)
+				}
+			}
+		})
+	}
+}
+
+// trainingOutputs runs SRM's training forward and backward and the SRM
+// block tail's forward and backward (accumulating into dx and dshort) on
+// fixed random inputs of shape s, emulated, and returns their outputs: out,
+// dx, the SRM's dcfc, the tail's out, dx, dshort and dgamma.
+func trainingOutputs(t *testing.T, emu string, s Shape, pick func(L, planes int) geometry) [][]float32 {
+	t.Helper()
+	d, drv, _ := openFake(t)
+	drv.emulator = emu
+	n, c := s.Len(), s.C
+	bufs, err := allocFloats(d, n, n, n, n, n, n, c, c, c, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, short, out, dout, dx, dshort := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
+	bn := BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}
+	l, err := d.NewSRM(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, b := range append(bufs[:8:8], l.CFC, l.Gamma) {
+		if err := fillRandom(b, make([]float32, b.Len()), 1, rng); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bn.RunningVar.CopyFrom(slices.Repeat([]float32{1}, c)); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := l.NewWorkspace(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads, err := l.NewGrads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := d.BlockTail(c, bn, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tws, err := tail.NewWorkspace(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgrads, err := tail.NewGrads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]float32
+	keep := func(bs ...*Buffer) {
+		for _, b := range bs {
+			v, err := download(b, b.Len())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v)
+		}
+	}
+	exec := func(p *Plan, err error) {
+		t.Helper()
+		if err == nil {
+			err = errors.Join(d.Run(p), d.Synchronize())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drv.emuErr != nil {
+			t.Fatal(drv.emuErr)
+		}
+	}
+	exec(l.forwardTrain(x, out, ws, pick))
+	exec(l.backward(x, dout, dx, ws, grads, pick))
+	keep(out, dx, grads.CFC)
+	exec(tail.forward(x, short, out, tws, pick))
+	exec(tail.backward(x, out, dout, dx, dshort, tws, tgrads, true, true, false, pick))
+	keep(out, dx, dshort, tgrads.Gamma)
+	return got
+}
+
+// srmLayouts is the set of layout tags of srm.cu's SRM_LAYOUTS, and "loop".
+func srmLayouts(t *testing.T) map[string]bool {
+	t.Helper()
+	src, err := kernelFS.ReadFile("kernels/srm.cu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := string(src)
+	list = list[strings.Index(list, "#define SRM_LAYOUTS"):]
+	list = list[:strings.Index(list, "\n\n")]
+	listed := map[string]bool{"loop": true}
+	for _, f := range strings.Split(list, "X(")[1:] {
+		listed[f[:strings.Index(f, ",")]] = true
+	}
+	return listed
 }
 
 // emulatedCase runs a check case on the fake driver with the emulator
@@ -156,7 +376,7 @@ func emulatedCase(t *testing.T, emu string, want int, check func(d *Device) ([]C
 }
 
 func TestCheckResultString(t *testing.T) {
-	r := CheckResult{Shape: Shape{2, 3, 4, 5}, Quantity: "eval out", Kernel: "srm_eval_warp1", RelErr: 2e-6, Limit: 1e-5}
+	r := CheckResult{Shape: Shape{2, 3, 4, 5}, Quantity: "eval out", Kernel: "srm_eval_g2f8", RelErr: 2e-6, Limit: 1e-5}
 	if got := fmt.Sprint(r); !strings.Contains(got, "2x3x4x5") || !strings.Contains(got, "ok") {
 		t.Errorf("%q", got)
 	}
@@ -171,15 +391,18 @@ func TestCheckEmulated(t *testing.T) {
 	drv.emulator = emu
 	var out strings.Builder
 	rep, err := Check(context.Background(), d, CheckOptions{Shapes: []Shape{{3, 4, 8, 8}}, Warmup: 1, Reps: 3, CheckLarge: true,
-		checkShapes: []Shape{{3, 5, 7, 7}}}, &out)
+		Variants: true, checkShapes: []Shape{{3, 5, 7, 7}}}, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	// SRM: 13 quantities on each of the two shapes. The block tail: with
 	// SRM (13) and plain (7) on the checked shape, with SRM only on the
-	// timed one.
-	if rep.Failed() != 0 || len(rep.Checks) != 26+33 || len(rep.Timings) != 3+4 {
-		t.Fatalf("%d failed of %d checks, %d timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings), out.String())
+	// timed one. The variants of 8x8 planes (g2v8, g32f2, g4v4): SRM, the
+	// tail with SRM and plain; timed in both orders, eval forward only in
+	// forward order.
+	if rep.Failed() != 0 || len(rep.Checks) != 26+33+3*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 3*7 {
+		t.Fatalf("%d failed of %d checks, %d timings, %d variant timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings),
+			len(rep.Variants), out.String())
 	}
 	if tm := rep.Timings[2]; tm.Op != "train_fwd_bwd" || tm.MedianUS != 6000 || tm.Bytes != 8*4*3*4*64 || len(tm.Kernels) != 6 {
 		t.Errorf("timing %+v", tm)
@@ -187,9 +410,15 @@ func TestCheckEmulated(t *testing.T) {
 	if tm := rep.Timings[4]; tm.Op != "srm_tail_bwd" || tm.MedianUS != 3000 || tm.Bytes != 7*4*3*4*64 || len(tm.Kernels) != 3 {
 		t.Errorf("timing %+v", tm)
 	}
-	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "copy kernel:", "train_fwd_bwd",
-		"srm_stats_warp2,srm_train_gate,srm_scale_warp2", "== block tail against float64", "3x5x7x7        plain accumulate ",
-		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_warp2,srm_tail_fwd,srm_tail_apply_warp2"} {
+	if tm := rep.Variants[len(rep.Variants)-3]; tm.Variant != "alt g4v4 rev" || tm.Op != "train_fwd_bwd" ||
+		tm.Kernels[5] != "srm_bwd_dx_g4v4" || tm.MedianUS != 6000 {
+		t.Errorf("variant timing %+v", tm)
+	}
+	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 99 checks passed", "copy kernel:", "train_fwd_bwd",
+		"srm_stats_g2v8,srm_train_gate,srm_scale_g2v8", "== block tail against float64", "3x5x7x7        plain accumulate ",
+		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g2v8,srm_tail_fwd,srm_tail_apply_g2v8",
+		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g2v8 rev*",
+		"3x4x8x8        old g32f2 fwd  "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

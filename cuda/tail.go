@@ -235,13 +235,19 @@ func (t *Tail) srmArgs() (cfc, gamma, beta any, eps float32) {
 // computes the gates and updates its BatchNorm's; the apply pass. out may
 // be neither x nor short.
 func (t *Tail) Forward(x, short, out *Buffer, ws *TailWorkspace) (*Plan, error) {
+	return t.forward(x, short, out, ws, geometryFor)
+}
+
+// forward is Forward with the plane kernels' geometry from pick, as is
+// backward, for cuda-check's timings of the alternatives.
+func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick func(L, planes int) geometry) (*Plan, error) {
 	const op = "block tail forward"
 	if err := t.checkCall(op, ws, []nnArg{{"x", x, 0}, {"short", short, 0}, {"out", out, 0}}, 1); err != nil {
 		return nil, err
 	}
 	s := ws.Shape
 	L, P := s.PlaneSize(), s.Planes()
-	g := geometryFor(L, P)
+	g := pick(L, P)
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	var rmean2, rvar2, momentum2 any = uint64(0), uint64(0), float32(0)
 	if t.SRM != nil {
@@ -255,7 +261,7 @@ func (t *Tail) Forward(x, short, out *Buffer, ws *TailWorkspace) (*Plan, error) 
 			ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2,
 			bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
 			bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(L)),
-		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, ws.Mean, short, out, int32(L), int32(P)),
+		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, ws.Mean, short, out, int32(L), int32(P), g.order()),
 	)
 	return p, err
 }
@@ -270,6 +276,11 @@ func (t *Tail) Forward(x, short, out *Buffer, ws *TailWorkspace) (*Plan, error) 
 // back where it was written alone, else masking dout again. dx and dshort
 // may not share memory with each other or with x, out and dout.
 func (t *Tail) Backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool) (*Plan, error) {
+	return t.backward(x, out, dout, dx, dshort, ws, grads, accX, accShort, accParams, geometryFor)
+}
+
+func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool,
+	pick func(L, planes int) geometry) (*Plan, error) {
 	const op = "block tail backward"
 	maps := []nnArg{{"x", x, 0}, {"out", out, 0}, {"dout", dout, 0}}
 	var dr any = uint64(0)
@@ -301,7 +312,7 @@ func (t *Tail) Backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 	}
 	s := ws.Shape
 	L, P := s.PlaneSize(), s.Planes()
-	g := geometryFor(L, P)
+	g := pick(L, P)
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	bn := t.BN
 	p := &Plan{dev: t.dev}
@@ -321,7 +332,7 @@ func (t *Tail) Backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 		grad, mask = dshort, uint64(0)
 	}
 	err = p.add(g.kernel("srm_tail_dx_"), g.grid, g.block, x, grad, mask, ws.Gain, ws.Mean, ws.k0, ws.k2, dx,
-		nnFlag(accX), int32(L), int32(P))
+		nnFlag(accX), int32(L), int32(P), g.order())
 	return p, err
 }
 

@@ -21,6 +21,7 @@ func init() {
 		warmup := fs.Int("warmup", 5, "untimed runs before timing")
 		seed := fs.Uint64("seed", 1, "random seed for inputs and parameters")
 		large := fs.Bool("check-large", true, "also check the timed shapes against the float64 reference (slower)")
+		variants := fs.Bool("variants", true, "also check and time the timed shapes' SRM and block-tail passes under each candidate plane-kernel layout, second passes in forward and reverse plane order (a table; Variants in the JSON)")
 		jsonOut := fs.String("json", "", "write the report as JSON to this file")
 		timed := fs.String("resnet50", "plain,srm,se,ge", "ResNet-50 kinds whose training step (batch 64, 224 px) is timed; empty for none")
 		r50Steps := fs.Int("r50-steps", 20, "timed ResNet-50 steps per kind (the median is reported)")
@@ -62,7 +63,7 @@ func init() {
 			kinds = strings.Split(*timed, ",")
 		}
 		rep, err := gpucheck.Run(ctx, d, gpucheck.Options{
-			Kernels: cuda.CheckOptions{Shapes: shapes, Warmup: *warmup, Reps: *reps, Seed: *seed, CheckLarge: *large},
+			Kernels: cuda.CheckOptions{Shapes: shapes, Warmup: *warmup, Reps: *reps, Seed: *seed, CheckLarge: *large, Variants: *variants},
 			Seed:    *seed, Timed: kinds, Warmup: *r50Warmup, Steps: *r50Steps,
 		}, os.Stdout)
 		if cerr := d.Close(); err == nil {

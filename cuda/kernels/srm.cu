@@ -119,18 +119,32 @@
 //
 // Every plane kernel comes in three shapes, chosen on the host by L
 // (cuda/srm.go, geometryFor):
-//   *_warpR  : one warp per plane, 8 planes per block, each lane holding up
-//              to R values (L <= 32 R); for small planes such as 7x7, where
-//              a block per plane would leave most threads idle.
+//   *_gGfR, *_gGvR : a group of G lanes per plane (G a power of two, 2 to
+//              32; 256/G planes per block), lane j holding values (f) or
+//              float4s (v, L % 4 == 0) j + G k, k < R: planes of up to
+//              G R values or float4s (256 at most), such as 7x7 (g8f8),
+//              14x14 (g8v8), 28x28 and 32x32 (g32v8). The sums are
+//              shuffles within the group; g32fR is one warp per plane.
 //   *_blockR : one block per plane, float4 accesses (L % 4 == 0), each
-//              thread holding up to R float4s.
+//              thread holding up to R float4s (56x56: block4).
 //   *_loop   : one block per plane, any L, looping over memory.
-// In the warp and block shapes a thread issues all its loads before using
+// In the group and block shapes a thread issues all its loads before using
 // any (R independent loads in flight, the latency paid once), and keeps the
 // values in registers: the eval forward reads x exactly once, and the
 // variance is computed from the mean over the registers (two passes, no
 // cancellation; a one-pass sum of squares loses the variance when
-// |mean| >> std). The loop shape reads x twice for the statistics.
+// |mean| >> std). The loop shape reads x twice for the statistics. The
+// bandwidth a pass reaches is the bytes in flight over the memory's
+// latency (Little's law), so geometryFor gives each lane up to 8 loads
+// (R = 8), as float4s where it can: a warp per 7x7 plane had 2 floats in
+// flight a lane, a block per 28x28 plane one float4 a thread.
+//
+// The second passes (scaling/apply, dx) take rev: when set, the threads
+// that would work on plane p work on plane P-1-p, so the first blocks,
+// which start first, take the last planes: the pass starts on the data the
+// first pass read last, which may still be in L2 (60 MB on an H200, a good
+// part of a 28x28 or 56x56 map). The order changes which thread computes a
+// plane, not how: the results are the same bits.
 //
 // Each pass is one device function with every input the SRM and the tail
 // variants need; an SRM entry point passes constants (null pointers, 0
@@ -140,17 +154,18 @@
 #define SRM_STD_EPS 1e-5f
 #define FULL_MASK 0xffffffffu
 
-__device__ __forceinline__ float warp_sum(float v) {
+// group_sum returns the sum of v over an aligned group of G lanes (G a
+// power of two up to 32) to each of them: the butterfly's partners lie
+// within the group. Every lane of the warp must take part (FULL_MASK).
+template <int G, class F>
+__device__ __forceinline__ F group_sum(F v) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+  for (int o = G / 2; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
   return v;
 }
 
-__device__ __forceinline__ double warp_sum_d(double v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
-  return v;
-}
+__device__ __forceinline__ float warp_sum(float v) { return group_sum<32>(v); }
+__device__ __forceinline__ double warp_sum_d(double v) { return group_sum<32>(v); }
 
 // block_sum returns the sum of v over the block to every thread. blockDim.x
 // is a multiple of 32 (the host guarantees it). Each warp reduces the
@@ -278,16 +293,25 @@ __device__ __forceinline__ T* opt(float* b, long long off) {
 
 // ---- layouts: how the threads of a plane share it --------------------------
 
-// WarpLayout: a warp per plane; lane l holds values l + 32k.
-struct WarpLayout {
-  typedef float T;
-  __device__ static int plane() { return blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); }
-  __device__ static int slot(int k) { return (threadIdx.x & 31) + 32 * k; }
-  __device__ static int slots(int L) { return L; }
-  __device__ static float sum(float v, float*) { return warp_sum(v); }
-  __device__ static double sum(double v, double*) { return warp_sum_d(v); }
-  __device__ static bool leader() { return (threadIdx.x & 31) == 0; }
+// GroupLayout: G lanes per plane (G a power of two, 2 to 32: a group lies
+// within a warp, and its sums are shuffles within the group), 32/G planes
+// per warp, 256/G per block; lane j of a group holds values (V = float) or
+// float4s (V = float4, L % 4 == 0) j + G k. G = 32 with floats is one warp
+// per plane.
+template <int G, class V>
+struct GroupLayout {
+  typedef V T;
+  __device__ static int plane() { return blockIdx.x * (blockDim.x / G) + threadIdx.x / G; }
+  __device__ static int slot(int k) { return (threadIdx.x & (G - 1)) + G * k; }
+  __device__ static int slots(int L) { return L / (int)(sizeof(V) / sizeof(float)); }
+  __device__ static float sum(float v, float*) { return group_sum<G>(v); }
+  __device__ static double sum(double v, double*) { return group_sum<G>(v); }
+  __device__ static bool leader() { return (threadIdx.x & (G - 1)) == 0; }
 };
+template <int G>
+using GroupF = GroupLayout<G, float>;
+template <int G>
+using GroupV = GroupLayout<G, float4>;
 
 // BlockLayout: a block per plane; thread t holds float4s t + k*blockDim.x.
 struct BlockLayout {
@@ -299,6 +323,24 @@ struct BlockLayout {
   __device__ static double sum(double v, double* sh) { return block_sum_d(v, sh); }
   __device__ static bool leader() { return threadIdx.x == 0; }
 };
+
+// Work is the plane a thread works on and whether it owns it (writes its
+// results); rev walks the planes from the last (see the top). The grid's
+// last warp can hold groups past the last plane next to live ones, whose
+// shuffles need every lane of the warp: such a group cannot return, so it
+// works on the walk's last plane again, reading valid memory, and writes
+// nothing.
+struct Work {
+  int p;
+  bool live;
+};
+template <class Lay>
+__device__ __forceinline__ Work work(int P, int rev) {
+  const int q = Lay::plane();
+  const bool live = q < P;
+  const int i = live ? q : P - 1;
+  return Work{rev ? P - 1 - i : i, live};
+}
 
 // load issues the R loads of this thread's share of a plane (zeros past
 // its end) before anything uses them.
@@ -323,6 +365,17 @@ __device__ __forceinline__ void load_opt(const typename Lay::T* __restrict__ src
 #pragma unroll
     for (int k = 0; k < R; k++) zero(v[k]);
   }
+}
+
+// store writes this thread's share of a plane, the slots load reads;
+// nothing unless live.
+template <class Lay, int R>
+__device__ __forceinline__ void store(typename Lay::T* __restrict__ dst, int L, bool live,
+                                      const typename Lay::T (&v)[R]) {
+  if (!live) return;
+#pragma unroll
+  for (int k = 0; k < R; k++)
+    if (Lay::slot(k) < Lay::slots(L)) dst[Lay::slot(k)] = v[k];
 }
 
 // moments computes a plane's mean and sum of squared deviations from the
@@ -373,21 +426,21 @@ struct EvalGate {
 
 template <class Lay, int R>
 __device__ __forceinline__ void eval_plane(EVAL_PARAMS) {
+  typedef typename Lay::T T;
   __shared__ float sh[32];
-  const int p = Lay::plane();
-  if (p >= P) return;  // the whole warp (WarpLayout) or block leaves together
+  const Work w = work<Lay>(P, 0);
+  const int p = w.p;
   const EvalGate gate(p % C, cfc, gamma, beta, rmean, rvar, eps);
   const long long off = (long long)p * L;
-  typename Lay::T v[R];
-  load<Lay, R>((const typename Lay::T*)(x + off), L, v);
+  T v[R];
+  load<Lay, R>(at<T>(x, off), L, v);
   float mu, q;
   moments<Lay, R>(v, L, sh, mu, q);
   const float g = gate(mu, spread(q, L));
-  if (gates && Lay::leader()) gates[p] = g;  // optional: analyses read them
-  typename Lay::T* o = (typename Lay::T*)(out + off);
+  if (gates && w.live && Lay::leader()) gates[p] = g;  // optional: analyses read them
 #pragma unroll
-  for (int k = 0; k < R; k++)
-    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = scale(v[k], g);
+  for (int k = 0; k < R; k++) v[k] = scale(v[k], g);
+  store<Lay, R>(at<T>(out, off), L, w.live, v);
 }
 
 extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) {
@@ -414,14 +467,15 @@ extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) {
 template <class Lay, int R>
 __device__ __forceinline__ void stats_plane(const float* __restrict__ x, float* __restrict__ mean,
                                             float* __restrict__ second, bool as_std, int L, int P) {
+  typedef typename Lay::T T;
   __shared__ float sh[32];
-  const int p = Lay::plane();
-  if (p >= P) return;
-  typename Lay::T v[R];
-  load<Lay, R>((const typename Lay::T*)(x + (long long)p * L), L, v);
+  const Work w = work<Lay>(P, 0);
+  const int p = w.p;
+  T v[R];
+  load<Lay, R>(at<T>(x, (long long)p * L), L, v);
   float mu, q;
   moments<Lay, R>(v, L, sh, mu, q);
-  if (Lay::leader()) {
+  if (w.live && Lay::leader()) {
     mean[p] = mu;
     second[p] = as_std ? spread(q, L) : q;
   }
@@ -727,27 +781,28 @@ extern "C" __global__ void __launch_bounds__(256)
 // max(S (x - m) + B + short, 0) with S = gain, m the plane mean, B = bias
 // = g u and short = res (see srm_tail_fwd).
 
-#define SCALE_PARAMS const float *__restrict__ x, const float *__restrict__ gate, float *__restrict__ out, int L, int P
-#define SCALE_ARGS x, gate, nullptr, nullptr, nullptr, out, L, P
+#define SCALE_PARAMS \
+  const float *__restrict__ x, const float *__restrict__ gate, float *__restrict__ out, int L, int P, int rev
+#define SCALE_ARGS x, gate, nullptr, nullptr, nullptr, out, L, P, rev
 #define APPLY_PARAMS                                                                                       \
   const float *__restrict__ x, const float *__restrict__ gain, const float *__restrict__ bias,           \
-      const float *__restrict__ mean, const float *__restrict__ res, float *__restrict__ out, int L, int P
-#define APPLY_ARGS x, gain, bias, mean, res, out, L, P
+      const float *__restrict__ mean, const float *__restrict__ res, float *__restrict__ out, int L, int P, \
+      int rev
+#define APPLY_ARGS x, gain, bias, mean, res, out, L, P, rev
 
 template <class Lay, int R>
 __device__ __forceinline__ void apply_plane(APPLY_PARAMS) {
   typedef typename Lay::T T;
-  const int p = Lay::plane();
-  if (p >= P) return;
+  const Work w = work<Lay>(P, rev);
+  const int p = w.p;
   const float g = gain[p], b = bias ? bias[p] : 0.f, m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
   T v[R], r[R];
   load<Lay, R>(at<T>(x, off), L, v);
   load_opt<Lay, R>(opt<T>(res, off), L, r);
-  T* o = at<T>(out, off);
 #pragma unroll
-  for (int k = 0; k < R; k++)
-    if (Lay::slot(k) < Lay::slots(L)) o[Lay::slot(k)] = affine(v[k], g, m, b, r[k], res != nullptr);
+  for (int k = 0; k < R; k++) v[k] = affine(v[k], g, m, b, r[k], res != nullptr);
+  store<Lay, R>(at<T>(out, off), L, w.live, v);
 }
 
 // apply_run is the loop shape's pass over a plane. The loop shape's passes
@@ -763,8 +818,9 @@ __device__ __forceinline__ void apply_run(const T* __restrict__ x, const T* __re
 }
 
 __device__ __forceinline__ void apply_loop(APPLY_PARAMS) {
-  const int p = blockIdx.x;
-  if (p >= P) return;
+  const Work w = work<BlockLayout>(P, rev);
+  if (!w.live) return;
+  const int p = w.p;
   const long long off = (long long)p * L;
   const float g = gain[p], b = bias ? bias[p] : 0.f, m = mean ? mean[p] : 0.f;
   if ((L & 3) == 0) {
@@ -794,8 +850,8 @@ template <class Lay, int R>
 __device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
   typedef typename Lay::T T;
   __shared__ double sh[32];
-  const int p = Lay::plane();
-  if (p >= P) return;
+  const Work w = work<Lay>(P, 0);
+  const int p = w.p;
   const float m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
   T a[R], d[R];
@@ -807,11 +863,11 @@ __device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
 #pragma unroll
     for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
     if (dr) {
-      T* w = at<T>(dr, off);
-      if (acc) load<Lay, R>(w, L, o);
+      T* dst = at<T>(dr, off);
+      if (acc) load<Lay, R>(dst, L, o);
 #pragma unroll
-      for (int k = 0; k < R; k++)
-        if (Lay::slot(k) < Lay::slots(L)) w[Lay::slot(k)] = acc ? add(d[k], o[k]) : d[k];
+      for (int k = 0; k < R; k++) o[k] = acc ? add(d[k], o[k]) : d[k];
+      store<Lay, R>(dst, L, w.live, o);
     }
   }
   double s = 0, t = 0;
@@ -822,7 +878,7 @@ __device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
   }
   if (psum) s = Lay::sum(s, sh);
   t = Lay::sum(t, sh);
-  if (Lay::leader()) {
+  if (w.live && Lay::leader()) {
     if (psum) psum[p] = (float)s;
     dot[p] = (float)t;
   }
@@ -845,8 +901,9 @@ __device__ __forceinline__ void sums_run(const T* __restrict__ x, const T* __res
 
 __device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
   __shared__ double sh[32];
-  const int p = blockIdx.x;
-  if (p >= P) return;
+  const Work w = work<BlockLayout>(P, 0);
+  if (!w.live) return;
+  const int p = w.p;
   const float m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
   double s = 0, t = 0;
@@ -876,19 +933,19 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PA
 #define DX_PARAMS                                                                                   \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ gate,    \
       const float *__restrict__ mean, const float *__restrict__ k0, const float *__restrict__ k2, \
-      float *__restrict__ dx, int L, int P
-#define DX_ARGS x, dout, nullptr, gate, mean, k0, k2, dx, 0, L, P
+      float *__restrict__ dx, int L, int P, int rev
+#define DX_ARGS x, dout, nullptr, gate, mean, k0, k2, dx, 0, L, P, rev
 #define TAIL_DX_PARAMS                                                                                    \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
       const float *__restrict__ gate, const float *__restrict__ mean, const float *__restrict__ k0,     \
-      const float *__restrict__ k2, float *__restrict__ dx, int acc, int L, int P
-#define TAIL_DX_ARGS x, dout, out, gate, mean, k0, k2, dx, acc, L, P
+      const float *__restrict__ k2, float *__restrict__ dx, int acc, int L, int P, int rev
+#define TAIL_DX_ARGS x, dout, out, gate, mean, k0, k2, dx, acc, L, P, rev
 
 template <class Lay, int R>
 __device__ __forceinline__ void dx_plane(TAIL_DX_PARAMS) {
   typedef typename Lay::T T;
-  const int p = Lay::plane();
-  if (p >= P) return;
+  const Work w = work<Lay>(P, rev);
+  const int p = w.p;
   const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
   const long long off = (long long)p * L;
   T a[R], d[R], o[R];
@@ -899,15 +956,14 @@ __device__ __forceinline__ void dx_plane(TAIL_DX_PARAMS) {
 #pragma unroll
     for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
   }
-  T* w = at<T>(dx, off);
-  if (acc) load<Lay, R>(w, L, o);
+  T* dst = at<T>(dx, off);
+  if (acc) load<Lay, R>(dst, L, o);
 #pragma unroll
   for (int k = 0; k < R; k++) {
-    if (Lay::slot(k) < Lay::slots(L)) {
-      const T v = dxval(a[k], d[k], g, mu, c0, c2);
-      w[Lay::slot(k)] = acc ? add(v, o[k]) : v;
-    }
+    const T v = dxval(a[k], d[k], g, mu, c0, c2);
+    a[k] = acc ? add(v, o[k]) : v;
   }
+  store<Lay, R>(dst, L, w.live, a);
 }
 
 template <class T>
@@ -922,8 +978,9 @@ __device__ __forceinline__ void dx_run(const T* __restrict__ x, const T* __restr
 }
 
 __device__ __forceinline__ void dx_loop(TAIL_DX_PARAMS) {
-  const int p = blockIdx.x;
-  if (p >= P) return;
+  const Work w = work<BlockLayout>(P, rev);
+  if (!w.live) return;
+  const int p = w.p;
   const long long off = (long long)p * L;
   const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
   if ((L & 3) == 0) {
@@ -937,23 +994,36 @@ __device__ __forceinline__ void dx_loop(TAIL_DX_PARAMS) {
 extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_loop(DX_PARAMS) { dx_loop(DX_ARGS); }
 extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAMS) { dx_loop(TAIL_DX_ARGS); }
 
-// ---- entry points for the warp and block shapes -----------------------------
+// ---- entry points for the group and block layouts --------------------------
 
-#define SRM_KERNEL(name, impl, PARAMS, ARGS, R)                                                           \
-  extern "C" __global__ void __launch_bounds__(256) name##_warp##R(PARAMS) { impl<WarpLayout, R>(ARGS); } \
-  extern "C" __global__ void __launch_bounds__(256) name##_block##R(PARAMS) { impl<BlockLayout, R>(ARGS); }
-#define SRM_KERNELS(R)                                                            \
-  SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, R)                     \
-  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), R)           \
-  SRM_KERNEL(srm_scale, apply_plane, SCALE_PARAMS, SCALE_ARGS, R)                 \
-  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS, R)                    \
-  SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, R)                         \
-  SRM_KERNEL(srm_tail_stats, stats_plane, STATS_PARAMS, STATS_ARGS(false), R)     \
-  SRM_KERNEL(srm_tail_apply, apply_plane, APPLY_PARAMS, APPLY_ARGS, R)            \
-  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS, R)            \
-  SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, R)
+#define SRM_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R) \
+  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { impl<Lay, R>(ARGS); }
+#define SRM_KERNELS(tag, Lay, R)                                                        \
+  SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, tag, Lay, R)                 \
+  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), tag, Lay, R)       \
+  SRM_KERNEL(srm_scale, apply_plane, SCALE_PARAMS, SCALE_ARGS, tag, Lay, R)             \
+  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS, tag, Lay, R)                \
+  SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, tag, Lay, R)                     \
+  SRM_KERNEL(srm_tail_stats, stats_plane, STATS_PARAMS, STATS_ARGS(false), tag, Lay, R) \
+  SRM_KERNEL(srm_tail_apply, apply_plane, APPLY_PARAMS, APPLY_ARGS, tag, Lay, R)        \
+  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS, tag, Lay, R)        \
+  SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, tag, Lay, R)
 
-SRM_KERNELS(1)
-SRM_KERNELS(2)
-SRM_KERNELS(4)
-SRM_KERNELS(8)
+// SRM_LAYOUTS lists every layout the host launches, as X(tag, layout, R):
+// geometryFor's choices (gGfR and gGvR, R = 8, and blockR), and the others
+// cuda-check times against them: the former warp-per-plane choice (g32fR),
+// and group shapes next to geometryFor's (twice the lanes with half the
+// values, or for floats half the lanes with twice). The tag is the kernel
+// name's suffix: g, the lanes per plane, f (float) or v (float4), R.
+// cuda/srm.go builds the names; the emulator and ptxcheck.sh read this list.
+#define SRM_LAYOUTS(X)                                                                                  \
+  X(block1, BlockLayout, 1) X(block2, BlockLayout, 2) X(block4, BlockLayout, 4) X(block8, BlockLayout, 8) \
+  X(g32f1, GroupF<32>, 1) X(g32f2, GroupF<32>, 2) X(g32f4, GroupF<32>, 4) X(g32f8, GroupF<32>, 8)         \
+  X(g2f8, GroupF<2>, 8) X(g4f8, GroupF<4>, 8) X(g8f8, GroupF<8>, 8) X(g16f8, GroupF<16>, 8)               \
+  X(g4f4, GroupF<4>, 4) X(g8f4, GroupF<8>, 4) X(g16f4, GroupF<16>, 4)                                     \
+  X(g2f16, GroupF<2>, 16) X(g4f16, GroupF<4>, 16) X(g8f16, GroupF<8>, 16) X(g16f16, GroupF<16>, 16)       \
+  X(g2v8, GroupV<2>, 8) X(g4v8, GroupV<4>, 8) X(g8v8, GroupV<8>, 8) X(g16v8, GroupV<16>, 8)               \
+  X(g32v8, GroupV<32>, 8) X(g4v4, GroupV<4>, 4) X(g8v4, GroupV<8>, 4) X(g16v4, GroupV<16>, 4)             \
+  X(g32v4, GroupV<32>, 4)
+
+SRM_LAYOUTS(SRM_KERNELS)

@@ -133,13 +133,14 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 }
 
 #define K(name) {#name, wrap(&name)}
-#define PLANE(name) K(name##_warp1), K(name##_warp2), K(name##_warp4), K(name##_warp8), K(name##_block1), \
-    K(name##_block2), K(name##_block4), K(name##_block8), K(name##_loop)
+// srm.cu's plane kernels: one entry per layout of its SRM_LAYOUTS list.
+#define PLANE(tag, Lay, R) K(srm_eval_##tag), K(srm_stats_##tag), K(srm_scale_##tag), K(srm_bwd_dot_##tag), \
+    K(srm_bwd_dx_##tag), K(srm_tail_stats_##tag), K(srm_tail_apply_##tag), K(srm_tail_bwd_sums_##tag),    \
+    K(srm_tail_dx_##tag),
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
-    K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    PLANE(srm_eval),  PLANE(srm_stats),
-    PLANE(srm_scale),    PLANE(srm_bwd_dot),    PLANE(srm_bwd_dx),
-    K(srm_tail_fwd),     K(srm_tail_bwd),       PLANE(srm_tail_stats), PLANE(srm_tail_apply), PLANE(srm_tail_bwd_sums),
-    PLANE(srm_tail_dx),
+    K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    SRM_LAYOUTS(PLANE)
+    PLANE(loop, , )
+    K(srm_tail_fwd),     K(srm_tail_bwd),
     // nn.cu kernels (cuda/nn.go)
     K(nn_fill), K(nn_copy), K(nn_add_into), K(nn_add), K(nn_relu), K(nn_sigmoid), K(nn_relu_bwd),
     K(nn_sigmoid_bwd), K(nn_scale_planes), K(nn_scale_planes_bwd), K(nn_add_bias), K(nn_chan_sum),
