@@ -3,8 +3,9 @@
 
 The module is the official one (hyunjaelee410/style-based-recalibration-module,
 models/recalibration_modules.py, SRMLayer), copied below unchanged but for
-names. Each operation is timed as srmlab times its kernels: runs back to back
-with a CUDA event between runs, the median of --reps after --warmup runs.
+names. Each operation is timed as srmlab times its kernels: the median of
+--reps runs after --warmup, each between two CUDA events after an untimed
+copy through twice the L2 cache.
 Operations: eval_fwd (BN on running statistics, no grad), train_fwd (BN on
 batch statistics, autograd recording as in a training step) and
 train_fwd_bwd (that forward and backward from a random dout), in eager mode
@@ -96,19 +97,42 @@ SHAPES = ["64x256x56x56", "64x512x28x28", "64x1024x14x14", "64x2048x7x7", "128x6
 OPS = ["eval_fwd", "train_fwd", "train_fwd_bwd"]
 
 
-def time_us(fn, warmup, reps):
-    """Median and minimum of reps back-to-back runs, in microseconds."""
+def time_us(fn, warmup, reps, flush=None):
+    """Median and minimum of reps runs, in microseconds: back to back with a
+    CUDA event between runs, or, with flush, each run between its own two
+    events after an untimed flush()."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    events = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
-    events[0].record()
-    for i in range(reps):
-        fn()
-        events[i + 1].record()
+    if flush is None:
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(reps + 1)]
+        events[0].record()
+        for i in range(reps):
+            fn()
+            events[i + 1].record()
+        pairs = [(events[i], events[i + 1]) for i in range(reps)]
+    else:
+        pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+        for start, end in pairs:
+            flush()
+            start.record()
+            fn()
+            end.record()
     torch.cuda.synchronize()
-    ts = [events[i].elapsed_time(events[i + 1]) * 1000 for i in range(reps)]
+    ts = [start.elapsed_time(end) * 1000 for start, end in pairs]
     return statistics.median(ts), min(ts)
+
+
+def l2_flush():
+    """A copy through twice the L2 cache, run untimed before each timed SRM
+    operation as srmlab cuda-check does, so that no run starts on what the
+    one before it left in L2 (a layer in a network reads what the layer
+    before it wrote, not its own last input)."""
+    props = torch.cuda.get_device_properties(0)
+    l2 = getattr(props, "L2_cache_size", 0) or 64 << 20
+    src = torch.empty(2 * l2 // 4, device="cuda")
+    dst = torch.empty_like(src)
+    return lambda: dst.copy_(src)
 
 
 def make_op(module, op, x, dout):
@@ -430,14 +454,15 @@ def main():
             with open(args.json, "w") as f:
                 json.dump(doc, f, indent=1)
 
-    print(f"\n== PyTorch eager: median of {args.reps} after {args.warmup} warm-up runs (CUDA events) ==")
+    flush = l2_flush()
+    print(f"\n== PyTorch eager: median of {args.reps} after {args.warmup} warm-up runs (CUDA events, L2 flushed before each) ==")
     print(f"{'shape':14} {'op':14} {'median us':>10} {'min us':>10}")
     for shape in shapes:
         m, x, dout = setup(shape)
         for op in OPS:
             set_mode(m, op)
             try:
-                results[(shape, op, "eager")] = time_us(make_op(m, op, x, dout), args.warmup, args.reps)
+                results[(shape, op, "eager")] = time_us(make_op(m, op, x, dout), args.warmup, args.reps, flush)
                 med, lo = results[(shape, op, "eager")]
                 print(f"{shape:14} {op:14} {med:10.1f} {lo:10.1f}")
             except Exception as e:  # keep going: one failure should not hide the rest
@@ -495,7 +520,7 @@ def main():
             fn()
             torch.cuda.synchronize()
             took = time.time() - t0
-            results[(shape, op, "compiled")] = time_us(fn, args.warmup, args.reps)
+            results[(shape, op, "compiled")] = time_us(fn, args.warmup, args.reps, flush)
             med, lo = results[(shape, op, "compiled")]
             print(f"{shape:14} {op:14} {med:10.1f} {lo:10.1f} {took:10.1f}")
         except Exception as e:
