@@ -75,7 +75,7 @@ func (r CheckResult) String() string {
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
-	Variant  string   // Report.Variants: role (new, old or alt), layout and order, e.g. "new g8f8 rev"
+	Variant  string   // Report.Variants: role (new, old or alt), layout (+fold: per-channel steps folded) and order, e.g. "new g8f8+fold rev"
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
@@ -446,7 +446,8 @@ func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *ra
 	if r.err = err; err != nil {
 		return nil, errors.Join(err, ws.Free(), freeAll(r.bufs...))
 	}
-	r.bufs = append(r.bufs, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2, grads.CFC, grads.Gamma, grads.Beta)
+	r.bufs = append(r.bufs, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2, ws.count, grads.CFC, grads.Gamma,
+		grads.Beta)
 
 	// Eval forward, with the running statistics as uploaded.
 	evalRef := ref.forward(x, s, false)
@@ -464,15 +465,15 @@ func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *ra
 	if r.err != nil {
 		return r.done()
 	}
-	k := plan.Kernels()
-	r.compare("train mean", k[0], ws.Mean, trainRef.mean, forwardLimit)
-	r.compare("train std", k[0], ws.Std, trainRef.std, forwardLimit)
-	r.compare("train zhat", k[1], ws.ZHat, trainRef.zhat, forwardLimit)
-	r.compare("train gate", k[1], ws.Gate, trainRef.gate, forwardLimit)
-	r.compare("train rstd", k[1], ws.RStd, trainRef.rstd, forwardLimit)
-	r.compare("running mean", k[1], l.RunningMean, trainRef.runningMean, forwardLimit)
-	r.compare("running var", k[1], l.RunningVar, trainRef.runningVr, forwardLimit)
-	r.compare("train out", k[2], outb, trainRef.out, forwardLimit)
+	first, step, last := stages(plan.Kernels())
+	r.compare("train mean", first, ws.Mean, trainRef.mean, forwardLimit)
+	r.compare("train std", first, ws.Std, trainRef.std, forwardLimit)
+	r.compare("train zhat", step, ws.ZHat, trainRef.zhat, forwardLimit)
+	r.compare("train gate", step, ws.Gate, trainRef.gate, forwardLimit)
+	r.compare("train rstd", step, ws.RStd, trainRef.rstd, forwardLimit)
+	r.compare("running mean", step, l.RunningMean, trainRef.runningMean, forwardLimit)
+	r.compare("running var", step, l.RunningVar, trainRef.runningVr, forwardLimit)
+	r.compare("train out", last, outb, trainRef.out, forwardLimit)
 
 	// Backward of that training forward.
 	g := ref.backward(x, dout, s, trainRef)
@@ -482,12 +483,29 @@ func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *ra
 	if r.err != nil {
 		return r.done()
 	}
-	k = plan.Kernels()
-	r.compare("dcfc", k[1], grads.CFC, g.dcfc, gradientLimit)
-	r.compare("dgamma", k[1], grads.Gamma, g.dgamma, gradientLimit)
-	r.compare("dbeta", k[1], grads.Beta, g.dbeta, gradientLimit)
-	r.compare("dx", k[2], dxb, g.dx, gradientLimit)
+	_, step, last = stages(plan.Kernels())
+	r.compare("dcfc", step, grads.CFC, g.dcfc, gradientLimit)
+	r.compare("dgamma", step, grads.Gamma, g.dgamma, gradientLimit)
+	r.compare("dbeta", step, grads.Beta, g.dbeta, gradientLimit)
+	r.compare("dx", last, dxb, g.dx, gradientLimit)
 	return r.done()
+}
+
+// channelSteps are srm.cu's per-channel kernels.
+var channelSteps = []string{"srm_train_gate", "srm_bwd_gate", "srm_tail_fwd", "srm_tail_bwd"}
+
+// stages names the kernels of a plan of a first pass, a per-channel step
+// and a last pass: a folded step is the first pass's kernel; last is ""
+// where the plan has no last pass.
+func stages(k []string) (first, step, last string) {
+	first, step, rest := k[0], k[0], k[1:]
+	if len(rest) > 0 && slices.Contains(channelSteps, rest[0]) {
+		step, rest = rest[0], rest[1:]
+	}
+	if len(rest) > 0 {
+		last = rest[0]
+	}
+	return first, step, last
 }
 
 // checkTailCase runs a block tail's forward and backward passes on random
@@ -536,7 +554,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int)
 	if r.err = err; err != nil {
 		return r.done()
 	}
-	r.bufs = append(r.bufs, ws.Mean, ws.M2, ws.Gain, ws.Bias, ws.psum, ws.dot, ws.k0, ws.k2)
+	r.bufs = append(r.bufs, ws.Mean, ws.M2, ws.Gain, ws.Bias, ws.psum, ws.dot, ws.k0, ws.k2, ws.count)
 
 	f := ref.forward(x, short, s)
 	plan, err := t.forward(xb, shortb, outb, ws, pick)
@@ -550,14 +568,14 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int)
 	if r.err != nil {
 		return r.done()
 	}
-	k := plan.Kernels()
-	r.compare(name+"out", k[2], outb, f.out, forwardLimit)
-	r.compare(name+"BN run mean", k[1], bn.RunningMean, f.bn.runningMean, forwardLimit)
-	r.compare(name+"BN run var", k[1], bn.RunningVar, f.bn.runningVar, forwardLimit)
+	_, step, last := stages(plan.Kernels())
+	r.compare(name+"out", last, outb, f.out, forwardLimit)
+	r.compare(name+"BN run mean", step, bn.RunningMean, f.bn.runningMean, forwardLimit)
+	r.compare(name+"BN run var", step, bn.RunningVar, f.bn.runningVar, forwardLimit)
 	if gated {
-		r.compare(name+"gate", k[1], ws.Gate, f.srm.gate, forwardLimit)
-		r.compare(name+"SRM run mean", k[1], l.RunningMean, f.srm.runningMean, forwardLimit)
-		r.compare(name+"SRM run var", k[1], l.RunningVar, f.srm.runningVr, forwardLimit)
+		r.compare(name+"gate", step, ws.Gate, f.srm.gate, forwardLimit)
+		r.compare(name+"SRM run mean", step, l.RunningMean, f.srm.runningMean, forwardLimit)
+		r.compare(name+"SRM run var", step, l.RunningVar, f.srm.runningVr, forwardLimit)
 	}
 
 	out32, err := download(outb, s.Len())
@@ -603,14 +621,14 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int)
 	if r.err != nil {
 		return r.done()
 	}
-	k = plan.Kernels()
+	first, step, last := stages(plan.Kernels())
 	for i, q := range []string{"dx", "dshort", "BN dgamma", "BN dbeta", "SRM dcfc", "SRM dgamma", "SRM dbeta"}[:len(wants)] {
-		kernel := k[1]
+		kernel := step
 		switch q {
 		case "dx":
-			kernel = k[2]
+			kernel = last
 		case "dshort":
-			kernel = k[0]
+			kernel = first
 		}
 		r.compare(name+q, kernel, bufs[i], wants[i], forwardLimit)
 	}
@@ -865,7 +883,7 @@ func checkVariants(ctx context.Context, d *Device, shapes []Shape, w io.Writer, 
 		for _, g := range geometryVariants(s.PlaneSize(), s.Planes()) {
 			g.reverse = true
 			pick := func(int, int) geometry { return g }
-			label := fmt.Sprintf("%-6s rev", g.tag())
+			label := fmt.Sprintf("%-11s rev", g.name())
 			if err := checkCase(ctx, w, rep, s, fmt.Sprintf("%s %-21s", label, "SRM"), func() ([]CheckResult, error) {
 				return checkSRMCase(d, s, pick, rng)
 			}); err != nil {
@@ -911,8 +929,9 @@ func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer,
 		return err
 	}
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice, alt its neighbours; rev runs the second passes in reverse plane order; * marks geometryFor's choice ==\n")
-	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
+		"previous choice, alt its neighbours; +fold runs the per-channel steps in the first passes (2 launches each way, not 3); "+
+		"rev runs the second passes in reverse plane order; * marks geometryFor's choice ==\n")
+	fmt.Fprintf(w, "%-14s %-24s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
 	}
@@ -983,12 +1002,17 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 
 	L, P := s.PlaneSize(), s.Planes()
 	chosen, prev := geometryFor(L, P), previousGeometry(L, P)
-	for i, g := range geometryVariants(L, P) {
+	variants := geometryVariants(L, P)
+	for i, g := range variants {
+		// geometryFor's layout, folded or not, is new: the two differ in
+		// the per-channel steps only (name's +fold).
+		other := variants[0]
+		other.fused = !other.fused
 		role := "alt"
 		switch {
-		case i == 0 && g == prev:
+		case (i == 0 || g == other) && g == prev:
 			role = "new=old"
-		case i == 0:
+		case i == 0 || g == other:
 			role = "new"
 		case g == prev:
 			role = "old"
@@ -1000,7 +1024,7 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			if rev {
 				order = "rev"
 			}
-			label := fmt.Sprintf("%s %s %s", role, g.tag(), order)
+			label := fmt.Sprintf("%s %s %s", role, g.name(), order)
 			plans := map[string]*Plan{}
 			var errs []error
 			add := func(op string) func(*Plan, error) {
@@ -1026,7 +1050,7 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			if g == chosen {
 				mark = "*"
 			}
-			fmt.Fprintf(w, "%-14s %-18s", s, label+mark)
+			fmt.Fprintf(w, "%-14s %-24s", s, label+mark)
 			// The tail's forward runs before its backward, which reads
 			// what they leave in out and tws.
 			for _, op := range variantOps {

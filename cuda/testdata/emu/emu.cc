@@ -76,13 +76,14 @@ void wait(Barrier& b) {
   while (b.gen == g) swapcontext(&fibers[cur].ctx, &mainCtx);
 }
 
-template <class T>
-T shfl(T v, int m) {
+// shfl returns v of the lane src(lane) of the calling thread's warp.
+template <class T, class F>
+T shfl(T v, F src) {
   const int t = cur, w = t / 32, lane = t % 32;
   memcpy(&slots[t], &v, sizeof v);
   wait(warpBars[w]);
   T r;
-  memcpy(&r, &slots[w * 32 + (lane ^ m)], sizeof r);
+  memcpy(&r, &slots[w * 32 + (src(lane) & 31)], sizeof r);
   wait(warpBars[w]);
   return r;
 }
@@ -175,8 +176,9 @@ T get() {
 }  // namespace
 
 void __syncthreads() { wait(blockBar); }
-float __shfl_xor_sync(unsigned, float v, int m) { return shfl(v, m); }
-double __shfl_xor_sync(unsigned, double v, int m) { return shfl(v, m); }
+float __shfl_xor_sync(unsigned, float v, int m) { return shfl(v, [m](int l) { return l ^ m; }); }
+double __shfl_xor_sync(unsigned, double v, int m) { return shfl(v, [m](int l) { return l ^ m; }); }
+int __shfl_sync(unsigned, int v, int src) { return shfl(v, [src](int) { return src; }); }
 
 // One launch after another until stdin ends: a process per launch cost
 // more than most launches' emulation.
