@@ -140,8 +140,9 @@ func previousGeometry(L, planes int) geometry {
 // (never folded: the former code) and, for a group, the group with twice
 // the lanes and half the values each, and for floats the one with half
 // the lanes and twice the values; for a block, the block with twice the
-// float4s a thread (half the threads); these fold as geometryFor's does.
-// Each is in srm.cu's SRM_LAYOUTS.
+// float4s a thread (half the threads); these last unfolded (their folded
+// forms are not compiled). Each is in srm.cu's SRM_LAYOUTS, and each
+// folded one in SRM_FOLD_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
 	g := geometryFor(L, planes)
 	g.reverse = false
@@ -162,10 +163,7 @@ func geometryVariants(L, planes int) []geometry {
 			alts = append(alts, blockGeometry(L/4, 2*g.regs, planes))
 		}
 	}
-	for _, a := range alts {
-		a.fused = g.fused
-		out = append(out, a)
-	}
+	out = append(out, alts...)
 	var uniq []geometry
 	for _, v := range out {
 		if !slices.Contains(uniq, v) {
@@ -202,16 +200,18 @@ func (g geometry) name() string {
 
 // firstPass adds a first pass (prefix "srm_stats_", "srm_tail_stats_",
 // "srm_bwd_dot_", "srm_tail_bwd_sums_") to p, with its own arguments head,
-// then the per-channel step's args and the step's counters (a null pointer
-// unless folded), and, unless folded, the per-channel kernel step, one
-// warp per channel, on args.
+// then the per-channel step's args and the step's counters: folded, the
+// pass's fold kernel, which runs the step; else the plain pass, which
+// ignores them (null), and the per-channel kernel step, one warp per
+// channel, on args.
 func (g geometry) firstPass(p *Plan, prefix string, head []any, step string, args []any, count *Buffer, channels int) error {
 	var counters any = uint64(0)
+	k := g.kernel(prefix)
 	if g.fused {
-		counters = count
+		counters, k = count, g.foldKernel(prefix)
 	}
 	all := append(append(slices.Clip(head), args...), counters)
-	if err := p.add(g.kernel(prefix), g.grid, g.block, all...); err != nil || g.fused {
+	if err := p.add(k, g.grid, g.block, all...); err != nil || g.fused {
 		return err
 	}
 	return p.add(kernelRef{srmSource, step}, (channels+planesPerCTA-1)/planesPerCTA, maxBlock, args...)
@@ -222,6 +222,12 @@ func (g geometry) firstPass(p *Plan, prefix string, head []any, step string, arg
 // geometry.
 func (g geometry) kernel(prefix string) kernelRef {
 	return kernelRef{srmSource, prefix + g.tag()}
+}
+
+// foldKernel names the folded first pass with the given prefix, e.g.
+// "srm_stats_fold_g8f8" (srm.cu's SRM_FOLD_LAYOUTS).
+func (g geometry) foldKernel(prefix string) kernelRef {
+	return kernelRef{srmSource, prefix + "fold_" + g.tag()}
 }
 
 // order is the second passes' rev argument.

@@ -50,8 +50,8 @@ func TestGeometry(t *testing.T) {
 		h, w int
 		want string
 	}{
-		{7, 7, "g8f8+fold g8f8 g32f2 g16f4+fold g4f16+fold"},
-		{14, 14, "g8v8+fold g8v8 g32f8 g16v4+fold"},
+		{7, 7, "g8f8+fold g8f8 g32f2 g16f4 g4f16"},
+		{14, 14, "g8v8+fold g8v8 g32f8 g16v4"},
 		{28, 28, "g32v8+fold g32v8 block1"},
 		{32, 32, "g32v8+fold g32v8 block1"},
 		{56, 56, "block4 block4+fold block8"},
@@ -71,16 +71,19 @@ func TestGeometry(t *testing.T) {
 }
 
 // TestGeometryKernels checks that every layout the host can launch, by
-// geometryFor or as a timed variant, is in srm.cu's SRM_LAYOUTS list, whose
-// kernels ptxcheck.sh and the emulator check, and that checkShapes covers
-// each of geometryFor's.
+// geometryFor or as a timed variant, is in srm.cu's SRM_LAYOUTS list, and
+// each folded one in SRM_FOLD_LAYOUTS, whose kernels ptxcheck.sh and the
+// emulator check, and that checkShapes covers each of geometryFor's.
 func TestGeometryKernels(t *testing.T) {
-	listed := srmLayouts(t)
+	listed, folded := srmLayouts(t), srmList(t, "SRM_FOLD_LAYOUTS")
 	picked := map[string]bool{}
 	for L := 2; L <= 100*100; L++ {
 		for _, g := range append(geometryVariants(L, 1000), geometryFor(L, 1000)) {
 			if !listed[g.tag()] {
 				t.Fatalf("L = %d: layout %s is not in srm.cu's SRM_LAYOUTS", L, g.tag())
+			}
+			if g.fused && !folded[g.tag()] {
+				t.Fatalf("L = %d: layout %s is not in srm.cu's SRM_FOLD_LAYOUTS", L, g.tag())
 			}
 		}
 		picked[geometryFor(L, 1000).tag()] = true
@@ -364,14 +367,17 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick func(L, planes int)
 }
 
 // srmLayouts is the set of layout tags of srm.cu's SRM_LAYOUTS, and "loop".
-func srmLayouts(t *testing.T) map[string]bool {
+func srmLayouts(t *testing.T) map[string]bool { return srmList(t, "SRM_LAYOUTS") }
+
+// srmList is srmLayouts for srm.cu's list of the given name.
+func srmList(t *testing.T, name string) map[string]bool {
 	t.Helper()
 	src, err := kernelFS.ReadFile("kernels/srm.cu")
 	if err != nil {
 		t.Fatal(err)
 	}
 	list := string(src)
-	list = list[strings.Index(list, "#define SRM_LAYOUTS"):]
+	list = list[strings.Index(list, "#define "+name+"("):]
 	list = list[:strings.Index(list, "\n\n")]
 	listed := map[string]bool{"loop": true}
 	for _, f := range strings.Split(list, "X(")[1:] {
@@ -430,7 +436,7 @@ func TestCheckEmulated(t *testing.T) {
 	// SRM: 13 quantities on each of the two shapes. The block tail: with
 	// SRM (13) and plain (7) on the checked shape, with SRM only on the
 	// timed one. The variants of 8x8 planes (g2v8 folded and not, g32f2,
-	// g4v4 folded): SRM, the tail with SRM and plain; timed in both orders,
+	// g4v4): SRM, the tail with SRM and plain; timed in both orders,
 	// eval forward only in forward order. Folded, SRM's training runs 2
 	// launches each way, the tail's backward 2.
 	if rep.Failed() != 0 || len(rep.Checks) != 26+33+4*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 4*7 {
@@ -443,13 +449,13 @@ func TestCheckEmulated(t *testing.T) {
 	if tm := rep.Timings[4]; tm.Op != "srm_tail_bwd" || tm.MedianUS != 2000 || tm.Bytes != 7*4*3*4*64 || len(tm.Kernels) != 2 {
 		t.Errorf("timing %+v", tm)
 	}
-	if tm := rep.Variants[len(rep.Variants)-3]; tm.Variant != "alt g4v4+fold rev" || tm.Op != "train_fwd_bwd" ||
-		tm.Kernels[3] != "srm_bwd_dx_g4v4" || tm.MedianUS != 4000 {
+	if tm := rep.Variants[len(rep.Variants)-3]; tm.Variant != "alt g4v4 rev" || tm.Op != "train_fwd_bwd" ||
+		tm.Kernels[5] != "srm_bwd_dx_g4v4" || tm.MedianUS != 6000 {
 		t.Errorf("variant timing %+v", tm)
 	}
 	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 132 checks passed", "copy kernel:", "train_fwd_bwd",
-		"srm_stats_g2v8,srm_scale_g2v8", "== block tail against float64", "3x5x7x7        plain accumulate ",
-		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g2v8,srm_tail_apply_g2v8",
+		"srm_stats_fold_g2v8,srm_scale_g2v8", "== block tail against float64", "3x5x7x7        plain accumulate ",
+		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_fold_g2v8,srm_tail_apply_g2v8",
 		"8x13x8x8       g32f2       rev SRM   tail accumulate 13 quantities", "8x13x8x8       g2v8+fold   rev SRM ",
 		"== plane-kernel variants:", "3x4x8x8        new g2v8+fold rev*", "3x4x8x8        new g2v8 fwd                 1000.0   1.00     6000.0",
 		"3x4x8x8        old g32f2 fwd  "} {

@@ -58,8 +58,8 @@ func TestTailPlans(t *testing.T) {
 		want  string
 	}{
 		{Shape{64, 8, 56, 56}, true, "srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4"},
-		{Shape{4, 8, 7, 7}, false, "srm_tail_stats_g8f8 srm_tail_apply_g8f8"}, // the step folded
-		{Shape{4, 8, 8, 8}, true, "srm_tail_stats_g2v8 srm_tail_apply_g2v8"},
+		{Shape{4, 8, 7, 7}, false, "srm_tail_stats_fold_g8f8 srm_tail_apply_g8f8"}, // the step folded
+		{Shape{4, 8, 8, 8}, true, "srm_tail_stats_fold_g2v8 srm_tail_apply_g2v8"},
 		{Shape{4, 3, 33, 33}, true, "srm_tail_stats_loop srm_tail_fwd srm_tail_apply_loop"},
 	} {
 		f := newTailFixture(t, c.s, c.gated)
@@ -94,7 +94,7 @@ func TestTailPlans(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		want := []string{"srm_tail_bwd_sums_g8f8", "srm_tail_dx_g8f8"}[:c.kernels]
+		want := []string{"srm_tail_bwd_sums_fold_g8f8", "srm_tail_dx_g8f8"}[:c.kernels]
 		if got := p.Kernels(); !slices.Equal(got, want) {
 			t.Errorf("%s: kernels %v, want %v", c.name, got, want)
 			continue

@@ -52,8 +52,11 @@
 // instead of three, which over small planes (7x7 to 32x32), where a pass
 // takes a few microseconds, saves a launch and a drain each way. The step
 // reads all N planes in the same order whoever runs it, so both forms give
-// the same bits. A first pass's entry point takes the step's arguments and
-// its counters; null counters leave the step to its own kernel.
+// the same bits. The folded first passes are entry points of their own
+// (srm_stats_fold_<tag>, srm_bwd_dot_fold_, srm_tail_stats_fold_,
+// srm_tail_bwd_sums_fold_) for the layouts in SRM_FOLD_LAYOUTS; both forms
+// take the same arguments, the step's and its counters, which the others
+// ignore and so keep the registers of their pass alone.
 //
 // The block tail. x is the block's last convolution's output; bn its
 // BatchNorm (gamma_c, beta_c, eps, momentum); SRM as above (CFC weights
@@ -880,15 +883,17 @@ CHANNEL_KERNEL(srm_tail_fwd, tail_fwd, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
 CHANNEL_KERNEL(srm_tail_bwd, tail_bwd, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
 
 // The statistics pass's entry points take x, P, the per-channel step's
-// arguments (the statistics are its first two) and its counters (null: not
-// folded).
+// arguments (the statistics are its first two) and its counters. The
+// folded entry points (*_fold_*) use the counters; the others pass the
+// constant null for them, so that the compiler drops the step and they
+// keep the registers of the statistics alone (the step's, in double, might
+// otherwise lower their occupancy).
 #define STATS_PARAMS const float *__restrict__ x, int P, TRAIN_GATE_PARAMS, unsigned *count
-#define STATS_ARGS x, mean, sdev, true, L, P, Fold{count, N, C}, [=](int c) { train_gate(c, TRAIN_GATE_ARGS); }
+#define STATS_ARGS(counters) \
+  x, mean, sdev, true, L, P, Fold{counters, N, C}, [=](int c) { train_gate(c, TRAIN_GATE_ARGS); }
 #define TAIL_STATS_PARAMS const float *__restrict__ x, int P, TAIL_FWD_PARAMS, unsigned *count
-#define TAIL_STATS_ARGS x, mean, m2, false, L, P, Fold{count, N, C}, [=](int c) { tail_fwd(c, TAIL_FWD_ARGS); }
-
-extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(TAIL_STATS_PARAMS) { stats_loop(TAIL_STATS_ARGS); }
+#define TAIL_STATS_ARGS(counters) \
+  x, mean, m2, false, L, P, Fold{counters, N, C}, [=](int c) { tail_fwd(c, TAIL_FWD_ARGS); }
 
 // ---- training forward, pass 2: out = x g, or the tail's output --------------
 // SRM scales by its gates (gain; bias, mean and res null); the tail writes
@@ -954,16 +959,18 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARA
 
 // The entry points take the per-channel step's arguments (dot, and the
 // tail's psum and mean, among them) and its counters, as the statistics
-// pass's. acc_dr adds dr into an existing gradient.
+// pass's, folded or not as its. acc_dr adds dr into an existing gradient.
 #define DOT_PARAMS \
   const float *__restrict__ x, const float *__restrict__ dout, int P, BWD_GATE_PARAMS, unsigned *count
-#define DOT_ARGS \
-  x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L, P, Fold{count, N, C}, [=](int c) { bwd_gate(c, BWD_GATE_ARGS); }
+#define DOT_ARGS(counters)                                                   \
+  x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L, P, Fold{counters, N, C}, \
+      [=](int c) { bwd_gate(c, BWD_GATE_ARGS); }
 #define SUMS_PARAMS                                                                                        \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,             \
       float *__restrict__ dr, int acc_dr, int P, TAIL_BWD_PARAMS, unsigned *count
-#define SUMS_ARGS \
-  x, dout, out, mean, dr, acc_dr, psum, dot, L, P, Fold{count, N, C}, [=](int c) { tail_bwd(c, TAIL_BWD_ARGS); }
+#define SUMS_ARGS(counters)                                                       \
+  x, dout, out, mean, dr, acc_dr, psum, dot, L, P, Fold{counters, N, C}, \
+      [=](int c) { tail_bwd(c, TAIL_BWD_ARGS); }
 #define SUMS_IMPL_PARAMS                                                                                 \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
       const float *__restrict__ mean, float *__restrict__ dr, int acc, float *__restrict__ psum,       \
@@ -1047,8 +1054,6 @@ __device__ __forceinline__ void sums_loop(SUMS_IMPL_PARAMS) {
   fold<BlockLayout>(w, f, ch);
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) { sums_loop(DOT_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PARAMS) { sums_loop(SUMS_ARGS); }
 
 // ---- backward, pass 2: dx = G g + k2 (x - mu) + k0 --------------------------
 // SRM: G = dout, g its gate. The tail: g = S, mean = m, and G = dr, read
@@ -1126,13 +1131,13 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
   extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { impl<Lay, R>(ARGS); }
 #define SRM_KERNELS(tag, Lay, R)                                                        \
   SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, tag, Lay, R)                 \
-  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS, tag, Lay, R)             \
+  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(nullptr), tag, Lay, R)    \
   SRM_KERNEL(srm_scale, apply_plane, SCALE_PARAMS, SCALE_ARGS, tag, Lay, R)             \
-  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS, tag, Lay, R)                \
+  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS(nullptr), tag, Lay, R)       \
   SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, tag, Lay, R)                     \
-  SRM_KERNEL(srm_tail_stats, stats_plane, TAIL_STATS_PARAMS, TAIL_STATS_ARGS, tag, Lay, R) \
+  SRM_KERNEL(srm_tail_stats, stats_plane, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(nullptr), tag, Lay, R) \
   SRM_KERNEL(srm_tail_apply, apply_plane, APPLY_PARAMS, APPLY_ARGS, tag, Lay, R)        \
-  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS, tag, Lay, R)        \
+  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS(nullptr), tag, Lay, R) \
   SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, tag, Lay, R)
 
 // SRM_LAYOUTS lists every layout the host launches, as X(tag, layout, R):
@@ -1153,3 +1158,36 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
   X(g32v4, GroupV<32>, 4)
 
 SRM_LAYOUTS(SRM_KERNELS)
+
+// The first passes with the per-channel step folded in, named
+// srm_stats_fold_<tag> and so on.
+#define SRM_FOLD_KERNELS(tag, Lay, R)                                                               \
+  SRM_KERNEL(srm_stats_fold, stats_plane, STATS_PARAMS, STATS_ARGS(count), tag, Lay, R)             \
+  SRM_KERNEL(srm_bwd_dot_fold, sums_plane, DOT_PARAMS, DOT_ARGS(count), tag, Lay, R)                \
+  SRM_KERNEL(srm_tail_stats_fold, stats_plane, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(count), tag, Lay, R) \
+  SRM_KERNEL(srm_tail_bwd_sums_fold, sums_plane, SUMS_PARAMS, SUMS_ARGS(count), tag, Lay, R)
+
+// SRM_FOLD_LAYOUTS lists the layouts whose first passes come folded as
+// well: geometryFor's (the group layouts gGf8 and gGv8, the blocks, the
+// loop), each folded or not in cuda-check's variants; their neighbours
+// there run unfolded only, which keeps NVRTC's work (it compiles the whole
+// file) within reason. Same form as SRM_LAYOUTS.
+#define SRM_FOLD_LAYOUTS(X)                                                                             \
+  X(block1, BlockLayout, 1) X(block2, BlockLayout, 2) X(block4, BlockLayout, 4) X(block8, BlockLayout, 8) \
+  X(g2f8, GroupF<2>, 8) X(g4f8, GroupF<4>, 8) X(g8f8, GroupF<8>, 8) X(g16f8, GroupF<16>, 8)               \
+  X(g32f8, GroupF<32>, 8) X(g2v8, GroupV<2>, 8) X(g4v8, GroupV<4>, 8) X(g8v8, GroupV<8>, 8)               \
+  X(g16v8, GroupV<16>, 8) X(g32v8, GroupV<32>, 8)
+
+SRM_FOLD_LAYOUTS(SRM_FOLD_KERNELS)
+
+// The loop shape's first passes, folded and not.
+#define SRM_LOOP_FIRST(name, impl, PARAMS, ARGS) \
+  extern "C" __global__ void __launch_bounds__(256) name(PARAMS) { impl(ARGS); }
+SRM_LOOP_FIRST(srm_stats_loop, stats_loop, STATS_PARAMS, STATS_ARGS(nullptr))
+SRM_LOOP_FIRST(srm_tail_stats_loop, stats_loop, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(nullptr))
+SRM_LOOP_FIRST(srm_bwd_dot_loop, sums_loop, DOT_PARAMS, DOT_ARGS(nullptr))
+SRM_LOOP_FIRST(srm_tail_bwd_sums_loop, sums_loop, SUMS_PARAMS, SUMS_ARGS(nullptr))
+SRM_LOOP_FIRST(srm_stats_fold_loop, stats_loop, STATS_PARAMS, STATS_ARGS(count))
+SRM_LOOP_FIRST(srm_tail_stats_fold_loop, stats_loop, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(count))
+SRM_LOOP_FIRST(srm_bwd_dot_fold_loop, sums_loop, DOT_PARAMS, DOT_ARGS(count))
+SRM_LOOP_FIRST(srm_tail_bwd_sums_fold_loop, sums_loop, SUMS_PARAMS, SUMS_ARGS(count))
