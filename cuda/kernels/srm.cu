@@ -624,6 +624,9 @@ struct StyleZ {
 // into the first pass by the warp that finished the channel's last plane
 // (see fold). Their per-plane inputs written by that pass are read with
 // fresh; the pass writes them through the same pointers, hence not const.
+// Not inlined: one copy of each serves its kernel and every folded entry
+// point (NVRTC compiles them all on first use), and the two forms then run
+// the same instructions, hence give the same bits.
 
 #define TRAIN_GATE_PARAMS                                                                                  \
   float *__restrict__ mean, float *__restrict__ sdev, const float *__restrict__ cfc,                     \
