@@ -194,26 +194,67 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
-	var err error
-	if rep.CopyGBs, err = timeCopy(d, opt, w); err != nil {
+	if err := timeAll(ctx, d, opt, w, rep, rng); err != nil {
 		return rep, err
-	}
-	fmt.Fprintf(w, "\n== timings: median of %d after %d warm-up runs (CUDA events) ==\n", opt.Reps, opt.Warmup)
-	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeSRM(d, s, opt, rep.CopyGBs, rng) }); err != nil {
-		return rep, err
-	}
-	fmt.Fprintf(w, "\n== block tail timings: median of %d after %d warm-up runs; xcopy is the fraction of the bandwidth floor (4 maps forward, 7 backward, at the copy kernel's speed) ==\n", opt.Reps, opt.Warmup)
-	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeTail(d, s, opt, rep.CopyGBs, rng) }); err != nil {
-		return rep, err
-	}
-	if opt.Variants {
-		if err := timeVariants(ctx, d, opt, w, rep, rng); err != nil {
-			return rep, err
-		}
 	}
 	rep.Compiler = d.CompilerInfo()
 	return rep, nil
 }
+
+// timeAll times the copy kernel, then the fused SRM kernels and the block
+// tails on opt's shapes, then their variants when asked.
+func timeAll(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, rng *rand.Rand) (err error) {
+	if rep.CopyGBs, err = timeCopy(d, opt, w); err != nil {
+		return err
+	}
+	flush, err := newL2Flush(d)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, flush.free()) }()
+	fmt.Fprintf(w, "\n== timings: median of %d after %d warm-up runs (CUDA events, L2 flushed before each run) ==\n", opt.Reps, opt.Warmup)
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeSRM(d, s, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== block tail timings: median of %d after %d warm-up runs, L2 flushed before each; xcopy is the fraction of the bandwidth floor (4 maps forward, 7 backward, at the copy kernel's speed) ==\n", opt.Reps, opt.Warmup)
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeTail(d, s, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
+		return err
+	}
+	if opt.Variants {
+		return timeVariants(ctx, d, opt, w, rep, flush.plan, rng)
+	}
+	return nil
+}
+
+// l2Flush is a copy through twice the L2 cache, run untimed before each
+// timed run: a run that reads its planes in the order the previous run
+// left them in L2 (the second passes go in reverse) would otherwise start
+// on cached data, which a layer of a network, reading what the layer
+// before it wrote, does not. PyTorch's side (bench_torch.py) is flushed
+// alike.
+type l2Flush struct {
+	plan *Plan
+	bufs []*Buffer
+}
+
+func newL2Flush(d *Device) (*l2Flush, error) {
+	l2 := d.Info().L2Bytes
+	if l2 <= 0 {
+		l2 = 64 << 20 // unknown: more than any current GPU's
+	}
+	n := 2 * l2 / 4 / 4 * 4
+	bufs, err := allocFloats(d, n, n)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := d.CopyPlan(bufs[1], bufs[0], n)
+	if err != nil {
+		return nil, errors.Join(err, freeAll(bufs...))
+	}
+	return &l2Flush{plan, bufs}, nil
+}
+
+func (f *l2Flush) free() error { return freeAll(f.bufs...) }
 
 func tailKind(gated bool) string {
 	if gated {
@@ -735,7 +776,7 @@ func fillRandom(b *Buffer, host []float32, scale float64, rng *rand.Rand) error 
 // timeSRM times the three SRM operations on one shape. Inputs are random
 // (never zeros: they can run faster than real data); parameters are random
 // too so that the gates vary.
-func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Rand) (ts []Timing, err error) {
+func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
 	l, err := d.NewSRM(s.C)
 	if err != nil {
 		return nil, err
@@ -785,7 +826,7 @@ func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Ra
 		{"train_fwd", train, 3},
 		{"train_fwd_bwd", both, 8},
 	} {
-		t, err := timePlan(d, s, op.name, op.plan, op.maps, opt, copyGBs, nil)
+		t, err := timePlan(d, s, op.name, op.plan, op.maps, opt, copyGBs, flush)
 		if err != nil {
 			return nil, err
 		}
@@ -798,7 +839,7 @@ func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Ra
 // shape, with an SRM and plain, with random inputs and parameters. The
 // backward pass writes x's and short's gradients without accumulating: it
 // moves 7 maps, the forward pass 4.
-func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.Rand) (ts []Timing, err error) {
+func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
 	n, c := s.Len(), s.C
 	l, err := d.NewSRM(c)
 	if err != nil {
@@ -847,10 +888,10 @@ func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, rng *rand.R
 		// pass reads them.
 		var tf, tb Timing
 		if err == nil {
-			tf, err = timePlan(d, s, name+"fwd", fwd, 4, opt, copyGBs, nil)
+			tf, err = timePlan(d, s, name+"fwd", fwd, 4, opt, copyGBs, flush)
 		}
 		if err == nil {
-			tb, err = timePlan(d, s, name+"bwd", bwd, 7, opt, copyGBs, nil)
+			tb, err = timePlan(d, s, name+"bwd", bwd, 7, opt, copyGBs, flush)
 		}
 		if err = errors.Join(err, ws.Free(), grads.Free()); err != nil {
 			return nil, err
@@ -913,21 +954,7 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // on the first planes (reverse order) would hand the next run's first
 // pass the data it starts on, a gain that a step of training, other layers
 // in between, does not see.
-func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, rng *rand.Rand) (err error) {
-	l2 := d.Info().L2Bytes
-	if l2 <= 0 {
-		l2 = 64 << 20 // unknown: more than any current GPU's
-	}
-	n := 2 * l2 / 4 / 4 * 4
-	bufs, err := allocFloats(d, n, n)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, freeAll(bufs...)) }()
-	flush, err := d.CopyPlan(bufs[1], bufs[0], n)
-	if err != nil {
-		return err
-	}
+func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
 		"previous choice, alt its neighbours; +fold runs the per-channel steps in the first passes (2 launches each way, not 3); "+
 		"rev runs the second passes in reverse plane order; * marks geometryFor's choice ==\n")
