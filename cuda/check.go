@@ -75,7 +75,7 @@ func (r CheckResult) String() string {
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
-	Variant  string   // Report.Variants: role (new, old or alt), layout (+fold: per-channel steps folded) and order, e.g. "new g8f8+fold rev"
+	Variant  string   // Report.Variants: role (new, old or alt), layout and order, e.g. "new g8f8 rev"
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
@@ -487,8 +487,7 @@ func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *ra
 	if r.err = err; err != nil {
 		return nil, errors.Join(err, ws.Free(), freeAll(r.bufs...))
 	}
-	r.bufs = append(r.bufs, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2, ws.count, grads.CFC, grads.Gamma,
-		grads.Beta)
+	r.bufs = append(r.bufs, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, ws.dot, ws.k0, ws.k2, grads.CFC, grads.Gamma, grads.Beta)
 
 	// Eval forward, with the running statistics as uploaded.
 	evalRef := ref.forward(x, s, false)
@@ -506,15 +505,15 @@ func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *ra
 	if r.err != nil {
 		return r.done()
 	}
-	first, step, last := stages(plan.Kernels())
-	r.compare("train mean", first, ws.Mean, trainRef.mean, forwardLimit)
-	r.compare("train std", first, ws.Std, trainRef.std, forwardLimit)
-	r.compare("train zhat", step, ws.ZHat, trainRef.zhat, forwardLimit)
-	r.compare("train gate", step, ws.Gate, trainRef.gate, forwardLimit)
-	r.compare("train rstd", step, ws.RStd, trainRef.rstd, forwardLimit)
-	r.compare("running mean", step, l.RunningMean, trainRef.runningMean, forwardLimit)
-	r.compare("running var", step, l.RunningVar, trainRef.runningVr, forwardLimit)
-	r.compare("train out", last, outb, trainRef.out, forwardLimit)
+	k := plan.Kernels()
+	r.compare("train mean", k[0], ws.Mean, trainRef.mean, forwardLimit)
+	r.compare("train std", k[0], ws.Std, trainRef.std, forwardLimit)
+	r.compare("train zhat", k[1], ws.ZHat, trainRef.zhat, forwardLimit)
+	r.compare("train gate", k[1], ws.Gate, trainRef.gate, forwardLimit)
+	r.compare("train rstd", k[1], ws.RStd, trainRef.rstd, forwardLimit)
+	r.compare("running mean", k[1], l.RunningMean, trainRef.runningMean, forwardLimit)
+	r.compare("running var", k[1], l.RunningVar, trainRef.runningVr, forwardLimit)
+	r.compare("train out", k[2], outb, trainRef.out, forwardLimit)
 
 	// Backward of that training forward.
 	g := ref.backward(x, dout, s, trainRef)
@@ -524,29 +523,12 @@ func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *ra
 	if r.err != nil {
 		return r.done()
 	}
-	_, step, last = stages(plan.Kernels())
-	r.compare("dcfc", step, grads.CFC, g.dcfc, gradientLimit)
-	r.compare("dgamma", step, grads.Gamma, g.dgamma, gradientLimit)
-	r.compare("dbeta", step, grads.Beta, g.dbeta, gradientLimit)
-	r.compare("dx", last, dxb, g.dx, gradientLimit)
+	k = plan.Kernels()
+	r.compare("dcfc", k[1], grads.CFC, g.dcfc, gradientLimit)
+	r.compare("dgamma", k[1], grads.Gamma, g.dgamma, gradientLimit)
+	r.compare("dbeta", k[1], grads.Beta, g.dbeta, gradientLimit)
+	r.compare("dx", k[2], dxb, g.dx, gradientLimit)
 	return r.done()
-}
-
-// channelSteps are srm.cu's per-channel kernels.
-var channelSteps = []string{"srm_train_gate", "srm_bwd_gate", "srm_tail_fwd", "srm_tail_bwd"}
-
-// stages names the kernels of a plan of a first pass, a per-channel step
-// and a last pass: a folded step is the first pass's kernel; last is ""
-// where the plan has no last pass.
-func stages(k []string) (first, step, last string) {
-	first, step, rest := k[0], k[0], k[1:]
-	if len(rest) > 0 && slices.Contains(channelSteps, rest[0]) {
-		step, rest = rest[0], rest[1:]
-	}
-	if len(rest) > 0 {
-		last = rest[0]
-	}
-	return first, step, last
 }
 
 // checkTailCase runs a block tail's forward and backward passes on random
@@ -595,7 +577,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int)
 	if r.err = err; err != nil {
 		return r.done()
 	}
-	r.bufs = append(r.bufs, ws.Mean, ws.M2, ws.Gain, ws.Bias, ws.psum, ws.dot, ws.k0, ws.k2, ws.count)
+	r.bufs = append(r.bufs, ws.Mean, ws.M2, ws.Gain, ws.Bias, ws.psum, ws.dot, ws.k0, ws.k2)
 
 	f := ref.forward(x, short, s)
 	plan, err := t.forward(xb, shortb, outb, ws, pick)
@@ -609,14 +591,14 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int)
 	if r.err != nil {
 		return r.done()
 	}
-	_, step, last := stages(plan.Kernels())
-	r.compare(name+"out", last, outb, f.out, forwardLimit)
-	r.compare(name+"BN run mean", step, bn.RunningMean, f.bn.runningMean, forwardLimit)
-	r.compare(name+"BN run var", step, bn.RunningVar, f.bn.runningVar, forwardLimit)
+	k := plan.Kernels()
+	r.compare(name+"out", k[2], outb, f.out, forwardLimit)
+	r.compare(name+"BN run mean", k[1], bn.RunningMean, f.bn.runningMean, forwardLimit)
+	r.compare(name+"BN run var", k[1], bn.RunningVar, f.bn.runningVar, forwardLimit)
 	if gated {
-		r.compare(name+"gate", step, ws.Gate, f.srm.gate, forwardLimit)
-		r.compare(name+"SRM run mean", step, l.RunningMean, f.srm.runningMean, forwardLimit)
-		r.compare(name+"SRM run var", step, l.RunningVar, f.srm.runningVr, forwardLimit)
+		r.compare(name+"gate", k[1], ws.Gate, f.srm.gate, forwardLimit)
+		r.compare(name+"SRM run mean", k[1], l.RunningMean, f.srm.runningMean, forwardLimit)
+		r.compare(name+"SRM run var", k[1], l.RunningVar, f.srm.runningVr, forwardLimit)
 	}
 
 	out32, err := download(outb, s.Len())
@@ -662,14 +644,14 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int)
 	if r.err != nil {
 		return r.done()
 	}
-	first, step, last := stages(plan.Kernels())
+	k = plan.Kernels()
 	for i, q := range []string{"dx", "dshort", "BN dgamma", "BN dbeta", "SRM dcfc", "SRM dgamma", "SRM dbeta"}[:len(wants)] {
-		kernel := step
+		kernel := k[1]
 		switch q {
 		case "dx":
-			kernel = last
+			kernel = k[2]
 		case "dshort":
-			kernel = first
+			kernel = k[0]
 		}
 		r.compare(name+q, kernel, bufs[i], wants[i], forwardLimit)
 	}
@@ -924,7 +906,7 @@ func checkVariants(ctx context.Context, d *Device, shapes []Shape, w io.Writer, 
 		for _, g := range geometryVariants(s.PlaneSize(), s.Planes()) {
 			g.reverse = true
 			pick := func(int, int) geometry { return g }
-			label := fmt.Sprintf("%-11s rev", g.name())
+			label := fmt.Sprintf("%-6s rev", g.tag())
 			if err := checkCase(ctx, w, rep, s, fmt.Sprintf("%s %-21s", label, "SRM"), func() ([]CheckResult, error) {
 				return checkSRMCase(d, s, pick, rng)
 			}); err != nil {
@@ -956,9 +938,8 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // in between, does not see.
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice, alt its neighbours; +fold runs the per-channel steps in the first passes (2 launches each way, not 3); "+
-		"rev runs the second passes in reverse plane order; * marks geometryFor's choice ==\n")
-	fmt.Fprintf(w, "%-14s %-24s", "shape", "variant")
+		"previous choice, alt its neighbours; rev runs the second passes in reverse plane order; * marks geometryFor's choice ==\n")
+	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
 	}
@@ -1029,17 +1010,12 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 
 	L, P := s.PlaneSize(), s.Planes()
 	chosen, prev := geometryFor(L, P), previousGeometry(L, P)
-	variants := geometryVariants(L, P)
-	for i, g := range variants {
-		// geometryFor's layout, folded or not, is new: the two differ in
-		// the per-channel steps only (name's +fold).
-		other := variants[0]
-		other.fused = !other.fused
+	for i, g := range geometryVariants(L, P) {
 		role := "alt"
 		switch {
-		case (i == 0 || g == other) && g == prev:
+		case i == 0 && g == prev:
 			role = "new=old"
-		case i == 0 || g == other:
+		case i == 0:
 			role = "new"
 		case g == prev:
 			role = "old"
@@ -1051,7 +1027,7 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			if rev {
 				order = "rev"
 			}
-			label := fmt.Sprintf("%s %s %s", role, g.name(), order)
+			label := fmt.Sprintf("%s %s %s", role, g.tag(), order)
 			plans := map[string]*Plan{}
 			var errs []error
 			add := func(op string) func(*Plan, error) {
@@ -1077,7 +1053,7 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			if g == chosen {
 				mark = "*"
 			}
-			fmt.Fprintf(w, "%-14s %-24s", s, label+mark)
+			fmt.Fprintf(w, "%-14s %-18s", s, label+mark)
 			// The tail's forward runs before its backward, which reads
 			// what they leave in out and tws.
 			for _, op := range variantOps {

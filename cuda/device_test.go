@@ -333,12 +333,11 @@ func TestTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The fake's events count launches as milliseconds: 2 per run (7x7
-	// planes: the per-channel step folded into the statistics pass).
-	if len(times) != 5 || times[0] != 2*time.Millisecond || times[4] != 2*time.Millisecond {
+	// The fake's events count launches as milliseconds: 3 per run.
+	if len(times) != 5 || times[0] != 3*time.Millisecond || times[4] != 3*time.Millisecond {
 		t.Errorf("times %v", times)
 	}
-	if len(drv.launches) != 7*2 || len(drv.events) != 0 {
+	if len(drv.launches) != 7*3 || len(drv.events) != 0 {
 		t.Errorf("%d launches, %d events left", len(drv.launches), len(drv.events))
 	}
 }

@@ -52,12 +52,6 @@ if [ -z "$layouts" ]; then echo "ptxcheck: no SRM_LAYOUTS list in kernels/srm.cu
 for v in $layouts loop; do
   for k in eval stats scale bwd_dot bwd_dx tail_stats tail_apply tail_bwd_sums tail_dx; do want+=" srm_${k}_$v"; done
 done
-# The folded first passes, for the layouts of SRM_FOLD_LAYOUTS and the loop.
-folded=$(sed -n '/^#define SRM_FOLD_LAYOUTS/,/^$/p' kernels/srm.cu | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
-if [ -z "$folded" ]; then echo "ptxcheck: no SRM_FOLD_LAYOUTS list in kernels/srm.cu" >&2; status=1; fi
-for v in $folded loop; do
-  for k in stats bwd_dot tail_stats tail_bwd_sums; do want+=" srm_${k}_fold_$v"; done
-done
 for name in $want; do
   if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi
 done

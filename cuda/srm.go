@@ -38,10 +38,6 @@ type geometry struct {
 	// and dx): they then start on what the first pass read last, which may
 	// still be in L2.
 	reverse bool
-	// fused folds the per-channel steps into the first passes (statistics,
-	// backward sums): the group that finishes a channel's last plane runs
-	// its step, two launches each way instead of three.
-	fused bool
 }
 
 const (
@@ -62,20 +58,12 @@ const (
 // power of two that keeps the block within 256 threads. Everything else
 // (L not a multiple of 4, or very large planes) takes the loop kernels,
 // which loop over memory. The second passes run in reverse order.
-//
-// The group layouts fold the per-channel steps into the first passes: over
-// planes this small a pass takes a few microseconds, and the per-channel
-// launch, with the drain of the pass before it, a noticeable share of
-// that. Over larger planes the share is small, and a block's folded step
-// would keep its SM while one warp of it works, so the block and loop
-// layouts launch the step on its own (both forms are available to both).
 func geometryFor(L, planes int) geometry {
 	g, ok := groupFor(L, planes)
 	if !ok {
 		g = blockFor(L, planes)
 	}
 	g.reverse = true
-	g.fused = g.kind == "group"
 	return g
 }
 
@@ -135,35 +123,28 @@ func previousGeometry(L, planes int) geometry {
 }
 
 // geometryVariants are the layouts cuda-check times for planes of L
-// values, in forward order: geometryFor's first, then the same with the
-// per-channel steps folded or not (the other choice), the previous choice
-// (never folded: the former code) and, for a group, the group with twice
-// the lanes and half the values each, and for floats the one with half
-// the lanes and twice the values; for a block, the block with twice the
-// float4s a thread (half the threads); these last unfolded (their folded
-// forms are not compiled). Each is in srm.cu's SRM_LAYOUTS, and each
-// folded one in SRM_FOLD_LAYOUTS.
+// values, in forward order: geometryFor's first, then the previous choice
+// and, for a group, the group with twice the lanes and half the values
+// each, and for floats the one with half the lanes and twice the values;
+// for a block, the block with twice the float4s a thread (half the
+// threads). Each is in srm.cu's SRM_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
 	g := geometryFor(L, planes)
 	g.reverse = false
-	other := g
-	other.fused = !g.fused
-	out := []geometry{g, other, previousGeometry(L, planes)}
-	var alts []geometry
+	out := []geometry{g, previousGeometry(L, planes)}
 	switch g.kind {
 	case "group":
 		if g.lanes < 32 {
-			alts = append(alts, groupGeometry(2*g.lanes, g.vec, g.regs/2, planes))
+			out = append(out, groupGeometry(2*g.lanes, g.vec, g.regs/2, planes))
 		}
 		if !g.vec && g.lanes > 2 {
-			alts = append(alts, groupGeometry(g.lanes/2, false, 2*g.regs, planes))
+			out = append(out, groupGeometry(g.lanes/2, false, 2*g.regs, planes))
 		}
 	case "block":
 		if g.regs < maxRegs {
-			alts = append(alts, blockGeometry(L/4, 2*g.regs, planes))
+			out = append(out, blockGeometry(L/4, 2*g.regs, planes))
 		}
 	}
-	out = append(out, alts...)
 	var uniq []geometry
 	for _, v := range out {
 		if !slices.Contains(uniq, v) {
@@ -189,45 +170,11 @@ func (g geometry) tag() string {
 	return g.kind
 }
 
-// name is the tag, with "+fold" when the per-channel steps are folded: the
-// variants' label.
-func (g geometry) name() string {
-	if g.fused {
-		return g.tag() + "+fold"
-	}
-	return g.tag()
-}
-
-// firstPass adds a first pass (prefix "srm_stats_", "srm_tail_stats_",
-// "srm_bwd_dot_", "srm_tail_bwd_sums_") to p, with its own arguments head,
-// then the per-channel step's args and the step's counters: folded, the
-// pass's fold kernel, which runs the step; else the plain pass, which
-// ignores them (null), and the per-channel kernel step, one warp per
-// channel, on args.
-func (g geometry) firstPass(p *Plan, prefix string, head []any, step string, args []any, count *Buffer, channels int) error {
-	var counters any = uint64(0)
-	k := g.kernel(prefix)
-	if g.fused {
-		counters, k = count, g.foldKernel(prefix)
-	}
-	all := append(append(slices.Clip(head), args...), counters)
-	if err := p.add(k, g.grid, g.block, all...); err != nil || g.fused {
-		return err
-	}
-	return p.add(kernelRef{srmSource, step}, (channels+planesPerCTA-1)/planesPerCTA, maxBlock, args...)
-}
-
 // kernel names the plane kernel with the given prefix ("srm_eval_",
 // "srm_stats_", "srm_scale_", "srm_bwd_dot_", "srm_bwd_dx_") for this
 // geometry.
 func (g geometry) kernel(prefix string) kernelRef {
 	return kernelRef{srmSource, prefix + g.tag()}
-}
-
-// foldKernel names the folded first pass with the given prefix, e.g.
-// "srm_stats_fold_g8f8" (srm.cu's SRM_FOLD_LAYOUTS).
-func (g geometry) foldKernel(prefix string) kernelRef {
-	return kernelRef{srmSource, prefix + "fold_" + g.tag()}
 }
 
 // order is the second passes' rev argument.
@@ -293,9 +240,6 @@ type SRMWorkspace struct {
 	RStd *Buffer
 
 	dot, k0, k2 *Buffer
-	// count holds the folded per-channel steps' counters (C uint32s, zero
-	// between launches).
-	count *Buffer
 
 	arrays []*Array // the memory, when the garbage collector frees it
 }
@@ -319,18 +263,12 @@ func (l *SRM) NewCollectedWorkspace(s Shape) (*SRMWorkspace, error) {
 		return nil, fmt.Errorf("cuda: SRM has %d channels, shape %v", l.C, s)
 	}
 	p := s.Planes()
-	arrays, b, err := collectedFloats(l.dev, p, p, p, p, s.C, p, p, p, s.C)
+	arrays, b, err := collectedFloats(l.dev, p, p, p, p, s.C, p, p, p)
 	if err != nil {
 		return nil, err
 	}
 	return &SRMWorkspace{Shape: s, Mean: b[0], Std: b[1], Gate: b[2], ZHat: b[3], RStd: b[4], dot: b[5], k0: b[6], k2: b[7],
-		count: b[8], arrays: arrays}, zeroCounters(b[8], s.C)
-}
-
-// zeroCounters zeroes the folded per-channel steps' counters of a new
-// workspace; each launch leaves them zero.
-func zeroCounters(count *Buffer, channels int) error {
-	return count.CopyFrom(make([]float32, channels))
+		arrays: arrays}, nil
 }
 
 // Gates returns the gates of the last training forward pass as an Array
@@ -348,21 +286,16 @@ func (l *SRM) NewWorkspace(s Shape) (*SRMWorkspace, error) {
 		return nil, fmt.Errorf("cuda: SRM has %d channels, shape %v", l.C, s)
 	}
 	p := s.Planes()
-	b, err := allocFloats(l.dev, p, p, p, p, s.C, p, p, p, s.C)
+	b, err := allocFloats(l.dev, p, p, p, p, s.C, p, p, p)
 	if err != nil {
 		return nil, err
 	}
-	ws := &SRMWorkspace{Shape: s, Mean: b[0], Std: b[1], Gate: b[2], ZHat: b[3], RStd: b[4], dot: b[5], k0: b[6], k2: b[7],
-		count: b[8]}
-	if err := zeroCounters(ws.count, s.C); err != nil {
-		return nil, errors.Join(err, ws.Free())
-	}
-	return ws, nil
+	return &SRMWorkspace{Shape: s, Mean: b[0], Std: b[1], Gate: b[2], ZHat: b[3], RStd: b[4], dot: b[5], k0: b[6], k2: b[7]}, nil
 }
 
 // Free returns the workspace's buffers to the device.
 func (w *SRMWorkspace) Free() error {
-	return freeAll(w.Mean, w.Std, w.Gate, w.ZHat, w.RStd, w.dot, w.k0, w.k2, w.count)
+	return freeAll(w.Mean, w.Std, w.Gate, w.ZHat, w.RStd, w.dot, w.k0, w.k2)
 }
 
 // SRMGrads receives the parameter gradients of a backward pass, shaped like
@@ -436,8 +369,7 @@ func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick func(L, planes in
 
 // ForwardTrain plans out = SRM(x) with BatchNorm in training mode (batch
 // statistics), updating the running statistics and filling the workspace
-// for Backward: statistics pass, per-channel gate kernel (folded into the
-// statistics pass for small planes), scaling pass.
+// for Backward: statistics pass, per-channel gate kernel, scaling pass.
 // out may be x when no Backward follows (Backward needs the input).
 func (l *SRM) ForwardTrain(x, out *Buffer, ws *SRMWorkspace) (*Plan, error) {
 	return l.forwardTrain(x, out, ws, geometryFor)
@@ -452,9 +384,10 @@ func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick func(L, planes
 	g := pick(L, P)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
-		g.firstPass(p, "srm_stats_", []any{x, int32(P)}, "srm_train_gate",
-			[]any{ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
-				l.Eps, l.Momentum, int32(s.N), int32(s.C), int32(L)}, ws.count, s.C),
+		p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
+		p.add(kernelRef{srmSource, "srm_train_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
+			ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
+			l.Eps, l.Momentum, int32(s.N), int32(s.C)),
 		p.add(g.kernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P), g.order()),
 	)
 	return p, err
@@ -479,9 +412,10 @@ func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, p
 	g := pick(L, P)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
-		g.firstPass(p, "srm_bwd_dot_", []any{x, dout, int32(P)}, "srm_bwd_gate",
-			[]any{ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
-				grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)}, ws.count, s.C),
+		p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
+		p.add(kernelRef{srmSource, "srm_bwd_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
+			ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
+			grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)),
 		p.add(g.kernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P), g.order()),
 	)
 	return p, err

@@ -13,7 +13,7 @@ import (
 
 func TestGeometry(t *testing.T) {
 	group := func(lanes int, vec bool, grid int) geometry {
-		return geometry{kind: "group", lanes: lanes, vec: vec, regs: 8, grid: grid, block: 256, reverse: true, fused: true}
+		return geometry{kind: "group", lanes: lanes, vec: vec, regs: 8, grid: grid, block: 256, reverse: true}
 	}
 	block := func(regs, grid, threads int) geometry {
 		return geometry{kind: "block", regs: regs, grid: grid, block: threads, reverse: true}
@@ -50,19 +50,19 @@ func TestGeometry(t *testing.T) {
 		h, w int
 		want string
 	}{
-		{7, 7, "g8f8+fold g8f8 g32f2 g16f4 g4f16"},
-		{14, 14, "g8v8+fold g8v8 g32f8 g16v4"},
-		{28, 28, "g32v8+fold g32v8 block1"},
-		{32, 32, "g32v8+fold g32v8 block1"},
-		{56, 56, "block4 block4+fold block8"},
-		{33, 33, "loop loop+fold"},
+		{7, 7, "g8f8 g32f2 g16f4 g4f16"},
+		{14, 14, "g8v8 g32f8 g16v4"},
+		{28, 28, "g32v8 block1"},
+		{32, 32, "g32v8 block1"},
+		{56, 56, "block4 block8"},
+		{33, 33, "loop"},
 	} {
 		var tags []string
 		for _, g := range geometryVariants(c.h*c.w, 100) {
 			if g.reverse {
 				t.Errorf("%dx%d: variant %s in reverse order", c.h, c.w, g.tag())
 			}
-			tags = append(tags, g.name())
+			tags = append(tags, g.tag())
 		}
 		if got := strings.Join(tags, " "); got != c.want {
 			t.Errorf("%dx%d variants: %s, want %s", c.h, c.w, got, c.want)
@@ -71,19 +71,16 @@ func TestGeometry(t *testing.T) {
 }
 
 // TestGeometryKernels checks that every layout the host can launch, by
-// geometryFor or as a timed variant, is in srm.cu's SRM_LAYOUTS list, and
-// each folded one in SRM_FOLD_LAYOUTS, whose kernels ptxcheck.sh and the
-// emulator check, and that checkShapes covers each of geometryFor's.
+// geometryFor or as a timed variant, is in srm.cu's SRM_LAYOUTS list, whose
+// kernels ptxcheck.sh and the emulator check, and that checkShapes covers
+// each of geometryFor's.
 func TestGeometryKernels(t *testing.T) {
-	listed, folded := srmLayouts(t), srmList(t, "SRM_FOLD_LAYOUTS")
+	listed := srmLayouts(t)
 	picked := map[string]bool{}
 	for L := 2; L <= 100*100; L++ {
 		for _, g := range append(geometryVariants(L, 1000), geometryFor(L, 1000)) {
 			if !listed[g.tag()] {
 				t.Fatalf("L = %d: layout %s is not in srm.cu's SRM_LAYOUTS", L, g.tag())
-			}
-			if g.fused && !folded[g.tag()] {
-				t.Fatalf("L = %d: layout %s is not in srm.cu's SRM_FOLD_LAYOUTS", L, g.tag())
 			}
 		}
 		picked[geometryFor(L, 1000).tag()] = true
@@ -255,42 +252,10 @@ func TestReverseOrderEmulated(t *testing.T) {
 	}
 }
 
-// TestFoldEmulated runs SRM's training passes and the block tail's with
-// the per-channel steps launched on their own and folded into the first
-// passes, and expects the same bits: the folded step reads every plane's
-// values in the same order whichever group finishes the channel. The
-// forward and backward first passes share a workspace's counters, which
-// are compared too: each launch must leave them zero, or the next would
-// leave channels without their step. 3 x 5 planes of 7x7 put several channels' last planes in one
-// warp, and groups past the last plane next to them; 37 x 2 is a batch
-// larger than a warp.
-func TestFoldEmulated(t *testing.T) {
-	emu := emulator(t)
-	for _, s := range []Shape{{3, 5, 7, 7}, {3, 3, 14, 14}, {37, 2, 3, 3}, {3, 2, 28, 28}, {3, 2, 56, 56}, {3, 2, 33, 33}} {
-		t.Run(s.String(), func(t *testing.T) {
-			var runs [2][][]float32
-			for i, fused := range []bool{false, true} {
-				pick := func(L, planes int) geometry {
-					g := geometryFor(L, planes)
-					g.fused = fused
-					return g
-				}
-				runs[i] = trainingOutputs(t, emu, s, pick)
-			}
-			for i := range runs[0] {
-				if !slices.Equal(runs[0][i], runs[1][i]) {
-					t.Errorf("output %d differs between the folded and the separate per-channel steps", i)
-				}
-			}
-		})
-	}
-}
-
 // trainingOutputs runs SRM's training forward and backward and the SRM
 // block tail's forward and backward (accumulating into dx and dshort) on
 // fixed random inputs of shape s, emulated, and returns their outputs: out,
-// dx, the SRM's dcfc, the tail's out, dx, dshort and dgamma, and the
-// workspaces' counters (the folded per-channel steps').
+// dx, the SRM's dcfc, the tail's out, dx, dshort and dgamma.
 func trainingOutputs(t *testing.T, emu string, s Shape, pick func(L, planes int) geometry) [][]float32 {
 	t.Helper()
 	d, drv, _ := openFake(t)
@@ -362,22 +327,19 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick func(L, planes int)
 	keep(out, dx, grads.CFC)
 	exec(tail.forward(x, short, out, tws, pick))
 	exec(tail.backward(x, out, dout, dx, dshort, tws, tgrads, true, true, false, pick))
-	keep(out, dx, dshort, tgrads.Gamma, ws.count, tws.count)
+	keep(out, dx, dshort, tgrads.Gamma)
 	return got
 }
 
 // srmLayouts is the set of layout tags of srm.cu's SRM_LAYOUTS, and "loop".
-func srmLayouts(t *testing.T) map[string]bool { return srmList(t, "SRM_LAYOUTS") }
-
-// srmList is srmLayouts for srm.cu's list of the given name.
-func srmList(t *testing.T, name string) map[string]bool {
+func srmLayouts(t *testing.T) map[string]bool {
 	t.Helper()
 	src, err := kernelFS.ReadFile("kernels/srm.cu")
 	if err != nil {
 		t.Fatal(err)
 	}
 	list := string(src)
-	list = list[strings.Index(list, "#define "+name+"("):]
+	list = list[strings.Index(list, "#define SRM_LAYOUTS"):]
 	list = list[:strings.Index(list, "\n\n")]
 	listed := map[string]bool{"loop": true}
 	for _, f := range strings.Split(list, "X(")[1:] {
@@ -435,29 +397,27 @@ func TestCheckEmulated(t *testing.T) {
 	}
 	// SRM: 13 quantities on each of the two shapes. The block tail: with
 	// SRM (13) and plain (7) on the checked shape, with SRM only on the
-	// timed one. The variants of 8x8 planes (g2v8 folded and not, g32f2,
-	// g4v4): SRM, the tail with SRM and plain; timed in both orders,
-	// eval forward only in forward order. Folded, SRM's training runs 2
-	// launches each way, the tail's backward 2.
-	if rep.Failed() != 0 || len(rep.Checks) != 26+33+4*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 4*7 {
+	// timed one. The variants of 8x8 planes (g2v8, g32f2, g4v4): SRM, the
+	// tail with SRM and plain; timed in both orders, eval forward only in
+	// forward order.
+	if rep.Failed() != 0 || len(rep.Checks) != 26+33+3*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 3*7 {
 		t.Fatalf("%d failed of %d checks, %d timings, %d variant timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings),
 			len(rep.Variants), out.String())
 	}
-	if tm := rep.Timings[2]; tm.Op != "train_fwd_bwd" || tm.MedianUS != 4000 || tm.Bytes != 8*4*3*4*64 || len(tm.Kernels) != 4 {
+	if tm := rep.Timings[2]; tm.Op != "train_fwd_bwd" || tm.MedianUS != 6000 || tm.Bytes != 8*4*3*4*64 || len(tm.Kernels) != 6 {
 		t.Errorf("timing %+v", tm)
 	}
-	if tm := rep.Timings[4]; tm.Op != "srm_tail_bwd" || tm.MedianUS != 2000 || tm.Bytes != 7*4*3*4*64 || len(tm.Kernels) != 2 {
+	if tm := rep.Timings[4]; tm.Op != "srm_tail_bwd" || tm.MedianUS != 3000 || tm.Bytes != 7*4*3*4*64 || len(tm.Kernels) != 3 {
 		t.Errorf("timing %+v", tm)
 	}
 	if tm := rep.Variants[len(rep.Variants)-3]; tm.Variant != "alt g4v4 rev" || tm.Op != "train_fwd_bwd" ||
 		tm.Kernels[5] != "srm_bwd_dx_g4v4" || tm.MedianUS != 6000 {
 		t.Errorf("variant timing %+v", tm)
 	}
-	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 132 checks passed", "copy kernel:", "train_fwd_bwd",
-		"srm_stats_fold_g2v8,srm_scale_g2v8", "== block tail against float64", "3x5x7x7        plain accumulate ",
-		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_fold_g2v8,srm_tail_apply_g2v8",
-		"8x13x8x8       g32f2       rev SRM   tail accumulate 13 quantities", "8x13x8x8       g2v8+fold   rev SRM ",
-		"== plane-kernel variants:", "3x4x8x8        new g2v8+fold rev*", "3x4x8x8        new g2v8 fwd                 1000.0   1.00     6000.0",
+	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 99 checks passed", "copy kernel:", "train_fwd_bwd",
+		"srm_stats_g2v8,srm_train_gate,srm_scale_g2v8", "== block tail against float64", "3x5x7x7        plain accumulate ",
+		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g2v8,srm_tail_fwd,srm_tail_apply_g2v8",
+		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g2v8 rev*",
 		"3x4x8x8        old g32f2 fwd  "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -70,31 +70,28 @@ type TailWorkspace struct {
 	Mean, M2, Gain, Bias, Gate *Buffer
 
 	psum, dot, k0, k2 *Buffer
-	count             *Buffer // the folded per-channel steps' counters, as SRMWorkspace's
 
 	arrays []*Array // the memory, when the garbage collector frees it
 }
 
 // bufferCounts are the float counts of a workspace's buffers for inputs
 // of shape s: Mean, M2, Gain, Bias, the backward scratch, then Gate for an
-// SRM tail, and last the counters (C).
+// SRM tail.
 func (t *Tail) bufferCounts(s Shape) []int {
 	n := 8
 	if t.SRM != nil {
 		n = 9
 	}
-	return append(slices.Repeat([]int{s.Planes()}, n), s.C)
+	return slices.Repeat([]int{s.Planes()}, n)
 }
 
-// workspace assembles a workspace from its new buffers and zeroes its
-// counters.
-func (t *Tail) workspace(s Shape, bufs []*Buffer, arrays []*Array) (*TailWorkspace, error) {
+func (t *Tail) workspace(s Shape, bufs []*Buffer, arrays []*Array) *TailWorkspace {
 	ws := &TailWorkspace{Shape: s, Mean: bufs[0], M2: bufs[1], Gain: bufs[2], Bias: bufs[3],
-		psum: bufs[4], dot: bufs[5], k0: bufs[6], k2: bufs[7], count: bufs[len(bufs)-1], arrays: arrays}
+		psum: bufs[4], dot: bufs[5], k0: bufs[6], k2: bufs[7], arrays: arrays}
 	if t.SRM != nil {
 		ws.Gate = bufs[8]
 	}
-	return ws, zeroCounters(ws.count, s.C)
+	return ws
 }
 
 // NewWorkspace allocates a workspace for inputs of shape s.
@@ -106,11 +103,7 @@ func (t *Tail) NewWorkspace(s Shape) (*TailWorkspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, err := t.workspace(s, bufs, nil)
-	if err != nil {
-		return nil, errors.Join(err, ws.Free())
-	}
-	return ws, nil
+	return t.workspace(s, bufs, nil), nil
 }
 
 // NewCollectedWorkspace is NewWorkspace in Arrays, freed by the garbage
@@ -124,7 +117,7 @@ func (t *Tail) NewCollectedWorkspace(s Shape) (*TailWorkspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.workspace(s, bufs, arrays)
+	return t.workspace(s, bufs, arrays), nil
 }
 
 // Gates returns the SRM's gates of the last forward pass as an Array (N·C
@@ -140,7 +133,7 @@ func (w *TailWorkspace) Gates() *Array {
 // Free returns the buffers of a workspace made by NewWorkspace to the
 // device.
 func (w *TailWorkspace) Free() error {
-	return freeAll(w.Mean, w.M2, w.Gain, w.Bias, w.psum, w.dot, w.k0, w.k2, w.Gate, w.count)
+	return freeAll(w.Mean, w.M2, w.Gain, w.Bias, w.psum, w.dot, w.k0, w.k2, w.Gate)
 }
 
 // TailGrads receives a tail's parameter gradients: the BatchNorm's, shaped
@@ -237,8 +230,7 @@ func (t *Tail) srmArgs() (cfc, gamma, beta any, eps float32) {
 }
 
 // Forward plans the tail's training forward pass on x and short (shape
-// ws.Shape) into out: the statistics pass over x; the per-channel step
-// (its own kernel, or folded into the statistics pass for small planes),
+// ws.Shape) into out: the statistics pass over x; the per-channel kernel,
 // which updates the BatchNorm's running statistics and, with an SRM,
 // computes the gates and updates its BatchNorm's; the apply pass. out may
 // be neither x nor short.
@@ -264,10 +256,11 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick func(L, pl
 	bn := t.BN
 	p := &Plan{dev: t.dev}
 	err := errors.Join(
-		g.firstPass(p, "srm_tail_stats_", []any{x, int32(P)}, "srm_tail_fwd",
-			[]any{ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2,
-				bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
-				bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(L)}, ws.count, s.C),
+		p.add(g.kernel("srm_tail_stats_"), g.grid, g.block, x, ws.Mean, ws.M2, int32(L), int32(P)),
+		p.add(kernelRef{srmSource, "srm_tail_fwd"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
+			ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2,
+			bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
+			bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(L)),
 		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, ws.Mean, short, out, int32(L), int32(P), g.order()),
 	)
 	return p, err
@@ -279,8 +272,7 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick func(L, pl
 // grads (grads.SRM for an SRM tail). Each is overwritten, or added to when
 // its flag (accX, accShort, accParams) is set. Three passes: the sums over
 // each plane of the gradient past the ReLU, which is short's gradient and
-// written on the way; the per-channel step (folded into the sums pass for
-// small planes); dx, reading short's gradient
+// written on the way; the per-channel kernel; dx, reading short's gradient
 // back where it was written alone, else masking dout again. dx and dshort
 // may not share memory with each other or with x, out and dout.
 func (t *Tail) Backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool) (*Plan, error) {
@@ -324,9 +316,12 @@ func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	bn := t.BN
 	p := &Plan{dev: t.dev}
-	err := g.firstPass(p, "srm_tail_bwd_sums_", []any{x, dout, out, dr, nnFlag(accShort), int32(P)}, "srm_tail_bwd",
-		[]any{ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2, ws.psum, ws.dot, ws.k0, ws.k2,
-			grads.Gamma, grads.Beta, dcfc, dgamma2, dbeta2, nnFlag(accParams), int32(s.N), int32(c), int32(L)}, ws.count, c)
+	err := errors.Join(
+		p.add(g.kernel("srm_tail_bwd_sums_"), g.grid, g.block, x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot,
+			int32(L), int32(P)),
+		p.add(kernelRef{srmSource, "srm_tail_bwd"}, (c+planesPerCTA-1)/planesPerCTA, maxBlock,
+			ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2, ws.psum, ws.dot, ws.k0, ws.k2,
+			grads.Gamma, grads.Beta, dcfc, dgamma2, dbeta2, nnFlag(accParams), int32(s.N), int32(c), int32(L)))
 	if err != nil || dx == nil {
 		return p, err
 	}

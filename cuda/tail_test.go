@@ -58,8 +58,8 @@ func TestTailPlans(t *testing.T) {
 		want  string
 	}{
 		{Shape{64, 8, 56, 56}, true, "srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4"},
-		{Shape{4, 8, 7, 7}, false, "srm_tail_stats_fold_g8f8 srm_tail_apply_g8f8"}, // the step folded
-		{Shape{4, 8, 8, 8}, true, "srm_tail_stats_fold_g2v8 srm_tail_apply_g2v8"},
+		{Shape{4, 8, 7, 7}, false, "srm_tail_stats_g8f8 srm_tail_fwd srm_tail_apply_g8f8"},
+		{Shape{4, 8, 8, 8}, true, "srm_tail_stats_g2v8 srm_tail_fwd srm_tail_apply_g2v8"},
 		{Shape{4, 3, 33, 33}, true, "srm_tail_stats_loop srm_tail_fwd srm_tail_apply_loop"},
 	} {
 		f := newTailFixture(t, c.s, c.gated)
@@ -75,8 +75,7 @@ func TestTailPlans(t *testing.T) {
 	// Backward: dx reads short's gradient where it was written alone, masks
 	// dout again by out where it was added or not written, and is skipped
 	// when x needs none. The last launch's second and third arguments are
-	// the gradient it reads and the mask (0: none). The per-channel step is
-	// folded into the sums pass over 7x7 planes.
+	// the gradient it reads and the mask (0: none).
 	f := newTailFixture(t, Shape{3, 4, 7, 7}, true)
 	for _, c := range []struct {
 		name       string
@@ -85,16 +84,16 @@ func TestTailPlans(t *testing.T) {
 		kernels    int
 		grad, mask *Buffer
 	}{
-		{"both", f.dx, f.dshort, false, 2, f.dshort, nil},
-		{"short accumulated", f.dx, f.dshort, true, 2, f.dout, f.out},
-		{"x only", f.dx, nil, false, 2, f.dout, f.out},
-		{"short only", nil, f.dshort, false, 1, nil, nil},
+		{"both", f.dx, f.dshort, false, 3, f.dshort, nil},
+		{"short accumulated", f.dx, f.dshort, true, 3, f.dout, f.out},
+		{"x only", f.dx, nil, false, 3, f.dout, f.out},
+		{"short only", nil, f.dshort, false, 2, nil, nil},
 	} {
 		p, err := f.backward(c.dx, c.dshort, c.accShort)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		want := []string{"srm_tail_bwd_sums_fold_g8f8", "srm_tail_dx_g8f8"}[:c.kernels]
+		want := []string{"srm_tail_bwd_sums_g8f8", "srm_tail_bwd", "srm_tail_dx_g8f8"}[:c.kernels]
 		if got := p.Kernels(); !slices.Equal(got, want) {
 			t.Errorf("%s: kernels %v, want %v", c.name, got, want)
 			continue
@@ -102,7 +101,7 @@ func TestTailPlans(t *testing.T) {
 		if c.grad == nil {
 			continue
 		}
-		args := p.launches[1].args
+		args := p.launches[2].args
 		var mask uint64
 		if c.mask != nil {
 			mask = c.mask.ptr

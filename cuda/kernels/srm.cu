@@ -8,8 +8,7 @@
 // clang and cuda/testdata/cudashim.h standing in for them, and the tests run
 // it on the CPU through cuda/testdata/emu. Keep to the built-ins those two
 // headers define: threadIdx/blockIdx/blockDim, __syncthreads,
-// __shfl_xor_sync (float, double), __shfl_sync (int), __threadfence,
-// atomicAdd (unsigned), __noinline__, float4, expf/exp, sqrtf/sqrt.
+// __shfl_xor_sync (float, double), float4, expf/exp, sqrtf/sqrt.
 //
 // The maths. x is N x C x H x W; a plane p = n*C + c is the L = H*W
 // contiguous values x[p, i].
@@ -42,21 +41,7 @@
 // training forward reads x twice (statistics, then scaling: the batch
 // statistics of z sit between the two) and writes once; backward reads x
 // and G twice (S, then dx: the batch sums of dy sit between) and writes dx
-// once. The per-channel steps in between are one warp per channel over N:
-// a kernel of their own (srm_train_gate, srm_bwd_gate), or folded into
-// the first pass. Folded ("last block done"), each group or block, having
-// written its plane's statistics, fences and counts the plane done on a
-// per-channel counter; the one that counts the channel's N-th plane resets
-// the counter and runs the channel's step with a warp right there, reading
-// the other planes' statistics from L2 (fresh): two launches each way
-// instead of three, which over small planes (7x7 to 32x32), where a pass
-// takes a few microseconds, saves a launch and a drain each way. The step
-// reads all N planes in the same order whoever runs it, so both forms give
-// the same bits. The folded first passes are entry points of their own
-// (srm_stats_fold_<tag>, srm_bwd_dot_fold_, srm_tail_stats_fold_,
-// srm_tail_bwd_sums_fold_) for the layouts in SRM_FOLD_LAYOUTS; both forms
-// take the same arguments, the step's and its counters, which the others
-// ignore and so keep the registers of their pass alone.
+// once. The per-channel steps in between are one warp per channel over N.
 //
 // The block tail. x is the block's last convolution's output; bn its
 // BatchNorm (gamma_c, beta_c, eps, momentum); SRM as above (CFC weights
@@ -120,15 +105,15 @@
 //
 // The tail's passes are SRM's training passes with other arithmetic, and
 // share their code: statistics (srm_tail_stats: m and q rather than mean
-// and std), the per-channel step (srm_tail_fwd), the apply pass
+// and std), the per-channel kernel (srm_tail_fwd), the apply pass
 // (srm_tail_apply: SRM's scaling with a bias, the shortcut and the ReLU),
 // then backward the sums (srm_tail_bwd_sums: SRM's dot product with the
-// ReLU's mask, the plain sum and dr written out), the per-channel step
+// ReLU's mask, the plain sum and dr written out), the per-channel kernel
 // (srm_tail_bwd) and the dx pass (srm_tail_dx: SRM's, reading dr, or
 // masking D again when dr was added into an existing gradient). Forward
 // moves 4 maps (read x twice and short once, write out), backward 7
 // (read D, out, x; write dr; read dr, x; write dx), the same for the SRM
-// and the plain tail. The per-channel steps recompute the channel's
+// and the plain tail. The per-channel kernels recompute the channel's
 // statistics from the plane moments (a loop over N in double), so nothing
 // per channel is saved between the passes.
 //
@@ -213,12 +198,6 @@ __device__ __forceinline__ double sigmoid_d(double y) { return 1.0 / (1.0 + exp(
 
 // spread is a plane's std from its sum of squared deviations q.
 __device__ __forceinline__ float spread(float q, int L) { return sqrtf(q / (float)(L - 1) + SRM_STD_EPS); }
-
-// fresh reads a per-plane value that another block may have written in
-// this kernel (a per-channel step folded into the first pass): volatile,
-// so from L2 (L1 is not coherent across SMs) and after the fence that
-// precedes it, never from a register or L1 line loaded before.
-__device__ __forceinline__ float fresh(const float* a, int i) { return *(const volatile float*)(a + i); }
 
 // ---- element helpers, for a float or a float4 ------------------------------
 
@@ -328,21 +307,6 @@ struct GroupLayout {
   __device__ static float sum(float v, float*) { return group_sum<G>(v); }
   __device__ static double sum(double v, double*) { return group_sum<G>(v); }
   __device__ static bool leader() { return (threadIdx.x & (G - 1)) == 0; }
-  // each_last runs ch(c) on the whole warp for each group of the warp
-  // whose leader holds a channel c >= 0 in last (see fold). Several groups
-  // of a warp can finish their channels together; the loop is not unrolled
-  // so that ch, large, is emitted once.
-  template <class Ch>
-  __device__ static void each_last(int last, const Ch& ch) {
-#pragma unroll 1
-    for (int j = 0; j < 32; j += G) {
-      const int c = __shfl_sync(FULL_MASK, last, j);
-      if (c >= 0) {
-        __threadfence();
-        ch(c);
-      }
-    }
-  }
 };
 template <int G>
 using GroupF = GroupLayout<G, float>;
@@ -358,18 +322,6 @@ struct BlockLayout {
   __device__ static float sum(float v, float* sh) { return block_sum(v, sh); }
   __device__ static double sum(double v, double* sh) { return block_sum_d(v, sh); }
   __device__ static bool leader() { return threadIdx.x == 0; }
-  // each_last runs ch(last) on warp 0 when thread 0 holds a channel.
-  template <class Ch>
-  __device__ static void each_last(int last, const Ch& ch) {
-    __shared__ int sh;
-    if (threadIdx.x == 0) sh = last;
-    __syncthreads();
-    last = sh;
-    if (last >= 0 && threadIdx.x < 32) {
-      __threadfence();
-      ch(last);
-    }
-  }
 };
 
 // Work is the plane a thread works on and whether it owns it (writes its
@@ -388,39 +340,6 @@ __device__ __forceinline__ Work work(int P, int rev) {
   const bool live = q < P;
   const int i = live ? q : P - 1;
   return Work{rev ? P - 1 - i : i, live};
-}
-
-// Fold folds a per-channel step into a first pass (statistics, or the
-// backward sums): count holds a counter per channel, zero between
-// launches, or is null when the host launches the step as a kernel of its
-// own. The per-channel launch and the drain before it cost a few
-// microseconds each way, a good share of a pass over small planes.
-struct Fold {
-  unsigned* count;
-  int N, C;
-};
-
-// fold ends a first pass's work on plane w.p, whose per-plane results the
-// leader has written: it counts the plane done for its channel, and the
-// group that completes a channel ("last block done") runs ch on it. The
-// fence orders the leader's writes before its increment, and the last
-// group's fence its reads (fresh) after every other increment. The last
-// resets the counter for the next launch; the step reads all N planes
-// from memory in a fixed order, so its results do not depend on which
-// group is last. Groups past the last plane count nothing.
-template <class Lay, class Ch>
-__device__ __forceinline__ void fold(Work w, Fold f, const Ch& ch) {
-  if (!f.count) return;
-  int last = -1;
-  if (w.live && Lay::leader()) {
-    const int c = w.p % f.C;
-    __threadfence();
-    if (atomicAdd(f.count + c, 1u) == (unsigned)f.N - 1u) {
-      f.count[c] = 0;
-      last = c;
-    }
-  }
-  Lay::each_last(last, ch);
 }
 
 // load issues the R loads of this thread's share of a plane (zeros past
@@ -539,13 +458,15 @@ extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) {
 
 // ---- training forward, pass 1: per-plane mean, and std or q ----------------
 // The second statistic is SRM's std (as_std), or the tail's sum of squared
-// deviations q, from which its per-channel step derives the variances of
+// deviations q, from which its per-channel kernel derives the variances of
 // x and y exactly.
 
-template <class Lay, int R, class Ch>
+#define STATS_PARAMS const float *__restrict__ x, float *__restrict__ mean, float *__restrict__ second, int L, int P
+#define STATS_ARGS(as_std) x, mean, second, as_std, L, P
+
+template <class Lay, int R>
 __device__ __forceinline__ void stats_plane(const float* __restrict__ x, float* __restrict__ mean,
-                                            float* __restrict__ second, bool as_std, int L, int P, Fold f,
-                                            const Ch& ch) {
+                                            float* __restrict__ second, bool as_std, int L, int P) {
   typedef typename Lay::T T;
   __shared__ float sh[32];
   const Work w = work<Lay>(P, 0);
@@ -558,13 +479,10 @@ __device__ __forceinline__ void stats_plane(const float* __restrict__ x, float* 
     mean[p] = mu;
     second[p] = as_std ? spread(q, L) : q;
   }
-  fold<Lay>(w, f, ch);
 }
 
-template <class Ch>
 __device__ __forceinline__ void stats_loop(const float* __restrict__ x, float* __restrict__ mean,
-                                           float* __restrict__ second, bool as_std, int L, int P, Fold f,
-                                           const Ch& ch) {
+                                           float* __restrict__ second, bool as_std, int L, int P) {
   __shared__ float sh[32];
   const int p = blockIdx.x;
   if (p >= P) return;
@@ -574,8 +492,10 @@ __device__ __forceinline__ void stats_loop(const float* __restrict__ x, float* _
     mean[p] = mu;
     second[p] = as_std ? spread(q, L) : q;
   }
-  fold<BlockLayout>(Work{p, true}, f, ch);
 }
+
+extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(true)); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(false)); }
 
 // ---- per channel: batch statistics, gates and their gradients ---------------
 // One warp per channel, lanes striding over the batch, in double: the batch
@@ -616,29 +536,17 @@ __device__ __forceinline__ void put(float* d, int i, double v, int acc) {
 struct StyleZ {
   double a, b;
   const float *mean, *sdev;
-  __device__ double operator()(int p) const { return a * fresh(mean, p) + b * fresh(sdev, p); }
+  __device__ double operator()(int p) const { return a * mean[p] + b * sdev[p]; }
 };
 
-// The per-channel steps are device functions of the channel c, run by a
-// whole warp: as a kernel of their own (one warp per channel), or folded
-// into the first pass by the warp that finished the channel's last plane
-// (see fold). Their per-plane inputs written by that pass are read with
-// fresh; the pass writes them through the same pointers, hence not const.
-// Not inlined: one copy of each serves its kernel and every folded entry
-// point (NVRTC compiles them all on first use), and the two forms then run
-// the same instructions, hence give the same bits.
-
-#define TRAIN_GATE_PARAMS                                                                                  \
-  float *__restrict__ mean, float *__restrict__ sdev, const float *__restrict__ cfc,                     \
-      const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean,         \
-      float *__restrict__ rvar, float *__restrict__ gate, float *__restrict__ zhat, float *__restrict__ rstd, \
-      float eps, float momentum, int N, int C, int L
-#define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C, L
-
-// train_gate: SRM's batch statistics of z, the gates, the running
-// statistics; saves zh (per plane) and r (per channel) for the backward
-// pass. L is unused: every per-channel step takes N, C, L.
-__device__ __noinline__ void train_gate(int c, TRAIN_GATE_PARAMS) {
+// Saves zh (per plane) and r (per channel) for the backward pass.
+extern "C" __global__ void __launch_bounds__(256)
+    srm_train_gate(const float* __restrict__ mean, const float* __restrict__ sdev, const float* __restrict__ cfc,
+                   const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ rmean,
+                   float* __restrict__ rvar, float* __restrict__ gate, float* __restrict__ zhat,
+                   float* __restrict__ rstd, float eps, float momentum, int N, int C) {
+  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (c >= C) return;
   const int lane = threadIdx.x & 31;
   const StyleZ z = {cfc[2 * c], cfc[2 * c + 1], mean, sdev};
   double m, v;
@@ -657,23 +565,21 @@ __device__ __noinline__ void train_gate(int c, TRAIN_GATE_PARAMS) {
   }
 }
 
-#define BWD_GATE_PARAMS                                                                                      \
-  float *__restrict__ dot, const float *__restrict__ mean, const float *__restrict__ sdev,                 \
-      const float *__restrict__ gate, const float *__restrict__ zhat, const float *__restrict__ rstd,      \
-      const float *__restrict__ cfc, const float *__restrict__ gamma, float *__restrict__ k0,             \
-      float *__restrict__ k2, float *__restrict__ dcfc, float *__restrict__ dgamma, float *__restrict__ dbeta, \
-      int N, int C, int L
-#define BWD_GATE_ARGS dot, mean, sdev, gate, zhat, rstd, cfc, gamma, k0, k2, dcfc, dgamma, dbeta, N, C, L
-
-// bwd_gate writes dcfc, dgamma and dbeta (overwrites, never accumulates)
-// and the dx pass's k0 and k2.
-__device__ __noinline__ void bwd_gate(int c, BWD_GATE_PARAMS) {
+// Writes dcfc, dgamma and dbeta (overwrites, never accumulates).
+extern "C" __global__ void __launch_bounds__(256)
+    srm_bwd_gate(const float* __restrict__ dot, const float* __restrict__ mean, const float* __restrict__ sdev,
+                 const float* __restrict__ gate, const float* __restrict__ zhat, const float* __restrict__ rstd,
+                 const float* __restrict__ cfc, const float* __restrict__ gamma, float* __restrict__ k0,
+                 float* __restrict__ k2, float* __restrict__ dcfc, float* __restrict__ dgamma,
+                 float* __restrict__ dbeta, int N, int C, int L) {
+  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (c >= C) return;
   const int lane = threadIdx.x & 31;
   double sdy = 0.0, sdyz = 0.0;
   for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
     const double g = gate[p];
-    const double dy = fresh(dot, p) * g * (1.0 - g);
+    const double dy = dot[p] * g * (1.0 - g);
     sdy += dy;
     sdyz += dy * zhat[p];
   }
@@ -685,7 +591,7 @@ __device__ __noinline__ void bwd_gate(int c, BWD_GATE_PARAMS) {
   for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
     const double g = gate[p];
-    const double dy = fresh(dot, p) * g * (1.0 - g);
+    const double dy = dot[p] * g * (1.0 - g);
     const double dz = gr * (dy - sdy / N - zhat[p] * sdyz / N);
     da += dz * mean[p];
     db += dz * sdev[p];
@@ -705,7 +611,7 @@ __device__ __noinline__ void bwd_gate(int c, BWD_GATE_PARAMS) {
 // Values reads a per-plane array, for batch_moments.
 struct Values {
   const float* v;
-  __device__ double operator()(int p) const { return fresh(v, p); }
+  __device__ double operator()(int p) const { return v[p]; }
 };
 
 // TailChannel is channel c of the block tail as both of its per-channel
@@ -723,8 +629,8 @@ struct TailChannel {
   double w0, w1, gamma2, beta2, mz, vz, rz;  // SRM: CFC, BN weight and bias, batch statistics of z
   double sdh, sdhz;                          // backward: sum_n dh, sum_n dh zh
 
-  __device__ double u(int p) const { return a * fresh(mean, p) + b; }
-  __device__ double s(int p) const { return sqrt(a * a * fresh(m2, p) / (L - 1) + 1e-5); }
+  __device__ double u(int p) const { return a * mean[p] + b; }
+  __device__ double s(int p) const { return sqrt(a * a * m2[p] / (L - 1) + 1e-5); }
   __device__ double z(int p) const { return w0 * u(p) + w1 * s(p); }
   __device__ double operator()(int p) const { return z(p); }  // for batch_moments
   __device__ double zh(int p) const { return (z(p) - mz) * rz; }
@@ -732,7 +638,7 @@ struct TailChannel {
   // dh is the gradient at the gate's pre-activation, a Qc + u P through S and B.
   __device__ double dh(int p) const {
     const double g = gate(p);
-    return (a * fresh(dot, p) + u(p) * fresh(psum, p)) * g * (1.0 - g);
+    return (a * dot[p] + u(p) * psum[p]) * g * (1.0 - g);
   }
   __device__ double dz(int p) const { return gamma2 * rz * (dh(p) - sdh / N - zh(p) * sdhz / N); }
 };
@@ -748,7 +654,7 @@ __device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, co
   // var = sum q / (N L) + the batch variance of m: the plane moments' sum.
   double vm, q = 0.0;
   batch_moments(Values{mean}, c, N, C, t.mu, vm);
-  for (int n = threadIdx.x & 31; n < N; n += 32) q += fresh(m2, n * C + c);
+  for (int n = threadIdx.x & 31; n < N; n += 32) q += m2[n * C + c];
   t.var = vm + warp_sum_d(q) / ((double)N * L);
   t.r = 1.0 / sqrt(t.var + (double)eps);
   t.a = gamma[c] * t.r;
@@ -766,25 +672,23 @@ __device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, co
 }
 
 #define TAIL_CHANNEL_PARAMS                                                                                 \
-  float *__restrict__ mean, float *__restrict__ m2, const float *__restrict__ gamma,                      \
+  const float *__restrict__ mean, const float *__restrict__ m2, const float *__restrict__ gamma,          \
       const float *__restrict__ beta, const float *__restrict__ cfc, const float *__restrict__ gamma2,    \
       const float *__restrict__ beta2, float eps, float eps2
 #define TAIL_CHANNEL_ARGS mean, m2, gamma, beta, cfc, gamma2, beta2, eps, eps2
 
-// tail_fwd: bn's batch statistics and running-statistics update, with
+// srm_tail_fwd: bn's batch statistics and running-statistics update, with
 // cfc the gates and SRM's BatchNorm update (without, the gate is 1 and
 // the SRM pointers are null), and the apply pass's per-plane gain S and
 // bias g u. The apply pass centres x on the plane mean m, S (x - m) + g u
 // being S x + B: a mean large against the plane's spread then does not
 // cancel in float. gate, optional, keeps the gates for analyses.
-#define TAIL_FWD_PARAMS                                                                                       \
-  TAIL_CHANNEL_PARAMS, float *__restrict__ rmean, float *__restrict__ rvar, float *__restrict__ rmean2,       \
-      float *__restrict__ rvar2, float *__restrict__ gain, float *__restrict__ bias, float *__restrict__ gate, \
-      float momentum, float momentum2, int N, int C, int L
-#define TAIL_FWD_ARGS \
-  TAIL_CHANNEL_ARGS, rmean, rvar, rmean2, rvar2, gain, bias, gate, momentum, momentum2, N, C, L
-
-__device__ __noinline__ void tail_fwd(int c, TAIL_FWD_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256)
+    srm_tail_fwd(TAIL_CHANNEL_PARAMS, float* __restrict__ rmean, float* __restrict__ rvar, float* __restrict__ rmean2,
+                 float* __restrict__ rvar2, float* __restrict__ gain, float* __restrict__ bias,
+                 float* __restrict__ gate, float momentum, float momentum2, int N, int C, int L) {
+  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (c >= C) return;
   const int lane = threadIdx.x & 31;
   const TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   for (int n = lane; n < N; n += 32) {
@@ -800,16 +704,15 @@ __device__ __noinline__ void tail_fwd(int c, TAIL_FWD_PARAMS) {
   }
 }
 
-// tail_bwd: the parameter gradients (written, or added when acc) and
+// srm_tail_bwd: the parameter gradients (written, or added when acc) and
 // the dx pass's per-plane k0 = dm/L and k2 = 2 dq, from pass 1's sums.
-#define TAIL_BWD_PARAMS                                                                                         \
-  TAIL_CHANNEL_PARAMS, float *__restrict__ psum, float *__restrict__ dot, float *__restrict__ k0,               \
-      float *__restrict__ k2, float *__restrict__ dgamma, float *__restrict__ dbeta, float *__restrict__ dcfc, \
-      float *__restrict__ dgamma2, float *__restrict__ dbeta2, int acc, int N, int C, int L
-#define TAIL_BWD_ARGS \
-  TAIL_CHANNEL_ARGS, psum, dot, k0, k2, dgamma, dbeta, dcfc, dgamma2, dbeta2, acc, N, C, L
-
-__device__ __noinline__ void tail_bwd(int c, TAIL_BWD_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256)
+    srm_tail_bwd(TAIL_CHANNEL_PARAMS, const float* __restrict__ psum, const float* __restrict__ dot,
+                 float* __restrict__ k0, float* __restrict__ k2, float* __restrict__ dgamma,
+                 float* __restrict__ dbeta, float* __restrict__ dcfc, float* __restrict__ dgamma2,
+                 float* __restrict__ dbeta2, int acc, int N, int C, int L) {
+  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (c >= C) return;
   const int lane = threadIdx.x & 31;
   TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   t.psum = psum;
@@ -819,9 +722,8 @@ __device__ __noinline__ void tail_bwd(int c, TAIL_BWD_PARAMS) {
   for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
     const double g = t.gate(p);
-    const double ps = fresh(psum, p), mp = fresh(mean, p) - t.mu;
-    dA += g * (fresh(dot, p) + ps * mp);
-    db += g * ps;
+    dA += g * (dot[p] + psum[p] * (mean[p] - t.mu));
+    db += g * psum[p];
     if (t.gated) {
       const double dh = t.dh(p);
       sdh += dh;
@@ -841,7 +743,7 @@ __device__ __noinline__ void tail_bwd(int c, TAIL_BWD_PARAMS) {
       const double dz = t.dz(p), du = t.w0 * dz, ds = t.w1 * dz;
       dw0 += dz * t.u(p);
       dw1 += dz * t.s(p);
-      dAs += du * (fresh(mean, p) - t.mu) + ds * t.a * fresh(m2, p) / ((L - 1) * t.s(p));
+      dAs += du * (mean[p] - t.mu) + ds * t.a * m2[p] / ((L - 1) * t.s(p));
       dbs += du;
     }
     dA += warp_sum_d(dAs);
@@ -853,7 +755,7 @@ __device__ __noinline__ void tail_bwd(int c, TAIL_BWD_PARAMS) {
   const double dvar = -0.5 * dA * gamma[c] * t.r * t.r * t.r, dmu = -t.a * db;
   for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
-    double dm = (dmu + 2.0 * dvar * (fresh(mean, p) - t.mu)) / N, dq = dvar / ((double)N * L);
+    double dm = (dmu + 2.0 * dvar * (mean[p] - t.mu)) / N, dq = dvar / ((double)N * L);
     if (t.gated) {
       const double dz = t.dz(p);
       dm += t.a * t.w0 * dz;
@@ -873,30 +775,6 @@ __device__ __noinline__ void tail_bwd(int c, TAIL_BWD_PARAMS) {
     }
   }
 }
-
-// CHANNEL_KERNEL is a per-channel step as a kernel: one warp per channel.
-#define CHANNEL_KERNEL(name, fn, PARAMS, ARGS)                        \
-  extern "C" __global__ void __launch_bounds__(256) name(PARAMS) {    \
-    const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); \
-    if (c < C) fn(c, ARGS);                                           \
-  }
-CHANNEL_KERNEL(srm_train_gate, train_gate, TRAIN_GATE_PARAMS, TRAIN_GATE_ARGS)
-CHANNEL_KERNEL(srm_bwd_gate, bwd_gate, BWD_GATE_PARAMS, BWD_GATE_ARGS)
-CHANNEL_KERNEL(srm_tail_fwd, tail_fwd, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
-CHANNEL_KERNEL(srm_tail_bwd, tail_bwd, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
-
-// The statistics pass's entry points take x, P, the per-channel step's
-// arguments (the statistics are its first two) and its counters. The
-// folded entry points (*_fold_*) use the counters; the others pass the
-// constant null for them, so that the compiler drops the step and they
-// keep the registers of the statistics alone (the step's, in double, might
-// otherwise lower their occupancy).
-#define STATS_PARAMS const float *__restrict__ x, int P, TRAIN_GATE_PARAMS, unsigned *count
-#define STATS_ARGS(counters) \
-  x, mean, sdev, true, L, P, Fold{counters, N, C}, [=](int c) { train_gate(c, TRAIN_GATE_ARGS); }
-#define TAIL_STATS_PARAMS const float *__restrict__ x, int P, TAIL_FWD_PARAMS, unsigned *count
-#define TAIL_STATS_ARGS(counters) \
-  x, mean, m2, false, L, P, Fold{counters, N, C}, [=](int c) { tail_fwd(c, TAIL_FWD_ARGS); }
 
 // ---- training forward, pass 2: out = x g, or the tail's output --------------
 // SRM scales by its gates (gain; bias, mean and res null); the tail writes
@@ -960,27 +838,16 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARA
 // dr = G [out > 0], written to dr (added to it when acc) unless that is
 // null, psum_p = sum_i dr_pi and dot_p = sum_i dr_pi (x_pi - mean_p).
 
-// The entry points take the per-channel step's arguments (dot, and the
-// tail's psum and mean, among them) and its counters, as the statistics
-// pass's, folded or not as its. acc_dr adds dr into an existing gradient.
-#define DOT_PARAMS \
-  const float *__restrict__ x, const float *__restrict__ dout, int P, BWD_GATE_PARAMS, unsigned *count
-#define DOT_ARGS(counters)                                                   \
-  x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L, P, Fold{counters, N, C}, \
-      [=](int c) { bwd_gate(c, BWD_GATE_ARGS); }
-#define SUMS_PARAMS                                                                                        \
-  const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,             \
-      float *__restrict__ dr, int acc_dr, int P, TAIL_BWD_PARAMS, unsigned *count
-#define SUMS_ARGS(counters)                                                       \
-  x, dout, out, mean, dr, acc_dr, psum, dot, L, P, Fold{counters, N, C}, \
-      [=](int c) { tail_bwd(c, TAIL_BWD_ARGS); }
-#define SUMS_IMPL_PARAMS                                                                                 \
+#define DOT_PARAMS const float *__restrict__ x, const float *__restrict__ dout, float *__restrict__ dot, int L, int P
+#define DOT_ARGS x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L, P
+#define SUMS_PARAMS                                                                                      \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
       const float *__restrict__ mean, float *__restrict__ dr, int acc, float *__restrict__ psum,       \
-      float *__restrict__ dot, int L, int P, Fold f, const Ch &ch
+      float *__restrict__ dot, int L, int P
+#define SUMS_ARGS x, dout, out, mean, dr, acc, psum, dot, L, P
 
-template <class Lay, int R, class Ch>
-__device__ __forceinline__ void sums_plane(SUMS_IMPL_PARAMS) {
+template <class Lay, int R>
+__device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
   typedef typename Lay::T T;
   __shared__ double sh[32];
   const Work w = work<Lay>(P, 0);
@@ -1015,7 +882,6 @@ __device__ __forceinline__ void sums_plane(SUMS_IMPL_PARAMS) {
     if (psum) psum[p] = (float)s;
     dot[p] = (float)t;
   }
-  fold<Lay>(w, f, ch);
 }
 
 template <class T>
@@ -1033,8 +899,7 @@ __device__ __forceinline__ void sums_run(const T* __restrict__ x, const T* __res
   }
 }
 
-template <class Ch>
-__device__ __forceinline__ void sums_loop(SUMS_IMPL_PARAMS) {
+__device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
   __shared__ double sh[32];
   const Work w = work<BlockLayout>(P, 0);
   if (!w.live) return;
@@ -1054,9 +919,10 @@ __device__ __forceinline__ void sums_loop(SUMS_IMPL_PARAMS) {
     if (psum) psum[p] = (float)s;
     dot[p] = (float)t;
   }
-  fold<BlockLayout>(w, f, ch);
 }
 
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) { sums_loop(DOT_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PARAMS) { sums_loop(SUMS_ARGS); }
 
 // ---- backward, pass 2: dx = G g + k2 (x - mu) + k0 --------------------------
 // SRM: G = dout, g its gate. The tail: g = S, mean = m, and G = dr, read
@@ -1134,13 +1000,13 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
   extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { impl<Lay, R>(ARGS); }
 #define SRM_KERNELS(tag, Lay, R)                                                        \
   SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, tag, Lay, R)                 \
-  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(nullptr), tag, Lay, R)    \
+  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), tag, Lay, R)       \
   SRM_KERNEL(srm_scale, apply_plane, SCALE_PARAMS, SCALE_ARGS, tag, Lay, R)             \
-  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS(nullptr), tag, Lay, R)       \
+  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS, tag, Lay, R)                \
   SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, tag, Lay, R)                     \
-  SRM_KERNEL(srm_tail_stats, stats_plane, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(nullptr), tag, Lay, R) \
+  SRM_KERNEL(srm_tail_stats, stats_plane, STATS_PARAMS, STATS_ARGS(false), tag, Lay, R) \
   SRM_KERNEL(srm_tail_apply, apply_plane, APPLY_PARAMS, APPLY_ARGS, tag, Lay, R)        \
-  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS(nullptr), tag, Lay, R) \
+  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS, tag, Lay, R)        \
   SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, tag, Lay, R)
 
 // SRM_LAYOUTS lists every layout the host launches, as X(tag, layout, R):
@@ -1161,36 +1027,3 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
   X(g32v4, GroupV<32>, 4)
 
 SRM_LAYOUTS(SRM_KERNELS)
-
-// The first passes with the per-channel step folded in, named
-// srm_stats_fold_<tag> and so on.
-#define SRM_FOLD_KERNELS(tag, Lay, R)                                                               \
-  SRM_KERNEL(srm_stats_fold, stats_plane, STATS_PARAMS, STATS_ARGS(count), tag, Lay, R)             \
-  SRM_KERNEL(srm_bwd_dot_fold, sums_plane, DOT_PARAMS, DOT_ARGS(count), tag, Lay, R)                \
-  SRM_KERNEL(srm_tail_stats_fold, stats_plane, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(count), tag, Lay, R) \
-  SRM_KERNEL(srm_tail_bwd_sums_fold, sums_plane, SUMS_PARAMS, SUMS_ARGS(count), tag, Lay, R)
-
-// SRM_FOLD_LAYOUTS lists the layouts whose first passes come folded as
-// well: geometryFor's (the group layouts gGf8 and gGv8, the blocks, the
-// loop), each folded or not in cuda-check's variants; their neighbours
-// there run unfolded only, which keeps NVRTC's work (it compiles the whole
-// file) within reason. Same form as SRM_LAYOUTS.
-#define SRM_FOLD_LAYOUTS(X)                                                                             \
-  X(block1, BlockLayout, 1) X(block2, BlockLayout, 2) X(block4, BlockLayout, 4) X(block8, BlockLayout, 8) \
-  X(g2f8, GroupF<2>, 8) X(g4f8, GroupF<4>, 8) X(g8f8, GroupF<8>, 8) X(g16f8, GroupF<16>, 8)               \
-  X(g32f8, GroupF<32>, 8) X(g2v8, GroupV<2>, 8) X(g4v8, GroupV<4>, 8) X(g8v8, GroupV<8>, 8)               \
-  X(g16v8, GroupV<16>, 8) X(g32v8, GroupV<32>, 8)
-
-SRM_FOLD_LAYOUTS(SRM_FOLD_KERNELS)
-
-// The loop shape's first passes, folded and not.
-#define SRM_LOOP_FIRST(name, impl, PARAMS, ARGS) \
-  extern "C" __global__ void __launch_bounds__(256) name(PARAMS) { impl(ARGS); }
-SRM_LOOP_FIRST(srm_stats_loop, stats_loop, STATS_PARAMS, STATS_ARGS(nullptr))
-SRM_LOOP_FIRST(srm_tail_stats_loop, stats_loop, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(nullptr))
-SRM_LOOP_FIRST(srm_bwd_dot_loop, sums_loop, DOT_PARAMS, DOT_ARGS(nullptr))
-SRM_LOOP_FIRST(srm_tail_bwd_sums_loop, sums_loop, SUMS_PARAMS, SUMS_ARGS(nullptr))
-SRM_LOOP_FIRST(srm_stats_fold_loop, stats_loop, STATS_PARAMS, STATS_ARGS(count))
-SRM_LOOP_FIRST(srm_tail_stats_fold_loop, stats_loop, TAIL_STATS_PARAMS, TAIL_STATS_ARGS(count))
-SRM_LOOP_FIRST(srm_bwd_dot_fold_loop, sums_loop, DOT_PARAMS, DOT_ARGS(count))
-SRM_LOOP_FIRST(srm_tail_bwd_sums_fold_loop, sums_loop, SUMS_PARAMS, SUMS_ARGS(count))

@@ -8,7 +8,6 @@
 #define __device__ __attribute__((device))
 #define __shared__ __attribute__((shared))
 #define __forceinline__ __inline__ __attribute__((always_inline))
-#define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(n) __attribute__((launch_bounds(n)))
 
 struct __attribute__((aligned(16))) float4 {
@@ -35,12 +34,4 @@ __device__ __forceinline__ double __shfl_xor_sync(unsigned mask, double v, int l
   return __builtin_bit_cast(double, ((long long)hi << 32) | (unsigned)lo);
 }
 
-__device__ __forceinline__ int __shfl_sync(unsigned mask, int v, int lane) {
-  return __nvvm_shfl_sync_idx_i32(mask, v, lane, 0x1f);
-}
-
 __device__ __forceinline__ float atomicAdd(float* p, float v) { return __nvvm_atom_add_gen_f(p, v); }
-__device__ __forceinline__ unsigned atomicAdd(unsigned* p, unsigned v) {
-  return (unsigned)__nvvm_atom_add_gen_i((int*)p, (int)v);
-}
-__device__ __forceinline__ void __threadfence() { __nvvm_membar_gl(); }

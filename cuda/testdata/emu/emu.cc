@@ -76,14 +76,13 @@ void wait(Barrier& b) {
   while (b.gen == g) swapcontext(&fibers[cur].ctx, &mainCtx);
 }
 
-// shfl returns v of the lane src(lane) of the calling thread's warp.
-template <class T, class F>
-T shfl(T v, F src) {
+template <class T>
+T shfl(T v, int m) {
   const int t = cur, w = t / 32, lane = t % 32;
   memcpy(&slots[t], &v, sizeof v);
   wait(warpBars[w]);
   T r;
-  memcpy(&r, &slots[w * 32 + (src(lane) & 31)], sizeof r);
+  memcpy(&r, &slots[w * 32 + (lane ^ m)], sizeof r);
   wait(warpBars[w]);
   return r;
 }
@@ -138,12 +137,9 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 #define PLANE(tag, Lay, R) K(srm_eval_##tag), K(srm_stats_##tag), K(srm_scale_##tag), K(srm_bwd_dot_##tag), \
     K(srm_bwd_dx_##tag), K(srm_tail_stats_##tag), K(srm_tail_apply_##tag), K(srm_tail_bwd_sums_##tag),    \
     K(srm_tail_dx_##tag),
-// The folded first passes: one entry per layout of SRM_FOLD_LAYOUTS.
-#define FOLD(tag, Lay, R) K(srm_stats_fold_##tag), K(srm_bwd_dot_fold_##tag), K(srm_tail_stats_fold_##tag), \
-    K(srm_tail_bwd_sums_fold_##tag),
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    SRM_LAYOUTS(PLANE)
-    PLANE(loop, , )      SRM_FOLD_LAYOUTS(FOLD) FOLD(loop, , )
+    PLANE(loop, , )
     K(srm_tail_fwd),     K(srm_tail_bwd),
     // nn.cu kernels (cuda/nn.go)
     K(nn_fill), K(nn_copy), K(nn_add_into), K(nn_add), K(nn_relu), K(nn_sigmoid), K(nn_relu_bwd),
@@ -179,9 +175,8 @@ T get() {
 }  // namespace
 
 void __syncthreads() { wait(blockBar); }
-float __shfl_xor_sync(unsigned, float v, int m) { return shfl(v, [m](int l) { return l ^ m; }); }
-double __shfl_xor_sync(unsigned, double v, int m) { return shfl(v, [m](int l) { return l ^ m; }); }
-int __shfl_sync(unsigned, int v, int src) { return shfl(v, [src](int) { return src; }); }
+float __shfl_xor_sync(unsigned, float v, int m) { return shfl(v, m); }
+double __shfl_xor_sync(unsigned, double v, int m) { return shfl(v, m); }
 
 // One launch after another until stdin ends: a process per launch cost
 // more than most launches' emulation.

@@ -19,7 +19,6 @@ extern dim3 blockDim, gridDim;
 #define __device__
 #define __shared__ static
 #define __forceinline__ inline
-#define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(n)
 #define __restrict__ __restrict
 
@@ -30,18 +29,9 @@ struct alignas(16) float4 {
 void __syncthreads();
 float __shfl_xor_sync(unsigned mask, float v, int laneMask);
 double __shfl_xor_sync(unsigned mask, double v, int laneMask);
-int __shfl_sync(unsigned mask, int v, int srcLane);
-// Blocks run one after another, one thread at a time: every write is
-// visible to every later read, and a fence has nothing to order.
-inline void __threadfence() {}
 // One thread runs at a time, so an atomic is a plain read-modify-write.
 inline float atomicAdd(float* p, float v) {
   const float old = *p;
-  *p = old + v;
-  return old;
-}
-inline unsigned atomicAdd(unsigned* p, unsigned v) {
-  const unsigned old = *p;
   *p = old + v;
   return old;
 }
