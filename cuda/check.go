@@ -38,7 +38,7 @@ var BenchmarkShapes = []Shape{{64, 256, 56, 56}, {64, 512, 28, 28}, {64, 1024, 1
 // checkShapes cover every kernel variant geometryFor can pick, with
 // batches large enough for the BN statistics to mean something.
 var checkShapes = []Shape{
-	{16, 24, 1, 2}, {16, 24, 8, 8}, {16, 24, 5, 5}, {16, 24, 7, 7}, {16, 24, 10, 10}, {16, 24, 13, 13}, {16, 24, 14, 14},
+	{16, 24, 1, 2}, {16, 24, 3, 3}, {16, 24, 4, 4}, {16, 24, 8, 8}, {16, 24, 5, 5}, {16, 24, 7, 7}, {16, 24, 10, 10}, {16, 24, 13, 13}, {16, 24, 14, 14},
 	{8, 12, 20, 20}, {16, 24, 28, 28}, {8, 12, 32, 40}, {8, 12, 56, 56}, {4, 6, 64, 100}, {8, 12, 33, 33}, {4, 6, 96, 96},
 	{37, 5, 9, 9},
 }
@@ -75,7 +75,7 @@ func (r CheckResult) String() string {
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
-	Variant  string   // Report.Variants: role (new, old or alt), layout and order, e.g. "new g8f8 rev"
+	Variant  string   // Report.Variants: role (new, old or new=old), layout and order, e.g. "new g16f4 rev"
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
@@ -467,7 +467,7 @@ func (r *checkRun) done() ([]CheckResult, error) {
 // checkSRMCase runs eval forward, training forward and backward on random
 // data of shape s, with the plane kernels' geometry from pick, and compares
 // every output with the reference.
-func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *rand.Rand) ([]CheckResult, error) {
+func checkSRMCase(d *Device, s Shape, pick picker, rng *rand.Rand) ([]CheckResult, error) {
 	ref := randomSRM(rng, s.C)
 	x, dout := randomInput(rng, s), randomNormal(rng, s.Len())
 
@@ -539,7 +539,7 @@ func checkSRMCase(d *Device, s Shape, pick func(L, planes int) geometry, rng *ra
 // forward limit, not SRM's looser one: the tail's per-channel sums run in
 // double on plane sums centred on the plane means, and come out within
 // 1e-6 of float64. pick gives the plane kernels' geometry.
-func checkTailCase(d *Device, s Shape, gated, acc bool, pick func(L, planes int) geometry, rng *rand.Rand) ([]CheckResult, error) {
+func checkTailCase(d *Device, s Shape, gated, acc bool, pick picker, rng *rand.Rand) ([]CheckResult, error) {
 	c := s.C
 	ref := &refTail{bn: refBatchNorm{eps: 1e-5, momentum: 0.1}}
 	for range c {
@@ -905,7 +905,7 @@ func checkVariants(ctx context.Context, d *Device, shapes []Shape, w io.Writer, 
 		seen[s.PlaneSize()] = true
 		for _, g := range geometryVariants(s.PlaneSize(), s.Planes()) {
 			g.reverse = true
-			pick := func(int, int) geometry { return g }
+			pick := func(int, int, bool) geometry { return g }
 			label := fmt.Sprintf("%-6s rev", g.tag())
 			if err := checkCase(ctx, w, rep, s, fmt.Sprintf("%s %-21s", label, "SRM"), func() ([]CheckResult, error) {
 				return checkSRMCase(d, s, pick, rng)
@@ -938,7 +938,7 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // in between, does not see.
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice, alt its neighbours; rev runs the second passes in reverse plane order; * marks geometryFor's choice ==\n")
+		"previous choice; rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
 	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
@@ -1009,20 +1009,18 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 	defer func() { err = errors.Join(err, tgrads.Free()) }()
 
 	L, P := s.PlaneSize(), s.Planes()
-	chosen, prev := geometryFor(L, P), previousGeometry(L, P)
-	for i, g := range geometryVariants(L, P) {
-		role := "alt"
-		switch {
-		case i == 0 && g == prev:
-			role = "new=old"
-		case i == 0:
-			role = "new"
-		case g == prev:
+	fwd, bwd, prev := geometryFor(L, P, false), geometryFor(L, P, true), previousGeometry(L, P)
+	for _, g := range geometryVariants(L, P) {
+		role := "new"
+		if g.tag() == prev.tag() {
 			role = "old"
+			if g.tag() == fwd.tag() || g.tag() == bwd.tag() {
+				role = "new=old"
+			}
 		}
 		for _, rev := range []bool{false, true} {
 			g.reverse = rev
-			pick := func(int, int) geometry { return g }
+			pick := func(int, int, bool) geometry { return g }
 			order := "fwd"
 			if rev {
 				order = "rev"
@@ -1050,8 +1048,11 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 				return ts, fmt.Errorf("%s: %w", label, err)
 			}
 			mark := " "
-			if g == chosen {
-				mark = "*"
+			switch g {
+			case fwd:
+				mark = "*" // geometryFor's for the forward passes (and the backward where ^ is absent)
+			case bwd:
+				mark = "^"
 			}
 			fmt.Fprintf(w, "%-14s %-18s", s, label+mark)
 			// The tail's forward runs before its backward, which reads

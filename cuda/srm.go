@@ -44,23 +44,36 @@ const (
 	maxBlock     = 256 // threads; the kernels' __launch_bounds__
 	planesPerCTA = maxBlock / 32
 	maxRegs      = 8
+	smallRegs    = 4 // values a lane in the groups of small planes
 )
 
+// picker gives the plane-kernel geometry for planes of L values, for the
+// forward passes (eval, statistics, scaling) or the backward passes (sums,
+// dx); geometryFor is the one the layers use, cuda-check's variants fix
+// one for both.
+type picker func(L, planes int, backward bool) geometry
+
 // geometryFor picks the plane-kernel shape for planes of L values, as
-// float4s where L % 4 == 0. Planes of up to 256 values (floats or float4s)
-// get a group of lanes each, as few lanes as hold the plane in 8 values
-// each (2 to 32; 7x7 planes: 8 lanes, 14x14: 8 lanes of float4s, 28x28
-// and 32x32: a warp of float4s): 8 independent loads in flight per lane,
-// where a warp per plane left 2 (7x7) and a block per plane 1 (28x28),
-// too few bytes in flight to reach the memory's bandwidth (Little's law).
-// Larger planes whose float4s fit in one block's registers get a block
-// each, sized to the plane so that few threads idle: R is the smallest
-// power of two that keeps the block within 256 threads. Everything else
-// (L not a multiple of 4, or very large planes) takes the loop kernels,
-// which loop over memory. The second passes run in reverse order.
-func geometryFor(L, planes int) geometry {
+// float4s where L % 4 == 0; the choices are the fastest of cuda-check's
+// variants on an H200 (docs/gpu). Planes of up to 128 values (floats or
+// float4s) get a group of lanes each, as few lanes as hold the plane in
+// 4 values each (7x7: 16 lanes, 14x14: 16 lanes of float4s); up to 256, a
+// warp with 8 each (28x28, 32x32), for the forward passes: independent
+// loads in flight per lane where a warp per plane left 2 (7x7) and a block
+// per plane 1 (28x28), too few bytes in flight to reach the memory's
+// bandwidth (Little's law). Four values a lane beat eight on the small
+// planes, and the backward passes, which hold two or three maps, lose
+// occupancy to eight float4s a lane (28x28 block tail backward: 298 us
+// against 200), so there a block per plane stays. Larger planes whose
+// float4s fit in one block's registers get a block each, sized to the
+// plane so that few threads idle: R is the smallest power of two that
+// keeps the block within 256 threads. Everything else (L not a multiple of
+// 4, or very large planes) takes the loop kernels, which loop over memory.
+// The second passes run in reverse order: they start on what the first
+// read last, some of it still in L2 (2-5 % faster).
+func geometryFor(L, planes int, backward bool) geometry {
 	g, ok := groupFor(L, planes)
-	if !ok {
+	if !ok || backward && g.regs == maxRegs && g.vec {
 		g = blockFor(L, planes)
 	}
 	g.reverse = true
@@ -68,20 +81,23 @@ func geometryFor(L, planes int) geometry {
 }
 
 // groupFor is geometryFor's group layout for planes of L values, if they
-// fit in 8 values a lane of one warp.
+// fit in one warp's lanes, 8 values each.
 func groupFor(L, planes int) (geometry, bool) {
 	vec, n := L%4 == 0, L
 	if vec {
 		n = L / 4
 	}
-	if n > 32*maxRegs {
-		return geometry{}, false
+	switch {
+	case n <= 32*smallRegs:
+		lanes := 2
+		for lanes*smallRegs < n {
+			lanes *= 2
+		}
+		return groupGeometry(lanes, vec, smallRegs, planes), true
+	case n <= 32*maxRegs:
+		return groupGeometry(32, vec, maxRegs, planes), true
 	}
-	lanes := 2
-	for lanes*maxRegs < n {
-		lanes *= 2
-	}
-	return groupGeometry(lanes, vec, maxRegs, planes), true
+	return geometry{}, false
 }
 
 func groupGeometry(lanes int, vec bool, regs, planes int) geometry {
@@ -123,35 +139,18 @@ func previousGeometry(L, planes int) geometry {
 }
 
 // geometryVariants are the layouts cuda-check times for planes of L
-// values, in forward order: geometryFor's first, then the previous choice
-// and, for a group, the group with twice the lanes and half the values
-// each, and for floats the one with half the lanes and twice the values;
-// for a block, the block with twice the float4s a thread (half the
-// threads). Each is in srm.cu's SRM_LAYOUTS.
+// values, in forward order: geometryFor's for the forward passes, its
+// choice for the backward passes where that differs, and the previous
+// choice (previousGeometry). Each is in srm.cu's SRM_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
-	g := geometryFor(L, planes)
-	g.reverse = false
-	out := []geometry{g, previousGeometry(L, planes)}
-	switch g.kind {
-	case "group":
-		if g.lanes < 32 {
-			out = append(out, groupGeometry(2*g.lanes, g.vec, g.regs/2, planes))
-		}
-		if !g.vec && g.lanes > 2 {
-			out = append(out, groupGeometry(g.lanes/2, false, 2*g.regs, planes))
-		}
-	case "block":
-		if g.regs < maxRegs {
-			out = append(out, blockGeometry(L/4, 2*g.regs, planes))
+	var out []geometry
+	for _, g := range []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true), previousGeometry(L, planes)} {
+		g.reverse = false
+		if !slices.Contains(out, g) {
+			out = append(out, g)
 		}
 	}
-	var uniq []geometry
-	for _, v := range out {
-		if !slices.Contains(uniq, v) {
-			uniq = append(uniq, v)
-		}
-	}
-	return uniq
+	return out
 }
 
 // tag names the layout as srm.cu's kernel names end: "g8f8" (8 lanes a
@@ -348,12 +347,12 @@ func (l *SRM) ForwardEval(x, out, gates *Buffer, s Shape) (*Plan, error) {
 // forwardEval is ForwardEval with the plane kernels' geometry from pick,
 // as are forwardTrain and backward, for cuda-check's timings of the
 // alternatives.
-func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick func(L, planes int) geometry) (*Plan, error) {
+func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick picker) (*Plan, error) {
 	if err := l.checkShape(s, false, x, out); err != nil {
 		return nil, err
 	}
 	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P)
+	g := pick(L, P, false)
 	p := &Plan{dev: l.dev}
 	var gp any = uint64(0) // a null pointer: no gates wanted
 	if gates != nil {
@@ -375,13 +374,13 @@ func (l *SRM) ForwardTrain(x, out *Buffer, ws *SRMWorkspace) (*Plan, error) {
 	return l.forwardTrain(x, out, ws, geometryFor)
 }
 
-func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick func(L, planes int) geometry) (*Plan, error) {
+func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan, error) {
 	s := ws.Shape
 	if err := l.checkShape(s, true, x, out); err != nil {
 		return nil, err
 	}
 	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P)
+	g := pick(L, P, false)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
 		p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
@@ -400,7 +399,7 @@ func (l *SRM) Backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads) (
 	return l.backward(x, dout, dx, ws, grads, geometryFor)
 }
 
-func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, pick func(L, planes int) geometry) (*Plan, error) {
+func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, pick picker) (*Plan, error) {
 	s := ws.Shape
 	if err := l.checkShape(s, true, x, dout, dx); err != nil {
 		return nil, err
@@ -409,7 +408,7 @@ func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, p
 		return nil, errors.New("cuda: SRM backward cannot write dx over x: the last pass still reads x")
 	}
 	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P)
+	g := pick(L, P, true)
 	p := &Plan{dev: l.dev}
 	err := errors.Join(
 		p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),

@@ -12,8 +12,8 @@ import (
 )
 
 func TestGeometry(t *testing.T) {
-	group := func(lanes int, vec bool, grid int) geometry {
-		return geometry{kind: "group", lanes: lanes, vec: vec, regs: 8, grid: grid, block: 256, reverse: true}
+	group := func(lanes int, vec bool, regs, grid int) geometry {
+		return geometry{kind: "group", lanes: lanes, vec: vec, regs: regs, grid: grid, block: 256, reverse: true}
 	}
 	block := func(regs, grid, threads int) geometry {
 		return geometry{kind: "block", regs: regs, grid: grid, block: threads, reverse: true}
@@ -21,40 +21,47 @@ func TestGeometry(t *testing.T) {
 	loop := geometry{kind: "loop", grid: 3, block: 256, reverse: true}
 	for _, c := range []struct {
 		h, w, planes int
-		want         geometry
+		fwd, bwd     geometry // bwd: the same as fwd when unset
 	}{
-		{1, 2, 10, group(2, false, 1)},
-		{2, 2, 300, group(2, true, 3)},
-		{5, 5, 65, group(4, false, 2)},
-		{7, 7, 64 * 2048, group(8, false, 64*2048/32)},
-		{9, 9, 17, group(16, false, 2)},
-		{10, 10, 64, group(4, true, 1)},
-		{13, 13, 9, group(32, false, 2)},
-		{14, 14, 64 * 1024, group(8, true, 64*1024/32)},
-		{16, 16, 33, group(8, true, 2)},
-		{20, 20, 17, group(16, true, 2)},
-		{28, 28, 64 * 512, group(32, true, 64*512/8)},
-		{32, 32, 128 * 64, group(32, true, 128*64/8)},
-		{32, 40, 3, block(2, 3, 160)},
-		{56, 56, 64 * 256, block(4, 64*256, 224)},
-		{90, 90, 3, block(8, 3, 256)},
-		{17, 17, 3, loop},
-		{33, 33, 3, loop},
-		{96, 96, 3, loop},
+		{1, 2, 10, group(2, false, 4, 1), geometry{}},
+		{2, 2, 300, group(2, true, 4, 3), geometry{}},
+		{3, 3, 300, group(4, false, 4, 5), geometry{}},
+		{5, 5, 65, group(8, false, 4, 3), geometry{}},
+		{7, 7, 64 * 2048, group(16, false, 4, 64*2048/16), geometry{}},
+		{9, 9, 17, group(32, false, 4, 3), geometry{}},
+		{10, 10, 64, group(8, true, 4, 2), geometry{}},
+		{13, 13, 9, group(32, false, 8, 2), geometry{}},
+		{14, 14, 64 * 1024, group(16, true, 4, 64*1024/16), geometry{}},
+		{16, 16, 33, group(16, true, 4, 3), geometry{}},
+		{20, 20, 17, group(32, true, 4, 3), geometry{}},
+		{28, 28, 64 * 512, group(32, true, 8, 64*512/8), block(1, 64*512, 224)},
+		{32, 32, 128 * 64, group(32, true, 8, 128*64/8), block(1, 128*64, 256)},
+		{32, 40, 3, block(2, 3, 160), geometry{}},
+		{56, 56, 64 * 256, block(4, 64*256, 224), geometry{}},
+		{90, 90, 3, block(8, 3, 256), geometry{}},
+		{17, 17, 3, loop, geometry{}},
+		{33, 33, 3, loop, geometry{}},
+		{96, 96, 3, loop, geometry{}},
 	} {
-		if got := geometryFor(c.h*c.w, c.planes); got != c.want {
-			t.Errorf("%dx%d: %+v, want %+v", c.h, c.w, got, c.want)
+		if c.bwd == (geometry{}) {
+			c.bwd = c.fwd
+		}
+		if got := geometryFor(c.h*c.w, c.planes, false); got != c.fwd {
+			t.Errorf("%dx%d forward: %+v, want %+v", c.h, c.w, got, c.fwd)
+		}
+		if got := geometryFor(c.h*c.w, c.planes, true); got != c.bwd {
+			t.Errorf("%dx%d backward: %+v, want %+v", c.h, c.w, got, c.bwd)
 		}
 	}
 	for _, c := range []struct {
 		h, w int
 		want string
 	}{
-		{7, 7, "g8f8 g32f2 g16f4 g4f16"},
-		{14, 14, "g8v8 g32f8 g16v4"},
+		{7, 7, "g16f4 g32f2"},
+		{14, 14, "g16v4 g32f8"},
 		{28, 28, "g32v8 block1"},
 		{32, 32, "g32v8 block1"},
-		{56, 56, "block4 block8"},
+		{56, 56, "block4"},
 		{33, 33, "loop"},
 	} {
 		var tags []string
@@ -78,15 +85,19 @@ func TestGeometryKernels(t *testing.T) {
 	listed := srmLayouts(t)
 	picked := map[string]bool{}
 	for L := 2; L <= 100*100; L++ {
-		for _, g := range append(geometryVariants(L, 1000), geometryFor(L, 1000)) {
+		picks := []geometry{geometryFor(L, 1000, false), geometryFor(L, 1000, true)}
+		for _, g := range append(geometryVariants(L, 1000), picks...) {
 			if !listed[g.tag()] {
 				t.Fatalf("L = %d: layout %s is not in srm.cu's SRM_LAYOUTS", L, g.tag())
 			}
 		}
-		picked[geometryFor(L, 1000).tag()] = true
+		for _, g := range picks {
+			picked[g.tag()] = true
+		}
 	}
 	for _, s := range checkShapes {
-		delete(picked, geometryFor(s.PlaneSize(), s.Planes()).tag())
+		delete(picked, geometryFor(s.PlaneSize(), s.Planes(), false).tag())
+		delete(picked, geometryFor(s.PlaneSize(), s.Planes(), true).tag())
 	}
 	for tag := range picked {
 		t.Errorf("checkShapes has no shape for geometryFor's layout %s", tag)
@@ -167,19 +178,19 @@ func second[T any](_ T, err error) error { return err }
 func TestKernelsEmulated(t *testing.T) {
 	emu := emulator(t)
 	shapes := []Shape{
-		{3, 5, 1, 2},    // g2f8, the smallest plane
-		{3, 5, 5, 5},    // g4f8
-		{3, 5, 7, 7},    // g8f8
-		{3, 7, 8, 8},    // g2v8
-		{4, 4, 10, 10},  // g4v8
-		{3, 5, 14, 14},  // g8v8
-		{3, 5, 28, 28},  // g32v8
+		{3, 5, 1, 2},    // g2f4, the smallest plane
+		{3, 5, 5, 5},    // g8f4
+		{3, 5, 7, 7},    // g16f4
+		{3, 7, 8, 8},    // g4v4
+		{4, 4, 10, 10},  // g8v4
+		{3, 5, 14, 14},  // g16v4
+		{3, 5, 28, 28},  // g32v8 forward, block1 backward
 		{3, 3, 32, 40},  // block2
 		{3, 3, 56, 56},  // block4
 		{3, 2, 64, 100}, // block8
 		{3, 3, 33, 33},  // loop, scalar
 		{3, 2, 96, 96},  // loop, float4 streaming kernels
-		{37, 2, 3, 3},   // g2f8; a batch larger than a warp in the per-channel kernels
+		{37, 2, 3, 3},   // g4f4; a batch larger than a warp in the per-channel kernels
 	}
 	if testing.Short() {
 		shapes = []Shape{{3, 5, 7, 7}, {3, 3, 56, 56}, {3, 3, 33, 33}}
@@ -199,7 +210,8 @@ func TestKernelsEmulated(t *testing.T) {
 // of groups past the last plane.
 func TestVariantsEmulated(t *testing.T) {
 	emu := emulator(t)
-	planes := [][2]int{{1, 2}, {5, 5}, {7, 7}, {9, 9}, {13, 13}, {8, 8}, {10, 10}, {14, 14}, {20, 20}, {28, 28}, {32, 40}, {56, 56}}
+	planes := [][2]int{{1, 2}, {3, 3}, {4, 4}, {5, 5}, {7, 7}, {9, 9}, {13, 13}, {8, 8}, {10, 10}, {14, 14}, {20, 20}, {28, 28},
+		{32, 40}, {56, 56}, {64, 100}}
 	if testing.Short() {
 		planes = [][2]int{{7, 7}, {14, 14}}
 	}
@@ -210,7 +222,7 @@ func TestVariantsEmulated(t *testing.T) {
 		for _, g := range geometryVariants(s.PlaneSize(), s.Planes()) {
 			g.reverse = true
 			covered[g.tag()] = true
-			pick := func(int, int) geometry { return g }
+			pick := func(int, int, bool) geometry { return g }
 			t.Run(fmt.Sprintf("%v %s", s, g.tag()), func(t *testing.T) {
 				emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkSRMCase(d, s, pick, rng) })
 				emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkTailCase(d, s, true, true, pick, rng) })
@@ -236,8 +248,8 @@ func TestReverseOrderEmulated(t *testing.T) {
 		t.Run(s.String(), func(t *testing.T) {
 			var runs [2][][]float32
 			for i, rev := range []bool{false, true} {
-				pick := func(L, planes int) geometry {
-					g := geometryFor(L, planes)
+				pick := func(L, planes int, backward bool) geometry {
+					g := geometryFor(L, planes, backward)
 					g.reverse = rev
 					return g
 				}
@@ -256,7 +268,7 @@ func TestReverseOrderEmulated(t *testing.T) {
 // block tail's forward and backward (accumulating into dx and dshort) on
 // fixed random inputs of shape s, emulated, and returns their outputs: out,
 // dx, the SRM's dcfc, the tail's out, dx, dshort and dgamma.
-func trainingOutputs(t *testing.T, emu string, s Shape, pick func(L, planes int) geometry) [][]float32 {
+func trainingOutputs(t *testing.T, emu string, s Shape, pick picker) [][]float32 {
 	t.Helper()
 	d, drv, _ := openFake(t)
 	drv.emulator = emu
@@ -397,10 +409,10 @@ func TestCheckEmulated(t *testing.T) {
 	}
 	// SRM: 13 quantities on each of the two shapes. The block tail: with
 	// SRM (13) and plain (7) on the checked shape, with SRM only on the
-	// timed one. The variants of 8x8 planes (g2v8, g32f2, g4v4): SRM, the
-	// tail with SRM and plain; timed in both orders, eval forward only in
+	// timed one. The variants of 8x8 planes (g4v4, g32f2): SRM, the tail
+	// with SRM and plain; timed in both orders, eval forward only in
 	// forward order.
-	if rep.Failed() != 0 || len(rep.Checks) != 26+33+3*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 3*7 {
+	if rep.Failed() != 0 || len(rep.Checks) != 26+33+2*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 2*7 {
 		t.Fatalf("%d failed of %d checks, %d timings, %d variant timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings),
 			len(rep.Variants), out.String())
 	}
@@ -410,14 +422,14 @@ func TestCheckEmulated(t *testing.T) {
 	if tm := rep.Timings[4]; tm.Op != "srm_tail_bwd" || tm.MedianUS != 3000 || tm.Bytes != 7*4*3*4*64 || len(tm.Kernels) != 3 {
 		t.Errorf("timing %+v", tm)
 	}
-	if tm := rep.Variants[len(rep.Variants)-3]; tm.Variant != "alt g4v4 rev" || tm.Op != "train_fwd_bwd" ||
-		tm.Kernels[5] != "srm_bwd_dx_g4v4" || tm.MedianUS != 6000 {
+	if tm := rep.Variants[len(rep.Variants)-3]; tm.Variant != "old g32f2 rev" || tm.Op != "train_fwd_bwd" ||
+		tm.Kernels[5] != "srm_bwd_dx_g32f2" || tm.MedianUS != 6000 {
 		t.Errorf("variant timing %+v", tm)
 	}
-	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 99 checks passed", "copy kernel:", "train_fwd_bwd",
-		"srm_stats_g2v8,srm_train_gate,srm_scale_g2v8", "== block tail against float64", "3x5x7x7        plain accumulate ",
-		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g2v8,srm_tail_fwd,srm_tail_apply_g2v8",
-		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g2v8 rev*",
+	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 66 checks passed", "copy kernel:", "train_fwd_bwd",
+		"srm_stats_g4v4,srm_train_gate,srm_scale_g4v4", "== block tail against float64", "3x5x7x7        plain accumulate ",
+		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
+		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
 		"3x4x8x8        old g32f2 fwd  "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -240,14 +240,14 @@ func (t *Tail) Forward(x, short, out *Buffer, ws *TailWorkspace) (*Plan, error) 
 
 // forward is Forward with the plane kernels' geometry from pick, as is
 // backward, for cuda-check's timings of the alternatives.
-func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick func(L, planes int) geometry) (*Plan, error) {
+func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick picker) (*Plan, error) {
 	const op = "block tail forward"
 	if err := t.checkCall(op, ws, []nnArg{{"x", x, 0}, {"short", short, 0}, {"out", out, 0}}, 1); err != nil {
 		return nil, err
 	}
 	s := ws.Shape
 	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P)
+	g := pick(L, P, false)
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	var rmean2, rvar2, momentum2 any = uint64(0), uint64(0), float32(0)
 	if t.SRM != nil {
@@ -280,7 +280,7 @@ func (t *Tail) Backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 }
 
 func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool,
-	pick func(L, planes int) geometry) (*Plan, error) {
+	pick picker) (*Plan, error) {
 	const op = "block tail backward"
 	maps := []nnArg{{"x", x, 0}, {"out", out, 0}, {"dout", dout, 0}}
 	var dr any = uint64(0)
@@ -312,7 +312,7 @@ func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 	}
 	s := ws.Shape
 	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P)
+	g := pick(L, P, true)
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	bn := t.BN
 	p := &Plan{dev: t.dev}

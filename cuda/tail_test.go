@@ -58,8 +58,8 @@ func TestTailPlans(t *testing.T) {
 		want  string
 	}{
 		{Shape{64, 8, 56, 56}, true, "srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4"},
-		{Shape{4, 8, 7, 7}, false, "srm_tail_stats_g8f8 srm_tail_fwd srm_tail_apply_g8f8"},
-		{Shape{4, 8, 8, 8}, true, "srm_tail_stats_g2v8 srm_tail_fwd srm_tail_apply_g2v8"},
+		{Shape{4, 8, 7, 7}, false, "srm_tail_stats_g16f4 srm_tail_fwd srm_tail_apply_g16f4"},
+		{Shape{4, 8, 8, 8}, true, "srm_tail_stats_g4v4 srm_tail_fwd srm_tail_apply_g4v4"},
 		{Shape{4, 3, 33, 33}, true, "srm_tail_stats_loop srm_tail_fwd srm_tail_apply_loop"},
 	} {
 		f := newTailFixture(t, c.s, c.gated)
@@ -93,7 +93,7 @@ func TestTailPlans(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		want := []string{"srm_tail_bwd_sums_g8f8", "srm_tail_bwd", "srm_tail_dx_g8f8"}[:c.kernels]
+		want := []string{"srm_tail_bwd_sums_g16f4", "srm_tail_bwd", "srm_tail_dx_g16f4"}[:c.kernels]
 		if got := p.Kernels(); !slices.Equal(got, want) {
 			t.Errorf("%s: kernels %v, want %v", c.name, got, want)
 			continue
@@ -154,11 +154,11 @@ func TestTailArgumentErrors(t *testing.T) {
 }
 
 // tailShapes cover each plane geometry of the ResNets and the odd ones:
-// g2f8 (1x1, the planes of a BatchNorm of (N, C) inputs, and 3x3 with the
-// batch wider than a warp in the per-channel kernels), g8f8 (7x7,
-// ResNet-50's last stage), g2v8 (8x8, a CIFAR ResNet's), g8v8 (14x14),
-// g32v8 (32x32), block4 (56x56), and the loop's scalar (33x33) and float4
-// (96x96) paths.
+// g2f4 (1x1, the planes of a BatchNorm of (N, C) inputs), g4f4 (3x3, with
+// the batch wider than a warp in the per-channel kernels), g16f4 (7x7,
+// ResNet-50's last stage), g4v4 (8x8, a CIFAR ResNet's), g16v4 (14x14),
+// g32v8 forward and block1 backward (32x32), block4 (56x56), and the
+// loop's scalar (33x33) and float4 (96x96) paths.
 var tailShapes = []Shape{{4, 3, 1, 1}, {37, 2, 3, 3}, {3, 4, 7, 7}, {3, 4, 8, 8}, {3, 4, 14, 14}, {2, 3, 32, 32},
 	{3, 2, 56, 56}, {3, 2, 33, 33}, {2, 2, 96, 96}}
 

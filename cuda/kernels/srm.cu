@@ -122,9 +122,10 @@
 //   *_gGfR, *_gGvR : a group of G lanes per plane (G a power of two, 2 to
 //              32; 256/G planes per block), lane j holding values (f) or
 //              float4s (v, L % 4 == 0) j + G k, k < R: planes of up to
-//              G R values or float4s (256 at most), such as 7x7 (g8f8),
-//              14x14 (g8v8), 28x28 and 32x32 (g32v8). The sums are
-//              shuffles within the group; g32fR is one warp per plane.
+//              G R values or float4s (256 at most), such as 7x7 (g16f4),
+//              14x14 (g16v4), 28x28 and 32x32 (g32v8, forward passes). The
+//              sums are shuffles within the group; g32fR is one warp per
+//              plane.
 //   *_blockR : one block per plane, float4 accesses (L % 4 == 0), each
 //              thread holding up to R float4s (56x56: block4).
 //   *_loop   : one block per plane, any L, looping over memory.
@@ -135,9 +136,12 @@
 // cancellation; a one-pass sum of squares loses the variance when
 // |mean| >> std). The loop shape reads x twice for the statistics. The
 // bandwidth a pass reaches is the bytes in flight over the memory's
-// latency (Little's law), so geometryFor gives each lane up to 8 loads
-// (R = 8), as float4s where it can: a warp per 7x7 plane had 2 floats in
-// flight a lane, a block per 28x28 plane one float4 a thread.
+// latency (Little's law), so geometryFor gives each lane 4 to 8 loads, as
+// float4s where it can: a warp per 7x7 plane had 2 floats in flight a
+// lane, a block per 28x28 plane one float4 a thread. The backward passes
+// of 28x28 and 32x32 planes keep a block per plane: they hold two or
+// three maps, and eight float4s of each a lane cost more occupancy than
+// the loads in flight gain (measured on an H200, docs/gpu).
 //
 // The second passes (scaling/apply, dx) take rev: when set, the threads
 // that would work on plane p work on plane P-1-p, so the first blocks,
@@ -1010,20 +1014,17 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
   SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, tag, Lay, R)
 
 // SRM_LAYOUTS lists every layout the host launches, as X(tag, layout, R):
-// geometryFor's choices (gGfR and gGvR, R = 8, and blockR), and the others
-// cuda-check times against them: the former warp-per-plane choice (g32fR),
-// and group shapes next to geometryFor's (twice the lanes with half the
-// values, or for floats half the lanes with twice). The tag is the kernel
-// name's suffix: g, the lanes per plane, f (float) or v (float4), R.
-// cuda/srm.go builds the names; the emulator and ptxcheck.sh read this list.
+// geometryFor's choices (gGf4 and gGv4 for planes of up to 128 values,
+// g32f8 and g32v8 up to 256, blockR), and the former warp-per-plane
+// choice (g32fR), which cuda-check times against them. The tag is the
+// kernel name's suffix: g, the lanes per plane, f (float) or v (float4),
+// R. cuda/srm.go builds the names; the emulator and ptxcheck.sh read this
+// list.
 #define SRM_LAYOUTS(X)                                                                                  \
   X(block1, BlockLayout, 1) X(block2, BlockLayout, 2) X(block4, BlockLayout, 4) X(block8, BlockLayout, 8) \
   X(g32f1, GroupF<32>, 1) X(g32f2, GroupF<32>, 2) X(g32f4, GroupF<32>, 4) X(g32f8, GroupF<32>, 8)         \
-  X(g2f8, GroupF<2>, 8) X(g4f8, GroupF<4>, 8) X(g8f8, GroupF<8>, 8) X(g16f8, GroupF<16>, 8)               \
-  X(g4f4, GroupF<4>, 4) X(g8f4, GroupF<8>, 4) X(g16f4, GroupF<16>, 4)                                     \
-  X(g2f16, GroupF<2>, 16) X(g4f16, GroupF<4>, 16) X(g8f16, GroupF<8>, 16) X(g16f16, GroupF<16>, 16)       \
-  X(g2v8, GroupV<2>, 8) X(g4v8, GroupV<4>, 8) X(g8v8, GroupV<8>, 8) X(g16v8, GroupV<16>, 8)               \
-  X(g32v8, GroupV<32>, 8) X(g4v4, GroupV<4>, 4) X(g8v4, GroupV<8>, 4) X(g16v4, GroupV<16>, 4)             \
-  X(g32v4, GroupV<32>, 4)
+  X(g2f4, GroupF<2>, 4) X(g4f4, GroupF<4>, 4) X(g8f4, GroupF<8>, 4) X(g16f4, GroupF<16>, 4)               \
+  X(g2v4, GroupV<2>, 4) X(g4v4, GroupV<4>, 4) X(g8v4, GroupV<8>, 4) X(g16v4, GroupV<16>, 4)               \
+  X(g32v4, GroupV<32>, 4) X(g32v8, GroupV<32>, 8)
 
 SRM_LAYOUTS(SRM_KERNELS)
