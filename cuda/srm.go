@@ -238,8 +238,6 @@ type SRMWorkspace struct {
 	// Per channel: 1/sqrt(batch variance of z + eps) of that pass.
 	RStd *Buffer
 
-	// Backward scratch: dot holds each plane's Σ dout·x in double (see
-	// hsum_d in srm.cu), k0 and k2 the dx pass's per-plane constants.
 	dot, k0, k2 *Buffer
 
 	arrays []*Array // the memory, when the garbage collector frees it
@@ -264,7 +262,7 @@ func (l *SRM) NewCollectedWorkspace(s Shape) (*SRMWorkspace, error) {
 		return nil, fmt.Errorf("cuda: SRM has %d channels, shape %v", l.C, s)
 	}
 	p := s.Planes()
-	arrays, b, err := collectedFloats(l.dev, p, p, p, p, s.C, 2*p, p, p)
+	arrays, b, err := collectedFloats(l.dev, p, p, p, p, s.C, p, p, p)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +285,7 @@ func (l *SRM) NewWorkspace(s Shape) (*SRMWorkspace, error) {
 		return nil, fmt.Errorf("cuda: SRM has %d channels, shape %v", l.C, s)
 	}
 	p := s.Planes()
-	b, err := allocFloats(l.dev, p, p, p, p, s.C, 2*p, p, p)
+	b, err := allocFloats(l.dev, p, p, p, p, s.C, p, p, p)
 	if err != nil {
 		return nil, err
 	}

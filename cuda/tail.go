@@ -69,10 +69,6 @@ type TailWorkspace struct {
 	// Gate holds the SRM's gates (nil for a plain tail).
 	Mean, M2, Gain, Bias, Gate *Buffer
 
-	// Backward scratch: the plane sums of pass 1 (psum, dot) in double,
-	// which the per-channel step combines with cancellation (a BatchNorm
-	// weight's gradient before SRM is nearly zero), and the dx pass's k0,
-	// k2.
 	psum, dot, k0, k2 *Buffer
 
 	arrays []*Array // the memory, when the garbage collector frees it
@@ -86,9 +82,7 @@ func (t *Tail) bufferCounts(s Shape) []int {
 	if t.SRM != nil {
 		n = 9
 	}
-	counts := slices.Repeat([]int{s.Planes()}, n)
-	counts[4], counts[5] = 2*s.Planes(), 2*s.Planes() // psum and dot, in double
-	return counts
+	return slices.Repeat([]int{s.Planes()}, n)
 }
 
 func (t *Tail) workspace(s Shape, bufs []*Buffer, arrays []*Array) *TailWorkspace {

@@ -216,10 +216,6 @@ __device__ __forceinline__ float sqdev(float4 v, float m) {
 // they cancel (a gate's gradient is the dot product of a feature map with
 // its gradient), and SRM's BatchNorm over a small batch magnifies what is
 // left, so float sums lost digits the CPU engine, summing in double, keeps.
-// They are also stored in double (psum, dot) for the per-channel step,
-// which combines them with more cancellation: rounding them to float put
-// the GPU's BatchNorm weight gradients before SRM at 5x the CPU engine's
-// float32 error (H200, docs/gpu).
 __device__ __forceinline__ double hsum_d(float v) { return v; }
 __device__ __forceinline__ double hsum_d(float4 v) { return ((double)v.x + v.y) + ((double)v.z + v.w); }
 __device__ __forceinline__ double dotc_d(float a, float b, double m) { return ((double)a - m) * b; }
@@ -575,7 +571,7 @@ extern "C" __global__ void __launch_bounds__(256)
 
 // Writes dcfc, dgamma and dbeta (overwrites, never accumulates).
 extern "C" __global__ void __launch_bounds__(256)
-    srm_bwd_gate(const double* __restrict__ dot, const float* __restrict__ mean, const float* __restrict__ sdev,
+    srm_bwd_gate(const float* __restrict__ dot, const float* __restrict__ mean, const float* __restrict__ sdev,
                  const float* __restrict__ gate, const float* __restrict__ zhat, const float* __restrict__ rstd,
                  const float* __restrict__ cfc, const float* __restrict__ gamma, float* __restrict__ k0,
                  float* __restrict__ k2, float* __restrict__ dcfc, float* __restrict__ dgamma,
@@ -631,8 +627,7 @@ struct Values {
 // needed rather than kept: N planes per lane at most, against a warp.
 struct TailChannel {
   int N, L;
-  const float *mean, *m2;
-  const double *psum, *dot;
+  const float *mean, *m2, *psum, *dot;
   double mu, var, r, a, b;                   // bn: batch mean, biased variance, 1/sqrt(var + eps)
   bool gated;                                // an SRM follows bn
   double w0, w1, gamma2, beta2, mz, vz, rz;  // SRM: CFC, BN weight and bias, batch statistics of z
@@ -716,7 +711,7 @@ extern "C" __global__ void __launch_bounds__(256)
 // srm_tail_bwd: the parameter gradients (written, or added when acc) and
 // the dx pass's per-plane k0 = dm/L and k2 = 2 dq, from pass 1's sums.
 extern "C" __global__ void __launch_bounds__(256)
-    srm_tail_bwd(TAIL_CHANNEL_PARAMS, const double* __restrict__ psum, const double* __restrict__ dot,
+    srm_tail_bwd(TAIL_CHANNEL_PARAMS, const float* __restrict__ psum, const float* __restrict__ dot,
                  float* __restrict__ k0, float* __restrict__ k2, float* __restrict__ dgamma,
                  float* __restrict__ dbeta, float* __restrict__ dcfc, float* __restrict__ dgamma2,
                  float* __restrict__ dbeta2, int acc, int N, int C, int L) {
@@ -847,12 +842,12 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARA
 // dr = G [out > 0], written to dr (added to it when acc) unless that is
 // null, psum_p = sum_i dr_pi and dot_p = sum_i dr_pi (x_pi - mean_p).
 
-#define DOT_PARAMS const float *__restrict__ x, const float *__restrict__ dout, double *__restrict__ dot, int L, int P
+#define DOT_PARAMS const float *__restrict__ x, const float *__restrict__ dout, float *__restrict__ dot, int L, int P
 #define DOT_ARGS x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L, P
 #define SUMS_PARAMS                                                                                      \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
-      const float *__restrict__ mean, float *__restrict__ dr, int acc, double *__restrict__ psum,      \
-      double *__restrict__ dot, int L, int P
+      const float *__restrict__ mean, float *__restrict__ dr, int acc, float *__restrict__ psum,       \
+      float *__restrict__ dot, int L, int P
 #define SUMS_ARGS x, dout, out, mean, dr, acc, psum, dot, L, P
 
 template <class Lay, int R>
@@ -888,8 +883,8 @@ __device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
   if (psum) s = Lay::sum(s, sh);
   t = Lay::sum(t, sh);
   if (w.live && Lay::leader()) {
-    if (psum) psum[p] = s;
-    dot[p] = t;
+    if (psum) psum[p] = (float)s;
+    dot[p] = (float)t;
   }
 }
 
@@ -925,8 +920,8 @@ __device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
   if (psum) s = block_sum_d(s, sh);
   t = block_sum_d(t, sh);
   if (threadIdx.x == 0) {
-    if (psum) psum[p] = s;
-    dot[p] = t;
+    if (psum) psum[p] = (float)s;
+    dot[p] = (float)t;
   }
 }
 
