@@ -37,7 +37,10 @@
 // official SRM block's end as the SRM tail.
 //
 // Check covers the fused SRM kernels and the block tail: each against a
-// float64 reference, then timings against the device's copy bandwidth.
+// float64 reference, then timings against the device's copy bandwidth,
+// every timed run after an untimed copy through twice the L2; with
+// Variants, also under the former plane-kernel layout and in both plane
+// orders, the table geometryFor's choices come from.
 // `srmlab cuda-check` (package gpucheck) runs it, then every operation,
 // module and whole model against the CPU engine, and times ResNet-50
 // training steps; cuda/check.sh runs that on a GPU machine with the
