@@ -817,11 +817,16 @@ func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan,
 	return ts, nil
 }
 
-// timeTail times the block tail's forward and backward passes on one
-// shape, with an SRM and plain, with random inputs and parameters. The
-// backward pass writes x's and short's gradients without accumulating: it
-// moves 7 maps, the forward pass 4.
-func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
+// tailTiming is what the block tail's timings run on: an SRM, a
+// BatchNorm and the maps of one shape, filled with random values.
+type tailTiming struct {
+	srm                             *SRM
+	bn                              BN
+	x, short, out, dout, dx, dshort *Buffer
+	bufs                            []*Buffer
+}
+
+func newTailTiming(d *Device, s Shape, rng *rand.Rand) (*tailTiming, error) {
 	n, c := s.Len(), s.C
 	l, err := d.NewSRM(c)
 	if err != nil {
@@ -831,19 +836,35 @@ func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan
 	if err != nil {
 		return nil, errors.Join(err, l.Free())
 	}
-	defer func() { err = errors.Join(err, l.Free(), freeAll(bufs...)) }()
-	x, short, out, dout, dx, dshort := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
-	bn := BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}
+	f := &tailTiming{srm: l, bufs: bufs, x: bufs[0], short: bufs[1], out: bufs[2], dout: bufs[3], dx: bufs[4], dshort: bufs[5],
+		bn: BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}}
 	host := make([]float32, n)
 	ones := make([]float32, c)
 	for i := range ones {
 		ones[i] = 1
 	}
-	if err := errors.Join(fillRandom(x, host, 2, rng), fillRandom(short, host, 1, rng), fillRandom(dout, host, 1, rng),
-		fillRandom(l.CFC, host[:2*c], 1, rng), bn.Gamma.CopyFrom(ones), bn.RunningVar.CopyFrom(ones),
-		fillRandom(bn.Beta, host[:c], 0.5, rng), fillRandom(bn.RunningMean, host[:c], 0.5, rng)); err != nil {
+	if err := errors.Join(fillRandom(f.x, host, 2, rng), fillRandom(f.short, host, 1, rng), fillRandom(f.dout, host, 1, rng),
+		fillRandom(l.CFC, host[:2*c], 1, rng), f.bn.Gamma.CopyFrom(ones), f.bn.RunningVar.CopyFrom(ones),
+		fillRandom(f.bn.Beta, host[:c], 0.5, rng), fillRandom(f.bn.RunningMean, host[:c], 0.5, rng)); err != nil {
+		return nil, errors.Join(err, f.free())
+	}
+	return f, nil
+}
+
+func (f *tailTiming) free() error { return errors.Join(f.srm.Free(), freeAll(f.bufs...)) }
+
+// timeTail times the block tail's forward and backward passes on one
+// shape, with an SRM and plain, with random inputs and parameters. The
+// backward pass writes x's and short's gradients without accumulating: it
+// moves 7 maps, the forward pass 4.
+func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
+	f, err := newTailTiming(d, s, rng)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = errors.Join(err, f.free()) }()
+	l, bn, c := f.srm, f.bn, s.C
+	x, short, out, dout, dx, dshort := f.x, f.short, f.out, f.dout, f.dx, f.dshort
 	for _, srm := range []*SRM{l, nil} {
 		name := "plain_tail_"
 		if srm != nil {
@@ -961,28 +982,13 @@ func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer,
 // so forward order only), SRM's training forward and backward, and the
 // SRM block tail's forward and backward passes, on random inputs.
 func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand, w io.Writer) (ts []Timing, err error) {
-	n, c := s.Len(), s.C
-	l, err := d.NewSRM(c)
+	f, err := newTailTiming(d, s, rng)
 	if err != nil {
 		return nil, err
 	}
-	bufs, err := allocFloats(d, n, n, n, n, n, n, c, c, c, c)
-	if err != nil {
-		return nil, errors.Join(err, l.Free())
-	}
-	defer func() { err = errors.Join(err, l.Free(), freeAll(bufs...)) }()
-	x, short, out, dout, dx, dshort := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
-	bn := BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}
-	host := make([]float32, n)
-	ones := make([]float32, c)
-	for i := range ones {
-		ones[i] = 1
-	}
-	if err := errors.Join(fillRandom(x, host, 2, rng), fillRandom(short, host, 1, rng), fillRandom(dout, host, 1, rng),
-		fillRandom(l.CFC, host[:2*c], 1, rng), bn.Gamma.CopyFrom(ones), bn.RunningVar.CopyFrom(ones),
-		fillRandom(bn.Beta, host[:c], 0.5, rng), fillRandom(bn.RunningMean, host[:c], 0.5, rng)); err != nil {
-		return nil, err
-	}
+	defer func() { err = errors.Join(err, f.free()) }()
+	l, bn, c := f.srm, f.bn, s.C
+	x, short, out, dout, dx, dshort := f.x, f.short, f.out, f.dout, f.dx, f.dshort
 	ws, err := l.NewWorkspace(s)
 	if err != nil {
 		return nil, err
