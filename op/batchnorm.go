@@ -121,7 +121,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 				var sq float64 // Σ(x−mean)²
 				mu, sq = simd.Moments(k, s1, s2, m)
 				v = sq / m
-				updateRunning(&rm[ch], &rv[ch], mu, sq, m, momentum)
+				kern.UpdateRunning(&rm[ch], &rv[ch], mu, sq, m, momentum)
 			}
 			mean[ch], istd[ch] = mu, 1/math.Sqrt(v+eps)
 			scale := float64(ws[ch]) * istd[ch]
@@ -203,14 +203,6 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 		})
 	}, x, gamma, beta, short)
 	return out
-}
-
-// updateRunning moves a channel's running mean and variance towards the
-// batch's, mean mu and Σ(x−mu)² sq over m values, as PyTorch does: the
-// running variance takes the unbiased batch variance.
-func updateRunning[T kern.Float](rm, rv *T, mu, sq, m, momentum float64) {
-	*rm = T((1-momentum)*float64(*rm) + momentum*mu)
-	*rv = T((1-momentum)*float64(*rv) + momentum*sq/(m-1))
 }
 
 // maskPlane is plane(mask, ...), or nil for no mask.

@@ -3,6 +3,7 @@ package op
 import (
 	"math"
 
+	"github.com/srmlab/srmlab/internal/kern"
 	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/internal/simd"
 	"github.com/srmlab/srmlab/tensor"
@@ -106,7 +107,7 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 			cb, l := ch/simd.Lanes, ch%simd.Lanes
 			mu, sq := simd.Moments(k[cb][l], s[cb].a[l], s[cb].b[l], m)
 			mean[ch], istd[ch] = mu, 1/math.Sqrt(sq/m+eps)
-			updateRunning(&rm[ch], &rv[ch], mu, sq, m, momentum)
+			kern.UpdateRunning(&rm[ch], &rv[ch], mu, sq, m, momentum)
 		}
 	}
 	scale := func(ch int) float64 { return float64(ws[ch]) * istd[ch] }

@@ -173,8 +173,7 @@ func srmTail[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short *
 				d := st.mean[p] - mu
 				sq += st.q[p] + lf*d*d
 			}
-			brm[ch] = T((1-bn.Momentum)*float64(brm[ch]) + bn.Momentum*mu)
-			brv[ch] = T((1-bn.Momentum)*float64(brv[ch]) + bn.Momentum*sq/(nf*lf-1))
+			kern.UpdateRunning(&brm[ch], &brv[ch], mu, sq, nf*lf, bn.Momentum)
 			r := 1 / math.Sqrt(sq/(nf*lf)+bn.Eps)
 			a := float64(bw[ch]) * r
 			b := float64(bb[ch]) - a*mu
@@ -195,9 +194,7 @@ func srmTail[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short *
 				d := st.zh[i*c+ch] - mz
 				vz += d * d
 			}
-			zm := m.BN.Momentum
-			zrm[ch] = T((1-zm)*float64(zrm[ch]) + zm*mz)
-			zrv[ch] = T((1-zm)*float64(zrv[ch]) + zm*vz/(nf-1))
+			kern.UpdateRunning(&zrm[ch], &zrv[ch], mz, vz, nf, m.BN.Momentum)
 			rz := 1 / math.Sqrt(vz/nf+m.BN.Eps)
 			st.rz[ch] = rz
 			for i := range n {

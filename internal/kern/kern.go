@@ -24,3 +24,11 @@ func SameType(op string, ts ...*tensor.Tensor) {
 		}
 	}
 }
+
+// UpdateRunning moves a BatchNorm channel's running mean and variance
+// towards the batch's, mean mu and Σ(x−mu)² sq over m values, as PyTorch
+// does: the running variance takes the unbiased batch variance.
+func UpdateRunning[T Float](rm, rv *T, mu, sq, m, momentum float64) {
+	*rm = T((1-momentum)*float64(*rm) + momentum*mu)
+	*rv = T((1-momentum)*float64(*rv) + momentum*sq/(m-1))
+}
