@@ -178,24 +178,17 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 						dot += d
 					}
 				}
+				cg := gradOfChannel(sumG, dot, istd[ch], float64(ws[ch]), m, training)
 				if gw != nil {
-					gw[ch] += T(dot * istd[ch])
+					gw[ch] += T(cg.dw)
 				}
 				if gb != nil {
-					gb[ch] += T(sumG)
+					gb[ch] += T(cg.db)
 				}
 				if gx == nil {
 					continue
 				}
-				// dx = (g − mean(g) − (x−mean)·k)·gamma·istd, where in
-				// training k·(x−mean) is the projection of g on x̂ and
-				// mean(g) the shift through the batch mean; in evaluation
-				// both vanish.
-				var gm, k T
-				if training {
-					gm, k = T(sumG/m), T(dot*istd[ch]*istd[ch]/m)
-				}
-				mu, a := T(mean[ch]), T(float64(ws[ch])*istd[ch])
+				gm, k, mu, a := T(cg.gm), T(cg.k), T(mean[ch]), T(cg.a)
 				for i := range bn.n {
 					simd.GradRun(plane(gx, bn, i, ch), plane(gs, bn, i, ch), plane(xs, bn, i, ch), maskPlane(mask, bn, i, ch), gm, mu, k, a, overwrite)
 				}
@@ -203,6 +196,21 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 		})
 	}, x, gamma, beta, short)
 	return out
+}
+
+// channelGrad is one channel's share of BatchNorm's backward pass, from
+// its gradient sums Σg and Σg·(x−mean): the weight's and the bias's
+// gradients, and dx = (g − gm − k·(x−mean))·a, where in training k·(x−mean)
+// is the projection of g on x̂ and gm the shift through the batch mean; in
+// evaluation both vanish.
+type channelGrad struct{ dw, db, gm, k, a float64 }
+
+func gradOfChannel(sumG, dot, istd, weight, m float64, training bool) channelGrad {
+	cg := channelGrad{dw: dot * istd, db: sumG, a: weight * istd}
+	if training {
+		cg.gm, cg.k = sumG/m, dot*istd*istd/m
+	}
+	return cg
 }
 
 // maskPlane is plane(mask, ...), or nil for no mask.

@@ -170,32 +170,27 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 				gx, overwrite, done = tensor.GradBlocked16(x)
 			}
 		}
-		for ch := range bn.c {
-			if s == nil {
-				break
+		cgs := make([]channelGrad, bn.c)
+		for ch := range cgs {
+			var sumG, dot float64
+			if s != nil {
+				sumG, dot = s[ch/simd.Lanes].a[ch%simd.Lanes], s[ch/simd.Lanes].b[ch%simd.Lanes]
 			}
-			sumG, dot := s[ch/simd.Lanes].a[ch%simd.Lanes], s[ch/simd.Lanes].b[ch%simd.Lanes]
+			cgs[ch] = gradOfChannel(sumG, dot, istd[ch], float64(ws[ch]), m, training)
 			if gw != nil {
-				gw[ch] += float32(dot * istd[ch])
+				gw[ch] += float32(cgs[ch].dw)
 			}
 			if gb != nil {
-				gb[ch] += float32(sumG)
+				gb[ch] += float32(cgs[ch].db)
 			}
 		}
 		if gx == nil {
 			return
 		}
-		var gm, k [][simd.Lanes]float32
-		if training {
-			gm = lanes(b.nb, func(ch int) float32 { return float32(s[ch/simd.Lanes].a[ch%simd.Lanes] / m) })
-			k = lanes(b.nb, func(ch int) float32 {
-				return float32(s[ch/simd.Lanes].b[ch%simd.Lanes] * istd[ch] * istd[ch] / m)
-			})
-		} else {
-			gm, k = make([][simd.Lanes]float32, b.nb), make([][simd.Lanes]float32, b.nb)
-		}
+		gm := lanes(b.nb, func(ch int) float32 { return float32(cgs[ch].gm) })
+		k := lanes(b.nb, func(ch int) float32 { return float32(cgs[ch].k) })
 		mu := lanes(b.nb, func(ch int) float32 { return float32(mean[ch]) })
-		a := lanes(b.nb, func(ch int) float32 { return float32(float64(ws[ch]) * istd[ch]) })
+		a := lanes(b.nb, func(ch int) float32 { return float32(cgs[ch].a) })
 		b.eachRun(func(i, cb int) {
 			simd.LaneGradRun(b.runOf(gx, i, cb), b.runOf(gs, i, cb), b.runOf(xs, i, cb), runOrNil(mask, i, cb), &gm[cb], &mu[cb], &k[cb], &a[cb], overwrite)
 		})
