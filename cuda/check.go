@@ -213,11 +213,11 @@ func timeAll(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep 
 	}
 	defer func() { err = errors.Join(err, flush.free()) }()
 	fmt.Fprintf(w, "\n== timings: median of %d after %d warm-up runs (CUDA events, L2 flushed before each run) ==\n", opt.Reps, opt.Warmup)
-	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeSRM(d, s, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeOps(d, s, srmOps, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\n== block tail timings: median of %d after %d warm-up runs, L2 flushed before each; xcopy is the fraction of the bandwidth floor (4 maps forward, 7 backward, at the copy kernel's speed) ==\n", opt.Reps, opt.Warmup)
-	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeTail(d, s, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeOps(d, s, tailOps, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
 		return err
 	}
 	if opt.Variants {
@@ -755,151 +755,146 @@ func fillRandom(b *Buffer, host []float32, scale float64, rng *rand.Rand) error 
 	return b.CopyFrom(host)
 }
 
-// timeSRM times the three SRM operations on one shape. Inputs are random
-// (never zeros: they can run faster than real data); parameters are random
-// too so that the gates vary.
-func timeSRM(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
-	l, err := d.NewSRM(s.C)
-	if err != nil {
-		return nil, err
-	}
-	bufs, err := allocFloats(d, s.Len(), s.Len(), s.Len(), s.Len())
-	if err != nil {
-		return nil, errors.Join(err, l.Free())
-	}
-	x, out, dout, dx := bufs[0], bufs[1], bufs[2], bufs[3]
-	ws, err := l.NewWorkspace(s)
-	if err != nil {
-		return nil, errors.Join(err, l.Free(), freeAll(bufs...))
-	}
-	grads, err := l.NewGrads()
-	if err != nil {
-		return nil, errors.Join(err, l.Free(), freeAll(bufs...), ws.Free())
-	}
-	defer func() { err = errors.Join(err, l.Free(), freeAll(bufs...), ws.Free(), grads.Free()) }()
-
-	host := make([]float32, s.Len())
-	if err := errors.Join(fillRandom(x, host, 2, rng), fillRandom(dout, host, 1, rng), fillRandom(l.CFC, host[:2*s.C], 1, rng)); err != nil {
-		return nil, err
-	}
-
-	eval, err := l.ForwardEval(x, out, nil, s)
-	if err != nil {
-		return nil, err
-	}
-	train, err := l.ForwardTrain(x, out, ws)
-	if err != nil {
-		return nil, err
-	}
-	back, err := l.Backward(x, dout, dx, ws, grads)
-	if err != nil {
-		return nil, err
-	}
-	both, err := train.Then(back)
-	if err != nil {
-		return nil, err
-	}
-	for _, op := range []struct {
-		name string
-		plan *Plan
-		maps int
-	}{
-		{"eval_fwd", eval, 2},
-		{"train_fwd", train, 3},
-		{"train_fwd_bwd", both, 8},
-	} {
-		t, err := timePlan(d, s, op.name, op.plan, op.maps, opt, copyGBs, flush)
-		if err != nil {
-			return nil, err
-		}
-		ts = append(ts, t)
-	}
-	return ts, nil
-}
-
-// tailTiming is what the block tail's timings run on: an SRM, a
-// BatchNorm and the maps of one shape, filled with random values.
-type tailTiming struct {
+// timedOps is what cuda-check's timings run on: an SRM, the block tail
+// with it and the plain one, their workspaces and gradients, and random
+// maps of one shape (never zeros, which can run faster than real data;
+// parameters random too, so that the gates vary).
+type timedOps struct {
+	s                               Shape
 	srm                             *SRM
-	bn                              BN
+	ws                              *SRMWorkspace
+	grads                           *SRMGrads
+	tails                           map[string]*timedTail // "srm_tail_", "plain_tail_"
 	x, short, out, dout, dx, dshort *Buffer
-	bufs                            []*Buffer
+	frees                           []func() error
 }
 
-func newTailTiming(d *Device, s Shape, rng *rand.Rand) (*tailTiming, error) {
+type timedTail struct {
+	t     *Tail
+	ws    *TailWorkspace
+	grads *TailGrads
+}
+
+// opMaps are the maps each timed operation must move: SRM's eval forward
+// reads and writes once, training forward reads x twice, forward+backward
+// adds x and dout twice each and dx; a tail's forward reads x twice and
+// short and writes out, its backward (gradients written, not accumulated)
+// moves 7 (see srm.cu).
+var opMaps = map[string]int{"eval_fwd": 2, "train_fwd": 3, "train_fwd_bwd": 8,
+	"srm_tail_fwd": 4, "srm_tail_bwd": 7, "plain_tail_fwd": 4, "plain_tail_bwd": 7}
+
+func newTimedOps(d *Device, s Shape, rng *rand.Rand) (f *timedOps, err error) {
+	f = &timedOps{s: s, tails: map[string]*timedTail{}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, f.free())
+		}
+	}()
 	n, c := s.Len(), s.C
-	l, err := d.NewSRM(c)
-	if err != nil {
+	if f.srm, err = d.NewSRM(c); err != nil {
 		return nil, err
 	}
+	f.frees = append(f.frees, f.srm.Free)
 	bufs, err := allocFloats(d, n, n, n, n, n, n, c, c, c, c)
 	if err != nil {
-		return nil, errors.Join(err, l.Free())
+		return f, err
 	}
-	f := &tailTiming{srm: l, bufs: bufs, x: bufs[0], short: bufs[1], out: bufs[2], dout: bufs[3], dx: bufs[4], dshort: bufs[5],
-		bn: BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}}
+	f.frees = append(f.frees, func() error { return freeAll(bufs...) })
+	f.x, f.short, f.out, f.dout, f.dx, f.dshort = bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
+	bn := BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}
 	host := make([]float32, n)
 	ones := make([]float32, c)
 	for i := range ones {
 		ones[i] = 1
 	}
 	if err := errors.Join(fillRandom(f.x, host, 2, rng), fillRandom(f.short, host, 1, rng), fillRandom(f.dout, host, 1, rng),
-		fillRandom(l.CFC, host[:2*c], 1, rng), f.bn.Gamma.CopyFrom(ones), f.bn.RunningVar.CopyFrom(ones),
-		fillRandom(f.bn.Beta, host[:c], 0.5, rng), fillRandom(f.bn.RunningMean, host[:c], 0.5, rng)); err != nil {
-		return nil, errors.Join(err, f.free())
+		fillRandom(f.srm.CFC, host[:2*c], 1, rng), bn.Gamma.CopyFrom(ones), bn.RunningVar.CopyFrom(ones),
+		fillRandom(bn.Beta, host[:c], 0.5, rng), fillRandom(bn.RunningMean, host[:c], 0.5, rng)); err != nil {
+		return f, err
+	}
+	if f.ws, err = f.srm.NewWorkspace(s); err != nil {
+		return f, err
+	}
+	f.frees = append(f.frees, f.ws.Free)
+	if f.grads, err = f.srm.NewGrads(); err != nil {
+		return f, err
+	}
+	f.frees = append(f.frees, f.grads.Free)
+	for name, srm := range map[string]*SRM{"srm_tail_": f.srm, "plain_tail_": nil} {
+		tt := &timedTail{}
+		if tt.t, err = d.BlockTail(c, bn, srm); err != nil {
+			return f, err
+		}
+		if tt.ws, err = tt.t.NewWorkspace(s); err != nil {
+			return f, err
+		}
+		f.frees = append(f.frees, tt.ws.Free)
+		if tt.grads, err = tt.t.NewGrads(); err != nil {
+			return f, err
+		}
+		f.frees = append(f.frees, tt.grads.Free)
+		f.tails[name] = tt
 	}
 	return f, nil
 }
 
-func (f *tailTiming) free() error { return errors.Join(f.srm.Free(), freeAll(f.bufs...)) }
+func (f *timedOps) free() error {
+	var errs []error
+	for _, free := range f.frees {
+		errs = append(errs, free())
+	}
+	return errors.Join(errs...)
+}
 
-// timeTail times the block tail's forward and backward passes on one
-// shape, with an SRM and plain, with random inputs and parameters. The
-// backward pass writes x's and short's gradients without accumulating: it
-// moves 7 maps, the forward pass 4.
-func timeTail(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
-	f, err := newTailTiming(d, s, rng)
+// plan plans op (a key of opMaps) with the plane kernels' geometry from
+// pick. A backward pass reads what its forward pass left in out and the
+// workspace: time the forward first.
+func (f *timedOps) plan(op string, pick picker) (*Plan, error) {
+	switch op {
+	case "eval_fwd":
+		return f.srm.forwardEval(f.x, f.out, nil, f.s, pick)
+	case "train_fwd":
+		return f.srm.forwardTrain(f.x, f.out, f.ws, pick)
+	case "train_fwd_bwd":
+		train, err := f.srm.forwardTrain(f.x, f.out, f.ws, pick)
+		if err != nil {
+			return nil, err
+		}
+		back, err := f.srm.backward(f.x, f.dout, f.dx, f.ws, f.grads, pick)
+		if err != nil {
+			return nil, err
+		}
+		return train.Then(back)
+	}
+	for name, tt := range f.tails {
+		switch op {
+		case name + "fwd":
+			return tt.t.forward(f.x, f.short, f.out, tt.ws, pick)
+		case name + "bwd":
+			return tt.t.backward(f.x, f.out, f.dout, f.dx, f.dshort, tt.ws, tt.grads, false, false, false, pick)
+		}
+	}
+	return nil, fmt.Errorf("cuda: no timed operation %q", op)
+}
+
+// timeOps times ops (keys of opMaps, each backward after its forward) on
+// one shape with geometryFor's kernels.
+func timeOps(d *Device, s Shape, ops []string, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
+	f, err := newTimedOps(d, s, rng)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, f.free()) }()
-	l, bn, c := f.srm, f.bn, s.C
-	x, short, out, dout, dx, dshort := f.x, f.short, f.out, f.dout, f.dx, f.dshort
-	for _, srm := range []*SRM{l, nil} {
-		name := "plain_tail_"
-		if srm != nil {
-			name = "srm_tail_"
-		}
-		t, err := d.BlockTail(c, bn, srm)
+	for _, op := range ops {
+		p, err := f.plan(op, geometryFor)
 		if err != nil {
-			return nil, err
+			return ts, err
 		}
-		ws, err := t.NewWorkspace(s)
+		t, err := timePlan(d, s, op, p, opMaps[op], opt, copyGBs, flush)
 		if err != nil {
-			return nil, err
+			return ts, err
 		}
-		grads, err := t.NewGrads()
-		if err != nil {
-			return nil, errors.Join(err, ws.Free())
-		}
-		fwd, err := t.Forward(x, short, out, ws)
-		var bwd *Plan
-		if err == nil {
-			bwd, err = t.Backward(x, out, dout, dx, dshort, ws, grads, false, false, false)
-		}
-		// The forward runs timed first leave out and ws as the backward
-		// pass reads them.
-		var tf, tb Timing
-		if err == nil {
-			tf, err = timePlan(d, s, name+"fwd", fwd, 4, opt, copyGBs, flush)
-		}
-		if err == nil {
-			tb, err = timePlan(d, s, name+"bwd", bwd, 7, opt, copyGBs, flush)
-		}
-		if err = errors.Join(err, ws.Free(), grads.Free()); err != nil {
-			return nil, err
-		}
-		ts = append(ts, tf, tb)
+		ts = append(ts, t)
 	}
 	return ts, nil
 }
@@ -947,16 +942,20 @@ func checkVariants(ctx context.Context, d *Device, shapes []Shape, w io.Writer, 
 	return nil
 }
 
+// srmOps, tailOps and variantOps are the operations the timing tables
+// time, in their order.
+var (
+	srmOps  = []string{"eval_fwd", "train_fwd", "train_fwd_bwd"}
+	tailOps = []string{"srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"}
+)
+
 // variantOps are the operations timeVariants times, in its table's order.
 var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail_bwd"}
 
 // timeVariants times each timed shape's operations under every layout of
 // geometryVariants, in forward and reverse plane order, into rep.Variants,
-// and prints a line per shape, layout and order. A copy through twice the
-// L2 cache runs untimed before every run: back to back, a run that ends
-// on the first planes (reverse order) would hand the next run's first
-// pass the data it starts on, a gain that a step of training, other layers
-// in between, does not see.
+// and prints a line per shape, layout and order, each run after flush
+// (see l2Flush).
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
 		"previous choice; rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
@@ -982,38 +981,11 @@ func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer,
 // so forward order only), SRM's training forward and backward, and the
 // SRM block tail's forward and backward passes, on random inputs.
 func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand, w io.Writer) (ts []Timing, err error) {
-	f, err := newTailTiming(d, s, rng)
+	f, err := newTimedOps(d, s, rng)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, f.free()) }()
-	l, bn, c := f.srm, f.bn, s.C
-	x, short, out, dout, dx, dshort := f.x, f.short, f.out, f.dout, f.dx, f.dshort
-	ws, err := l.NewWorkspace(s)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, ws.Free()) }()
-	grads, err := l.NewGrads()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, grads.Free()) }()
-	tail, err := d.BlockTail(c, bn, l)
-	if err != nil {
-		return nil, err
-	}
-	tws, err := tail.NewWorkspace(s)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, tws.Free()) }()
-	tgrads, err := tail.NewGrads()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, tgrads.Free()) }()
-
 	L, P := s.PlaneSize(), s.Planes()
 	fwd, bwd, prev := geometryFor(L, P, false), geometryFor(L, P, true), previousGeometry(L, P)
 	for _, g := range geometryVariants(L, P) {
@@ -1032,27 +1004,6 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 				order = "rev"
 			}
 			label := fmt.Sprintf("%s %s %s", role, g.tag(), order)
-			plans := map[string]*Plan{}
-			var errs []error
-			add := func(op string) func(*Plan, error) {
-				return func(p *Plan, err error) {
-					plans[op] = p
-					errs = append(errs, err)
-				}
-			}
-			if !rev {
-				add("eval_fwd")(l.forwardEval(x, out, nil, s, pick))
-			}
-			train, err1 := l.forwardTrain(x, out, ws, pick)
-			back, err2 := l.backward(x, dout, dx, ws, grads, pick)
-			if err1 == nil && err2 == nil {
-				add("train_fwd_bwd")(train.Then(back))
-			}
-			add("srm_tail_fwd")(tail.forward(x, short, out, tws, pick))
-			add("srm_tail_bwd")(tail.backward(x, out, dout, dx, dshort, tws, tgrads, false, false, false, pick))
-			if err := errors.Join(append(errs, err1, err2)...); err != nil {
-				return ts, fmt.Errorf("%s: %w", label, err)
-			}
 			mark := " "
 			switch g {
 			case fwd:
@@ -1062,14 +1013,17 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			}
 			fmt.Fprintf(w, "%-14s %-18s", s, label+mark)
 			// The tail's forward runs before its backward, which reads
-			// what they leave in out and tws.
+			// what it leaves in out and the workspace.
 			for _, op := range variantOps {
-				p := plans[op]
-				if p == nil {
-					fmt.Fprintf(w, " %17s", "-")
+				if op == "eval_fwd" && rev {
+					fmt.Fprintf(w, " %17s", "-") // one pass: no second to reverse
 					continue
 				}
-				t, err := timePlan(d, s, op, p, variantMaps[op], opt, copyGBs, flush)
+				p, err := f.plan(op, pick)
+				if err != nil {
+					return ts, fmt.Errorf("%s: %w", label, err)
+				}
+				t, err := timePlan(d, s, op, p, opMaps[op], opt, copyGBs, flush)
 				if err != nil {
 					return ts, fmt.Errorf("%s: %w", label, err)
 				}
@@ -1082,7 +1036,3 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 	}
 	return ts, nil
 }
-
-// variantMaps are the maps each of variantOps must move (see timeSRM and
-// timeTail).
-var variantMaps = map[string]int{"eval_fwd": 2, "train_fwd_bwd": 8, "srm_tail_fwd": 4, "srm_tail_bwd": 7}
