@@ -81,7 +81,7 @@ func geometryFor(L, planes int, backward bool) geometry {
 }
 
 // groupFor is geometryFor's group layout for planes of L values, if they
-// fit in one warp's lanes, 8 values each.
+// fit in one warp's lanes: 4 values a lane up to 128, 8 up to 256.
 func groupFor(L, planes int) (geometry, bool) {
 	vec, n := L%4 == 0, L
 	if vec {

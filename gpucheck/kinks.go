@@ -97,30 +97,30 @@ func kinks(c, engine string, ref, other *tensor.Tensor, refNames, otherNames map
 	return res
 }
 
-// alignMasks compares a reference ReLU output with the GPU's and returns
-// the elements where their masks differ with the GPU's values, which the
-// caller writes into the reference. The flip's ratio is the largest such
-// value over kinkSlack times the largest difference where the masks agree:
-// at most 1 when every flip is within rounding.
-func alignMasks(ref, gpu []float64) (flip, map[int]float64) {
+// alignMasks compares a reference ReLU output with the other engine's and
+// returns the elements where their masks differ with the other's values,
+// which the caller writes into the reference. The flip's ratio is the
+// largest such value over kinkSlack times the largest difference where the
+// masks agree: at most 1 when every flip is within rounding.
+func alignMasks(ref, other []float64) (flip, map[int]float64) {
 	var agree, scale float64
 	for i, r := range ref {
 		scale = max(scale, r)
-		if (r > 0) == (gpu[i] > 0) {
-			agree = max(agree, math.Abs(r-gpu[i]))
+		if (r > 0) == (other[i] > 0) {
+			agree = max(agree, math.Abs(r-other[i]))
 		}
 	}
 	var f flip
 	at := map[int]float64{}
 	for i, r := range ref {
-		if (r > 0) == (gpu[i] > 0) {
+		if (r > 0) == (other[i] > 0) {
 			continue
 		}
-		v := max(r, gpu[i])
+		v := max(r, other[i])
 		f.count++
 		f.ratio = max(f.ratio, v/(kinkSlack*agree)) // +Inf where the rest agrees exactly
 		f.rel = max(f.rel, v/scale)
-		at[i] = gpu[i]
+		at[i] = other[i]
 	}
 	return f, at
 }
@@ -156,19 +156,7 @@ func reluOutputs(t *tensor.Tensor, names map[*tensor.Tensor]string) map[string][
 	keys := map[*tensor.Tensor]string{}
 	out := map[string][]valued{}
 	for _, r := range t.Graph() {
-		ins := r.Inputs()
-		k := ""
-		for _, in := range ins {
-			if n, ok := names[in]; ok && in != nil {
-				k = n
-				break
-			}
-		}
-		for _, in := range ins {
-			if k == "" {
-				k = keys[in]
-			}
-		}
+		k := resultKey(r.Inputs(), names, keys)
 		if k == "" {
 			continue
 		}
@@ -178,4 +166,20 @@ func reluOutputs(t *tensor.Tensor, names map[*tensor.Tensor]string) map[string][
 		}
 	}
 	return out
+}
+
+// resultKey is reluOutputs' name for a result that read ins: the first
+// named parameter among them, else the first named result's name.
+func resultKey(ins []*tensor.Tensor, names, keys map[*tensor.Tensor]string) string {
+	for _, in := range ins {
+		if n, ok := names[in]; ok {
+			return n
+		}
+	}
+	for _, in := range ins {
+		if k := keys[in]; k != "" {
+			return k
+		}
+	}
+	return ""
 }
