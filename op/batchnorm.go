@@ -206,7 +206,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 type channelGrad struct{ dw, db, gm, k, a float64 }
 
 func gradOfChannel(sumG, dot, istd, weight, m float64, training bool) channelGrad {
-	cg := channelGrad{dw: dot * istd, db: sumG, a: weight * istd}
+	cg := channelGrad{dw: dot * istd, db: sumG, a: weight * istd} // db is Σg itself, named for its use
 	if training {
 		cg.gm, cg.k = sumG/m, dot*istd*istd/m
 	}

@@ -77,12 +77,15 @@ func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
 		one := simd.Splat(1)
 		parallel.For(n*nb, run, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				// g·1 + d: d added to every row (to zeros when first).
-				dst := gx[r*run : (r+1)*run]
+				// d written into every row when first, else g·1 + d.
+				dst, d := gx[r*run:(r+1)*run], gs[r*simd.Lanes:(r+1)*simd.Lanes]
 				if first {
-					clear(dst)
+					for j := 0; j < len(dst); j += simd.Lanes {
+						copy(dst[j:], d)
+					}
+					continue
 				}
-				simd.LaneAffine(dst, dst, one, (*[simd.Lanes]float32)(gs[r*simd.Lanes:]), false)
+				simd.LaneAffine(dst, dst, one, (*[simd.Lanes]float32)(d), false)
 			}
 		})
 		done()

@@ -127,20 +127,28 @@ func float64s(count, k int) [][]float64 {
 	return s
 }
 
+// tailVals reads a tensor's values in the layout the tail runs in:
+// blocked where bl is set.
+func tailVals[T kern.Float](bl *blockedPlanes) func(*tensor.Tensor) []T {
+	if bl != nil {
+		return blockedVals[T]
+	}
+	return kern.Vals[T]
+}
+
 func srmTail[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short *tensor.Tensor) (out, gates *tensor.Tensor) {
 	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
 	nf, lf := float64(n), float64(hw)
 	bl := blockedTail(x, short)
 	gates = tensor.New(x.DType(), n, c, 1, 1)
 	gs := kern.Vals[T](gates)
-	var xs, ss, ys []T
 	if bl != nil {
 		out = tensor.EmptyBlocked16(x.Shape()...)
-		xs, ss, ys = blockedVals[T](x), blockedVals[T](short), blockedVals[T](out)
 	} else {
 		out = tensor.EmptyLike(x)
-		xs, ss, ys = kern.Vals[T](x), kern.Vals[T](short), kern.Vals[T](out)
 	}
+	vals := tailVals[T](bl)
+	xs, ss, ys := vals(x), vals(short), vals(out)
 	bw, bb, brm, brv := kern.Vals[T](bn.Weight), kern.Vals[T](bn.Bias), kern.Vals[T](bn.RunningMean), kern.Vals[T](bn.RunningVar)
 	cw := kern.Vals[T](m.CFC)
 	zw, zb, zrm, zrv := kern.Vals[T](m.BN.Weight), kern.Vals[T](m.BN.Bias), kern.Vals[T](m.BN.RunningMean), kern.Vals[T](m.BN.RunningVar)
@@ -246,10 +254,7 @@ func gradVals[T kern.Float](t *tensor.Tensor) []T {
 func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, short, out, grad *tensor.Tensor, st *tailStats, bl *blockedPlanes) {
 	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
 	nf, lf := float64(n), float64(hw)
-	vals := kern.Vals[T]
-	if bl != nil {
-		vals = blockedVals[T]
-	}
+	vals := tailVals[T](bl)
 	xs, ys, ds := vals(x), vals(out), vals(grad)
 	// dr, the gradient past the ReLU, is the shortcut's gradient; it goes
 	// where grad is when this function owns grad (nothing else reads it

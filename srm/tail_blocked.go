@@ -217,9 +217,6 @@ func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs := grad.F32()
 		dx, first, done := tensor.GradBlocked16(x)
-		if first {
-			clear(dx)
-		}
 		b.each(func(at, p0 int) {
 			// dx += gAvg + gStd·(x − mean), as x·gStd + (gAvg − gStd·mean).
 			var a, off [simd.Lanes]float32
@@ -237,7 +234,11 @@ func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 				a[l], off[l] = float32(gStd), float32(gAvg-gStd*mean[pl])
 			}
 			d := dx[at : at+b.run]
-			simd.LaneAffineAdd(d, xs[at:at+b.run], d, &a, &off, false)
+			if first {
+				simd.LaneAffine(d, xs[at:at+b.run], &a, &off, false)
+			} else {
+				simd.LaneAffineAdd(d, xs[at:at+b.run], d, &a, &off, false)
+			}
 		})
 		done()
 	}, x)
