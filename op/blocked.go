@@ -18,12 +18,7 @@ func addBlocked(a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 		simd.Add(ys[lo:hi], as[lo:hi], bs[lo:hi], relu)
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs, own := gradOwned16(out, grad)
-		g := grad
-		if !own {
-			g = tensor.EmptyBlocked16(grad.Shape()...)
-		}
-		ms := tensor.Blocked16(g)
+		gs, g, ms, own := gradPast16(out, grad)
 		switch {
 		case relu:
 			parallel.For(len(ms), 1, func(lo, hi int) {
@@ -49,6 +44,18 @@ func addBlocked(a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 func gradOwned16(out, grad *tensor.Tensor) ([]float32, bool) {
 	gs := tensor.Blocked16(grad)
 	return gs, !out.RequiresGrad() && tensor.IsBlocked16(grad)
+}
+
+// gradPast16 is gradOwned16 with somewhere to write the gradient past a
+// ReLU, which goes on to the inputs: grad itself where out's backward
+// function owns it, else a new blocked tensor (m, and its values ms).
+func gradPast16(out, grad *tensor.Tensor) (gs []float32, m *tensor.Tensor, ms []float32, own bool) {
+	gs, own = gradOwned16(out, grad)
+	m = grad
+	if !own {
+		m = tensor.EmptyBlocked16(grad.Shape()...)
+	}
+	return gs, m, tensor.Blocked16(m), own
 }
 
 // globalAvgPoolBlocked is the global average pool of a float32 map in the
@@ -114,12 +121,7 @@ func scaleAddReLUBlocked(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		// m, the gradient past the ReLU, is the shortcut's gradient; it
 		// goes where grad is when this function owns grad.
-		dy, own := gradOwned16(out, grad)
-		m := grad
-		if !own {
-			m = tensor.EmptyBlocked16(grad.Shape()...)
-		}
-		ms := tensor.Blocked16(m)
+		dy, m, ms, _ := gradPast16(out, grad)
 		var dx, dg []float32
 		first, done := false, func() {}
 		if x.NeedsGrad() {
