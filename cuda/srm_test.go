@@ -272,46 +272,11 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick picker) [][]float32
 	t.Helper()
 	d, drv, _ := openFake(t)
 	drv.emulator = emu
-	n, c := s.Len(), s.C
-	bufs, err := allocFloats(d, n, n, n, n, n, n, c, c, c, c)
+	f, err := newTimedOps(d, s, rand.New(rand.NewPCG(13, 14)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, short, out, dout, dx, dshort := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]
-	bn := BN{Gamma: bufs[6], Beta: bufs[7], RunningMean: bufs[8], RunningVar: bufs[9], Eps: 1e-5, Momentum: 0.1}
-	l, err := d.NewSRM(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(13, 14))
-	for _, b := range append(bufs[:8:8], l.CFC, l.Gamma) {
-		if err := fillRandom(b, make([]float32, b.Len()), 1, rng); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := bn.RunningVar.CopyFrom(slices.Repeat([]float32{1}, c)); err != nil {
-		t.Fatal(err)
-	}
-	ws, err := l.NewWorkspace(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grads, err := l.NewGrads()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tail, err := d.BlockTail(c, bn, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tws, err := tail.NewWorkspace(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tgrads, err := tail.NewGrads()
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer f.free()
 	var got [][]float32
 	keep := func(bs ...*Buffer) {
 		for _, b := range bs {
@@ -334,12 +299,12 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick picker) [][]float32
 			t.Fatal(drv.emuErr)
 		}
 	}
-	exec(l.forwardTrain(x, out, ws, pick))
-	exec(l.backward(x, dout, dx, ws, grads, pick))
-	keep(out, dx, grads.CFC)
-	exec(tail.forward(x, short, out, tws, pick))
-	exec(tail.backward(x, out, dout, dx, dshort, tws, tgrads, true, true, false, pick))
-	keep(out, dx, dshort, tgrads.Gamma)
+	exec(f.plan("train_fwd_bwd", pick))
+	keep(f.out, f.dx, f.grads.CFC)
+	tt := f.tails["srm_tail_"]
+	exec(tt.t.forward(f.x, f.short, f.out, tt.ws, pick))
+	exec(tt.t.backward(f.x, f.out, f.dout, f.dx, f.dshort, tt.ws, tt.grads, true, true, false, pick))
+	keep(f.out, f.dx, f.dshort, tt.grads.Gamma)
 	return got
 }
 
