@@ -505,7 +505,7 @@ func checkSRMCase(d *Device, s Shape, pick picker, rng *rand.Rand) ([]CheckResul
 	if r.err != nil {
 		return r.done()
 	}
-	k := plan.Kernels()
+	k := stages(plan)
 	r.compare("train mean", k[0], ws.Mean, trainRef.mean, forwardLimit)
 	r.compare("train std", k[0], ws.Std, trainRef.std, forwardLimit)
 	r.compare("train zhat", k[1], ws.ZHat, trainRef.zhat, forwardLimit)
@@ -523,12 +523,24 @@ func checkSRMCase(d *Device, s Shape, pick picker, rng *rand.Rand) ([]CheckResul
 	if r.err != nil {
 		return r.done()
 	}
-	k = plan.Kernels()
+	k = stages(plan)
 	r.compare("dcfc", k[1], grads.CFC, g.dcfc, gradientLimit)
 	r.compare("dgamma", k[1], grads.Gamma, g.dgamma, gradientLimit)
 	r.compare("dbeta", k[1], grads.Beta, g.dbeta, gradientLimit)
 	r.compare("dx", k[2], dxb, g.dx, gradientLimit)
 	return r.done()
+}
+
+// stages names the kernel of each stage of a training pass pair's plan,
+// for the checks' messages: 0 the first pass, 1 the per-channel step, 2
+// the second pass. A by-channel plan's one kernel runs all three.
+func stages(p *Plan) [3]string {
+	k := p.Kernels()
+	var out [3]string
+	for i := range out {
+		out[i] = k[min(i, len(k)-1)]
+	}
+	return out
 }
 
 // checkTailCase runs a block tail's forward and backward passes on random
@@ -591,7 +603,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick picker, rng *rand.R
 	if r.err != nil {
 		return r.done()
 	}
-	k := plan.Kernels()
+	k := stages(plan)
 	r.compare(name+"out", k[2], outb, f.out, forwardLimit)
 	r.compare(name+"BN run mean", k[1], bn.RunningMean, f.bn.runningMean, forwardLimit)
 	r.compare(name+"BN run var", k[1], bn.RunningVar, f.bn.runningVar, forwardLimit)
@@ -644,7 +656,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick picker, rng *rand.R
 	if r.err != nil {
 		return r.done()
 	}
-	k = plan.Kernels()
+	k = stages(plan)
 	for i, q := range []string{"dx", "dshort", "BN dgamma", "BN dbeta", "SRM dcfc", "SRM dgamma", "SRM dbeta"}[:len(wants)] {
 		kernel := k[1]
 		switch q {
@@ -958,7 +970,7 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // (see l2Flush).
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice; rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
+		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel, its second pass over the channel's planes in reverse; its eval_fwd is its group's); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
 	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
@@ -990,13 +1002,20 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 	fwd, bwd, prev := geometryFor(L, P, false), geometryFor(L, P, true), previousGeometry(L, P)
 	for _, g := range geometryVariants(L, P) {
 		role := "new"
+		if g.channel {
+			role = "chan"
+		}
 		if g.tag() == prev.tag() {
 			role = "old"
 			if g.tag() == fwd.tag() || g.tag() == bwd.tag() {
 				role = "new=old"
 			}
 		}
-		for _, rev := range []bool{false, true} {
+		orders := []bool{false, true}
+		if g.channel {
+			orders = orders[1:] // a channel's second passes always walk its planes in reverse
+		}
+		for _, rev := range orders {
 			g.reverse = rev
 			pick := func(int, int, bool) geometry { return g }
 			order := "fwd"

@@ -35,7 +35,7 @@ func (d *Device) CrossEntropy(logits, labels, loss, probs *Buffer, n, k int) err
 	return d.runNN([]int{2 * n}, func(p *Plan, scratch []*Buffer) error {
 		rowLoss := scratch[0] // n doubles
 		return errors.Join(
-			p.add(kernelRef{nnSource, "nn_ce_forward"}, (n+planesPerCTA-1)/planesPerCTA, maxBlock, logits, labels, probs, rowLoss, int32(n), int32(k)),
+			p.add(kernelRef{nnSource, "nn_ce_forward"}, warpGrid(n), maxBlock, logits, labels, probs, rowLoss, int32(n), int32(k)),
 			p.add(kernelRef{nnSource, "nn_ce_mean"}, 1, maxBlock, rowLoss, loss, int32(n)))
 	})
 }

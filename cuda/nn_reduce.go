@@ -39,7 +39,7 @@ func (d *Device) reductionFor(s BNShape) reduction {
 		units /= 4
 	}
 	if units <= warpReduceMax {
-		return reduction{warp: true, splits: 1, grid: (s.C + planesPerCTA - 1) / planesPerCTA}
+		return reduction{warp: true, splits: 1, grid: warpGrid(s.C)}
 	}
 	target := splitBlocksPerSM * max(d.info.SMs, 1)
 	splits := max(1, min((target+s.C-1)/s.C, (units+minSplitUnits-1)/minSplitUnits))

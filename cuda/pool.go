@@ -135,7 +135,7 @@ func (d *Device) avgPoolPlan(x, y *Buffer, planes, h, w int, rows, cols []PoolSp
 	case window < poolThreadWindow:
 		kernel, grid = "pool_avg_thread", poolBlocks(total)
 	case window <= poolWarpWindow:
-		kernel, grid = "pool_avg_warp", (total+planesPerCTA-1)/planesPerCTA
+		kernel, grid = "pool_avg_warp", warpGrid(total)
 	default:
 		kernel, grid = "pool_avg_block", total
 	}

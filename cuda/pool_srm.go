@@ -40,7 +40,7 @@ func styleCall(op string, planes, plane int, avg, std, max, biased bool) (varian
 	case std && den < 1:
 		err = fmt.Errorf("cuda: %s: the unbiased standard deviation of a plane of %d values is undefined", op, plane)
 	case plane <= poolWarpWindow:
-		variant, grid = "warp", (planes+planesPerCTA-1)/planesPerCTA
+		variant, grid = "warp", warpGrid(planes)
 	default:
 		variant, grid = "block", planes
 	}
@@ -143,7 +143,7 @@ func (d *Device) cfcPlan(t, w, b, z *Buffer, n, c, k int) (*Plan, error) {
 	}
 	kernel, grid := "pool_cfc_thread", poolBlocks(n*c)
 	if k >= poolThreadWindow {
-		kernel, grid = "pool_cfc_warp", (n*c+planesPerCTA-1)/planesPerCTA
+		kernel, grid = "pool_cfc_warp", warpGrid(n*c)
 	}
 	p := &Plan{dev: d}
 	if err := p.add(kernelRef{poolSource, kernel}, grid, maxBlock, t, w, poolOptional(b), z,

@@ -34,6 +34,12 @@ type geometry struct {
 	regs  int    // values (group) or float4s (block) kept per thread
 	grid  int
 	block int
+	// channel runs each training pass pair (first pass, per-channel step,
+	// second pass) as one kernel with a block per channel, the planes in
+	// groups as above (srm.cu's by-channel kernels): group layouts of
+	// smallRegs values a lane only. The eval forward, one pass, keeps the
+	// group kernel.
+	channel bool
 	// reverse walks the planes from the last in the second passes (scaling
 	// and dx): they then start on what the first pass read last, which may
 	// still be in L2.
@@ -105,6 +111,17 @@ func groupGeometry(lanes int, vec bool, regs, planes int) geometry {
 	return geometry{kind: "group", lanes: lanes, vec: vec, regs: regs, grid: (planes + per - 1) / per, block: maxBlock}
 }
 
+// channelFor is the by-channel layout for planes of L values: groupFor's,
+// where that holds the plane in 4 values or float4s a lane.
+func channelFor(L, planes int) (geometry, bool) {
+	g, ok := groupFor(L, planes)
+	if !ok || g.regs != smallRegs {
+		return geometry{}, false
+	}
+	g.channel = true
+	return g, true
+}
+
 // blockFor is a block per plane where the plane's float4s fit in the
 // registers of 256 threads, else the loop kernels.
 func blockFor(L, planes int) geometry {
@@ -140,11 +157,16 @@ func previousGeometry(L, planes int) geometry {
 
 // geometryVariants are the layouts cuda-check times for planes of L
 // values, in forward order: geometryFor's for the forward passes, its
-// choice for the backward passes where that differs, and the previous
-// choice (previousGeometry). Each is in srm.cu's SRM_LAYOUTS.
+// choice for the backward passes where that differs, the by-channel
+// layout where planes fit one (channelFor), and the previous choice
+// (previousGeometry). Each is in srm.cu's SRM_LAYOUTS or CHAN_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
+	candidates := []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true)}
+	if g, ok := channelFor(L, planes); ok {
+		candidates = append(candidates, g)
+	}
 	var out []geometry
-	for _, g := range []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true), previousGeometry(L, planes)} {
+	for _, g := range append(candidates, previousGeometry(L, planes)) {
 		g.reverse = false
 		if !slices.Contains(out, g) {
 			out = append(out, g)
@@ -154,15 +176,19 @@ func geometryVariants(L, planes int) []geometry {
 }
 
 // tag names the layout as srm.cu's kernel names end: "g8f8" (8 lanes a
-// plane, floats, 8 each), "g32v8" (float4s), "block4", "loop".
+// plane, floats, 8 each), "g32v8" (float4s), "block4", "loop", and the
+// by-channel layouts with c for g ("c16f4").
 func (g geometry) tag() string {
 	switch g.kind {
 	case "group":
-		t := 'f'
+		kind, t := 'g', 'f'
+		if g.channel {
+			kind = 'c'
+		}
 		if g.vec {
 			t = 'v'
 		}
-		return fmt.Sprintf("g%d%c%d", g.lanes, t, g.regs)
+		return fmt.Sprintf("%c%d%c%d", kind, g.lanes, t, g.regs)
 	case "block":
 		return fmt.Sprintf("block%d", g.regs)
 	}
@@ -171,9 +197,18 @@ func (g geometry) tag() string {
 
 // kernel names the plane kernel with the given prefix ("srm_eval_",
 // "srm_stats_", "srm_scale_", "srm_bwd_dot_", "srm_bwd_dx_") for this
-// geometry.
+// geometry; a by-channel geometry's plane kernels are its group's.
 func (g geometry) kernel(prefix string) kernelRef {
+	g.channel = false
 	return kernelRef{srmSource, prefix + g.tag()}
+}
+
+// byChannel names the by-channel kernel with the given prefix
+// ("srm_train_", "srm_bwd_", "srm_tail_fwd_", "srm_tail_bwd_") and gives
+// its launch for shape s: a block per channel, as many of its groups as
+// the batch fills, up to maxBlock threads.
+func (g geometry) byChannel(prefix string, s Shape) (k kernelRef, grid, block int) {
+	return kernelRef{srmSource, prefix + g.tag()}, s.C, min(maxBlock, (s.N*g.lanes+31)/32*32)
 }
 
 // order is the second passes' rev argument.
@@ -382,11 +417,15 @@ func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan
 	L, P := s.PlaneSize(), s.Planes()
 	g := pick(L, P, false)
 	p := &Plan{dev: l.dev}
+	step := []any{ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
+		l.Eps, l.Momentum, int32(s.N), int32(s.C)}
+	if g.channel {
+		k, grid, block := g.byChannel("srm_train_", s)
+		return p, p.add(k, grid, block, slices.Concat([]any{x, out}, step, []any{int32(L)})...)
+	}
 	err := errors.Join(
 		p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
-		p.add(kernelRef{srmSource, "srm_train_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
-			ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
-			l.Eps, l.Momentum, int32(s.N), int32(s.C)),
+		p.add(kernelRef{srmSource, "srm_train_gate"}, warpGrid(s.C), maxBlock, step...),
 		p.add(g.kernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P), g.order()),
 	)
 	return p, err
@@ -410,11 +449,15 @@ func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, p
 	L, P := s.PlaneSize(), s.Planes()
 	g := pick(L, P, true)
 	p := &Plan{dev: l.dev}
+	step := []any{ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
+		grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)}
+	if g.channel {
+		k, grid, block := g.byChannel("srm_bwd_", s)
+		return p, p.add(k, grid, block, append([]any{x, dout, dx}, step...)...)
+	}
 	err := errors.Join(
 		p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
-		p.add(kernelRef{srmSource, "srm_bwd_gate"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
-			ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
-			grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)),
+		p.add(kernelRef{srmSource, "srm_bwd_gate"}, warpGrid(s.C), maxBlock, step...),
 		p.add(g.kernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P), g.order()),
 	)
 	return p, err
@@ -433,6 +476,10 @@ func (d *Device) CopyPlan(dst, src *Buffer, n int) (*Plan, error) {
 	err := p.add(kernelRef{"copy.cu", "copy_f32x4"}, grid, maxBlock, src, dst, int64(n4))
 	return p, err
 }
+
+// warpGrid is the grid of a kernel that gives each of n items (planes,
+// channels, rows) a warp of maxBlock-thread blocks.
+func warpGrid(n int) int { return (n + planesPerCTA - 1) / planesPerCTA }
 
 // allocFloats allocates buffers of the given float counts, all or none.
 func allocFloats(d *Device, counts ...int) ([]*Buffer, error) {

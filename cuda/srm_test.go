@@ -57,8 +57,8 @@ func TestGeometry(t *testing.T) {
 		h, w int
 		want string
 	}{
-		{7, 7, "g16f4 g32f2"},
-		{14, 14, "g16v4 g32f8"},
+		{7, 7, "g16f4 c16f4 g32f2"},
+		{14, 14, "g16v4 c16v4 g32f8"},
 		{28, 28, "g32v8 block1"},
 		{32, 32, "g32v8 block1"},
 		{56, 56, "block4"},
@@ -264,6 +264,47 @@ func TestReverseOrderEmulated(t *testing.T) {
 	}
 }
 
+// TestByChannelEmulated runs SRM's and the block tail's training passes
+// with the by-channel kernels, against the float64 reference (the tail
+// writing and accumulating its gradients, with and without SRM), and
+// expects the same bits as the group kernels they fuse: the per-plane and
+// per-channel code is the same, only the launches differ. Batches of 37
+// take several steps of a block's groups and leave a partial one.
+func TestByChannelEmulated(t *testing.T) {
+	emu := emulator(t)
+	shapes := []Shape{{3, 5, 7, 7}, {37, 3, 7, 7}, {3, 4, 14, 14}, {5, 3, 3, 3}, {3, 7, 8, 8}}
+	if testing.Short() {
+		shapes = shapes[:2]
+	}
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, s := range shapes {
+		t.Run(s.String(), func(t *testing.T) {
+			group, ok := channelFor(s.PlaneSize(), s.Planes())
+			if !ok {
+				t.Fatalf("no by-channel layout for %v", s)
+			}
+			group.channel, group.reverse = false, true
+			channel := group
+			channel.channel = true
+			pick := func(int, int, bool) geometry { return channel }
+			emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkSRMCase(d, s, pick, rng) })
+			for _, gated := range []bool{true, false} {
+				want := map[bool]int{true: 13, false: 7}[gated]
+				for _, acc := range []bool{false, true} {
+					emulatedCase(t, emu, want, func(d *Device) ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, pick, rng) })
+				}
+			}
+			fused := trainingOutputs(t, emu, s, pick)
+			apart := trainingOutputs(t, emu, s, func(int, int, bool) geometry { return group })
+			for i := range fused {
+				if !slices.Equal(fused[i], apart[i]) {
+					t.Errorf("output %d differs between the by-channel kernels and the group kernels", i)
+				}
+			}
+		})
+	}
+}
+
 // trainingOutputs runs SRM's training forward and backward and the SRM
 // block tail's forward and backward (accumulating into dx and dshort) on
 // fixed random inputs of shape s, emulated, and returns their outputs: out,
@@ -308,19 +349,22 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick picker) [][]float32
 	return got
 }
 
-// srmLayouts is the set of layout tags of srm.cu's SRM_LAYOUTS, and "loop".
+// srmLayouts is the set of layout tags of srm.cu's SRM_LAYOUTS and
+// CHAN_LAYOUTS, and "loop".
 func srmLayouts(t *testing.T) map[string]bool {
 	t.Helper()
 	src, err := kernelFS.ReadFile("kernels/srm.cu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	list := string(src)
-	list = list[strings.Index(list, "#define SRM_LAYOUTS"):]
-	list = list[:strings.Index(list, "\n\n")]
 	listed := map[string]bool{"loop": true}
-	for _, f := range strings.Split(list, "X(")[1:] {
-		listed[f[:strings.Index(f, ",")]] = true
+	for _, name := range []string{"SRM_LAYOUTS", "CHAN_LAYOUTS"} {
+		list := string(src)
+		list = list[strings.Index(list, "#define "+name):]
+		list = list[:strings.Index(list, "\n\n")]
+		for _, f := range strings.Split(list, "X(")[1:] {
+			listed[f[:strings.Index(f, ",")]] = true
+		}
 	}
 	return listed
 }
@@ -374,10 +418,10 @@ func TestCheckEmulated(t *testing.T) {
 	}
 	// SRM: 13 quantities on each of the two shapes. The block tail: with
 	// SRM (13) and plain (7) on the checked shape, with SRM only on the
-	// timed one. The variants of 8x8 planes (g4v4, g32f2): SRM, the tail
-	// with SRM and plain; timed in both orders, eval forward only in
-	// forward order.
-	if rep.Failed() != 0 || len(rep.Checks) != 26+33+2*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 2*7 {
+	// timed one. The variants of 8x8 planes (g4v4, c4v4, g32f2): SRM, the
+	// tail with SRM and plain; timed in both orders, eval forward only in
+	// forward order, the by-channel kernels in reverse only.
+	if rep.Failed() != 0 || len(rep.Checks) != 26+33+3*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 2*7+3 {
 		t.Fatalf("%d failed of %d checks, %d timings, %d variant timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings),
 			len(rep.Variants), out.String())
 	}
@@ -391,11 +435,16 @@ func TestCheckEmulated(t *testing.T) {
 		tm.Kernels[5] != "srm_bwd_dx_g32f2" || tm.MedianUS != 6000 {
 		t.Errorf("variant timing %+v", tm)
 	}
-	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 66 checks passed", "copy kernel:", "train_fwd_bwd",
+	fused := rep.Variants[7]
+	if fused.Variant != "chan c4v4 rev" || fused.Op != "train_fwd_bwd" || !slices.Equal(fused.Kernels, []string{"srm_train_c4v4", "srm_bwd_c4v4"}) ||
+		fused.MedianUS != 2000 {
+		t.Errorf("by-channel variant timing %+v", fused)
+	}
+	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 99 checks passed", "copy kernel:", "train_fwd_bwd",
 		"srm_stats_g4v4,srm_train_gate,srm_scale_g4v4", "== block tail against float64", "3x5x7x7        plain accumulate ",
 		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
 		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
-		"3x4x8x8        old g32f2 fwd  "} {
+		"3x4x8x8        old g32f2 fwd  ", "8x13x8x8       c4v4   rev SRM   tail accumulate 13 quantities"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -255,12 +255,16 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick picker) (*
 	}
 	bn := t.BN
 	p := &Plan{dev: t.dev}
+	step := []any{ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2,
+		bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
+		bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(L)}
+	if g.channel {
+		k, grid, block := g.byChannel("srm_tail_fwd_", s)
+		return p, p.add(k, grid, block, append([]any{x, short, out}, step...)...)
+	}
 	err := errors.Join(
 		p.add(g.kernel("srm_tail_stats_"), g.grid, g.block, x, ws.Mean, ws.M2, int32(L), int32(P)),
-		p.add(kernelRef{srmSource, "srm_tail_fwd"}, (s.C+planesPerCTA-1)/planesPerCTA, maxBlock,
-			ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2,
-			bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
-			bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(L)),
+		p.add(kernelRef{srmSource, "srm_tail_fwd"}, warpGrid(s.C), maxBlock, step...),
 		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, ws.Mean, short, out, int32(L), int32(P), g.order()),
 	)
 	return p, err
@@ -315,21 +319,26 @@ func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 	g := pick(L, P, true)
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	bn := t.BN
-	p := &Plan{dev: t.dev}
-	err := errors.Join(
-		p.add(g.kernel("srm_tail_bwd_sums_"), g.grid, g.block, x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot,
-			int32(L), int32(P)),
-		p.add(kernelRef{srmSource, "srm_tail_bwd"}, (c+planesPerCTA-1)/planesPerCTA, maxBlock,
-			ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2, ws.psum, ws.dot, ws.k0, ws.k2,
-			grads.Gamma, grads.Beta, dcfc, dgamma2, dbeta2, nnFlag(accParams), int32(s.N), int32(c), int32(L)))
-	if err != nil || dx == nil {
-		return p, err
-	}
-	// The gradient past the ReLU is in dshort when it was written there
-	// alone; otherwise dout is masked again.
+	step := []any{ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2, ws.psum, ws.dot, ws.k0, ws.k2,
+		grads.Gamma, grads.Beta, dcfc, dgamma2, dbeta2, nnFlag(accParams), int32(s.N), int32(c), int32(L)}
+	// The dx pass's gradient past the ReLU is in dshort when it was
+	// written there alone; otherwise dout is masked again.
 	var grad, mask any = dout, out
 	if dshort != nil && !accShort {
 		grad, mask = dshort, uint64(0)
+	}
+	p := &Plan{dev: t.dev}
+	if g.channel {
+		k, grid, block := g.byChannel("srm_tail_bwd_", s)
+		maps := []any{x, dout, out, dr, nnFlag(accShort), grad, mask, ws.Gain, poolOptional(dx), nnFlag(accX)}
+		return p, p.add(k, grid, block, append(maps, step...)...)
+	}
+	err := errors.Join(
+		p.add(g.kernel("srm_tail_bwd_sums_"), g.grid, g.block, x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot,
+			int32(L), int32(P)),
+		p.add(kernelRef{srmSource, "srm_tail_bwd"}, warpGrid(c), maxBlock, step...))
+	if err != nil || dx == nil {
+		return p, err
 	}
 	err = p.add(g.kernel("srm_tail_dx_"), g.grid, g.block, x, grad, mask, ws.Gain, ws.Mean, ws.k0, ws.k2, dx,
 		nnFlag(accX), int32(L), int32(P), g.order())

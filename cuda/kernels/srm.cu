@@ -129,6 +129,10 @@
 //   *_blockR : one block per plane, float4 accesses (L % 4 == 0), each
 //              thread holding up to R float4s (56x56: block4).
 //   *_loop   : one block per plane, any L, looping over memory.
+// and the training pass pairs of the gGf4 and gGv4 layouts also come as
+// by-channel kernels (srm_train_cGf4 and the like, "by channel" below):
+// one kernel for first pass, per-channel step and second pass, a block
+// per channel.
 // In the group and block shapes a thread issues all its loads before using
 // any (R independent loads in flight, the latency paid once), and keeps the
 // values in registers: the eval forward reads x exactly once, and the
@@ -305,6 +309,7 @@ __device__ __forceinline__ T* opt(float* b, long long off) {
 template <int G, class V>
 struct GroupLayout {
   typedef V T;
+  static constexpr int lanes = G;
   __device__ static int plane() { return blockIdx.x * (blockDim.x / G) + threadIdx.x / G; }
   __device__ static int slot(int k) { return (threadIdx.x & (G - 1)) + G * k; }
   __device__ static int slots(int L) { return L / (int)(sizeof(V) / sizeof(float)); }
@@ -408,12 +413,13 @@ __device__ __forceinline__ void loop_moments(const float* __restrict__ xp, int L
 
 // ---- eval forward: statistics, gate and scaling in one read of x ------------
 
-#define EVAL_PARAMS                                                                                       \
+#define EVAL_BODY                                                                                         \
   const float *__restrict__ x, float *__restrict__ out, float *__restrict__ gates,                      \
       const float *__restrict__ cfc,                                                                    \
       const float *__restrict__ gamma, const float *__restrict__ beta, const float *__restrict__ rmean, \
-      const float *__restrict__ rvar, float eps, int C, int L, int P
-#define EVAL_ARGS x, out, gates, cfc, gamma, beta, rmean, rvar, eps, C, L, P
+      const float *__restrict__ rvar, float eps, int C, int L
+#define EVAL_PARAMS EVAL_BODY, int P
+#define EVAL_ARGS x, out, gates, cfc, gamma, beta, rmean, rvar, eps, C, L
 
 // EvalGate holds a channel's CFC and BN parameters, loaded when the kernel
 // starts so that their latency hides behind the loads of x.
@@ -429,10 +435,9 @@ struct EvalGate {
 };
 
 template <class Lay, int R>
-__device__ __forceinline__ void eval_plane(EVAL_PARAMS) {
+__device__ __forceinline__ void eval_plane(Work w, EVAL_BODY) {
   typedef typename Lay::T T;
   __shared__ float sh[32];
-  const Work w = work<Lay>(P, 0);
   const int p = w.p;
   const EvalGate gate(p % C, cfc, gamma, beta, rmean, rvar, eps);
   const long long off = (long long)p * L;
@@ -466,14 +471,13 @@ extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) {
 // x and y exactly.
 
 #define STATS_PARAMS const float *__restrict__ x, float *__restrict__ mean, float *__restrict__ second, int L, int P
-#define STATS_ARGS(as_std) x, mean, second, as_std, L, P
+#define STATS_ARGS(as_std) x, mean, second, as_std, L
 
 template <class Lay, int R>
-__device__ __forceinline__ void stats_plane(const float* __restrict__ x, float* __restrict__ mean,
-                                            float* __restrict__ second, bool as_std, int L, int P) {
+__device__ __forceinline__ void stats_plane(Work w, const float* __restrict__ x, float* __restrict__ mean,
+                                            float* __restrict__ second, bool as_std, int L) {
   typedef typename Lay::T T;
   __shared__ float sh[32];
-  const Work w = work<Lay>(P, 0);
   const int p = w.p;
   T v[R];
   load<Lay, R>(at<T>(x, (long long)p * L), L, v);
@@ -498,12 +502,18 @@ __device__ __forceinline__ void stats_loop(const float* __restrict__ x, float* _
   }
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(true)); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(false)); }
+extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(true), P); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(false), P); }
 
 // ---- per channel: batch statistics, gates and their gradients ---------------
 // One warp per channel, lanes striding over the batch, in double: the batch
-// variances subtract nearly equal numbers, and these steps are tiny.
+// variances subtract nearly equal numbers, and these steps are tiny. Each
+// step is a device function of its channel, which a per-channel kernel runs
+// on every warp (warp_channel) and a by-channel kernel on its block's first warp
+// (Channel, below).
+
+// warp_channel is the channel of this warp in a per-channel kernel.
+__device__ __forceinline__ int warp_channel() { return blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); }
 
 // batch_moments sets m and v to the mean and biased variance of f(p) over
 // channel c's N planes p, two passes over the batch.
@@ -544,13 +554,14 @@ struct StyleZ {
 };
 
 // Saves zh (per plane) and r (per channel) for the backward pass.
-extern "C" __global__ void __launch_bounds__(256)
-    srm_train_gate(const float* __restrict__ mean, const float* __restrict__ sdev, const float* __restrict__ cfc,
-                   const float* __restrict__ gamma, const float* __restrict__ beta, float* __restrict__ rmean,
-                   float* __restrict__ rvar, float* __restrict__ gate, float* __restrict__ zhat,
-                   float* __restrict__ rstd, float eps, float momentum, int N, int C) {
-  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (c >= C) return;
+#define TRAIN_GATE_PARAMS                                                                         \
+  const float *__restrict__ mean, const float *__restrict__ sdev, const float *__restrict__ cfc,  \
+      const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean, \
+      float *__restrict__ rvar, float *__restrict__ gate, float *__restrict__ zhat,               \
+      float *__restrict__ rstd, float eps, float momentum, int N, int C
+#define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C
+
+__device__ __forceinline__ void train_gate_channel(int c, TRAIN_GATE_PARAMS) {
   const int lane = threadIdx.x & 31;
   const StyleZ z = {cfc[2 * c], cfc[2 * c + 1], mean, sdev};
   double m, v;
@@ -569,15 +580,21 @@ extern "C" __global__ void __launch_bounds__(256)
   }
 }
 
+extern "C" __global__ void __launch_bounds__(256) srm_train_gate(TRAIN_GATE_PARAMS) {
+  const int c = warp_channel();
+  if (c < C) train_gate_channel(c, TRAIN_GATE_ARGS);
+}
+
 // Writes dcfc, dgamma and dbeta (overwrites, never accumulates).
-extern "C" __global__ void __launch_bounds__(256)
-    srm_bwd_gate(const float* __restrict__ dot, const float* __restrict__ mean, const float* __restrict__ sdev,
-                 const float* __restrict__ gate, const float* __restrict__ zhat, const float* __restrict__ rstd,
-                 const float* __restrict__ cfc, const float* __restrict__ gamma, float* __restrict__ k0,
-                 float* __restrict__ k2, float* __restrict__ dcfc, float* __restrict__ dgamma,
-                 float* __restrict__ dbeta, int N, int C, int L) {
-  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (c >= C) return;
+#define BWD_GATE_PARAMS                                                                               \
+  const float *__restrict__ dot, const float *__restrict__ mean, const float *__restrict__ sdev,      \
+      const float *__restrict__ gate, const float *__restrict__ zhat, const float *__restrict__ rstd, \
+      const float *__restrict__ cfc, const float *__restrict__ gamma, float *__restrict__ k0,         \
+      float *__restrict__ k2, float *__restrict__ dcfc, float *__restrict__ dgamma,                   \
+      float *__restrict__ dbeta, int N, int C, int L
+#define BWD_GATE_ARGS dot, mean, sdev, gate, zhat, rstd, cfc, gamma, k0, k2, dcfc, dgamma, dbeta, N, C, L
+
+__device__ __forceinline__ void bwd_gate_channel(int c, BWD_GATE_PARAMS) {
   const int lane = threadIdx.x & 31;
   double sdy = 0.0, sdyz = 0.0;
   for (int n = lane; n < N; n += 32) {
@@ -610,6 +627,11 @@ extern "C" __global__ void __launch_bounds__(256)
     dgamma[c] = (float)sdyz;
     dbeta[c] = (float)sdy;
   }
+}
+
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_gate(BWD_GATE_PARAMS) {
+  const int c = warp_channel();
+  if (c < C) bwd_gate_channel(c, BWD_GATE_ARGS);
 }
 
 // Values reads a per-plane array, for batch_moments.
@@ -687,12 +709,13 @@ __device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, co
 // bias g u. The apply pass centres x on the plane mean m, S (x - m) + g u
 // being S x + B: a mean large against the plane's spread then does not
 // cancel in float. gate, optional, keeps the gates for analyses.
-extern "C" __global__ void __launch_bounds__(256)
-    srm_tail_fwd(TAIL_CHANNEL_PARAMS, float* __restrict__ rmean, float* __restrict__ rvar, float* __restrict__ rmean2,
-                 float* __restrict__ rvar2, float* __restrict__ gain, float* __restrict__ bias,
-                 float* __restrict__ gate, float momentum, float momentum2, int N, int C, int L) {
-  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (c >= C) return;
+#define TAIL_FWD_PARAMS                                                                                 \
+  TAIL_CHANNEL_PARAMS, float *__restrict__ rmean, float *__restrict__ rvar, float *__restrict__ rmean2, \
+      float *__restrict__ rvar2, float *__restrict__ gain, float *__restrict__ bias,                    \
+      float *__restrict__ gate, float momentum, float momentum2, int N, int C, int L
+#define TAIL_FWD_ARGS TAIL_CHANNEL_ARGS, rmean, rvar, rmean2, rvar2, gain, bias, gate, momentum, momentum2, N, C, L
+
+__device__ __forceinline__ void tail_fwd_channel(int c, TAIL_FWD_PARAMS) {
   const int lane = threadIdx.x & 31;
   const TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   for (int n = lane; n < N; n += 32) {
@@ -708,15 +731,21 @@ extern "C" __global__ void __launch_bounds__(256)
   }
 }
 
+extern "C" __global__ void __launch_bounds__(256) srm_tail_fwd(TAIL_FWD_PARAMS) {
+  const int c = warp_channel();
+  if (c < C) tail_fwd_channel(c, TAIL_FWD_ARGS);
+}
+
 // srm_tail_bwd: the parameter gradients (written, or added when acc) and
 // the dx pass's per-plane k0 = dm/L and k2 = 2 dq, from pass 1's sums.
-extern "C" __global__ void __launch_bounds__(256)
-    srm_tail_bwd(TAIL_CHANNEL_PARAMS, const float* __restrict__ psum, const float* __restrict__ dot,
-                 float* __restrict__ k0, float* __restrict__ k2, float* __restrict__ dgamma,
-                 float* __restrict__ dbeta, float* __restrict__ dcfc, float* __restrict__ dgamma2,
-                 float* __restrict__ dbeta2, int acc, int N, int C, int L) {
-  const int c = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (c >= C) return;
+#define TAIL_BWD_PARAMS                                                                 \
+  TAIL_CHANNEL_PARAMS, const float *__restrict__ psum, const float *__restrict__ dot,   \
+      float *__restrict__ k0, float *__restrict__ k2, float *__restrict__ dgamma,       \
+      float *__restrict__ dbeta, float *__restrict__ dcfc, float *__restrict__ dgamma2, \
+      float *__restrict__ dbeta2, int acc, int N, int C, int L
+#define TAIL_BWD_ARGS TAIL_CHANNEL_ARGS, psum, dot, k0, k2, dgamma, dbeta, dcfc, dgamma2, dbeta2, acc, N, C, L
+
+__device__ __forceinline__ void tail_bwd_channel(int c, TAIL_BWD_PARAMS) {
   const int lane = threadIdx.x & 31;
   TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   t.psum = psum;
@@ -780,6 +809,11 @@ extern "C" __global__ void __launch_bounds__(256)
   }
 }
 
+extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd(TAIL_BWD_PARAMS) {
+  const int c = warp_channel();
+  if (c < C) tail_bwd_channel(c, TAIL_BWD_ARGS);
+}
+
 // ---- training forward, pass 2: out = x g, or the tail's output --------------
 // SRM scales by its gates (gain; bias, mean and res null); the tail writes
 // max(S (x - m) + B + short, 0) with S = gain, m the plane mean, B = bias
@@ -787,17 +821,16 @@ extern "C" __global__ void __launch_bounds__(256)
 
 #define SCALE_PARAMS \
   const float *__restrict__ x, const float *__restrict__ gate, float *__restrict__ out, int L, int P, int rev
-#define SCALE_ARGS x, gate, nullptr, nullptr, nullptr, out, L, P, rev
-#define APPLY_PARAMS                                                                                       \
-  const float *__restrict__ x, const float *__restrict__ gain, const float *__restrict__ bias,           \
-      const float *__restrict__ mean, const float *__restrict__ res, float *__restrict__ out, int L, int P, \
-      int rev
-#define APPLY_ARGS x, gain, bias, mean, res, out, L, P, rev
+#define SCALE_ARGS x, gate, nullptr, nullptr, nullptr, out, L
+#define APPLY_BODY                                                                                  \
+  const float *__restrict__ x, const float *__restrict__ gain, const float *__restrict__ bias,    \
+      const float *__restrict__ mean, const float *__restrict__ res, float *__restrict__ out, int L
+#define APPLY_PARAMS APPLY_BODY, int P, int rev
+#define APPLY_ARGS x, gain, bias, mean, res, out, L
 
 template <class Lay, int R>
-__device__ __forceinline__ void apply_plane(APPLY_PARAMS) {
+__device__ __forceinline__ void apply_plane(Work w, APPLY_BODY) {
   typedef typename Lay::T T;
-  const Work w = work<Lay>(P, rev);
   const int p = w.p;
   const float g = gain[p], b = bias ? bias[p] : 0.f, m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
@@ -834,8 +867,8 @@ __device__ __forceinline__ void apply_loop(APPLY_PARAMS) {
   }
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_scale_loop(SCALE_PARAMS) { apply_loop(SCALE_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARAMS) { apply_loop(APPLY_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) srm_scale_loop(SCALE_PARAMS) { apply_loop(SCALE_ARGS, P, rev); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARAMS) { apply_loop(APPLY_ARGS, P, rev); }
 
 // ---- backward, pass 1: per-plane sums of the incoming gradient -------------
 // SRM: dot_p = sum_i G_pi x_pi (out, mean, dr and psum null). The tail:
@@ -843,18 +876,18 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARA
 // null, psum_p = sum_i dr_pi and dot_p = sum_i dr_pi (x_pi - mean_p).
 
 #define DOT_PARAMS const float *__restrict__ x, const float *__restrict__ dout, float *__restrict__ dot, int L, int P
-#define DOT_ARGS x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L, P
-#define SUMS_PARAMS                                                                                      \
+#define DOT_ARGS x, dout, nullptr, nullptr, nullptr, 0, nullptr, dot, L
+#define SUMS_BODY                                                                                        \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
       const float *__restrict__ mean, float *__restrict__ dr, int acc, float *__restrict__ psum,       \
-      float *__restrict__ dot, int L, int P
-#define SUMS_ARGS x, dout, out, mean, dr, acc, psum, dot, L, P
+      float *__restrict__ dot, int L
+#define SUMS_PARAMS SUMS_BODY, int P
+#define SUMS_ARGS x, dout, out, mean, dr, acc, psum, dot, L
 
 template <class Lay, int R>
-__device__ __forceinline__ void sums_plane(SUMS_PARAMS) {
+__device__ __forceinline__ void sums_plane(Work w, SUMS_BODY) {
   typedef typename Lay::T T;
   __shared__ double sh[32];
-  const Work w = work<Lay>(P, 0);
   const int p = w.p;
   const float m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
@@ -925,8 +958,8 @@ __device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
   }
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) { sums_loop(DOT_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PARAMS) { sums_loop(SUMS_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) { sums_loop(DOT_ARGS, P); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PARAMS) { sums_loop(SUMS_ARGS, P); }
 
 // ---- backward, pass 2: dx = G g + k2 (x - mu) + k0 --------------------------
 // SRM: G = dout, g its gate. The tail: g = S, mean = m, and G = dr, read
@@ -938,17 +971,17 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PA
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ gate,    \
       const float *__restrict__ mean, const float *__restrict__ k0, const float *__restrict__ k2, \
       float *__restrict__ dx, int L, int P, int rev
-#define DX_ARGS x, dout, nullptr, gate, mean, k0, k2, dx, 0, L, P, rev
-#define TAIL_DX_PARAMS                                                                                    \
+#define DX_ARGS x, dout, nullptr, gate, mean, k0, k2, dx, 0, L
+#define TAIL_DX_BODY                                                                                      \
   const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out,           \
       const float *__restrict__ gate, const float *__restrict__ mean, const float *__restrict__ k0,     \
-      const float *__restrict__ k2, float *__restrict__ dx, int acc, int L, int P, int rev
-#define TAIL_DX_ARGS x, dout, out, gate, mean, k0, k2, dx, acc, L, P, rev
+      const float *__restrict__ k2, float *__restrict__ dx, int acc, int L
+#define TAIL_DX_PARAMS TAIL_DX_BODY, int P, int rev
+#define TAIL_DX_ARGS x, dout, out, gate, mean, k0, k2, dx, acc, L
 
 template <class Lay, int R>
-__device__ __forceinline__ void dx_plane(TAIL_DX_PARAMS) {
+__device__ __forceinline__ void dx_plane(Work w, TAIL_DX_BODY) {
   typedef typename Lay::T T;
-  const Work w = work<Lay>(P, rev);
   const int p = w.p;
   const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
   const long long off = (long long)p * L;
@@ -995,23 +1028,164 @@ __device__ __forceinline__ void dx_loop(TAIL_DX_PARAMS) {
   }
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_loop(DX_PARAMS) { dx_loop(DX_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAMS) { dx_loop(TAIL_DX_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_loop(DX_PARAMS) { dx_loop(DX_ARGS, P, rev); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAMS) { dx_loop(TAIL_DX_ARGS, P, rev); }
+
+// ---- by channel: a training pass pair in one kernel --------------------------
+// On small planes the three kernels of each training pass pair above (first
+// pass, per-channel step, second pass) cost more in launches and in the
+// passes' ramp-up and drain than in traffic: a 64x2048x7x7 map is 26 MB, a
+// few microseconds at full bandwidth. A by-channel kernel takes a channel
+// per block: the first pass over the channel's N planes (a group of lanes a
+// plane, as in GroupLayout, the groups stepping through the batch), the
+// channel's step on the block's first warp, then the second pass, newest
+// planes first. The second pass reads what the first read a moment ago,
+// from L1 or L2, so each map crosses the memory bus once each way. Only
+// planes that fit a group of 4 values or float4s a lane take it
+// (CHAN_LAYOUTS; cuda/srm.go), and the per-plane and per-channel code is
+// the three kernels' own, so the results are the same bits.
+//
+// The arrays one phase writes and the next reads (plane statistics and
+// sums, gates, k0, k2, dr) are parameters without __restrict__: it lets the
+// compiler read through the read-only cache, which need not see this
+// kernel's own writes. __syncthreads makes the block's global writes
+// visible to the block. Each takes the maps' parameters, then its step's
+// per-channel kernel's in their order (srm_train_gate's, srm_bwd_gate's,
+// srm_tail_fwd's, srm_tail_bwd's), so that the host builds those arguments
+// once for either.
+
+// chan_work is the plane of channel c that this thread's group takes in the
+// step of a by-channel pass that starts at sample n0, walking the batch
+// from its last sample when rev. Groups past the batch take its last plane
+// again and write nothing, as work's do past the grid.
+template <int G>
+__device__ __forceinline__ Work chan_work(int n0, int c, int N, int C, int rev) {
+  const int n = n0 + (int)(threadIdx.x / G);
+  const bool live = n < N;
+  const int i = live ? n : N - 1;
+  return Work{(rev ? N - 1 - i : i) * C + c, live};
+}
+
+// Channel walks a by-channel kernel's passes for channel c = blockIdx.x:
+// each pass loops n from 0 to N by per, taking plane first(n) or second(n)
+// (the latter in reverse order); step() waits for the first pass and tells
+// the first warp to run the channel's step; the second pass waits for that
+// at a __syncthreads. The loops' bounds are the same for the whole block,
+// so every lane of a warp takes part in each group's shuffles. (The steps
+// are called, not passed as lambdas: a lambda is not forced inline, and
+// one that is not keeps its captures in local memory.)
+template <int G>
+struct Channel {
+  int c, per, N, C;
+  __device__ Channel(int n, int channels) : c(blockIdx.x), per((int)blockDim.x / G), N(n), C(channels) {}
+  __device__ Work first(int n) const { return chan_work<G>(n, c, N, C, 0); }
+  __device__ Work second(int n) const { return chan_work<G>(n, c, N, C, 1); }
+  __device__ bool step() const {
+    __syncthreads();
+    return threadIdx.x < 32;
+  }
+};
+
+// SRM's training forward: statistics, gates, scaling. out may be x.
+#define CHAN_TRAIN_PARAMS                                                                                   \
+  const float *x, float *out, float *mean, float *sdev, const float *__restrict__ cfc,                      \
+      const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean,           \
+      float *__restrict__ rvar, float *gate, float *__restrict__ zhat, float *__restrict__ rstd, float eps, \
+      float momentum, int N, int C, int L
+#define CHAN_TRAIN_ARGS                                                                       \
+  x, out, mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C, L
+
+template <class Lay, int R>
+__device__ __forceinline__ void train_by_channel(CHAN_TRAIN_PARAMS) {
+  const Channel<Lay::lanes> ch(N, C);
+  for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, sdev, true, L);
+  if (ch.step()) train_gate_channel(ch.c, TRAIN_GATE_ARGS);
+  __syncthreads();
+  for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), SCALE_ARGS);
+}
+
+// SRM's backward: dot products, gate gradients, dx. dx may be dout.
+#define CHAN_BWD_PARAMS                                                                               \
+  const float *x, const float *dout, float *dx, float *dot, const float *__restrict__ mean,           \
+      const float *__restrict__ sdev, const float *__restrict__ gate, const float *__restrict__ zhat, \
+      const float *__restrict__ rstd, const float *__restrict__ cfc, const float *__restrict__ gamma, \
+      float *k0, float *k2, float *__restrict__ dcfc, float *__restrict__ dgamma,                     \
+      float *__restrict__ dbeta, int N, int C, int L
+#define CHAN_BWD_ARGS                                                                              \
+  x, dout, dx, dot, mean, sdev, gate, zhat, rstd, cfc, gamma, k0, k2, dcfc, dgamma, dbeta, N, C, L
+
+template <class Lay, int R>
+__device__ __forceinline__ void bwd_by_channel(CHAN_BWD_PARAMS) {
+  const Channel<Lay::lanes> ch(N, C);
+  for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), DOT_ARGS);
+  if (ch.step()) bwd_gate_channel(ch.c, BWD_GATE_ARGS);
+  __syncthreads();
+  for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), DX_ARGS);
+}
+
+// The block tail's forward: plane moments, bn's and SRM's batch statistics
+// and the planes' gains and biases, the output.
+#define CHAN_TAIL_FWD_PARAMS                                                                            \
+  const float *__restrict__ x, const float *__restrict__ res, float *__restrict__ out, float *mean,     \
+      float *m2, const float *__restrict__ gamma, const float *__restrict__ beta,                       \
+      const float *__restrict__ cfc, const float *__restrict__ gamma2, const float *__restrict__ beta2, \
+      float eps, float eps2, float *__restrict__ rmean, float *__restrict__ rvar,                       \
+      float *__restrict__ rmean2, float *__restrict__ rvar2, float *gain, float *bias,                  \
+      float *__restrict__ gate, float momentum, float momentum2, int N, int C, int L
+#define CHAN_TAIL_FWD_ARGS                                                                             \
+  x, res, out, mean, m2, gamma, beta, cfc, gamma2, beta2, eps, eps2, rmean, rvar, rmean2, rvar2, gain, \
+      bias, gate, momentum, momentum2, N, C, L
+
+template <class Lay, int R>
+__device__ __forceinline__ void tail_fwd_by_channel(CHAN_TAIL_FWD_PARAMS) {
+  const Channel<Lay::lanes> ch(N, C);
+  for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, m2, false, L);
+  if (ch.step()) tail_fwd_channel(ch.c, TAIL_FWD_ARGS);
+  __syncthreads();
+  for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), APPLY_ARGS);
+}
+
+// The block tail's backward: dr and the plane sums, the parameter gradients
+// and the planes' k0 and k2, then dx unless dx is null. The dx pass reads
+// its gradient from grad, masked by mask unless that is null (as
+// srm_tail_dx's dout and out); grad may be dr.
+#define CHAN_TAIL_BWD_PARAMS                                                                                \
+  const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out, float *dr,    \
+      int acc_short, const float *grad, const float *__restrict__ mask, const float *__restrict__ gain,     \
+      float *__restrict__ dx, int acc_x, const float *__restrict__ mean, const float *__restrict__ m2,      \
+      const float *__restrict__ gamma, const float *__restrict__ beta, const float *__restrict__ cfc,       \
+      const float *__restrict__ gamma2, const float *__restrict__ beta2, float eps, float eps2,             \
+      float *psum, float *dot, float *k0, float *k2, float *__restrict__ dgamma, float *__restrict__ dbeta, \
+      float *__restrict__ dcfc, float *__restrict__ dgamma2, float *__restrict__ dbeta2, int acc, int N,    \
+      int C, int L
+#define CHAN_TAIL_BWD_ARGS                                                                                  \
+  x, dout, out, dr, acc_short, grad, mask, gain, dx, acc_x, mean, m2, gamma, beta, cfc, gamma2, beta2, eps, \
+      eps2, psum, dot, k0, k2, dgamma, dbeta, dcfc, dgamma2, dbeta2, acc, N, C, L
+
+template <class Lay, int R>
+__device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
+  const Channel<Lay::lanes> ch(N, C);
+  for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), x, dout, out, mean, dr, acc_short, psum, dot, L);
+  if (ch.step()) tail_bwd_channel(ch.c, TAIL_BWD_ARGS);
+  __syncthreads();
+  if (!dx) return;
+  for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), x, grad, mask, gain, mean, k0, k2, dx, acc_x, L);
+}
 
 // ---- entry points for the group and block layouts --------------------------
 
-#define SRM_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R) \
-  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { impl<Lay, R>(ARGS); }
-#define SRM_KERNELS(tag, Lay, R)                                                        \
-  SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, tag, Lay, R)                 \
-  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), tag, Lay, R)       \
-  SRM_KERNEL(srm_scale, apply_plane, SCALE_PARAMS, SCALE_ARGS, tag, Lay, R)             \
-  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS, tag, Lay, R)                \
-  SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, tag, Lay, R)                     \
-  SRM_KERNEL(srm_tail_stats, stats_plane, STATS_PARAMS, STATS_ARGS(false), tag, Lay, R) \
-  SRM_KERNEL(srm_tail_apply, apply_plane, APPLY_PARAMS, APPLY_ARGS, tag, Lay, R)        \
-  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS, tag, Lay, R)        \
-  SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, tag, Lay, R)
+#define SRM_KERNEL(name, impl, PARAMS, ARGS, order, tag, Lay, R) \
+  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { impl<Lay, R>(work<Lay>(P, order), ARGS); }
+#define SRM_KERNELS(tag, Lay, R)                                                           \
+  SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, 0, tag, Lay, R)                 \
+  SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), 0, tag, Lay, R)       \
+  SRM_KERNEL(srm_scale, apply_plane, SCALE_PARAMS, SCALE_ARGS, rev, tag, Lay, R)           \
+  SRM_KERNEL(srm_bwd_dot, sums_plane, DOT_PARAMS, DOT_ARGS, 0, tag, Lay, R)                \
+  SRM_KERNEL(srm_bwd_dx, dx_plane, DX_PARAMS, DX_ARGS, rev, tag, Lay, R)                   \
+  SRM_KERNEL(srm_tail_stats, stats_plane, STATS_PARAMS, STATS_ARGS(false), 0, tag, Lay, R) \
+  SRM_KERNEL(srm_tail_apply, apply_plane, APPLY_PARAMS, APPLY_ARGS, rev, tag, Lay, R)      \
+  SRM_KERNEL(srm_tail_bwd_sums, sums_plane, SUMS_PARAMS, SUMS_ARGS, 0, tag, Lay, R)        \
+  SRM_KERNEL(srm_tail_dx, dx_plane, TAIL_DX_PARAMS, TAIL_DX_ARGS, rev, tag, Lay, R)
 
 // SRM_LAYOUTS lists every layout the host launches, as X(tag, layout, R):
 // geometryFor's choices (gGf4 and gGv4 for planes of up to 128 values,
@@ -1028,3 +1202,23 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
   X(g32v4, GroupV<32>, 4) X(g32v8, GroupV<32>, 8)
 
 SRM_LAYOUTS(SRM_KERNELS)
+
+#define CHAN_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R) \
+  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { impl<Lay, R>(ARGS); }
+#define CHAN_KERNELS(tag, Lay, R)                                                                     \
+  CHAN_KERNEL(srm_train, train_by_channel, CHAN_TRAIN_PARAMS, CHAN_TRAIN_ARGS, tag, Lay, R)             \
+  CHAN_KERNEL(srm_bwd, bwd_by_channel, CHAN_BWD_PARAMS, CHAN_BWD_ARGS, tag, Lay, R)                     \
+  CHAN_KERNEL(srm_tail_fwd, tail_fwd_by_channel, CHAN_TAIL_FWD_PARAMS, CHAN_TAIL_FWD_ARGS, tag, Lay, R) \
+  CHAN_KERNEL(srm_tail_bwd, tail_bwd_by_channel, CHAN_TAIL_BWD_PARAMS, CHAN_TAIL_BWD_ARGS, tag, Lay, R)
+
+// CHAN_LAYOUTS lists the by-channel kernels' layouts, as X(tag, layout, R):
+// the group layouts of 4 values or float4s a lane, which hold planes of up
+// to 128 values or float4s. The tag is the kernel name's suffix, the group
+// layout's with c for g; cuda/srm.go, the emulator and ptxcheck.sh read
+// this list as they read SRM_LAYOUTS.
+#define CHAN_LAYOUTS(X)                                                                                 \
+  X(c2f4, GroupF<2>, 4) X(c4f4, GroupF<4>, 4) X(c8f4, GroupF<8>, 4) X(c16f4, GroupF<16>, 4)               \
+  X(c32f4, GroupF<32>, 4) X(c2v4, GroupV<2>, 4) X(c4v4, GroupV<4>, 4) X(c8v4, GroupV<8>, 4)               \
+  X(c16v4, GroupV<16>, 4) X(c32v4, GroupV<32>, 4)
+
+CHAN_LAYOUTS(CHAN_KERNELS)

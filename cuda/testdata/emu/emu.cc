@@ -137,9 +137,12 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 #define PLANE(tag, Lay, R) K(srm_eval_##tag), K(srm_stats_##tag), K(srm_scale_##tag), K(srm_bwd_dot_##tag), \
     K(srm_bwd_dx_##tag), K(srm_tail_stats_##tag), K(srm_tail_apply_##tag), K(srm_tail_bwd_sums_##tag),    \
     K(srm_tail_dx_##tag),
+// srm.cu's by-channel kernels: one entry per layout of its CHAN_LAYOUTS list.
+#define CHAN(tag, Lay, R) K(srm_train_##tag), K(srm_bwd_##tag), K(srm_tail_fwd_##tag), K(srm_tail_bwd_##tag),
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    SRM_LAYOUTS(PLANE)
     PLANE(loop, , )
+    CHAN_LAYOUTS(CHAN)
     K(srm_tail_fwd),     K(srm_tail_bwd),
     // nn.cu kernels (cuda/nn.go)
     K(nn_fill), K(nn_copy), K(nn_add_into), K(nn_add), K(nn_relu), K(nn_sigmoid), K(nn_relu_bwd),
