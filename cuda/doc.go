@@ -40,7 +40,7 @@
 // float64 reference, then timings against the device's copy bandwidth,
 // every timed run after an untimed copy through twice the L2; with
 // Variants, also under the former plane-kernel layout, in both plane
-// orders, and, for planes of up to 128 values or float4s, as by-channel
+// orders, and, for planes of up to 256 values or float4s, as by-channel
 // kernels (each training pass pair in one kernel, a block per channel,
 // which saves the launches and the second read that small maps pay for):
 // the table geometryFor's choices come from.

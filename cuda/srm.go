@@ -36,9 +36,8 @@ type geometry struct {
 	block int
 	// channel runs each training pass pair (first pass, per-channel step,
 	// second pass) as one kernel with a block per channel, the planes in
-	// groups as above (srm.cu's by-channel kernels): group layouts of
-	// smallRegs values a lane only. The eval forward, one pass, keeps the
-	// group kernel.
+	// groups as above (srm.cu's by-channel kernels): group layouts only.
+	// The eval forward, one pass, keeps the group kernel.
 	channel bool
 	// reverse walks the planes from the last in the second passes (scaling
 	// and dx): they then start on what the first pass read last, which may
@@ -112,14 +111,11 @@ func groupGeometry(lanes int, vec bool, regs, planes int) geometry {
 }
 
 // channelFor is the by-channel layout for planes of L values: groupFor's,
-// where that holds the plane in 4 values or float4s a lane.
+// where planes fit a group.
 func channelFor(L, planes int) (geometry, bool) {
 	g, ok := groupFor(L, planes)
-	if !ok || g.regs != smallRegs {
-		return geometry{}, false
-	}
 	g.channel = true
-	return g, true
+	return g, ok
 }
 
 // blockFor is a block per plane where the plane's float4s fit in the

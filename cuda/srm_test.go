@@ -59,8 +59,8 @@ func TestGeometry(t *testing.T) {
 	}{
 		{7, 7, "g16f4 c16f4 g32f2"},
 		{14, 14, "g16v4 c16v4 g32f8"},
-		{28, 28, "g32v8 block1"},
-		{32, 32, "g32v8 block1"},
+		{28, 28, "g32v8 block1 c32v8"},
+		{32, 32, "g32v8 block1 c32v8"},
 		{56, 56, "block4"},
 		{33, 33, "loop"},
 	} {
@@ -272,7 +272,7 @@ func TestReverseOrderEmulated(t *testing.T) {
 // take several steps of a block's groups and leave a partial one.
 func TestByChannelEmulated(t *testing.T) {
 	emu := emulator(t)
-	shapes := []Shape{{3, 5, 7, 7}, {37, 3, 7, 7}, {3, 4, 14, 14}, {5, 3, 3, 3}, {3, 7, 8, 8}}
+	shapes := []Shape{{3, 5, 7, 7}, {37, 3, 7, 7}, {3, 4, 14, 14}, {5, 3, 3, 3}, {3, 7, 8, 8}, {3, 3, 13, 13}, {3, 2, 28, 28}}
 	if testing.Short() {
 		shapes = shapes[:2]
 	}

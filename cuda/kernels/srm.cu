@@ -129,8 +129,8 @@
 //   *_blockR : one block per plane, float4 accesses (L % 4 == 0), each
 //              thread holding up to R float4s (56x56: block4).
 //   *_loop   : one block per plane, any L, looping over memory.
-// and the training pass pairs of the gGf4 and gGv4 layouts also come as
-// by-channel kernels (srm_train_cGf4 and the like, "by channel" below):
+// and the training pass pairs of the group layouts also come as
+// by-channel kernels (srm_train_c16f4 and the like, "by channel" below):
 // one kernel for first pass, per-channel step and second pass, a block
 // per channel.
 // In the group and block shapes a thread issues all its loads before using
@@ -1041,9 +1041,9 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
 // channel's step on the block's first warp, then the second pass, newest
 // planes first. The second pass reads what the first read a moment ago,
 // from L1 or L2, so each map crosses the memory bus once each way. Only
-// planes that fit a group of 4 values or float4s a lane take it
-// (CHAN_LAYOUTS; cuda/srm.go), and the per-plane and per-channel code is
-// the three kernels' own, so the results are the same bits.
+// planes that fit a group take it (CHAN_LAYOUTS; cuda/srm.go), and the
+// per-plane and per-channel code is the three kernels' own, so the results
+// are the same bits.
 //
 // The arrays one phase writes and the next reads (plane statistics and
 // sums, gates, k0, k2, dr) are parameters without __restrict__: it lets the
@@ -1212,13 +1212,13 @@ SRM_LAYOUTS(SRM_KERNELS)
   CHAN_KERNEL(srm_tail_bwd, tail_bwd_by_channel, CHAN_TAIL_BWD_PARAMS, CHAN_TAIL_BWD_ARGS, tag, Lay, R)
 
 // CHAN_LAYOUTS lists the by-channel kernels' layouts, as X(tag, layout, R):
-// the group layouts of 4 values or float4s a lane, which hold planes of up
-// to 128 values or float4s. The tag is the kernel name's suffix, the group
+// the group layouts geometryFor picks from, which hold planes of up to 256
+// values or float4s. The tag is the kernel name's suffix, the group
 // layout's with c for g; cuda/srm.go, the emulator and ptxcheck.sh read
 // this list as they read SRM_LAYOUTS.
-#define CHAN_LAYOUTS(X)                                                                                 \
-  X(c2f4, GroupF<2>, 4) X(c4f4, GroupF<4>, 4) X(c8f4, GroupF<8>, 4) X(c16f4, GroupF<16>, 4)               \
-  X(c32f4, GroupF<32>, 4) X(c2v4, GroupV<2>, 4) X(c4v4, GroupV<4>, 4) X(c8v4, GroupV<8>, 4)               \
-  X(c16v4, GroupV<16>, 4) X(c32v4, GroupV<32>, 4)
+#define CHAN_LAYOUTS(X)                                                                           \
+  X(c2f4, GroupF<2>, 4) X(c4f4, GroupF<4>, 4) X(c8f4, GroupF<8>, 4) X(c16f4, GroupF<16>, 4)       \
+  X(c32f4, GroupF<32>, 4) X(c2v4, GroupV<2>, 4) X(c4v4, GroupV<4>, 4) X(c8v4, GroupV<8>, 4)       \
+  X(c16v4, GroupV<16>, 4) X(c32v4, GroupV<32>, 4) X(c32f8, GroupF<32>, 8) X(c32v8, GroupV<32>, 8)
 
 CHAN_LAYOUTS(CHAN_KERNELS)
