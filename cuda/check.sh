@@ -32,7 +32,10 @@
 # CHECK_ARGS (more flags for cuda-check, e.g. -check-large=false),
 # MODEL_SEEDS (more seeds, e.g. "2 3", at which to repeat the operation,
 # module and whole-model comparisons, about 30 s each, SEED_TIMEOUT s at
-# most, default 90; the full output goes to $OUT/seed-N.txt).
+# most, default 90; the full output goes to $OUT/seed-N.txt),
+# DETERMINISTIC_SEEDS (seeds at which to repeat them with cuDNN's
+# deterministic algorithms only, cuda-check -deterministic, into
+# $OUT/seed-N-deterministic.txt).
 set -u
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
@@ -62,17 +65,23 @@ else
   status=1
 fi
 
-for seed in ${MODEL_SEEDS:-}; do
-  section "srmlab cuda-check at seed $seed (operations, modules, whole models)"
+# seed_check SEED NAME [FLAGS]: the comparisons alone at SEED into
+# $out/NAME.txt and .json.
+seed_check() {
+  local seed=$1 name=$2
+  shift 2
+  section "srmlab cuda-check at seed $seed $* (operations, modules, whole models)"
   timeout --kill-after=5 "${SEED_TIMEOUT:-90}" bin/srmlab cuda-check -seed "$seed" -resnet50 "" -check-large=false \
-    -shapes 2x8x7x7 -reps 1 -warmup 0 -json "$out/seed-$seed.json" >"$out/seed-$seed.txt" 2>&1
-  rc=$?
-  sed -n '/== training steps of whole models/,$p' "$out/seed-$seed.txt"
+    -variants=false -shapes 2x8x7x7 -reps 1 -warmup 0 -json "$out/$name.json" "$@" >"$out/$name.txt" 2>&1
+  local rc=$?
+  sed -n '/== training steps of whole models/,$p' "$out/$name.txt"
   if [ "$rc" -ne 0 ]; then
-    echo "cuda-check at seed $seed exited with status $rc"
+    echo "cuda-check at seed $seed $* exited with status $rc"
     status=1
   fi
-done
+}
+for seed in ${MODEL_SEEDS:-}; do seed_check "$seed" "seed-$seed"; done
+for seed in ${DETERMINISTIC_SEEDS:-}; do seed_check "$seed" "seed-$seed-deterministic" -deterministic; done
 
 py=${PYTHON:-/opt/torch/.venv/bin/python}
 [ -x "$py" ] || py=python3

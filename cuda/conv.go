@@ -134,7 +134,7 @@ func (d *Device) conv(g ConvGeom, dir convDir, accumulate bool, bufs [3]*Buffer)
 			return err
 		}
 		if dnn != nil {
-			return dnn.convolve(d, g, m.tf32, dir, ptrs, beta)
+			return dnn.convolve(d, g, m.mode, dir, ptrs, beta)
 		}
 		return d.im2colConv(blas, g, dir, ptrs, beta)
 	})
@@ -146,7 +146,17 @@ func (d *Device) conv(g ConvGeom, dir convDir, accumulate bool, bufs [3]*Buffer)
 // default is off. cuBLAS, and so Gemm and the im2col path, always computes
 // in strict FP32, as PyTorch's matmuls do by default.
 func (d *Device) SetTF32(on bool) {
-	d.exec.do(func() error { d.math().tf32 = on; return nil })
+	d.exec.do(func() error { d.math().mode.tf32 = on; return nil })
+}
+
+// SetDeterministic restricts cuDNN convolutions to the algorithms cuDNN
+// reports deterministic, which give the same bits on every run (PyTorch's
+// cudnn.deterministic); a convolution with none fails. The default is off:
+// cudnnFind's fastest may sum with atomics, in an order that varies. The
+// im2col path is deterministic either way; MaxPoolBackward is not (it
+// scatters with atomics where windows overlap).
+func (d *Device) SetDeterministic(on bool) {
+	d.exec.do(func() error { d.math().mode.deterministic = on; return nil })
 }
 
 // ConvBackend loads the libraries if that has not happened yet and says
@@ -177,7 +187,7 @@ func (d *Device) ConvBackend() string {
 type mathLibs struct {
 	loadBLAS func() (blasAPI, string, error) // the API and where it came from
 	loadDNN  func() (dnnAPI, string, error)
-	tf32     bool
+	mode     convMode
 
 	blas    *blasState
 	blasErr error

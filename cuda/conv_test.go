@@ -342,7 +342,7 @@ func TestCUDNNHostLogic(t *testing.T) {
 		{Algo: 1, Status: 3000, Time: 0.1, MathType: cudnnFMAMath},             // failed: skipped
 		{Algo: 2, Time: 0.2, Memory: 64, MathType: cudnnTensorOpMath},          // TF32 only
 		{Algo: 3, Time: 0.5, Memory: 3000, MathType: cudnnFMAMath},             // fastest strict one
-		{Algo: 0, Time: 0.9, MathType: cudnnFMAMath},                           // slower
+		{Algo: 0, Time: 0.9, MathType: cudnnFMAMath, Determinism: 1},           // slower, deterministic
 		{Algo: 7, Time: 0.3, MathType: cudnnTensorOpMathAllowConversion},       // TF32 only
 		{Algo: 5, Status: 4000, Time: 0.01, Memory: 1, MathType: cudnnFMAMath}, // failed
 	}
@@ -453,6 +453,17 @@ func TestCUDNNHostLogic(t *testing.T) {
 	if r := fd.runs[len(fd.runs)-1]; r.algo != 3 || r.math != cudnnFMAMath || fd.count("cudnnCreateConvolutionDescriptor") != 2 {
 		t.Errorf("back to strict FP32: run %+v, %d descriptors", r, fd.count("cudnnCreateConvolutionDescriptor"))
 	}
+
+	// Deterministic: separate descriptors again, the fastest deterministic
+	// result.
+	d.SetDeterministic(true)
+	if err := d.ConvForward(g, x, w, y); err != nil {
+		t.Fatal(err)
+	}
+	if r := fd.runs[len(fd.runs)-1]; r.algo != 0 || r.math != cudnnFMAMath || fd.count("cudnnCreateConvolutionDescriptor") != 3 {
+		t.Errorf("deterministic run %+v, %d descriptors", r, fd.count("cudnnCreateConvolutionDescriptor"))
+	}
+	d.SetDeterministic(false)
 
 	// Errors carry cuDNN's message.
 	fd.fail[cudnnConvFuncs[convFwd].run] = 2000
@@ -577,11 +588,12 @@ func TestMathStatePerDevice(t *testing.T) {
 	d1, _, _ := openFake(t)
 	d2, _, _ := openFake(t)
 	d1.SetTF32(true)
-	var tf1, tf2 bool
-	d1.exec.do(func() error { tf1 = d1.math().tf32; return nil })
-	d2.exec.do(func() error { tf2 = d2.math().tf32; return nil })
-	if !tf1 || tf2 {
-		t.Errorf("TF32 %v and %v", tf1, tf2)
+	d2.SetDeterministic(true)
+	var m1, m2 convMode
+	d1.exec.do(func() error { m1 = d1.math().mode; return nil })
+	d2.exec.do(func() error { m2 = d2.math().mode; return nil })
+	if m1 != (convMode{tf32: true}) || m2 != (convMode{deterministic: true}) {
+		t.Errorf("modes %+v and %+v", m1, m2)
 	}
 
 	d3, err := openWith(newFakeDriver(), "fake", nil, 0)

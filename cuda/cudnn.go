@@ -23,6 +23,7 @@ const (
 	cudnnTensorOpMath                = 1
 	cudnnTensorOpMathAllowConversion = 2
 	cudnnFMAMath                     = 3
+	cudnnDeterministic               = 1 // cudnnDeterminism_t
 )
 
 // maxAlgos is how many results the algorithm searches may return, more
@@ -318,8 +319,12 @@ type dnnState struct {
 // convKey is what descriptors and algorithm choices depend on.
 type convKey struct {
 	g    ConvGeom
-	tf32 bool
+	mode convMode
 }
+
+// convMode is what the convolutions of a device may use: TF32 tensor cores
+// (SetTF32), algorithms that are not deterministic (SetDeterministic).
+type convMode struct{ tf32, deterministic bool }
 
 type dnnConv struct {
 	ds    convDescs
@@ -414,7 +419,7 @@ func (s *dnnState) descriptors(k convKey) (*dnnConv, error) {
 	if err := s.check("cudnnSetConvolutionGroupCount", api.SetConvolutionGroupCount(c.ds.conv, int32(g.Groups))); err != nil {
 		return nil, err
 	}
-	if err := s.check("cudnnSetConvolutionMathType", api.SetConvolutionMathType(c.ds.conv, mathMode(k.tf32))); err != nil {
+	if err := s.check("cudnnSetConvolutionMathType", api.SetConvolutionMathType(c.ds.conv, mathMode(k.mode.tf32))); err != nil {
 		return nil, err
 	}
 	// cuDNN's own idea of the output shape: a mismatch means the
@@ -435,13 +440,14 @@ func (s *dnnState) descriptors(k convKey) (*dnnConv, error) {
 // PyTorch's cudnn.benchmark does: cudnnFind runs every algorithm and the
 // fastest that succeeded wins; where Find fails or leaves none, the *_v7
 // heuristics' best-ranked one does. Without TF32, results that would use
-// tensor-op math are skipped and the FMA math type is forced.
-func (s *dnnState) algorithm(c *dnnConv, g ConvGeom, dir convDir, tf32 bool) (*convAlgo, error) {
+// tensor-op math are skipped and the FMA math type is forced; in
+// deterministic mode, results cuDNN does not call deterministic are.
+func (s *dnnState) algorithm(c *dnnConv, g ConvGeom, dir convDir, m convMode) (*convAlgo, error) {
 	if a := c.algos[dir]; a != nil {
 		return a, nil
 	}
 	f := cudnnConvFuncs[dir]
-	mode := mathMode(tf32)
+	mode := mathMode(m.tf32)
 	// The search reads the math type from the descriptor, which the last
 	// choice (another direction's) may have changed.
 	if err := s.check("cudnnSetConvolutionMathType", s.api.SetConvolutionMathType(c.ds.conv, mode)); err != nil {
@@ -451,20 +457,24 @@ func (s *dnnState) algorithm(c *dnnConv, g ConvGeom, dir convDir, tf32 bool) (*c
 	findErr := s.check(f.find, st)
 	var best *convAlgoPerf
 	if findErr == nil {
-		best = pickAlgo(dir, perf, tf32, true)
+		best = pickAlgo(dir, perf, m, true)
 	}
 	if best == nil {
 		var herr error
 		perf, st = s.api.GetAlgorithm(dir, s.handle, c.ds, maxAlgos)
 		if herr = s.check(f.heuristic, st); herr == nil {
-			best = pickAlgo(dir, perf, tf32, false)
+			best = pickAlgo(dir, perf, m, false)
 		}
 		if best == nil {
-			return nil, errors.Join(fmt.Errorf("cuda: cuDNN has no usable %s algorithm for %v%s", dir, g, s.describe(perf)), findErr, herr)
+			kind := "usable"
+			if m.deterministic {
+				kind = "usable deterministic"
+			}
+			return nil, errors.Join(fmt.Errorf("cuda: cuDNN has no %s %s algorithm for %v%s", kind, dir, g, s.describe(perf)), findErr, herr)
 		}
 	}
 	math := mode
-	if tf32 {
+	if m.tf32 {
 		math = best.MathType
 	}
 	if err := s.check("cudnnSetConvolutionMathType", s.api.SetConvolutionMathType(c.ds.conv, math)); err != nil {
@@ -491,12 +501,16 @@ var transformAlgos = [3]map[int32]bool{
 
 // pickAlgo returns the usable result with the smallest time (byTime) or
 // the first usable one (heuristics, which rank but do not time), or nil.
-func pickAlgo(dir convDir, perf []convAlgoPerf, tf32, byTime bool) *convAlgoPerf {
+func pickAlgo(dir convDir, perf []convAlgoPerf, m convMode, byTime bool) *convAlgoPerf {
+	tf32 := m.tf32
 	pick := func(skipTransforms bool) *convAlgoPerf {
 		var best *convAlgoPerf
 		for i := range perf {
 			p := &perf[i]
 			if p.Status != 0 || (!tf32 && (p.MathType == cudnnTensorOpMath || p.MathType == cudnnTensorOpMathAllowConversion)) {
+				continue
+			}
+			if m.deterministic && p.Determinism != cudnnDeterministic {
 				continue
 			}
 			if skipTransforms && transformAlgos[dir][p.Algo] {
@@ -531,12 +545,12 @@ func (s *dnnState) describe(perf []convAlgoPerf) string {
 // workspace comes from the caching allocator and goes back as soon as the
 // call is queued: the allocator hands a block out again only to work
 // queued after it on the same stream.
-func (s *dnnState) convolve(d *Device, g ConvGeom, tf32 bool, dir convDir, ptrs [3]uint64, beta float32) (err error) {
-	c, err := s.descriptors(convKey{g, tf32})
+func (s *dnnState) convolve(d *Device, g ConvGeom, m convMode, dir convDir, ptrs [3]uint64, beta float32) (err error) {
+	c, err := s.descriptors(convKey{g, m})
 	if err != nil {
 		return err
 	}
-	a, err := s.algorithm(c, g, dir, tf32)
+	a, err := s.algorithm(c, g, dir, m)
 	if err != nil {
 		return err
 	}

@@ -25,12 +25,26 @@ func TestPickAlgo(t *testing.T) {
 		{"heuristics first usable", convFwd, perf, false, false, 0},
 		{"backward data enum", convBwdData, []convAlgoPerf{{Algo: 4, Time: 1}, {Algo: 6, Time: 2}}, false, true, 6},
 	} {
-		got := pickAlgo(c.dir, c.perf, c.tf32, c.byTime)
+		got := pickAlgo(c.dir, c.perf, convMode{tf32: c.tf32}, c.byTime)
 		if got == nil || got.Algo != c.want {
 			t.Errorf("%s: picked %+v, want algo %d", c.name, got, c.want)
 		}
 	}
-	if pickAlgo(convFwd, perf[3:], false, true) != nil {
+	if pickAlgo(convFwd, perf[3:], convMode{}, true) != nil {
 		t.Error("a failed result was picked")
+	}
+	// Deterministic mode takes the fastest deterministic result, and
+	// nothing where none is.
+	mixed := []convAlgoPerf{{Algo: 0, Time: 1}, {Algo: 1, Time: 3, Determinism: cudnnDeterministic}, {Algo: 3, Time: 2}}
+	for _, m := range []convMode{{deterministic: true}, {tf32: true, deterministic: true}} {
+		if got := pickAlgo(convBwdFilter, mixed, m, true); got == nil || got.Algo != 1 {
+			t.Errorf("%+v: picked %+v, want the deterministic algo 1", m, got)
+		}
+		if got := pickAlgo(convBwdFilter, mixed[:1], m, true); got != nil {
+			t.Errorf("%+v: picked the non-deterministic %+v", m, got)
+		}
+	}
+	if got := pickAlgo(convBwdFilter, mixed, convMode{}, true); got == nil || got.Algo != 0 {
+		t.Errorf("default mode: picked %+v, want the fastest, algo 0", got)
 	}
 }

@@ -31,6 +31,10 @@ type Options struct {
 	OpFilter      func(name string) bool // nil: every case
 	SkipModules   bool
 	ModuleFilter  func(spec string) bool
+	// Deterministic runs the comparisons with cuDNN's deterministic
+	// algorithms only (cuda.Device.SetDeterministic); the timed steps keep
+	// cudnnFind's fastest.
+	Deterministic bool
 }
 
 // DefaultModels are CIFAR ResNet-20 with each module and an SRM-ResNet-50
@@ -92,6 +96,7 @@ func Run(ctx context.Context, d *cuda.Device, o Options, w io.Writer) (*Report, 
 		}
 	}
 	d.SetTF32(false)
+	d.SetDeterministic(o.Deterministic)
 	start := time.Now()
 	rep.Ops = checkOps(d, o.Seed, o.OpFilter)
 	if !o.SkipModules {
@@ -102,6 +107,9 @@ func Run(ctx context.Context, d *cuda.Device, o Options, w io.Writer) (*Report, 
 		}
 	}
 	rep.ConvBackend = d.ConvBackend()
+	if o.Deterministic {
+		rep.ConvBackend += ", deterministic algorithms"
+	}
 	fmt.Fprintf(w, "\n== operations on the GPU against the CPU engine in float64 (max |err| / max |ref|; %s; %.1f s) ==\n",
 		rep.ConvBackend, time.Since(start).Seconds())
 	summarize(w, rep.Ops)
@@ -125,6 +133,7 @@ func Run(ctx context.Context, d *cuda.Device, o Options, w io.Writer) (*Report, 
 	}
 
 	if len(o.Timed) > 0 {
+		d.SetDeterministic(false)
 		if err := timeResNet50(ctx, d, o, rep, w); err != nil {
 			return rep, err
 		}

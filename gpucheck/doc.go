@@ -15,6 +15,9 @@
 // rounding (an element within rounding of the kink, see kinks.go), and a
 // second float64 reference's with the CPU engine's, which its float32
 // error is measured against; the alignment is reported per model ("ReLU
-// masks") and a difference larger than rounding fails it. Timings run with
-// TF32 convolutions on, as PyTorch's defaults have them.
+// masks") and a difference larger than rounding fails it. The convolutions
+// take cudnnFind's fastest algorithm, or with Options.Deterministic only
+// cuDNN's deterministic ones (a check of whether the remaining deviations
+// come from summation orders that vary). Timings run with TF32
+// convolutions on, as PyTorch's defaults have them.
 package gpucheck

@@ -27,6 +27,7 @@ func init() {
 		r50Steps := fs.Int("r50-steps", 20, "timed ResNet-50 steps per kind (the median is reported)")
 		r50Warmup := fs.Int("r50-warmup", 5, "untimed ResNet-50 steps before timing")
 		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the host side to this file (go tool pprof)")
+		deterministic := fs.Bool("deterministic", false, "compare with the CPU using only cuDNN's deterministic convolution algorithms (the timed steps keep the fastest)")
 		var names []string
 		for _, s := range cuda.BenchmarkShapes {
 			names = append(names, s.String())
@@ -64,7 +65,7 @@ func init() {
 		}
 		rep, err := gpucheck.Run(ctx, d, gpucheck.Options{
 			Kernels: cuda.CheckOptions{Shapes: shapes, Warmup: *warmup, Reps: *reps, Seed: *seed, CheckLarge: *large, Variants: *variants},
-			Seed:    *seed, Timed: kinds, Warmup: *r50Warmup, Steps: *r50Steps,
+			Seed:    *seed, Timed: kinds, Warmup: *r50Warmup, Steps: *r50Steps, Deterministic: *deterministic,
 		}, os.Stdout)
 		if cerr := d.Close(); err == nil {
 			err = cerr
