@@ -1053,5 +1053,26 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			fmt.Fprintln(w)
 		}
 	}
+	fastestVariants(w, s, ts)
 	return ts, nil
+}
+
+// fastestVariants prints, below a shape's variant rows, the variant with
+// the smallest median for each operation.
+func fastestVariants(w io.Writer, s Shape, ts []Timing) {
+	fmt.Fprintf(w, "%-14s %-18s", s, "fastest")
+	for _, op := range variantOps {
+		var best *Timing
+		for i := range ts {
+			if t := &ts[i]; t.Op == op && (best == nil || t.MedianUS < best.MedianUS) {
+				best = t
+			}
+		}
+		if best == nil {
+			fmt.Fprintf(w, " %17s", "-")
+			continue
+		}
+		fmt.Fprintf(w, " %17s", best.Variant)
+	}
+	fmt.Fprintln(w)
 }

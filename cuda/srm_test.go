@@ -444,7 +444,8 @@ func TestCheckEmulated(t *testing.T) {
 		"srm_stats_g4v4,srm_train_gate,srm_scale_g4v4", "== block tail against float64", "3x5x7x7        plain accumulate ",
 		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
 		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
-		"3x4x8x8        old g32f2 fwd  ", "8x13x8x8       c4v4   rev SRM   tail accumulate 13 quantities"} {
+		"3x4x8x8        old g32f2 fwd  ", "8x13x8x8       c4v4   rev SRM   tail accumulate 13 quantities",
+		"3x4x8x8        fastest                 new g4v4 fwd     chan c4v4 rev     chan c4v4 rev     chan c4v4 rev"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
