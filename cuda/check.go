@@ -157,7 +157,7 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 		shapes = append(shapes, opt.Shapes...)
 	}
 	for _, s := range shapes {
-		if err := checkCase(ctx, w, rep, s, "", func() ([]CheckResult, error) { return checkSRMCase(d, s, geometryFor, rng) }); err != nil {
+		if err := checkCase(ctx, w, rep, s, "", func() ([]CheckResult, error) { return checkSRMCase(d, s, d.pick(), rng) }); err != nil {
 			return rep, err
 		}
 	}
@@ -179,7 +179,7 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 			}
 			acc := (i%2 == 1) == gated
 			label := fmt.Sprintf("%-5s %-10s", tailKind(gated), accumulation(acc))
-			if err := checkCase(ctx, w, rep, s, label, func() ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, geometryFor, rng) }); err != nil {
+			if err := checkCase(ctx, w, rep, s, label, func() ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, d.pick(), rng) }); err != nil {
 				return rep, err
 			}
 		}
@@ -890,7 +890,7 @@ func (f *timedOps) plan(op string, pick picker) (*Plan, error) {
 }
 
 // timeOps times ops (keys of opMaps, each backward after its forward) on
-// one shape with geometryFor's kernels.
+// one shape with the device's kernels (geometryFor's, or by channel).
 func timeOps(d *Device, s Shape, ops []string, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
 	f, err := newTimedOps(d, s, rng)
 	if err != nil {
@@ -898,7 +898,7 @@ func timeOps(d *Device, s Shape, ops []string, opt CheckOptions, copyGBs float64
 	}
 	defer func() { err = errors.Join(err, f.free()) }()
 	for _, op := range ops {
-		p, err := f.plan(op, geometryFor)
+		p, err := f.plan(op, d.pick())
 		if err != nil {
 			return ts, err
 		}

@@ -56,6 +56,8 @@ type Device struct {
 
 	staging staging // page-locked ring for small uploads (upload.go)
 
+	byChannel atomic.Bool // SetByChannel
+
 	closeOnce sync.Once
 	closeErr  error
 }

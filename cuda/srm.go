@@ -118,6 +118,31 @@ func channelFor(L, planes int) (geometry, bool) {
 	return g, ok
 }
 
+// byChannelFirst is geometryFor with the by-channel layout wherever planes
+// fit one (channelFor), second passes in reverse.
+func byChannelFirst(L, planes int, backward bool) geometry {
+	if g, ok := channelFor(L, planes); ok {
+		g.reverse = true
+		return g
+	}
+	return geometryFor(L, planes, backward)
+}
+
+// SetByChannel makes the training passes of SRM and of the block tails
+// (and so of srm models' blocks) run as by-channel kernels wherever planes
+// fit a group of lanes, in place of geometryFor's choice: for timing them
+// in whole models and training steps (cuda-check -by-channel) before they
+// are chosen by default. The results are the same bits either way.
+func (d *Device) SetByChannel(on bool) { d.byChannel.Store(on) }
+
+// pick is the plane-kernel picker of the device's SRM and tail plans.
+func (d *Device) pick() picker {
+	if d.byChannel.Load() {
+		return byChannelFirst
+	}
+	return geometryFor
+}
+
 // blockFor is a block per plane where the plane's float4s fit in the
 // registers of 256 threads, else the loop kernels.
 func blockFor(L, planes int) geometry {
@@ -372,7 +397,7 @@ func (l *SRM) checkShape(s Shape, training bool, tensors ...*Buffer) error {
 // statistics): one fused kernel that reads x once and writes out once, and
 // the N·C gates into gates unless that is nil. out may be x.
 func (l *SRM) ForwardEval(x, out, gates *Buffer, s Shape) (*Plan, error) {
-	return l.forwardEval(x, out, gates, s, geometryFor)
+	return l.forwardEval(x, out, gates, s, l.dev.pick())
 }
 
 // forwardEval is ForwardEval with the plane kernels' geometry from pick,
@@ -402,7 +427,7 @@ func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick picker) (*Plan, e
 // for Backward: statistics pass, per-channel gate kernel, scaling pass.
 // out may be x when no Backward follows (Backward needs the input).
 func (l *SRM) ForwardTrain(x, out *Buffer, ws *SRMWorkspace) (*Plan, error) {
-	return l.forwardTrain(x, out, ws, geometryFor)
+	return l.forwardTrain(x, out, ws, l.dev.pick())
 }
 
 func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan, error) {
@@ -431,7 +456,7 @@ func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan
 // ws, given dout: dx (which may be dout, not x) and the parameter gradients,
 // which are overwritten, not accumulated. x must hold the forward input.
 func (l *SRM) Backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads) (*Plan, error) {
-	return l.backward(x, dout, dx, ws, grads, geometryFor)
+	return l.backward(x, dout, dx, ws, grads, l.dev.pick())
 }
 
 func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, pick picker) (*Plan, error) {

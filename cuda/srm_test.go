@@ -168,6 +168,60 @@ func TestSRMPlans(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
+// TestSetByChannel checks the plans' kernels with the device's by-channel
+// setting: one kernel each training pass pair where planes fit a group,
+// the eval forward and large planes as before, and back when it is off.
+func TestSetByChannel(t *testing.T) {
+	for _, c := range []struct {
+		s       Shape
+		on, off string // SRM's eval, training forward, backward; the SRM tail's forward, backward
+	}{
+		{Shape{4, 8, 7, 7},
+			"srm_eval_g16f4 | srm_train_c16f4 | srm_bwd_c16f4 | srm_tail_fwd_c16f4 | srm_tail_bwd_c16f4",
+			"srm_eval_g16f4 | srm_stats_g16f4 srm_train_gate srm_scale_g16f4 | srm_bwd_dot_g16f4 srm_bwd_gate srm_bwd_dx_g16f4 | " +
+				"srm_tail_stats_g16f4 srm_tail_fwd srm_tail_apply_g16f4 | srm_tail_bwd_sums_g16f4 srm_tail_bwd srm_tail_dx_g16f4"},
+		{Shape{4, 8, 28, 28},
+			"srm_eval_g32v8 | srm_train_c32v8 | srm_bwd_c32v8 | srm_tail_fwd_c32v8 | srm_tail_bwd_c32v8",
+			"srm_eval_g32v8 | srm_stats_g32v8 srm_train_gate srm_scale_g32v8 | srm_bwd_dot_block1 srm_bwd_gate srm_bwd_dx_block1 | " +
+				"srm_tail_stats_g32v8 srm_tail_fwd srm_tail_apply_g32v8 | srm_tail_bwd_sums_block1 srm_tail_bwd srm_tail_dx_block1"},
+		{Shape{4, 8, 56, 56},
+			"srm_eval_block4 | srm_stats_block4 srm_train_gate srm_scale_block4 | srm_bwd_dot_block4 srm_bwd_gate srm_bwd_dx_block4 | " +
+				"srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4 | srm_tail_bwd_sums_block4 srm_tail_bwd srm_tail_dx_block4", ""},
+	} {
+		f := newTailFixture(t, c.s, true)
+		l := f.tail.SRM
+		ws, err := l.NewWorkspace(c.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := l.NewGrads()
+		if c.off == "" {
+			c.off = c.on
+		}
+		for _, on := range []bool{true, false} {
+			f.d.SetByChannel(on)
+			var names []string
+			for _, p := range []func() (*Plan, error){
+				func() (*Plan, error) { return l.ForwardEval(f.x, f.out, nil, c.s) },
+				func() (*Plan, error) { return l.ForwardTrain(f.x, f.out, ws) },
+				func() (*Plan, error) { return l.Backward(f.x, f.dout, f.dx, ws, g) },
+				func() (*Plan, error) { return f.tail.Forward(f.x, f.short, f.out, f.ws) },
+				func() (*Plan, error) { return f.backward(f.dx, f.dshort, false) },
+			} {
+				plan, err := p()
+				if err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, strings.Join(plan.Kernels(), " "))
+			}
+			want := map[bool]string{true: c.on, false: c.off}[on]
+			if got := strings.Join(names, " | "); got != want {
+				t.Errorf("%v by channel %v:\n got %s\nwant %s", c.s, on, got, want)
+			}
+		}
+	}
+}
+
 // TestKernelsEmulated runs the SRM plans end to end through the host code
 // and the fake driver, with the CPU emulator executing srm.cu itself, and
 // compares every output with the float64 reference. The shapes cover each

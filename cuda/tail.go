@@ -235,7 +235,7 @@ func (t *Tail) srmArgs() (cfc, gamma, beta any, eps float32) {
 // computes the gates and updates its BatchNorm's; the apply pass. out may
 // be neither x nor short.
 func (t *Tail) Forward(x, short, out *Buffer, ws *TailWorkspace) (*Plan, error) {
-	return t.forward(x, short, out, ws, geometryFor)
+	return t.forward(x, short, out, ws, t.dev.pick())
 }
 
 // forward is Forward with the plane kernels' geometry from pick, as is
@@ -280,7 +280,7 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick picker) (*
 // back where it was written alone, else masking dout again. dx and dshort
 // may not share memory with each other or with x, out and dout.
 func (t *Tail) Backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool) (*Plan, error) {
-	return t.backward(x, out, dout, dx, dshort, ws, grads, accX, accShort, accParams, geometryFor)
+	return t.backward(x, out, dout, dx, dshort, ws, grads, accX, accShort, accParams, t.dev.pick())
 }
 
 func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool,
