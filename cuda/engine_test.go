@@ -60,3 +60,34 @@ func TestEngineEmulated(t *testing.T) {
 		t.Errorf("conv backend %q, want the im2col fallback without cuDNN", rep.ConvBackend)
 	}
 }
+
+// TestByChannelModelEmulated trains an SRM-ResNet-20 step on the emulated
+// GPU with the by-channel kernels and without, and expects every compared
+// quantity to come out the same: its logits, loss, gradients and updated
+// state are the same bits either way.
+func TestByChannelModelEmulated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole model's step, twice")
+	}
+	d := cuda.OpenEmulated(t)
+	o := gpucheck.Options{SkipKernels: true, SkipModules: true, Seed: 5, OpFilter: func(string) bool { return false },
+		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 8}}}
+	var runs [2][]gpucheck.Result
+	for i, on := range []bool{false, true} {
+		d.SetByChannel(on)
+		rep, err := gpucheck.Run(context.Background(), d, o, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = rep.Models
+	}
+	d.SetByChannel(false)
+	if len(runs[0]) < 20 || len(runs[0]) != len(runs[1]) {
+		t.Fatalf("%d and %d quantities", len(runs[0]), len(runs[1]))
+	}
+	for i, r := range runs[0] {
+		if b := runs[1][i]; b.Quantity != r.Quantity || b.RelErr != r.RelErr || !b.OK() {
+			t.Errorf("by channel %s %.3g (ok %v), by plane %s %.3g", b.Quantity, b.RelErr, b.OK(), r.Quantity, r.RelErr)
+		}
+	}
+}
