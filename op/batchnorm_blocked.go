@@ -17,11 +17,9 @@ import (
 // arithmetic is batchNorm's, channel by channel, with the sums taken in
 // another order (equal to rounding).
 
-// blockedBN is a BatchNorm problem in the blocked layout: nb blocks of 16
-// channels, runs of 16·hw values.
+// blockedBN is a BatchNorm problem in the blocked layout, as its runs.
 type blockedBN struct {
-	bnShape
-	nb, run int
+	tensor.Runs
 	// parts splits the batch for the channel sums, so that a layer of one
 	// block still shares them between CPUs; the split does not depend on
 	// the CPUs, so neither do the sums' bits.
@@ -29,30 +27,27 @@ type blockedBN struct {
 }
 
 func newBlockedBN(bn bnShape) blockedBN {
-	return blockedBN{bnShape: bn, nb: bn.c / simd.Lanes, run: bn.hw * simd.Lanes, parts: min(bn.n, 8)}
-}
-
-// runOf is the run of batch item i and block cb in d.
-func (b blockedBN) runOf(d []float32, i, cb int) []float32 {
-	return d[(i*b.nb+cb)*b.run:][:b.run]
+	return blockedBN{Runs: tensor.Runs{N: bn.n, C: bn.c, HW: bn.hw}, parts: min(bn.n, 8)}
 }
 
 // laneSums are two per-lane sums of one block.
 type laneSums struct{ a, b [simd.Lanes]float64 }
 
-// sums adds up, per channel, what add accumulates over the runs of a
-// block, in parts of the batch computed in parallel and combined in order.
-func (b blockedBN) sums(add func(s *laneSums, i, cb int)) []laneSums {
-	partial := make([]laneSums, b.nb*b.parts)
-	parallel.For(len(partial), 4*b.n*b.run/b.parts, func(from, to int) {
+// sums adds up, per channel, what add accumulates over the runs r of
+// block cb, in parts of the batch computed in parallel and combined in
+// order.
+func (b blockedBN) sums(add func(s *laneSums, r, cb int)) []laneSums {
+	nb := b.Blocks()
+	partial := make([]laneSums, nb*b.parts)
+	parallel.For(len(partial), 4*b.N*b.Len()/b.parts, func(from, to int) {
 		for t := from; t < to; t++ {
 			cb, part := t/b.parts, t%b.parts
-			for i := part * b.n / b.parts; i < (part+1)*b.n/b.parts; i++ {
-				add(&partial[t], i, cb)
+			for i := part * b.N / b.parts; i < (part+1)*b.N/b.parts; i++ {
+				add(&partial[t], i*nb+cb, cb)
 			}
 		}
 	})
-	total := make([]laneSums, b.nb)
+	total := make([]laneSums, nb)
 	for t, p := range partial {
 		s := &total[t/b.parts]
 		for l := range p.a {
@@ -61,15 +56,6 @@ func (b blockedBN) sums(add func(s *laneSums, i, cb int)) []laneSums {
 		}
 	}
 	return total
-}
-
-// eachRun calls f on every (batch item, block) run, in parallel.
-func (b blockedBN) eachRun(f func(i, cb int)) {
-	parallel.For(b.n*b.nb, b.run, func(from, to int) {
-		for t := from; t < to; t++ {
-			f(t/b.nb, t%b.nb)
-		}
-	})
 }
 
 // lanes packs per-channel values into one 16-lane vector per block.
@@ -99,9 +85,9 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 	}
 	if training {
 		// Shifted sums around each channel's first value, as batchNorm.
-		k := lanes(b.nb, func(ch int) float64 { return float64(xs[ch/simd.Lanes*b.run+ch%simd.Lanes]) })
-		s := b.sums(func(s *laneSums, i, cb int) {
-			simd.LaneShiftedSums(b.runOf(xs, i, cb), &k[cb], &s.a, &s.b)
+		k := lanes(b.Blocks(), func(ch int) float64 { return float64(b.Run(xs, ch/simd.Lanes)[ch%simd.Lanes]) })
+		s := b.sums(func(s *laneSums, r, cb int) {
+			simd.LaneShiftedSums(b.Run(xs, r), &k[cb], &s.a, &s.b)
 		})
 		for ch := range bn.c {
 			cb, l := ch/simd.Lanes, ch%simd.Lanes
@@ -111,14 +97,15 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		}
 	}
 	scale := func(ch int) float64 { return float64(ws[ch]) * istd[ch] }
-	as := lanes(b.nb, func(ch int) float32 { return float32(scale(ch)) })
-	cs := lanes(b.nb, func(ch int) float32 { return float32(float64(bs[ch]) - mean[ch]*scale(ch)) })
-	b.eachRun(func(i, cb int) {
+	as := lanes(b.Blocks(), func(ch int) float32 { return float32(scale(ch)) })
+	cs := lanes(b.Blocks(), func(ch int) float32 { return float32(float64(bs[ch]) - mean[ch]*scale(ch)) })
+	b.Each(b.Len(), func(r int) {
+		cb := r % b.Blocks()
 		if ss != nil {
-			simd.LaneAffineAdd(b.runOf(ys, i, cb), b.runOf(xs, i, cb), b.runOf(ss, i, cb), &as[cb], &cs[cb], relu)
+			simd.LaneAffineAdd(b.Run(ys, r), b.Run(xs, r), b.Run(ss, r), &as[cb], &cs[cb], relu)
 			return
 		}
-		simd.LaneAffine(b.runOf(ys, i, cb), b.runOf(xs, i, cb), &as[cb], &cs[cb], relu)
+		simd.LaneAffine(b.Run(ys, r), b.Run(xs, r), &as[cb], &cs[cb], relu)
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs, own := gradOwned16(out, grad)
@@ -126,11 +113,11 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		if relu {
 			mask = ys
 		}
-		runOrNil := func(d []float32, i, cb int) []float32 {
+		runOrNil := func(d []float32, r int) []float32 {
 			if d == nil {
 				return nil
 			}
-			return b.runOf(d, i, cb)
+			return b.Run(d, r)
 		}
 		// The shortcut's gradient is grad past the ReLU (a shortcut comes
 		// only with one), which the sums pass stores as it reads it.
@@ -149,9 +136,9 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		}
 		var s []laneSums // Σg and Σg·(x−mean) per channel
 		if gw != nil || gb != nil || (training && x.NeedsGrad()) {
-			mu := lanes(b.nb, func(ch int) float64 { return mean[ch] })
-			s = b.sums(func(s *laneSums, i, cb int) {
-				simd.LaneGradSums(b.runOf(gs, i, cb), b.runOf(xs, i, cb), runOrNil(mask, i, cb), runOrNil(sg, i, cb), &mu[cb], &s.a, &s.b)
+			mu := lanes(b.Blocks(), func(ch int) float64 { return mean[ch] })
+			s = b.sums(func(s *laneSums, r, cb int) {
+				simd.LaneGradSums(b.Run(gs, r), b.Run(xs, r), runOrNil(mask, r), runOrNil(sg, r), &mu[cb], &s.a, &s.b)
 			})
 		} else if sg != nil {
 			parallel.For(len(gs), 1, func(lo, hi int) {
@@ -187,12 +174,13 @@ func batchNormBlocked(x, gamma, beta, runMean, runVar, short *tensor.Tensor, tra
 		if gx == nil {
 			return
 		}
-		gm := lanes(b.nb, func(ch int) float32 { return float32(cgs[ch].gm) })
-		k := lanes(b.nb, func(ch int) float32 { return float32(cgs[ch].k) })
-		mu := lanes(b.nb, func(ch int) float32 { return float32(mean[ch]) })
-		a := lanes(b.nb, func(ch int) float32 { return float32(cgs[ch].a) })
-		b.eachRun(func(i, cb int) {
-			simd.LaneGradRun(b.runOf(gx, i, cb), b.runOf(gs, i, cb), b.runOf(xs, i, cb), runOrNil(mask, i, cb), &gm[cb], &mu[cb], &k[cb], &a[cb], overwrite)
+		gm := lanes(b.Blocks(), func(ch int) float32 { return float32(cgs[ch].gm) })
+		k := lanes(b.Blocks(), func(ch int) float32 { return float32(cgs[ch].k) })
+		mu := lanes(b.Blocks(), func(ch int) float32 { return float32(mean[ch]) })
+		a := lanes(b.Blocks(), func(ch int) float32 { return float32(cgs[ch].a) })
+		b.Each(b.Len(), func(r int) {
+			cb := r % b.Blocks()
+			simd.LaneGradRun(b.Run(gx, r), b.Run(gs, r), b.Run(xs, r), runOrNil(mask, r), &gm[cb], &mu[cb], &k[cb], &a[cb], overwrite)
 		})
 		done()
 	}, x, gamma, beta, short)

@@ -62,38 +62,34 @@ func gradPast16(out, grad *tensor.Tensor) (gs []float32, m *tensor.Tensor, ms []
 // blocked layout: a network's head reads its last feature map as it is,
 // and hands the gradient back in that layout.
 func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
-	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
-	nb, run := c/simd.Lanes, hw*simd.Lanes
-	out := tensor.New(tensor.Float32, n, c, 1, 1)
+	rs := tensor.RunsOf(x)
+	out := tensor.New(tensor.Float32, rs.N, rs.C, 1, 1)
 	xs, ys := tensor.Blocked16(x), out.F32()
-	parallel.For(n*nb, run, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			var zero, sum, sq [simd.Lanes]float64
-			simd.LaneShiftedSums(xs[r*run:(r+1)*run], &zero, &sum, &sq)
-			for l, v := range sum {
-				ys[r*simd.Lanes+l] = float32(v / float64(hw))
-			}
+	rs.Each(rs.Len(), func(r int) {
+		var zero, sum, sq [simd.Lanes]float64
+		simd.LaneShiftedSums(rs.Run(xs, r), &zero, &sum, &sq)
+		y := rs.Lanes(ys, r)
+		for l, v := range sum {
+			y[l] = float32(v / float64(rs.HW))
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		gs := make([]float32, n*c)
+		gs := make([]float32, rs.N*rs.C)
 		for i, v := range grad.F32() {
-			gs[i] = v / float32(hw) // as avgPoolOf: the gradient over the count
+			gs[i] = v / float32(rs.HW) // as avgPoolOf: the gradient over the count
 		}
 		gx, first, done := tensor.GradBlocked16(x)
 		one := simd.Splat(1)
-		parallel.For(n*nb, run, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				// d written into every row when first, else g·1 + d.
-				dst, d := gx[r*run:(r+1)*run], gs[r*simd.Lanes:(r+1)*simd.Lanes]
-				if first {
-					for j := 0; j < len(dst); j += simd.Lanes {
-						copy(dst[j:], d)
-					}
-					continue
+		rs.Each(rs.Len(), func(r int) {
+			// d written into every row when first, else g·1 + d.
+			dst, d := rs.Run(gx, r), rs.Lanes(gs, r)
+			if first {
+				for j := 0; j < len(dst); j += simd.Lanes {
+					copy(dst[j:], d[:])
 				}
-				simd.LaneAffine(dst, dst, one, (*[simd.Lanes]float32)(d), false)
+				return
 			}
+			simd.LaneAffine(dst, dst, one, d, false)
 		})
 		done()
 	}, x)
@@ -104,19 +100,14 @@ func globalAvgPoolBlocked(x *tensor.Tensor) *tensor.Tensor {
 // layout: a gate per plane is a gate per lane of a run, and the block's
 // output stays in the layout for the next convolution.
 func scaleAddReLUBlocked(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
-	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
-	runs, run := n*c/simd.Lanes, hw*simd.Lanes
+	rs := tensor.RunsOf(x)
 	out := tensor.EmptyBlocked16(x.Shape()...)
 	xs, ss, ys, gs := tensor.Blocked16(x), tensor.Blocked16(shortcut), tensor.Blocked16(out), gate.F32()
 	// The planes of run r are gs[16r:16r+16]: y = max(x·g + (s + −0), 0),
 	// ScaleAdd's rounding.
 	negZero := simd.Splat(simd.NegZero[float32]())
-	gateOf := func(r int) *[simd.Lanes]float32 { return (*[simd.Lanes]float32)(gs[r*simd.Lanes:]) }
-	parallel.For(runs, run, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			at := r * run
-			simd.LaneAffineAdd(ys[at:at+run], xs[at:at+run], ss[at:at+run], gateOf(r), negZero, true)
-		}
+	rs.Each(rs.Len(), func(r int) {
+		simd.LaneAffineAdd(rs.Run(ys, r), rs.Run(xs, r), rs.Run(ss, r), rs.Lanes(gs, r), negZero, true)
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		// m, the gradient past the ReLU, is the shortcut's gradient; it
@@ -130,26 +121,18 @@ func scaleAddReLUBlocked(x, gate, shortcut *tensor.Tensor) *tensor.Tensor {
 		if gate.NeedsGrad() {
 			dg = tensor.GradOf(gate).F32()
 		}
-		parallel.For(runs, 2*run, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				at := r * run
-				// m past the ReLU, and the gate's gradient Σ m·x.
-				var zero, sum, dot [simd.Lanes]float64
-				simd.LaneGradSums(dy[at:at+run], xs[at:at+run], ys[at:at+run], ms[at:at+run], &zero, &sum, &dot)
+		rs.Each(2*rs.Len(), func(r int) {
+			// m past the ReLU, and the gate's gradient Σ m·x.
+			var zero, sum, dot [simd.Lanes]float64
+			simd.LaneGradSums(rs.Run(dy, r), rs.Run(xs, r), rs.Run(ys, r), rs.Run(ms, r), &zero, &sum, &dot)
+			if dg != nil {
+				g := rs.Lanes(dg, r)
 				for l, v := range dot {
-					if dg != nil {
-						dg[r*simd.Lanes+l] += float32(v)
-					}
+					g[l] += float32(v)
 				}
-				if dx == nil {
-					continue
-				}
-				d := dx[at : at+run]
-				if first {
-					simd.LaneAffine(d, ms[at:at+run], gateOf(r), negZero, false)
-				} else {
-					simd.LaneAffineAdd(d, ms[at:at+run], d, gateOf(r), negZero, false)
-				}
+			}
+			if dx != nil {
+				simd.LaneAffineAcc(rs.Run(dx, r), rs.Run(ms, r), rs.Lanes(gs, r), negZero, !first)
 			}
 		})
 		done()

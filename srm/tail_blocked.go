@@ -5,7 +5,6 @@ import (
 	"unsafe"
 
 	"github.com/srmlab/srmlab/internal/kern"
-	"github.com/srmlab/srmlab/internal/parallel"
 	"github.com/srmlab/srmlab/internal/simd"
 	"github.com/srmlab/srmlab/tensor"
 )
@@ -14,9 +13,10 @@ import (
 // the blocked layout a convolution left them in (see tensor.Blocked16), so
 // that the block's output goes on to the next convolution without a
 // reorder: plane p = n·C + c is then lane c%16 of the run of batch item n
-// and channel block c/16, and a plane's scalars are a lane's. The
-// arithmetic per plane is the NCHW passes' in srmTail and tailBackward.
-type blockedPlanes struct{ n, c, hw, nb, run int }
+// and channel block c/16 (tensor.Runs), and a plane's scalars are a
+// lane's. The arithmetic per plane is the NCHW passes' in srmTail and
+// tailBackward.
+type blockedPlanes struct{ tensor.Runs }
 
 // blockedTail says whether the tail runs in the blocked layout: x is in
 // it, and short can join it.
@@ -28,11 +28,7 @@ func blockedTail(x, short *tensor.Tensor) *blockedPlanes {
 }
 
 // newBlockedPlanes describes the planes of x, (N, 16k, H, W).
-func newBlockedPlanes(x *tensor.Tensor) *blockedPlanes {
-	s := x.Shape()
-	hw := s[2] * s[3]
-	return &blockedPlanes{n: s[0], c: s[1], hw: hw, nb: s[1] / simd.Lanes, run: hw * simd.Lanes}
-}
+func newBlockedPlanes(x *tensor.Tensor) *blockedPlanes { return &blockedPlanes{tensor.RunsOf(x)} }
 
 // blockedVals is t's values in the blocked layout, as []T: T is float32
 // wherever blockedTail said yes.
@@ -46,48 +42,45 @@ func f32s[T kern.Float](s []T) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
 }
 
-// each calls f on every run (batch item i, block cb) in parallel, with the
-// first plane of the run.
-func (b *blockedPlanes) each(f func(at, p0 int)) {
-	parallel.For(b.n*b.nb, 3*b.run, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			f(r*b.run, r/b.nb*b.c+r%b.nb*simd.Lanes)
-		}
-	})
+// each calls f on every run r in parallel, with the run's first plane,
+// 16r.
+func (b *blockedPlanes) each(f func(r, p0 int)) {
+	b.Each(3*b.Len(), func(r int) { f(r, r*simd.Lanes) })
 }
 
 // moments sets each plane's mean and Σ(x − mean)², as srmTail's first pass.
 func (b *blockedPlanes) moments(xs []float32, mean, q []float64) {
-	b.each(func(at, p0 int) {
+	b.each(func(r, p0 int) {
+		x := b.Run(xs, r)
 		var k, s1, s2 [simd.Lanes]float64
 		for l := range k {
-			k[l] = float64(xs[at+l]) // each plane's first value
+			k[l] = float64(x[l]) // each plane's first value
 		}
-		simd.LaneShiftedSums(xs[at:at+b.run], &k, &s1, &s2)
+		simd.LaneShiftedSums(x, &k, &s1, &s2)
 		for l := range k {
-			mean[p0+l], q[p0+l] = simd.Moments(k[l], s1[l], s2[l], float64(b.hw))
+			mean[p0+l], q[p0+l] = simd.Moments(k[l], s1[l], s2[l], float64(b.HW))
 		}
 	})
 }
 
 // forward sets ys = ReLU(xs·S_p + B_p + ss) with S_p, B_p = sb(p).
 func (b *blockedPlanes) forward(ys, xs, ss []float32, sb func(p int) (float32, float32)) {
-	b.each(func(at, p0 int) {
+	b.each(func(r, p0 int) {
 		var s, o [simd.Lanes]float32
 		for l := range s {
 			s[l], o[l] = sb(p0 + l)
 		}
-		simd.LaneAffineAdd(ys[at:at+b.run], xs[at:at+b.run], ss[at:at+b.run], &s, &o, true)
+		simd.LaneAffineAdd(b.Run(ys, r), b.Run(xs, r), b.Run(ss, r), &s, &o, true)
 	})
 }
 
 // gradSums sets rs to ds past the ReLU whose output is ys, and P and Q'
 // per plane (see tail.go), as tailBackward's first pass.
 func (b *blockedPlanes) gradSums(rs, ds, xs, ys []float32, mean, sumP, sumQ []float64) {
-	b.each(func(at, p0 int) {
+	b.each(func(r, p0 int) {
 		var mu, sp, sq [simd.Lanes]float64
 		copy(mu[:], mean[p0:])
-		simd.LaneGradSums(ds[at:at+b.run], xs[at:at+b.run], ys[at:at+b.run], rs[at:at+b.run], &mu, &sp, &sq)
+		simd.LaneGradSums(b.Run(ds, r), b.Run(xs, r), b.Run(ys, r), b.Run(rs, r), &mu, &sp, &sq)
 		copy(sumP[p0:p0+simd.Lanes], sp[:])
 		copy(sumQ[p0:p0+simd.Lanes], sq[:])
 	})
@@ -99,18 +92,14 @@ func (b *blockedPlanes) gradSums(rs, ds, xs, ys []float32, mean, sumP, sumQ []fl
 func (b *blockedPlanes) dx(x *tensor.Tensor, xs, rs []float32, f func(p int) (k, off, s float32)) {
 	dx, first, done := tensor.GradBlocked16(x)
 	negZero := simd.Splat(simd.NegZero[float32]())
-	b.each(func(at, p0 int) {
+	b.each(func(r, p0 int) {
 		var k, off, s [simd.Lanes]float32
 		for l := range k {
 			k[l], off[l], s[l] = f(p0 + l)
 		}
-		d := dx[at : at+b.run]
-		if first {
-			simd.LaneAffine(d, xs[at:at+b.run], &k, &off, false)
-		} else {
-			simd.LaneAffineAdd(d, xs[at:at+b.run], d, &k, &off, false)
-		}
-		simd.LaneAffineAdd(d, rs[at:at+b.run], d, &s, negZero, false)
+		d := b.Run(dx, r)
+		simd.LaneAffineAcc(d, b.Run(xs, r), &k, &off, !first)
+		simd.LaneAffineAdd(d, b.Run(rs, r), d, &s, negZero, false)
 	})
 	done()
 }
@@ -119,59 +108,48 @@ func (b *blockedPlanes) dx(x *tensor.Tensor, xs, rs []float32, f func(p int) (k,
 // of a convolution's output: the weight goes into the layout too (as one
 // (1, C, H, W) map), so that each run's dot products are lane by lane.
 func cfcBlocked(t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
-	nb, run := c/simd.Lanes, k*simd.Lanes
-	h, wd := t.Dim(2), t.Dim(3)
+	rs := tensor.RunsOf(t)
 	ts := tensor.Blocked16(t)
-	ws := tensor.Blocked16(tensor.FromFloat32(w.F32(), 1, c, h, wd)) // a copy: w stays NCHW
+	ws := tensor.Blocked16(tensor.FromFloat32(w.F32(), 1, c, t.Dim(2), t.Dim(3))) // a copy: w stays NCHW
+	wRuns := tensor.Runs{N: 1, C: c, HW: k}
+	weight := func(r int) []float32 { return wRuns.Run(ws, r%rs.Blocks()) } // run r's block's weights
 	out := tensor.New(tensor.Float32, n, c, 1, 1)
 	zs := out.F32()
 	var bs []float32
 	if b != nil {
 		bs = b.F32()
 	}
-	parallel.For(n*nb, run, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			var zero, sum, dot [simd.Lanes]float64
-			cb := r % nb
-			simd.LaneGradSums(ws[cb*run:(cb+1)*run], ts[r*run:(r+1)*run], nil, nil, &zero, &sum, &dot)
-			for l, v := range dot {
-				if bs != nil {
-					v += float64(bs[cb*simd.Lanes+l])
-				}
-				zs[r*simd.Lanes+l] = float32(v)
+	rs.Each(rs.Len(), func(r int) {
+		var zero, sum, dot [simd.Lanes]float64
+		simd.LaneGradSums(weight(r), rs.Run(ts, r), nil, nil, &zero, &sum, &dot)
+		z := rs.Lanes(zs, r)
+		for l, v := range dot {
+			if bs != nil {
+				v += float64(bs[r%rs.Blocks()*simd.Lanes+l])
 			}
+			z[l] = float32(v)
 		}
 	})
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gz := grad.F32()
-		gateOf := func(r int) *[simd.Lanes]float32 { return (*[simd.Lanes]float32)(gz[r*simd.Lanes:]) }
 		negZero := simd.Splat(simd.NegZero[float32]())
 		if t.NeedsGrad() {
 			gt, first, done := tensor.GradBlocked16(t)
-			parallel.For(n*nb, run, func(lo, hi int) {
-				for r := lo; r < hi; r++ {
-					d, wv := gt[r*run:(r+1)*run], ws[r%nb*run:][:run]
-					if first {
-						simd.LaneAffine(d, wv, gateOf(r), negZero, false)
-					} else {
-						simd.LaneAffineAdd(d, wv, d, gateOf(r), negZero, false)
-					}
-				}
+			rs.Each(rs.Len(), func(r int) {
+				simd.LaneAffineAcc(rs.Run(gt, r), weight(r), rs.Lanes(gz, r), negZero, !first)
 			})
 			done()
 		}
 		if w.NeedsGrad() {
 			// Per block, over the batch in order: the same bits each run.
-			dw := tensor.EmptyBlocked16(1, c, h, wd)
+			dw := tensor.EmptyBlocked16(1, c, t.Dim(2), t.Dim(3))
 			dws := tensor.Blocked16(dw)
 			clear(dws)
-			parallel.For(nb, n*run, func(lo, hi int) {
-				for cb := lo; cb < hi; cb++ {
-					d := dws[cb*run : (cb+1)*run]
-					for i := range n {
-						r := i*nb + cb
-						simd.LaneAffineAdd(d, ts[r*run:(r+1)*run], d, gateOf(r), negZero, false)
-					}
+			wRuns.Each(n*rs.Len(), func(cb int) {
+				d := wRuns.Run(dws, cb)
+				for i := range n {
+					r := i*rs.Blocks() + cb
+					simd.LaneAffineAdd(d, rs.Run(ts, r), d, rs.Lanes(gz, r), negZero, false)
 				}
 			})
 			simd.AddTo(tensor.GradOf(w).F32(), dw.F32())
@@ -194,15 +172,15 @@ func cfcBlocked(t, w, b *tensor.Tensor, n, c, k int) *tensor.Tensor {
 func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	b := newBlockedPlanes(x)
 	k := p.Len()
-	out := tensor.New(tensor.Float32, b.n, b.c, k)
+	out := tensor.New(tensor.Float32, b.N, b.C, k)
 	xs, ts := tensor.Blocked16(x), out.F32()
-	den := float64(b.hw - 1)
+	den := float64(b.HW - 1)
 	if biased {
-		den = float64(b.hw)
+		den = float64(b.HW)
 	}
-	mean, q := make([]float64, b.n*b.c), make([]float64, b.n*b.c)
+	mean, q := make([]float64, b.N*b.C), make([]float64, b.N*b.C)
 	b.moments(xs, mean, q)
-	std := make([]float64, b.n*b.c)
+	std := make([]float64, b.N*b.C)
 	for pl := range mean {
 		j := 0
 		if p&PoolAvg != 0 {
@@ -217,7 +195,7 @@ func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs := grad.F32()
 		dx, first, done := tensor.GradBlocked16(x)
-		b.each(func(at, p0 int) {
+		b.each(func(r, p0 int) {
 			// dx += gAvg + gStd·(x − mean), as x·gStd + (gAvg − gStd·mean).
 			var a, off [simd.Lanes]float32
 			for l := range a {
@@ -225,7 +203,7 @@ func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 				g, j := gs[pl*k:(pl+1)*k], 0
 				gAvg, gStd := 0.0, 0.0
 				if p&PoolAvg != 0 {
-					gAvg = float64(g[0]) / float64(b.hw)
+					gAvg = float64(g[0]) / float64(b.HW)
 					j++
 				}
 				if p&PoolStd != 0 {
@@ -233,12 +211,7 @@ func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 				}
 				a[l], off[l] = float32(gStd), float32(gAvg-gStd*mean[pl])
 			}
-			d := dx[at : at+b.run]
-			if first {
-				simd.LaneAffine(d, xs[at:at+b.run], &a, &off, false)
-			} else {
-				simd.LaneAffineAdd(d, xs[at:at+b.run], d, &a, &off, false)
-			}
+			simd.LaneAffineAcc(b.Run(dx, r), b.Run(xs, r), &a, &off, !first)
 		})
 		done()
 	}, x)

@@ -84,6 +84,44 @@ func Blocked16(t *Tensor) []float32 {
 	return dst
 }
 
+// Runs describes an (N, C, H, W) map in the blocked layout as its N·C/16
+// runs of 16·H·W values: run r is batch item r/(C/16)'s block of channels
+// r%(C/16), position after position, the block's 16 channels side by side.
+// Its lanes are planes (n·C + c) 16r to 16r+15, so per-plane arrays are
+// read 16 at a time with Lanes.
+type Runs struct{ N, C, HW int }
+
+// RunsOf describes t's map, (N, 16k, H, W).
+func RunsOf(t *Tensor) Runs { return Runs{t.shape[0], t.shape[1], t.shape[2] * t.shape[3]} }
+
+// Count is the number of runs, N·C/16.
+func (rs Runs) Count() int { return rs.N * rs.Blocks() }
+
+// Blocks is the number of runs of a batch item, C/16; run r's channels are
+// block r % Blocks().
+func (rs Runs) Blocks() int { return rs.C / simd.Lanes }
+
+// Len is the values of a run, 16·H·W.
+func (rs Runs) Len() int { return rs.HW * simd.Lanes }
+
+// Run is run r of d, a map's values in the blocked layout.
+func (rs Runs) Run(d []float32, r int) []float32 { return d[r*rs.Len():][:rs.Len()] }
+
+// Lanes is the values of run r's 16 planes in v, a per-plane array.
+func (rs Runs) Lanes(v []float32, r int) *[simd.Lanes]float32 {
+	return (*[simd.Lanes]float32)(v[r*simd.Lanes:])
+}
+
+// Each calls f on every run, in parallel; cost is one run's work in
+// values touched (parallel.For's).
+func (rs Runs) Each(cost int, f func(r int)) {
+	parallel.For(rs.Count(), cost, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			f(r)
+		}
+	})
+}
+
 // plain converts a blocked t to NCHW in place; the accessors call it.
 func (t *Tensor) plain() {
 	b, ok := t.data.(blocked16)

@@ -91,6 +91,17 @@ func LaneAffineAdd(dst, src, short []float32, a, b *[Lanes]float32, relu bool) {
 	}
 }
 
+// LaneAffineAcc sets dst[16i+l] = src[16i+l]·a[l] + b[l] as LaneAffine,
+// or, when acc, adds that to dst as LaneAffineAdd with short = dst: a
+// gradient written by its first contribution and added to by the rest.
+func LaneAffineAcc(dst, src []float32, a, b *[Lanes]float32, acc bool) {
+	if acc {
+		LaneAffineAdd(dst, src, dst, a, b, false)
+		return
+	}
+	LaneAffine(dst, src, a, b, false)
+}
+
 // LaneGradSums adds Σg' to sum[l] and Σg'·(x−mu[l]) to dot[l] in float64,
 // rows in order, with g' as in GradSums; where out is not nil, it also
 // stores g' there, for a gradient that goes on past the ReLU (a residual
