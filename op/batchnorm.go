@@ -151,7 +151,7 @@ func batchNorm[T kern.Float](x, gamma, beta, runMean, runVar, short *tensor.Tens
 		var gx, gw, gb []T
 		overwrite := false // gx is gs, to be overwritten (see gradInto)
 		if x.NeedsGrad() {
-			gx, overwrite = gradInto[T](x, grad, !out.RequiresGrad())
+			gx, overwrite = gradInto[T](x, grad, tensor.OwnsGrad(out))
 		}
 		if gamma.NeedsGrad() {
 			gw = kern.Vals[T](tensor.GradOf(gamma))

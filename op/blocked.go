@@ -43,7 +43,7 @@ func addBlocked(a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 // and grad was converted in place rather than copied.
 func gradOwned16(out, grad *tensor.Tensor) ([]float32, bool) {
 	gs := tensor.Blocked16(grad)
-	return gs, !out.RequiresGrad() && tensor.IsBlocked16(grad)
+	return gs, tensor.OwnsGrad(out) && tensor.IsBlocked16(grad)
 }
 
 // gradPast16 is gradOwned16 with somewhere to write the gradient past a

@@ -67,7 +67,7 @@ func convBNOneDNN(g *convGeom, x, w, gamma, beta, runMean, runVar *tensor.Tensor
 			// The gradient past the ReLU, in grad itself when this
 			// function owns it (see gradInto).
 			m := grad
-			if out.RequiresGrad() {
+			if !tensor.OwnsGrad(out) {
 				m = tensor.EmptyLike(grad)
 			}
 			simd.Mask(m.F32(), dy, out.F32())

@@ -130,7 +130,7 @@ func add[T kern.Float](a, b *tensor.Tensor, relu bool) *tensor.Tensor {
 		// grad is out's, which Backward drops after this call unless
 		// out keeps its gradient; then it is this function's to change
 		// and to hand on.
-		own := !out.RequiresGrad()
+		own := tensor.OwnsGrad(out)
 		if relu {
 			masked := grad
 			if !own {
@@ -226,7 +226,7 @@ func mul[T kern.Float](x, g *tensor.Tensor, plane int) *tensor.Tensor {
 		if x.NeedsGrad() {
 			// With x and g one tensor, g's gradient has just been made,
 			// and x must not take dy over.
-			gx, overwrite = gradInto[T](x, grad, !out.RequiresGrad())
+			gx, overwrite = gradInto[T](x, grad, tensor.OwnsGrad(out))
 		}
 		parallel.For(len(gs), 2*plane, func(lo, hi int) {
 			if plane == 1 {

@@ -21,7 +21,7 @@ func addDevice(d *cuda.Device, op string, a, b *tensor.Tensor, relu bool) *tenso
 	out := g.Empty(a.Shape()...)
 	g.Must(d.Add(g.Buf(a), g.Buf(b), g.Buf(out), a.Len(), relu))
 	tensor.Record(out, func(grad *tensor.Tensor) {
-		src, own := grad, !out.RequiresGrad()
+		src, own := grad, tensor.OwnsGrad(out)
 		if relu {
 			src, own = g.Empty(out.Shape()...), true
 			g.Must(d.ReLUBackward(g.Buf(out), g.Buf(grad), g.Buf(src), out.Len(), false))

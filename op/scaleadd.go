@@ -49,7 +49,7 @@ func scaleAddReLU[T kern.Float](x, gate, shortcut *tensor.Tensor) *tensor.Tensor
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		// m, the gradient past the ReLU, is the shortcut's gradient; it
 		// goes where grad is when this function owns grad (see gradInto).
-		own := !out.RequiresGrad()
+		own := tensor.OwnsGrad(out)
 		m := grad
 		if !own {
 			m = tensor.EmptyLike(grad)

@@ -57,8 +57,14 @@ func subsamplePad[T kern.Float](x *tensor.Tensor, stride, cout int) *tensor.Tens
 	if blocked {
 		out := tensor.EmptyBlocked16(n, cout, oh, ow)
 		xs, ys := blockedVals[T](x), blockedVals[T](out)
-		clear(ys)
 		each(16, func(o, i int) { copy(ys[o:o+16], xs[i:i+16]) })
+		// The channels past x's are zeros, whole runs of them.
+		rs := tensor.RunsOf(out)
+		for r := range rs.Count() {
+			if r%rs.Blocks() >= cin/16 {
+				clear(rs.Run(f32s(ys), r))
+			}
+		}
 		tensor.Record(out, func(grad *tensor.Tensor) {
 			gx, first, done := tensor.GradBlocked16(x)
 			gs := tensor.Blocked16(grad)

@@ -104,6 +104,37 @@ func StylePool(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	return stylePool[float32](x, p, biased)
 }
 
+// styleRow writes a plane's mean and std, those p pools, into its row f
+// of the pooled features, from its mean m and Σ(x − m)² q, and returns the
+// std (0 unless pooled) and where the max goes in f.
+func styleRow[T kern.Float](f []T, p Pooling, m, q, den float64) (std float64, j int) {
+	if p&PoolAvg != 0 {
+		f[j] = T(m)
+		j++
+	}
+	if p&PoolStd != 0 {
+		std = math.Sqrt(q/den + StyleEps)
+		f[j] = T(std)
+		j++
+	}
+	return std, j
+}
+
+// styleGrads is a plane's gradient through its mean and std from g, its
+// row of the features' gradient: dx_i += gAvg + gStd·(x_i − mean), with
+// dstd/dx_i = (x_i − mean) / (den · std); j is where the max's is in g.
+func styleGrads[T kern.Float](g []T, p Pooling, hw, den, std float64) (gAvg, gStd float64, j int) {
+	if p&PoolAvg != 0 {
+		gAvg = float64(g[j]) / hw
+		j++
+	}
+	if p&PoolStd != 0 {
+		gStd = float64(g[j]) / (den * std)
+		j++
+	}
+	return gAvg, gStd, j
+}
+
 func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	n, c, hw := x.Dim(0), x.Dim(1), x.Dim(2)*x.Dim(3)
 	k := p.Len()
@@ -134,16 +165,8 @@ func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.T
 			m, q := simd.Moments(sk, s1, s2, float64(hw))
 			mean[pl] = m
 			f := ts[pl*k : (pl+1)*k]
-			j := 0
-			if p&PoolAvg != 0 {
-				f[j] = T(m)
-				j++
-			}
-			if p&PoolStd != 0 {
-				std[pl] = math.Sqrt(q/den + StyleEps)
-				f[j] = T(std[pl])
-				j++
-			}
+			var j int
+			std[pl], j = styleRow(f, p, m, q, den)
 			if p&PoolMax != 0 {
 				am := 0
 				for i, a := range v {
@@ -162,17 +185,7 @@ func stylePool[T kern.Float](x *tensor.Tensor, p Pooling, biased bool) *tensor.T
 			for pl := lo; pl < hi; pl++ {
 				g := gs[pl*k : (pl+1)*k]
 				v, d := xs[pl*hw:(pl+1)*hw], gx[pl*hw:(pl+1)*hw]
-				j := 0
-				gAvg, gStd := 0.0, 0.0
-				if p&PoolAvg != 0 {
-					gAvg = float64(g[j]) / float64(hw)
-					j++
-				}
-				if p&PoolStd != 0 {
-					// dstd/dx_i = (x_i − mean) / (den · std)
-					gStd = float64(g[j]) / (den * std[pl])
-					j++
-				}
+				gAvg, gStd, j := styleGrads(g, p, float64(hw), den, std[pl])
 				if gAvg != 0 || gStd != 0 {
 					// d += gAvg + gStd·(x−m) as x·gStd + (gAvg − gStd·m),
 					// the offset in float64 and rounded once, as

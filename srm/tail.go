@@ -261,7 +261,7 @@ func tailBackward[T kern.Float](m *SRM, x *tensor.Tensor, bn *nn.BatchNorm2d, sh
 	// after the call, and in the blocked layout it was converted in
 	// place), as in op.ScaleAddReLU.
 	dr := grad
-	if out.RequiresGrad() || (bl != nil && !tensor.IsBlocked16(grad)) {
+	if !tensor.OwnsGrad(out) || (bl != nil && !tensor.IsBlocked16(grad)) {
 		dr = tensor.EmptyLayoutLike(out)
 	}
 	rs := vals(dr)

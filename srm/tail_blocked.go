@@ -1,7 +1,6 @@
 package srm
 
 import (
-	"math"
 	"unsafe"
 
 	"github.com/srmlab/srmlab/internal/kern"
@@ -182,15 +181,7 @@ func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 	b.moments(xs, mean, q)
 	std := make([]float64, b.N*b.C)
 	for pl := range mean {
-		j := 0
-		if p&PoolAvg != 0 {
-			ts[pl*k] = float32(mean[pl])
-			j++
-		}
-		if p&PoolStd != 0 {
-			std[pl] = math.Sqrt(q[pl]/den + StyleEps)
-			ts[pl*k+j] = float32(std[pl])
-		}
+		std[pl], _ = styleRow(ts[pl*k:(pl+1)*k], p, mean[pl], q[pl], den)
 	}
 	tensor.Record(out, func(grad *tensor.Tensor) {
 		gs := grad.F32()
@@ -200,15 +191,7 @@ func stylePoolBlocked(x *tensor.Tensor, p Pooling, biased bool) *tensor.Tensor {
 			var a, off [simd.Lanes]float32
 			for l := range a {
 				pl := p0 + l
-				g, j := gs[pl*k:(pl+1)*k], 0
-				gAvg, gStd := 0.0, 0.0
-				if p&PoolAvg != 0 {
-					gAvg = float64(g[0]) / float64(b.HW)
-					j++
-				}
-				if p&PoolStd != 0 {
-					gStd = float64(g[j]) / (den * std[pl])
-				}
+				gAvg, gStd, _ := styleGrads(gs[pl*k:(pl+1)*k], p, float64(b.HW), den, std[pl])
 				a[l], off[l] = float32(gStd), float32(gAvg-gStd*mean[pl])
 			}
 			simd.LaneAffineAcc(b.Run(dx, r), b.Run(xs, r), &a, &off, !first)

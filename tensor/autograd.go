@@ -9,6 +9,11 @@ func (t *Tensor) SetRequiresGrad(on bool) *Tensor {
 // RequiresGrad reports whether t is a leaf that keeps its gradient.
 func (t *Tensor) RequiresGrad() bool { return t.requiresGrad }
 
+// OwnsGrad reports whether the backward function of out owns out's
+// gradient: it may write over it and hand it on as an input's, since
+// nothing reads it after the call unless out is a leaf that keeps it.
+func OwnsGrad(out *Tensor) bool { return !out.requiresGrad }
+
 // NeedsGrad reports whether a gradient must flow to t: it is a leaf that
 // requires one, or the recorded result of an operation that does.
 func (t *Tensor) NeedsGrad() bool { return t.requiresGrad || t.node != nil }
