@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-
-	"github.com/ebitengine/purego"
 )
 
 // cublasStatus is a cublasStatus_t; 0 is success.
@@ -81,21 +79,14 @@ type cublasLib struct {
 // loadCUBLAS opens the first cuBLAS of the search that loads, after
 // preloading the cuBLASLt beside it, which libcublas needs by soname.
 func loadCUBLAS(env searchEnv) (*cublasLib, error) {
-	var errs []string
-	for _, path := range cublasCandidates(env) {
+	preload := func(path string) error {
 		if lt := besideLib(env, path, "libcublasLt.so*"); lt != "" {
-			if _, err := purego.Dlopen(lt, purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
+			return openGlobal(lt)
 		}
-		lib, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
+		return nil
+	}
+	l, errs := openFirst(cublasCandidates(env), preload, func(path string, b *binder) *cublasLib {
 		l := &cublasLib{path: path}
-		b := &binder{lib: lib}
 		b.bind(&l.cublasGetProperty, "cublasGetProperty")
 		// The _v2 names are the current ABI; cublas_v2.h #defines the
 		// plain names to them.
@@ -104,14 +95,13 @@ func loadCUBLAS(env searchEnv) (*cublasLib, error) {
 		b.bind(&l.cublasSetMathMode, "cublasSetMathMode")
 		b.bind(&l.cublasSgemm, "cublasSgemm_v2")
 		b.bind(&l.cublasSgemmStridedBatched, "cublasSgemmStridedBatched")
-		if err := b.err(); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
-			continue
-		}
-		return l, nil
+		return l
+	})
+	if l == nil {
+		return nil, errors.New("no cuBLAS library could be opened (install the CUDA toolkit or the nvidia-cublas wheel, or set " +
+			envLibCUBLAS + "): " + strings.Join(errs, "; "))
 	}
-	return nil, errors.New("no cuBLAS library could be opened (install the CUDA toolkit or the nvidia-cublas wheel, or set " +
-		envLibCUBLAS + "): " + strings.Join(errs, "; "))
+	return l, nil
 }
 
 // The methods below implement blasAPI through the C functions bound above.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // cudnnStatus is a cudnnStatus_t; 0 is success.
@@ -157,16 +155,13 @@ type cudnnLib struct {
 // loadCUDNN opens the first cuDNN of the search that loads and exports the
 // legacy convolution API, after preloading its sub-libraries.
 func loadCUDNN(env searchEnv) (*cudnnLib, error) {
-	var errs []string
-	for _, path := range cudnnCandidates(env) {
-		notPreloaded := preloadAll(cudnnSubLibraries(env, path))
-		lib, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
+	var notPreloaded string
+	preload := func(path string) error {
+		notPreloaded = preloadAll(cudnnSubLibraries(env, path))
+		return nil
+	}
+	l, errs := openFirst(cudnnCandidates(env), preload, func(path string, b *binder) *cudnnLib {
 		l := &cudnnLib{path: path, notPreloaded: notPreloaded}
-		b := &binder{lib: lib}
 		b.bind(&l.cudnnGetVersion, "cudnnGetVersion")
 		b.bind(&l.cudnnGetErrorString, "cudnnGetErrorString")
 		b.bind(&l.cudnnCreate, "cudnnCreate")
@@ -186,14 +181,13 @@ func loadCUDNN(env searchEnv) (*cudnnLib, error) {
 			b.bind(&l.workspace[dir], f.workspace)
 			b.bind(&l.run[dir], f.run)
 		}
-		if err := b.err(); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
-			continue
-		}
-		return l, nil
+		return l
+	})
+	if l == nil {
+		return nil, errors.New("no cuDNN library could be opened (install cuDNN 9 or the nvidia-cudnn wheel, or set " +
+			envLibCUDNN + "): " + strings.Join(errs, "; "))
 	}
-	return nil, errors.New("no cuDNN library could be opened (install cuDNN 9 or the nvidia-cudnn wheel, or set " +
-		envLibCUDNN + "): " + strings.Join(errs, "; "))
+	return l, nil
 }
 
 // preloadAll dlopens libraries globally, retrying those that failed while
@@ -205,7 +199,7 @@ func preloadAll(paths []string) string {
 		var failed []string
 		errs = errs[:0]
 		for _, p := range paths {
-			if _, err := purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
+			if err := openGlobal(p); err != nil {
 				failed = append(failed, p)
 				errs = append(errs, err.Error())
 			}

@@ -72,22 +72,25 @@ func TestByChannelModelEmulated(t *testing.T) {
 	d := cuda.OpenEmulated(t)
 	o := gpucheck.Options{SkipKernels: true, SkipModules: true, Seed: 5, OpFilter: func(string) bool { return false },
 		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 8}}}
-	var runs [2][]gpucheck.Result
+	var runs [2]map[string]gpucheck.Result // by quantity
 	for i, on := range []bool{false, true} {
 		d.SetByChannel(on)
 		rep, err := gpucheck.Run(context.Background(), d, o, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
-		runs[i] = rep.Models
+		runs[i] = map[string]gpucheck.Result{}
+		for _, r := range rep.Models {
+			runs[i][r.Quantity] = r
+		}
 	}
 	d.SetByChannel(false)
 	if len(runs[0]) < 20 || len(runs[0]) != len(runs[1]) {
 		t.Fatalf("%d and %d quantities", len(runs[0]), len(runs[1]))
 	}
-	for i, r := range runs[0] {
-		if b := runs[1][i]; b.Quantity != r.Quantity || b.RelErr != r.RelErr || !b.OK() {
-			t.Errorf("by channel %s %.3g (ok %v), by plane %s %.3g", b.Quantity, b.RelErr, b.OK(), r.Quantity, r.RelErr)
+	for q, r := range runs[0] {
+		if b, ok := runs[1][q]; !ok || b.RelErr != r.RelErr || !b.OK() {
+			t.Errorf("%s: by channel %.3g (ok %v, present %v), by plane %.3g", q, b.RelErr, b.OK(), ok, r.RelErr)
 		}
 	}
 }

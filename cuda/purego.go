@@ -78,18 +78,48 @@ func (b *binder) err() error {
 	return fmt.Errorf("missing symbols %s", strings.Join(b.missing, ", "))
 }
 
-// loadDriver opens the first libcuda of the search that loads and exports
-// everything srmlab needs.
-func loadDriver(env searchEnv) (*cudaLib, error) {
+// openFirst returns the first of the candidate libraries that opens and
+// exports every symbol bind asks its binder for: each is given to
+// preload (nil: nothing to do), which opens what it needs first and may
+// refuse it, then opened, then bound. It also returns why each before it
+// failed.
+func openFirst[L any](candidates []string, preload func(path string) error, bind func(path string, b *binder) L) (L, []string) {
 	var errs []string
-	for _, path := range libcudaCandidates(env) {
+	for _, path := range candidates {
+		if preload != nil {
+			if err := preload(path); err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+		}
 		lib, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
-		l := &cudaLib{path: path}
 		b := &binder{lib: lib}
+		l := bind(path, b)
+		if err := b.err(); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
+			continue
+		}
+		return l, nil
+	}
+	var none L
+	return none, errs
+}
+
+// openGlobal dlopens a library that another needs by soname.
+func openGlobal(path string) error {
+	_, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	return err
+}
+
+// loadDriver opens the first libcuda of the search that loads and exports
+// everything srmlab needs.
+func loadDriver(env searchEnv) (*cudaLib, error) {
+	l, errs := openFirst(libcudaCandidates(env), nil, func(path string, b *binder) *cudaLib {
+		l := &cudaLib{path: path}
 		b.bind(&l.cuInit, "cuInit")
 		b.bind(&l.cuDriverGetVersion, "cuDriverGetVersion")
 		b.bind(&l.cuDeviceGetCount, "cuDeviceGetCount")
@@ -125,14 +155,13 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 		b.bind(&l.cuEventDestroy, "cuEventDestroy_v2")
 		b.bind(&l.cuGetErrorName, "cuGetErrorName")
 		b.bind(&l.cuGetErrorString, "cuGetErrorString")
-		if err := b.err(); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
-			continue
-		}
-		return l, nil
+		return l
+	})
+	if l == nil {
+		return nil, fmt.Errorf("%w: no CUDA driver library could be opened (set %s to its path): %s",
+			ErrUnavailable, envLibCUDA, strings.Join(errs, "; "))
 	}
-	return nil, fmt.Errorf("%w: no CUDA driver library could be opened (set %s to its path): %s",
-		ErrUnavailable, envLibCUDA, strings.Join(errs, "; "))
+	return l, nil
 }
 
 // The methods below implement driverAPI, each through the C function of
@@ -319,22 +348,14 @@ type nvrtcLib struct {
 // loadNVRTC opens the first NVRTC of the search that loads, after
 // preloading its builtins library.
 func loadNVRTC(env searchEnv) (*nvrtcLib, error) {
-	var errs []string
-	for _, path := range nvrtcCandidates(env) {
-		builtins := nvrtcBuiltins(env, path)
-		if builtins != "" {
-			if _, err := purego.Dlopen(builtins, purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
+	preload := func(path string) error {
+		if builtins := nvrtcBuiltins(env, path); builtins != "" {
+			return openGlobal(builtins)
 		}
-		lib, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		l := &nvrtcLib{path: path, builtins: builtins, sources: map[uintptr]string{}}
-		b := &binder{lib: lib}
+		return nil
+	}
+	l, errs := openFirst(nvrtcCandidates(env), preload, func(path string, b *binder) *nvrtcLib {
+		l := &nvrtcLib{path: path, builtins: nvrtcBuiltins(env, path), sources: map[uintptr]string{}}
 		b.bind(&l.nvrtcVersion, "nvrtcVersion")
 		b.bind(&l.nvrtcCreateProgram, "nvrtcCreateProgram")
 		b.bind(&l.nvrtcCompileProgram, "nvrtcCompileProgram")
@@ -344,14 +365,13 @@ func loadNVRTC(env searchEnv) (*nvrtcLib, error) {
 		b.bind(&l.nvrtcGetProgramLog, "nvrtcGetProgramLog")
 		b.bind(&l.nvrtcDestroyProgram, "nvrtcDestroyProgram")
 		b.bind(&l.nvrtcGetErrorString, "nvrtcGetErrorString")
-		if err := b.err(); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
-			continue
-		}
-		return l, nil
+		return l
+	})
+	if l == nil {
+		return nil, errors.New("no NVRTC library could be opened (install the CUDA toolkit or the nvidia-cuda-nvrtc wheel, or set " +
+			envLibNVRTC + "): " + strings.Join(errs, "; "))
 	}
-	return nil, errors.New("no NVRTC library could be opened (install the CUDA toolkit or the nvidia-cuda-nvrtc wheel, or set " +
-		envLibNVRTC + "): " + strings.Join(errs, "; "))
+	return l, nil
 }
 
 // The methods below implement nvrtcAPI in the same way.

@@ -252,9 +252,12 @@ func checkModel(d *cuda.Device, c ModelCase, seed uint64) []Result {
 		for _, l := range losses {
 			l.Backward()
 		}
-		for q, ts := range map[string][4]*tensor.Tensor{"logits": logits, "loss": losses} {
-			cpu := relErr(ts[1], ts[3])
-			res = append(res, Result{Case: name, Quantity: q, RelErr: relErr(ts[2], ts[0]), CPURelErr: cpu, Limit: max(ModelLimit, 4*cpu)})
+		for _, q := range []struct {
+			name string
+			ts   [4]*tensor.Tensor
+		}{{"logits", logits}, {"loss", losses}} {
+			cpu := relErr(q.ts[1], q.ts[3])
+			res = append(res, Result{Case: name, Quantity: q.name, RelErr: relErr(q.ts[2], q.ts[0]), CPURelErr: cpu, Limit: max(ModelLimit, 4*cpu)})
 		}
 		res = compareVars(name, t, true, true, ModelLimit, res)
 		for _, m := range []nn.Module{t.f64, t.f32, t.gpu, t.ref32} {
