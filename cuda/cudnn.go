@@ -218,16 +218,18 @@ func (l *cudnnLib) Version() uint64                     { return l.cudnnGetVersi
 func (l *cudnnLib) ErrorString(s cudnnStatus) string    { return l.cudnnGetErrorString(s) }
 func (l *cudnnLib) SetStream(h, st uintptr) cudnnStatus { return l.cudnnSetStream(h, st) }
 
-func (l *cudnnLib) Create() (uintptr, cudnnStatus) {
+// created calls one of cuDNN's creators, which return a handle or a
+// descriptor through a pointer.
+func created(create func(*uintptr) cudnnStatus) (uintptr, cudnnStatus) {
 	var h uintptr
-	s := l.cudnnCreate(&h)
+	s := create(&h)
 	return h, s
 }
 
+func (l *cudnnLib) Create() (uintptr, cudnnStatus) { return created(l.cudnnCreate) }
+
 func (l *cudnnLib) CreateTensorDescriptor() (uintptr, cudnnStatus) {
-	var d uintptr
-	s := l.cudnnCreateTensorDescriptor(&d)
-	return d, s
+	return created(l.cudnnCreateTensorDescriptor)
 }
 
 func (l *cudnnLib) SetTensor4dDescriptor(d uintptr, format, dataType, n, c, h, w int32) cudnnStatus {
@@ -235,9 +237,7 @@ func (l *cudnnLib) SetTensor4dDescriptor(d uintptr, format, dataType, n, c, h, w
 }
 
 func (l *cudnnLib) CreateFilterDescriptor() (uintptr, cudnnStatus) {
-	var d uintptr
-	s := l.cudnnCreateFilterDescriptor(&d)
-	return d, s
+	return created(l.cudnnCreateFilterDescriptor)
 }
 
 func (l *cudnnLib) SetFilter4dDescriptor(d uintptr, dataType, format, k, c, h, w int32) cudnnStatus {
@@ -245,9 +245,7 @@ func (l *cudnnLib) SetFilter4dDescriptor(d uintptr, dataType, format, k, c, h, w
 }
 
 func (l *cudnnLib) CreateConvolutionDescriptor() (uintptr, cudnnStatus) {
-	var d uintptr
-	s := l.cudnnCreateConvolutionDescriptor(&d)
-	return d, s
+	return created(l.cudnnCreateConvolutionDescriptor)
 }
 
 func (l *cudnnLib) SetConvolution2dDescriptor(d uintptr, padH, padW, strideH, strideW, dilH, dilW, mode, computeType int32) cudnnStatus {
