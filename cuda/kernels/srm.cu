@@ -1046,9 +1046,9 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
 // are the same bits.
 //
 // The arrays one phase writes and the next reads (plane statistics and
-// sums, gates, k0, k2, dr) are parameters without __restrict__: it lets the
-// compiler read through the read-only cache, which need not see this
-// kernel's own writes. __syncthreads makes the block's global writes
+// sums, gates, k0, k2, dr) are parameters without __restrict__, which
+// would let the compiler read them through the read-only cache, and that
+// need not see this kernel's own writes. __syncthreads makes the block's global writes
 // visible to the block. Each takes the maps' parameters, then its step's
 // per-channel kernel's in their order (srm_train_gate's, srm_bwd_gate's,
 // srm_tail_fwd's, srm_tail_bwd's), so that the host builds those arguments
