@@ -970,7 +970,7 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // (see l2Flush).
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel, its second pass over the channel's planes in reverse; its eval_fwd is its group's); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
+		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel, its second pass over the channel's planes in reverse; its eval_fwd is its group's), fold SRM's per-channel steps run in its second passes (two kernels each way; the tails do not fold); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
 	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
@@ -1002,8 +1002,11 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 	fwd, bwd, prev := geometryFor(L, P, false), geometryFor(L, P, true), previousGeometry(L, P)
 	for _, g := range geometryVariants(L, P) {
 		role := "new"
-		if g.channel {
+		switch {
+		case g.channel:
 			role = "chan"
+		case g.fold:
+			role = "fold"
 		}
 		if g.tag() == prev.tag() {
 			role = "old"
@@ -1012,8 +1015,8 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			}
 		}
 		orders := []bool{false, true}
-		if g.channel {
-			orders = orders[1:] // a channel's second passes always walk its planes in reverse
+		if g.channel || g.fold {
+			orders = orders[1:] // a channel's second passes always walk its planes in reverse; folds take the better order
 		}
 		for _, rev := range orders {
 			g.reverse = rev
@@ -1034,8 +1037,8 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			// The tail's forward runs before its backward, which reads
 			// what it leaves in out and the workspace.
 			for _, op := range variantOps {
-				if op == "eval_fwd" && rev {
-					fmt.Fprintf(w, " %17s", "-") // one pass: no second to reverse
+				if op == "eval_fwd" && rev || g.fold && strings.HasPrefix(op, "srm_tail_") {
+					fmt.Fprintf(w, " %17s", "-") // one pass: no second to reverse; the tails do not fold
 					continue
 				}
 				p, err := f.plan(op, pick)

@@ -56,7 +56,7 @@ type Device struct {
 
 	staging staging // page-locked ring for small uploads (upload.go)
 
-	byChannel atomic.Bool // SetByChannel
+	srmKernels atomic.Pointer[string] // SetSRMKernels; nil: geometryFor's
 
 	closeOnce sync.Once
 	closeErr  error

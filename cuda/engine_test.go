@@ -61,20 +61,24 @@ func TestEngineEmulated(t *testing.T) {
 	}
 }
 
-// TestByChannelModelEmulated trains an SRM-ResNet-20 step on the emulated
-// GPU with the by-channel kernels and without, and expects every compared
+// TestSRMKernelsModelEmulated trains an SRM-ResNet-20 step on the
+// emulated GPU with each choice of SRM kernels, and expects every compared
 // quantity to come out the same: its logits, loss, gradients and updated
-// state are the same bits either way.
-func TestByChannelModelEmulated(t *testing.T) {
+// state are the same bits with each. (Its blocks' SRMs run in the fused
+// block tails, which the folded choice leaves as measured.)
+func TestSRMKernelsModelEmulated(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a whole model's step, twice")
+		t.Skip("a whole model's step, three times")
 	}
 	d := cuda.OpenEmulated(t)
 	o := gpucheck.Options{SkipKernels: true, SkipModules: true, Seed: 5, OpFilter: func(string) bool { return false },
 		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 8}}}
-	var runs [2]map[string]gpucheck.Result // by quantity
-	for i, on := range []bool{false, true} {
-		d.SetByChannel(on)
+	kinds := []string{cuda.SRMKernelsMeasured, cuda.SRMKernelsByChannel, cuda.SRMKernelsFolded}
+	runs := make([]map[string]gpucheck.Result, len(kinds)) // by quantity
+	for i, kind := range kinds {
+		if err := d.SetSRMKernels(kind); err != nil {
+			t.Fatal(err)
+		}
 		rep, err := gpucheck.Run(context.Background(), d, o, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -84,13 +88,17 @@ func TestByChannelModelEmulated(t *testing.T) {
 			runs[i][r.Quantity] = r
 		}
 	}
-	d.SetByChannel(false)
-	if len(runs[0]) < 20 || len(runs[0]) != len(runs[1]) {
-		t.Fatalf("%d and %d quantities", len(runs[0]), len(runs[1]))
+	if len(runs[0]) < 20 {
+		t.Fatalf("%d quantities", len(runs[0]))
 	}
-	for q, r := range runs[0] {
-		if b, ok := runs[1][q]; !ok || b.RelErr != r.RelErr || !b.OK() {
-			t.Errorf("%s: by channel %.3g (ok %v, present %v), by plane %.3g", q, b.RelErr, b.OK(), ok, r.RelErr)
+	for i, kind := range kinds[1:] {
+		if len(runs[i+1]) != len(runs[0]) {
+			t.Errorf("%q: %d quantities, %d measured", kind, len(runs[i+1]), len(runs[0]))
+		}
+		for q, r := range runs[0] {
+			if b, ok := runs[i+1][q]; !ok || b.RelErr != r.RelErr || !b.OK() {
+				t.Errorf("%s: %q %.3g (ok %v, present %v), measured %.3g", q, kind, b.RelErr, b.OK(), ok, r.RelErr)
+			}
 		}
 	}
 }

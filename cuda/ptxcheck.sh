@@ -45,8 +45,8 @@ done
 # Every kernel the Go code can launch must be an entry point of the PTX: the
 # names it spells out, and the variants it builds from prefixes (srm.go):
 # the layouts of srm.cu's SRM_LAYOUTS list (TestGeometryKernels checks that
-# srm.go picks no other), the loop kernels, and the by-channel kernels of
-# its CHAN_LAYOUTS list.
+# srm.go picks no other), the loop kernels, the by-channel kernels of its
+# CHAN_LAYOUTS list and the folded passes of its FOLD_LAYOUTS list.
 want=$(grep -ohE '"(srm|copy|nn|pool|conv)_[a-z0-9_]*[a-z0-9]"' $(ls ./*.go | grep -v '_test\.go$') | tr -d '"')
 layouts=$(sed -n '/^#define SRM_LAYOUTS/,/^$/p' kernels/srm.cu | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
 if [ -z "$layouts" ]; then echo "ptxcheck: no SRM_LAYOUTS list in kernels/srm.cu" >&2; status=1; fi
@@ -58,6 +58,9 @@ if [ -z "$chan" ]; then echo "ptxcheck: no CHAN_LAYOUTS list in kernels/srm.cu" 
 for v in $chan; do
   for k in train bwd tail_fwd tail_bwd; do want+=" srm_${k}_$v"; done
 done
+fold=$(sed -n '/^#define FOLD_LAYOUTS/,/^$/p' kernels/srm.cu | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
+if [ -z "$fold" ]; then echo "ptxcheck: no FOLD_LAYOUTS list in kernels/srm.cu" >&2; status=1; fi
+for v in $fold; do want+=" srm_scale_fold_$v srm_bwd_dx_fold_$v"; done
 for name in $want; do
   if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi
 done

@@ -39,6 +39,10 @@ type geometry struct {
 	// groups as above (srm.cu's by-channel kernels): group layouts only.
 	// The eval forward, one pass, keeps the group kernel.
 	channel bool
+	// fold runs SRM's per-channel steps in its training second passes
+	// (srm.cu's folded passes): layouts of a warp or a block a plane only;
+	// the tails keep three kernels.
+	fold bool
 	// reverse walks the planes from the last in the second passes (scaling
 	// and dx): they then start on what the first pass read last, which may
 	// still be in L2.
@@ -128,17 +132,50 @@ func byChannelFirst(L, planes int, backward bool) geometry {
 	return geometryFor(L, planes, backward)
 }
 
-// SetByChannel makes the training passes of SRM and of the block tails
-// (and so of srm models' blocks) run as by-channel kernels wherever planes
-// fit a group of lanes, in place of geometryFor's choice: for timing them
-// in whole models and training steps (cuda-check -by-channel) before they
-// are chosen by default. The results are the same bits either way.
-func (d *Device) SetByChannel(on bool) { d.byChannel.Store(on) }
+// foldFor is geometryFor's layout with the folded second passes, where it
+// has a warp or a block a plane.
+func foldFor(L, planes int, backward bool) (geometry, bool) {
+	g := geometryFor(L, planes, backward)
+	g.fold = true
+	return g, g.kind == "group" && g.lanes == 32 || g.kind == "block"
+}
+
+// foldFirst is geometryFor with the folded second passes wherever its
+// layout takes them.
+func foldFirst(L, planes int, backward bool) geometry {
+	if g, ok := foldFor(L, planes, backward); ok {
+		return g
+	}
+	return geometryFor(L, planes, backward)
+}
+
+// The kernels SetSRMKernels may choose.
+const (
+	SRMKernelsMeasured  = ""           // geometryFor's: three kernels a training pass pair, the layouts measured fastest
+	SRMKernelsByChannel = "by-channel" // a kernel a training pass pair wherever planes fit a group of lanes
+	SRMKernelsFolded    = "fold"       // SRM's per-channel steps in its second passes wherever the layout has a warp or a block a plane
+)
+
+var srmPickers = map[string]picker{SRMKernelsMeasured: geometryFor, SRMKernelsByChannel: byChannelFirst, SRMKernelsFolded: foldFirst}
+
+// SetSRMKernels chooses how the training passes of SRM and of the block
+// tails (and so of srm models' blocks) run on this device: one of the
+// SRMKernels constants. The alternatives to the measured default are for
+// timing candidates in whole models and training steps (cuda-check
+// -srm-kernels) before they are chosen by default; the results are the
+// same bits with each.
+func (d *Device) SetSRMKernels(kind string) error {
+	if _, ok := srmPickers[kind]; !ok {
+		return fmt.Errorf("cuda: SRM kernels %q: want %q, %q or %q", kind, SRMKernelsMeasured, SRMKernelsByChannel, SRMKernelsFolded)
+	}
+	d.srmKernels.Store(&kind)
+	return nil
+}
 
 // pick is the plane-kernel picker of the device's SRM and tail plans.
 func (d *Device) pick() picker {
-	if d.byChannel.Load() {
-		return byChannelFirst
+	if k := d.srmKernels.Load(); k != nil {
+		return srmPickers[*k]
 	}
 	return geometryFor
 }
@@ -179,12 +216,19 @@ func previousGeometry(L, planes int) geometry {
 // geometryVariants are the layouts cuda-check times for planes of L
 // values, in forward order: geometryFor's for the forward passes, its
 // choice for the backward passes where that differs, the by-channel
-// layout where planes fit one (channelFor), and the previous choice
-// (previousGeometry). Each is in srm.cu's SRM_LAYOUTS or CHAN_LAYOUTS.
+// layout where planes fit one (channelFor), those two with folded second
+// passes where they take them (foldFor), and the previous choice
+// (previousGeometry). Each is in srm.cu's SRM_LAYOUTS, CHAN_LAYOUTS or
+// FOLD_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
 	candidates := []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true)}
 	if g, ok := channelFor(L, planes); ok {
 		candidates = append(candidates, g)
+	}
+	for _, backward := range []bool{false, true} {
+		if g, ok := foldFor(L, planes, backward); ok {
+			candidates = append(candidates, g)
+		}
 	}
 	var out []geometry
 	for _, g := range append(candidates, previousGeometry(L, planes)) {
@@ -198,8 +242,12 @@ func geometryVariants(L, planes int) []geometry {
 
 // tag names the layout as srm.cu's kernel names end: "g8f8" (8 lanes a
 // plane, floats, 8 each), "g32v8" (float4s), "block4", "loop", and the
-// by-channel layouts with c for g ("c16f4").
+// by-channel layouts with c for g ("c16f4"); folded ones add "+fold".
 func (g geometry) tag() string {
+	if g.fold {
+		g.fold = false
+		return g.tag() + "+fold"
+	}
 	switch g.kind {
 	case "group":
 		kind, t := 'g', 'f'
@@ -218,9 +266,11 @@ func (g geometry) tag() string {
 
 // kernel names the plane kernel with the given prefix ("srm_eval_",
 // "srm_stats_", "srm_scale_", "srm_bwd_dot_", "srm_bwd_dx_") for this
-// geometry; a by-channel geometry's plane kernels are its group's.
+// geometry; a by-channel or folded geometry's plane kernels are its
+// layout's, and so are the folded passes' ("srm_scale_fold_",
+// "srm_bwd_dx_fold_").
 func (g geometry) kernel(prefix string) kernelRef {
-	g.channel = false
+	g.channel, g.fold = false, false
 	return kernelRef{srmSource, prefix + g.tag()}
 }
 
@@ -440,9 +490,15 @@ func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan
 	p := &Plan{dev: l.dev}
 	step := []any{ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
 		l.Eps, l.Momentum, int32(s.N), int32(s.C)}
-	if g.channel {
+	switch {
+	case g.channel:
 		k, grid, block := g.byChannel("srm_train_", s)
 		return p, p.add(k, grid, block, slices.Concat([]any{x, out}, step, []any{int32(L)})...)
+	case g.fold:
+		err := errors.Join(
+			p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
+			p.add(g.kernel("srm_scale_fold_"), g.grid, g.block, slices.Concat([]any{x, out}, step, []any{int32(L), int32(P), g.order()})...))
+		return p, err
 	}
 	err := errors.Join(
 		p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
@@ -472,9 +528,15 @@ func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, p
 	p := &Plan{dev: l.dev}
 	step := []any{ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
 		grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)}
-	if g.channel {
+	switch {
+	case g.channel:
 		k, grid, block := g.byChannel("srm_bwd_", s)
 		return p, p.add(k, grid, block, append([]any{x, dout, dx}, step...)...)
+	case g.fold:
+		err := errors.Join(
+			p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
+			p.add(g.kernel("srm_bwd_dx_fold_"), g.grid, g.block, slices.Concat([]any{x, dout, dx}, step, []any{int32(P), g.order()})...))
+		return p, err
 	}
 	err := errors.Join(
 		p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),

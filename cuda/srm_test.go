@@ -59,9 +59,9 @@ func TestGeometry(t *testing.T) {
 	}{
 		{7, 7, "g16f4 c16f4 g32f2"},
 		{14, 14, "g16v4 c16v4 g32f8"},
-		{28, 28, "g32v8 block1 c32v8"},
-		{32, 32, "g32v8 block1 c32v8"},
-		{56, 56, "block4"},
+		{28, 28, "g32v8 block1 c32v8 g32v8+fold block1+fold"},
+		{32, 32, "g32v8 block1 c32v8 g32v8+fold block1+fold"},
+		{56, 56, "block4 block4+fold"},
 		{33, 33, "loop"},
 	} {
 		var tags []string
@@ -168,25 +168,36 @@ func TestSRMPlans(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-// TestSetByChannel checks the plans' kernels with the device's by-channel
-// setting: one kernel each training pass pair where planes fit a group,
-// the eval forward and large planes as before, and back when it is off.
-func TestSetByChannel(t *testing.T) {
+// TestSetSRMKernels checks the plans' kernels under each of the device's
+// SRM kernel choices: by channel, one kernel each training pass pair where
+// planes fit a group; folded, SRM's per-channel steps in its second passes
+// where the layout has a warp or a block a plane (not the tail's); the
+// eval forward and other planes as measured; and an unknown choice
+// refused.
+func TestSetSRMKernels(t *testing.T) {
+	const (
+		tail7  = "srm_tail_stats_g16f4 srm_tail_fwd srm_tail_apply_g16f4 | srm_tail_bwd_sums_g16f4 srm_tail_bwd srm_tail_dx_g16f4"
+		tail28 = "srm_tail_stats_g32v8 srm_tail_fwd srm_tail_apply_g32v8 | srm_tail_bwd_sums_block1 srm_tail_bwd srm_tail_dx_block1"
+		tail56 = "srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4 | srm_tail_bwd_sums_block4 srm_tail_bwd srm_tail_dx_block4"
+	)
 	for _, c := range []struct {
-		s       Shape
-		on, off string // SRM's eval, training forward, backward; the SRM tail's forward, backward
+		s    Shape
+		want map[string]string // SRM's eval, training forward, backward; the SRM tail's forward, backward
 	}{
-		{Shape{4, 8, 7, 7},
-			"srm_eval_g16f4 | srm_train_c16f4 | srm_bwd_c16f4 | srm_tail_fwd_c16f4 | srm_tail_bwd_c16f4",
-			"srm_eval_g16f4 | srm_stats_g16f4 srm_train_gate srm_scale_g16f4 | srm_bwd_dot_g16f4 srm_bwd_gate srm_bwd_dx_g16f4 | " +
-				"srm_tail_stats_g16f4 srm_tail_fwd srm_tail_apply_g16f4 | srm_tail_bwd_sums_g16f4 srm_tail_bwd srm_tail_dx_g16f4"},
-		{Shape{4, 8, 28, 28},
-			"srm_eval_g32v8 | srm_train_c32v8 | srm_bwd_c32v8 | srm_tail_fwd_c32v8 | srm_tail_bwd_c32v8",
-			"srm_eval_g32v8 | srm_stats_g32v8 srm_train_gate srm_scale_g32v8 | srm_bwd_dot_block1 srm_bwd_gate srm_bwd_dx_block1 | " +
-				"srm_tail_stats_g32v8 srm_tail_fwd srm_tail_apply_g32v8 | srm_tail_bwd_sums_block1 srm_tail_bwd srm_tail_dx_block1"},
-		{Shape{4, 8, 56, 56},
-			"srm_eval_block4 | srm_stats_block4 srm_train_gate srm_scale_block4 | srm_bwd_dot_block4 srm_bwd_gate srm_bwd_dx_block4 | " +
-				"srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4 | srm_tail_bwd_sums_block4 srm_tail_bwd srm_tail_dx_block4", ""},
+		{Shape{4, 8, 7, 7}, map[string]string{
+			SRMKernelsByChannel: "srm_eval_g16f4 | srm_train_c16f4 | srm_bwd_c16f4 | srm_tail_fwd_c16f4 | srm_tail_bwd_c16f4",
+			SRMKernelsFolded:    "srm_eval_g16f4 | srm_stats_g16f4 srm_train_gate srm_scale_g16f4 | srm_bwd_dot_g16f4 srm_bwd_gate srm_bwd_dx_g16f4 | " + tail7,
+		}},
+		{Shape{4, 8, 28, 28}, map[string]string{
+			SRMKernelsByChannel: "srm_eval_g32v8 | srm_train_c32v8 | srm_bwd_c32v8 | srm_tail_fwd_c32v8 | srm_tail_bwd_c32v8",
+			SRMKernelsFolded:    "srm_eval_g32v8 | srm_stats_g32v8 srm_scale_fold_g32v8 | srm_bwd_dot_block1 srm_bwd_dx_fold_block1 | " + tail28,
+			SRMKernelsMeasured: "srm_eval_g32v8 | srm_stats_g32v8 srm_train_gate srm_scale_g32v8 | srm_bwd_dot_block1 srm_bwd_gate srm_bwd_dx_block1 | " +
+				tail28,
+		}},
+		{Shape{4, 8, 56, 56}, map[string]string{
+			SRMKernelsByChannel: "srm_eval_block4 | srm_stats_block4 srm_train_gate srm_scale_block4 | srm_bwd_dot_block4 srm_bwd_gate srm_bwd_dx_block4 | " + tail56,
+			SRMKernelsFolded:    "srm_eval_block4 | srm_stats_block4 srm_scale_fold_block4 | srm_bwd_dot_block4 srm_bwd_dx_fold_block4 | " + tail56,
+		}},
 	} {
 		f := newTailFixture(t, c.s, true)
 		l := f.tail.SRM
@@ -195,11 +206,10 @@ func TestSetByChannel(t *testing.T) {
 			t.Fatal(err)
 		}
 		g, _ := l.NewGrads()
-		if c.off == "" {
-			c.off = c.on
-		}
-		for _, on := range []bool{true, false} {
-			f.d.SetByChannel(on)
+		for kind, want := range c.want {
+			if err := f.d.SetSRMKernels(kind); err != nil {
+				t.Fatal(err)
+			}
 			var names []string
 			for _, p := range []func() (*Plan, error){
 				func() (*Plan, error) { return l.ForwardEval(f.x, f.out, nil, c.s) },
@@ -214,10 +224,12 @@ func TestSetByChannel(t *testing.T) {
 				}
 				names = append(names, strings.Join(plan.Kernels(), " "))
 			}
-			want := map[bool]string{true: c.on, false: c.off}[on]
 			if got := strings.Join(names, " | "); got != want {
-				t.Errorf("%v by channel %v:\n got %s\nwant %s", c.s, on, got, want)
+				t.Errorf("%v %q:\n got %s\nwant %s", c.s, kind, got, want)
 			}
+		}
+		if err := f.d.SetSRMKernels("fastest"); err == nil {
+			t.Error("an unknown choice of SRM kernels accepted")
 		}
 	}
 }
@@ -359,6 +371,30 @@ func TestByChannelEmulated(t *testing.T) {
 	}
 }
 
+// TestFoldEmulated runs SRM's training passes with the folded second
+// passes and without, emulated, and expects the same bits: the per-plane
+// step is the per-channel kernel's arithmetic for that plane. The layouts
+// cover a warp a plane (9x9 floats, 28x28 float4s forward) and a block a
+// plane (28x28 backward, 56x56); batches of 3 and 37 (more than a warp's
+// lanes over the batch).
+func TestFoldEmulated(t *testing.T) {
+	emu := emulator(t)
+	shapes := []Shape{{3, 5, 28, 28}, {37, 2, 9, 9}, {3, 2, 56, 56}}
+	if testing.Short() {
+		shapes = shapes[:1]
+	}
+	for _, s := range shapes {
+		t.Run(s.String(), func(t *testing.T) {
+			folded, apart := trainingOutputs(t, emu, s, foldFirst), trainingOutputs(t, emu, s, geometryFor)
+			for i := range folded {
+				if !slices.Equal(folded[i], apart[i]) {
+					t.Errorf("output %d differs between the folded passes and the three kernels", i)
+				}
+			}
+		})
+	}
+}
+
 // trainingOutputs runs SRM's training forward and backward and the SRM
 // block tail's forward and backward (accumulating into dx and dshort) on
 // fixed random inputs of shape s, emulated, and returns their outputs: out,
@@ -404,7 +440,7 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick picker) [][]float32
 }
 
 // srmLayouts is the set of layout tags of srm.cu's SRM_LAYOUTS and
-// CHAN_LAYOUTS, and "loop".
+// CHAN_LAYOUTS, those of FOLD_LAYOUTS with "+fold", and "loop".
 func srmLayouts(t *testing.T) map[string]bool {
 	t.Helper()
 	src, err := kernelFS.ReadFile("kernels/srm.cu")
@@ -412,12 +448,12 @@ func srmLayouts(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	listed := map[string]bool{"loop": true}
-	for _, name := range []string{"SRM_LAYOUTS", "CHAN_LAYOUTS"} {
+	for name, suffix := range map[string]string{"SRM_LAYOUTS": "", "CHAN_LAYOUTS": "", "FOLD_LAYOUTS": "+fold"} {
 		list := string(src)
 		list = list[strings.Index(list, "#define "+name):]
 		list = list[:strings.Index(list, "\n\n")]
 		for _, f := range strings.Split(list, "X(")[1:] {
-			listed[f[:strings.Index(f, ",")]] = true
+			listed[f[:strings.Index(f, ",")]+suffix] = true
 		}
 	}
 	return listed

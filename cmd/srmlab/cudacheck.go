@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,7 +28,7 @@ func init() {
 		r50Steps := fs.Int("r50-steps", 20, "timed ResNet-50 steps per kind (the median is reported)")
 		r50Warmup := fs.Int("r50-warmup", 5, "untimed ResNet-50 steps before timing")
 		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the host side to this file (go tool pprof)")
-		byChannel := fs.Bool("by-channel", false, "run the SRM and block-tail training passes as by-channel kernels wherever planes fit (cuda.Device.SetByChannel), in every check and timing")
+		srmKernels := fs.String("srm-kernels", cuda.SRMKernelsMeasured, fmt.Sprintf("how the SRM and block-tail training passes run in every check and timing (cuda.Device.SetSRMKernels): %q (the measured choice), %q or %q", cuda.SRMKernelsMeasured, cuda.SRMKernelsByChannel, cuda.SRMKernelsFolded))
 		deterministic := fs.Bool("deterministic", false, "compare with the CPU using only cuDNN's deterministic convolution algorithms (the timed steps keep the fastest)")
 		var names []string
 		for _, s := range cuda.BenchmarkShapes {
@@ -49,7 +50,9 @@ func init() {
 		if err != nil {
 			return err
 		}
-		d.SetByChannel(*byChannel)
+		if err := d.SetSRMKernels(*srmKernels); err != nil {
+			return errors.Join(err, d.Close())
+		}
 		if *cpuProfile != "" {
 			f, err := os.Create(*cpuProfile)
 			if err != nil {

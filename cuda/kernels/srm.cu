@@ -310,6 +310,7 @@ template <int G, class V>
 struct GroupLayout {
   typedef V T;
   static constexpr int lanes = G;
+  static constexpr bool warp_plane = G == 32;  // a plane's lanes are a whole warp
   __device__ static int plane() { return blockIdx.x * (blockDim.x / G) + threadIdx.x / G; }
   __device__ static int slot(int k) { return (threadIdx.x & (G - 1)) + G * k; }
   __device__ static int slots(int L) { return L / (int)(sizeof(V) / sizeof(float)); }
@@ -325,6 +326,7 @@ using GroupV = GroupLayout<G, float4>;
 // BlockLayout: a block per plane; thread t holds float4s t + k*blockDim.x.
 struct BlockLayout {
   typedef float4 T;
+  static constexpr bool warp_plane = false;
   __device__ static int plane() { return blockIdx.x; }
   __device__ static int slot(int k) { return threadIdx.x + k * blockDim.x; }
   __device__ static int slots(int L) { return L >> 2; }
@@ -553,7 +555,10 @@ struct StyleZ {
   __device__ double operator()(int p) const { return a * mean[p] + b * sdev[p]; }
 };
 
-// Saves zh (per plane) and r (per channel) for the backward pass.
+// Saves zh (per plane) and r (per channel) for the backward pass. With own
+// ≥ 0 (a folded scaling pass, below) the warp makes plane own·C + c's only:
+// its ẑ and gate, written by lane 0, the gate returned to every lane; the
+// channel's running statistics and r are then written by own == 0's warp.
 #define TRAIN_GATE_PARAMS                                                                         \
   const float *__restrict__ mean, const float *__restrict__ sdev, const float *__restrict__ cfc,  \
       const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean, \
@@ -561,31 +566,42 @@ struct StyleZ {
       float *__restrict__ rstd, float eps, float momentum, int N, int C
 #define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C
 
-__device__ __forceinline__ void train_gate_channel(int c, TRAIN_GATE_PARAMS) {
+__device__ __forceinline__ float train_gate_channel(int c, int own, TRAIN_GATE_PARAMS) {
   const int lane = threadIdx.x & 31;
   const StyleZ z = {cfc[2 * c], cfc[2 * c + 1], mean, sdev};
   double m, v;
   batch_moments(z, c, N, C, m, v);
   const double r = 1.0 / sqrt(v + (double)eps);
   const double gm = gamma[c], bt = beta[c];
-  for (int n = lane; n < N; n += 32) {
+  // Each lane its planes, or every lane plane own.
+  const int from = own < 0 ? lane : own, to = own < 0 ? N : own + 1, by = own < 0 ? 32 : 1;
+  float g = 0.f;
+  for (int n = from; n < to; n += by) {
     const int p = n * C + c;
     const double zh = (z(p) - m) * r;
-    zhat[p] = (float)zh;
-    gate[p] = (float)sigmoid_d(gm * zh + bt);
+    g = (float)sigmoid_d(gm * zh + bt);
+    if (own < 0 || lane == 0) {
+      zhat[p] = (float)zh;
+      gate[p] = g;
+    }
   }
-  if (lane == 0) {
+  if (lane == 0 && own <= 0) {
     update_running(rmean, rvar, c, momentum, m, v, N);
     rstd[c] = (float)r;
   }
+  return g;
 }
 
 extern "C" __global__ void __launch_bounds__(256) srm_train_gate(TRAIN_GATE_PARAMS) {
   const int c = warp_channel();
-  if (c < C) train_gate_channel(c, TRAIN_GATE_ARGS);
+  if (c < C) train_gate_channel(c, -1, TRAIN_GATE_ARGS);
 }
 
-// Writes dcfc, dgamma and dbeta (overwrites, never accumulates).
+// Writes dcfc, dgamma and dbeta (overwrites, never accumulates), and the
+// dx pass's k0 and k2. With own ≥ 0 (a folded dx pass, below) the warp
+// makes plane own·C + c's k0 and k2 only, returned to every lane in
+// (k0o, k2o), not written; the parameter gradients are then written by
+// own == 0's warp.
 #define BWD_GATE_PARAMS                                                                               \
   const float *__restrict__ dot, const float *__restrict__ mean, const float *__restrict__ sdev,      \
       const float *__restrict__ gate, const float *__restrict__ zhat, const float *__restrict__ rstd, \
@@ -594,44 +610,71 @@ extern "C" __global__ void __launch_bounds__(256) srm_train_gate(TRAIN_GATE_PARA
       float *__restrict__ dbeta, int N, int C, int L
 #define BWD_GATE_ARGS dot, mean, sdev, gate, zhat, rstd, cfc, gamma, k0, k2, dcfc, dgamma, dbeta, N, C, L
 
-__device__ __forceinline__ void bwd_gate_channel(int c, BWD_GATE_PARAMS) {
+// GateGrad is a channel's gradient through its gates' BatchNorm: dz of a
+// plane, from the sums over the batch of dy and dy ẑ.
+struct GateGrad {
+  double gr, sdy, sdyz;
+  int N;
+  const float *dot, *gate, *zhat;
+  __device__ double dy(int p) const {
+    const double g = gate[p];
+    return dot[p] * g * (1.0 - g);
+  }
+  __device__ double dz(int p) const { return gr * (dy(p) - sdy / N - zhat[p] * sdyz / N); }
+};
+
+// plane_k sets the dx pass's k0 and k2 of a plane from its dz.
+__device__ __forceinline__ void plane_k(double a, double b, double dz, float sdev, int L, float& k0, float& k2) {
+  k2 = (float)(b * dz / ((double)(L - 1) * sdev));
+  k0 = (float)(a * dz / L);
+}
+
+__device__ __forceinline__ void bwd_gate_channel(int c, int own, BWD_GATE_PARAMS, float& k0o, float& k2o) {
   const int lane = threadIdx.x & 31;
+  GateGrad gg = {(double)gamma[c] * rstd[c], 0.0, 0.0, N, dot, gate, zhat};
   double sdy = 0.0, sdyz = 0.0;
   for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
-    const double g = gate[p];
-    const double dy = dot[p] * g * (1.0 - g);
+    const double dy = gg.dy(p);
     sdy += dy;
     sdyz += dy * zhat[p];
   }
-  sdy = warp_sum_d(sdy);
-  sdyz = warp_sum_d(sdyz);
-  const double gr = (double)gamma[c] * rstd[c];
+  gg.sdy = warp_sum_d(sdy);
+  gg.sdyz = warp_sum_d(sdyz);
   const double a = cfc[2 * c], b = cfc[2 * c + 1];
-  double da = 0.0, db = 0.0;
-  for (int n = lane; n < N; n += 32) {
-    const int p = n * C + c;
-    const double g = gate[p];
-    const double dy = dot[p] * g * (1.0 - g);
-    const double dz = gr * (dy - sdy / N - zhat[p] * sdyz / N);
-    da += dz * mean[p];
-    db += dz * sdev[p];
-    k2[p] = (float)(b * dz / ((double)(L - 1) * sdev[p]));
-    k0[p] = (float)(a * dz / L);
+  if (own <= 0) {
+    double da = 0.0, db = 0.0;
+    for (int n = lane; n < N; n += 32) {
+      const int p = n * C + c;
+      const double dz = gg.dz(p);
+      da += dz * mean[p];
+      db += dz * sdev[p];
+      if (own < 0) plane_k(a, b, dz, sdev[p], L, k0[p], k2[p]);
+    }
+    da = warp_sum_d(da);
+    db = warp_sum_d(db);
+    if (lane == 0) {
+      dcfc[2 * c] = (float)da;
+      dcfc[2 * c + 1] = (float)db;
+      dgamma[c] = (float)gg.sdyz;
+      dbeta[c] = (float)gg.sdy;
+    }
   }
-  da = warp_sum_d(da);
-  db = warp_sum_d(db);
-  if (lane == 0) {
-    dcfc[2 * c] = (float)da;
-    dcfc[2 * c + 1] = (float)db;
-    dgamma[c] = (float)sdyz;
-    dbeta[c] = (float)sdy;
+  if (own >= 0) {
+    const int p = own * C + c;
+    plane_k(a, b, gg.dz(p), sdev[p], L, k0o, k2o);
   }
+}
+
+// bwd_gate_all is bwd_gate_channel for every plane of the channel.
+__device__ __forceinline__ void bwd_gate_all(int c, BWD_GATE_PARAMS) {
+  float k0o, k2o;  // a single plane's, unused
+  bwd_gate_channel(c, -1, BWD_GATE_ARGS, k0o, k2o);
 }
 
 extern "C" __global__ void __launch_bounds__(256) srm_bwd_gate(BWD_GATE_PARAMS) {
   const int c = warp_channel();
-  if (c < C) bwd_gate_channel(c, BWD_GATE_ARGS);
+  if (c < C) bwd_gate_all(c, BWD_GATE_ARGS);
 }
 
 // Values reads a per-plane array, for batch_moments.
@@ -1099,7 +1142,7 @@ template <class Lay, int R>
 __device__ __forceinline__ void train_by_channel(CHAN_TRAIN_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, sdev, true, L);
-  if (ch.step()) train_gate_channel(ch.c, TRAIN_GATE_ARGS);
+  if (ch.step()) train_gate_channel(ch.c, -1, TRAIN_GATE_ARGS);
   __syncthreads();
   for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), SCALE_ARGS);
 }
@@ -1118,7 +1161,7 @@ template <class Lay, int R>
 __device__ __forceinline__ void bwd_by_channel(CHAN_BWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), DOT_ARGS);
-  if (ch.step()) bwd_gate_channel(ch.c, BWD_GATE_ARGS);
+  if (ch.step()) bwd_gate_all(ch.c, BWD_GATE_ARGS);
   __syncthreads();
   for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), DX_ARGS);
 }
@@ -1172,6 +1215,69 @@ __device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
   for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), x, grad, mask, gain, mean, k0, k2, dx, acc_x, L);
 }
 
+// ---- folded: the per-channel step in the second pass ------------------------
+// A folded second pass (srm_scale_fold_*, srm_bwd_dx_fold_*) makes its
+// plane's gate, or k0 and k2, itself: the plane's warp runs the channel's
+// step for that plane alone (train_gate_channel, bwd_gate_channel with own
+// = its sample), from the first pass's per-plane results of the whole
+// channel, read from L2 while the plane's own loads are in flight. The
+// per-channel kernel between the passes, its launch and the drain and
+// ramp-up around it go, at the price of each plane's warp repeating its
+// channel's batch sums (N values over 32 lanes); the channel's running
+// statistics and parameter gradients come from its first sample's plane,
+// and the results are the three kernels' bits. SRM's training passes only,
+// in the layouts of a warp or a block a plane (FOLD_LAYOUTS; a block's
+// first warp runs the step and hands the results on through shared
+// memory). Threads past the last plane leave at once: with a warp or more
+// a plane, no one waits for them.
+
+// share hands the block's threads what its first thread has in v, where
+// the plane is a block's; a warp's lanes have it already.
+template <class Lay, int K>
+__device__ __forceinline__ void share(float (&v)[K], float* sh) {
+  if (Lay::warp_plane) return;
+  if (threadIdx.x == 0)
+    for (int k = 0; k < K; k++) sh[k] = v[k];
+  __syncthreads();
+  for (int k = 0; k < K; k++) v[k] = sh[k];
+}
+
+template <class Lay, int R>
+__device__ __forceinline__ void scale_fold_plane(Work w, CHAN_TRAIN_PARAMS) {
+  typedef typename Lay::T T;
+  __shared__ float sh[1];
+  if (!w.live) return;
+  const int p = w.p, n = p / C, c = p - n * C;
+  const long long off = (long long)p * L;
+  T v[R];
+  load<Lay, R>(at<T>(x, off), L, v);
+  float g[1];
+  if (Lay::warp_plane || threadIdx.x < 32) g[0] = train_gate_channel(c, n, TRAIN_GATE_ARGS);
+  share<Lay>(g, sh);
+#pragma unroll
+  for (int k = 0; k < R; k++) v[k] = scale(v[k], g[0]);
+  store<Lay, R>(at<T>(out, off), L, true, v);
+}
+
+template <class Lay, int R>
+__device__ __forceinline__ void dx_fold_plane(Work w, CHAN_BWD_PARAMS) {
+  typedef typename Lay::T T;
+  __shared__ float sh[2];
+  if (!w.live) return;
+  const int p = w.p, n = p / C, c = p - n * C;
+  const long long off = (long long)p * L;
+  T a[R], d[R];
+  load<Lay, R>(at<T>(x, off), L, a);
+  load<Lay, R>(at<T>(dout, off), L, d);
+  float k[2];
+  if (Lay::warp_plane || threadIdx.x < 32) bwd_gate_channel(c, n, BWD_GATE_ARGS, k[0], k[1]);
+  share<Lay>(k, sh);
+  const float g = gate[p], mu = mean[p];
+#pragma unroll
+  for (int i = 0; i < R; i++) a[i] = dxval(a[i], d[i], g, mu, k[0], k[1]);
+  store<Lay, R>(at<T>(dx, off), L, true, a);
+}
+
 // ---- entry points for the group and block layouts --------------------------
 
 #define SRM_KERNEL(name, impl, PARAMS, ARGS, order, tag, Lay, R) \
@@ -1222,3 +1328,21 @@ SRM_LAYOUTS(SRM_KERNELS)
   X(c16v4, GroupV<16>, 4) X(c32v4, GroupV<32>, 4) X(c32f8, GroupF<32>, 8) X(c32v8, GroupV<32>, 8)
 
 CHAN_LAYOUTS(CHAN_KERNELS)
+
+#define FOLD_KERNELS(tag, Lay, R)                                                                                     \
+  extern "C" __global__ void __launch_bounds__(256) srm_scale_fold_##tag(CHAN_TRAIN_PARAMS, int P, int rev) {         \
+    scale_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_TRAIN_ARGS);                                                     \
+  }                                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_fold_##tag(CHAN_BWD_PARAMS, int P, int rev) {          \
+    dx_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_BWD_ARGS);                                                          \
+  }
+
+// FOLD_LAYOUTS lists the folded second passes' layouts, as X(tag, layout,
+// R): those of SRM_LAYOUTS with a warp or a block a plane that geometryFor
+// picks. The tag is the plane kernels'; cuda/srm.go, the emulator and
+// ptxcheck.sh read this list as they read SRM_LAYOUTS.
+#define FOLD_LAYOUTS(X)                                                                                   \
+  X(g32f4, GroupF<32>, 4) X(g32f8, GroupF<32>, 8) X(g32v4, GroupV<32>, 4) X(g32v8, GroupV<32>, 8)         \
+  X(block1, BlockLayout, 1) X(block2, BlockLayout, 2) X(block4, BlockLayout, 4) X(block8, BlockLayout, 8)
+
+FOLD_LAYOUTS(FOLD_KERNELS)

@@ -139,10 +139,13 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
     K(srm_tail_dx_##tag),
 // srm.cu's by-channel kernels: one entry per layout of its CHAN_LAYOUTS list.
 #define CHAN(tag, Lay, R) K(srm_train_##tag), K(srm_bwd_##tag), K(srm_tail_fwd_##tag), K(srm_tail_bwd_##tag),
+// srm.cu's folded second passes: one entry per layout of its FOLD_LAYOUTS list.
+#define FOLD(tag, Lay, R) K(srm_scale_fold_##tag), K(srm_bwd_dx_fold_##tag),
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    SRM_LAYOUTS(PLANE)
     PLANE(loop, , )
     CHAN_LAYOUTS(CHAN)
+    FOLD_LAYOUTS(FOLD)
     K(srm_tail_fwd),     K(srm_tail_bwd),
     // nn.cu kernels (cuda/nn.go)
     K(nn_fill), K(nn_copy), K(nn_add_into), K(nn_add), K(nn_relu), K(nn_sigmoid), K(nn_relu_bwd),
