@@ -40,10 +40,12 @@
 // float64 reference, then timings against the device's copy bandwidth,
 // every timed run after an untimed copy through twice the L2; with
 // Variants, also under the former plane-kernel layout, in both plane
-// orders, and, for planes of up to 256 values or float4s, as by-channel
-// kernels (each training pass pair in one kernel, a block per channel,
-// which saves the launches and the second read that small maps pay for):
-// the table geometryFor's choices come from.
+// orders, for planes of up to 256 values or float4s as by-channel kernels
+// (each training pass pair in one kernel, a block per channel, which saves
+// the launches and the second read that small maps pay for), and with
+// SRM's per-channel steps folded into its second passes: the table
+// geometryFor's choices come from. SetSRMKernels runs a device's SRM and
+// block-tail plans with either candidate instead.
 // `srmlab cuda-check` (package gpucheck) runs it, then every operation,
 // module and whole model against the CPU engine, and times ResNet-50
 // training steps; cuda/check.sh runs that on a GPU machine with the

@@ -132,7 +132,9 @@
 // and the training pass pairs of the group layouts also come as
 // by-channel kernels (srm_train_c16f4 and the like, "by channel" below):
 // one kernel for first pass, per-channel step and second pass, a block
-// per channel.
+// per channel; and SRM's second passes of the layouts with a warp or a
+// block a plane as folded passes (srm_scale_fold_g32v8 and the like,
+// "folded" below), which take the per-channel step in.
 // In the group and block shapes a thread issues all its loads before using
 // any (R independent loads in flight, the latency paid once), and keeps the
 // values in registers: the eval forward reads x exactly once, and the
