@@ -122,16 +122,6 @@ func channelFor(L, planes int) (geometry, bool) {
 	return g, ok
 }
 
-// byChannelFirst is geometryFor with the by-channel layout wherever planes
-// fit one (channelFor), second passes in reverse.
-func byChannelFirst(L, planes int, backward bool) geometry {
-	if g, ok := channelFor(L, planes); ok {
-		g.reverse = true
-		return g
-	}
-	return geometryFor(L, planes, backward)
-}
-
 // foldFor is geometryFor's layout with the folded second passes, where it
 // has a warp or a block a plane.
 func foldFor(L, planes int, backward bool) (geometry, bool) {
@@ -140,13 +130,16 @@ func foldFor(L, planes int, backward bool) (geometry, bool) {
 	return g, g.kind == "group" && g.lanes == 32 || g.kind == "block"
 }
 
-// foldFirst is geometryFor with the folded second passes wherever its
-// layout takes them.
-func foldFirst(L, planes int, backward bool) geometry {
-	if g, ok := foldFor(L, planes, backward); ok {
-		return g
+// preferring is geometryFor with alt's layout wherever alt has one,
+// second passes in reverse.
+func preferring(alt func(L, planes int, backward bool) (geometry, bool)) picker {
+	return func(L, planes int, backward bool) geometry {
+		if g, ok := alt(L, planes, backward); ok {
+			g.reverse = true
+			return g
+		}
+		return geometryFor(L, planes, backward)
 	}
-	return geometryFor(L, planes, backward)
 }
 
 // The kernels SetSRMKernels may choose.
@@ -156,7 +149,11 @@ const (
 	SRMKernelsFolded    = "fold"       // SRM's per-channel steps in its second passes wherever the layout has a warp or a block a plane
 )
 
-var srmPickers = map[string]picker{SRMKernelsMeasured: geometryFor, SRMKernelsByChannel: byChannelFirst, SRMKernelsFolded: foldFirst}
+var srmPickers = map[string]picker{
+	SRMKernelsMeasured:  geometryFor,
+	SRMKernelsByChannel: preferring(func(L, planes int, _ bool) (geometry, bool) { return channelFor(L, planes) }),
+	SRMKernelsFolded:    preferring(foldFor),
+}
 
 // SetSRMKernels chooses how the training passes of SRM and of the block
 // tails (and so of srm models' blocks) run on this device: one of the

@@ -385,7 +385,7 @@ func TestFoldEmulated(t *testing.T) {
 	}
 	for _, s := range shapes {
 		t.Run(s.String(), func(t *testing.T) {
-			folded, apart := trainingOutputs(t, emu, s, foldFirst), trainingOutputs(t, emu, s, geometryFor)
+			folded, apart := trainingOutputs(t, emu, s, srmPickers[SRMKernelsFolded]), trainingOutputs(t, emu, s, geometryFor)
 			for i := range folded {
 				if !slices.Equal(folded[i], apart[i]) {
 					t.Errorf("output %d differs between the folded passes and the three kernels", i)
