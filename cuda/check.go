@@ -533,7 +533,8 @@ func checkSRMCase(d *Device, s Shape, pick picker, rng *rand.Rand) ([]CheckResul
 
 // stages names the kernel of each stage of a training pass pair's plan,
 // for the checks' messages: 0 the first pass, 1 the per-channel step, 2
-// the second pass. A by-channel plan's one kernel runs all three.
+// the second pass. A by-channel plan's one kernel runs all three, a folded
+// plan's second kernel the last two.
 func stages(p *Plan) [3]string {
 	k := p.Kernels()
 	var out [3]string
@@ -890,7 +891,7 @@ func (f *timedOps) plan(op string, pick picker) (*Plan, error) {
 }
 
 // timeOps times ops (keys of opMaps, each backward after its forward) on
-// one shape with the device's kernels (geometryFor's, or by channel).
+// one shape with the device's kernels (SetSRMKernels).
 func timeOps(d *Device, s Shape, ops []string, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
 	f, err := newTimedOps(d, s, rng)
 	if err != nil {
