@@ -487,18 +487,16 @@ func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan
 	p := &Plan{dev: l.dev}
 	step := []any{ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
 		l.Eps, l.Momentum, int32(s.N), int32(s.C)}
-	switch {
-	case g.channel:
+	if g.channel {
 		k, grid, block := g.byChannel("srm_train_", s)
 		return p, p.add(k, grid, block, slices.Concat([]any{x, out}, step, []any{int32(L)})...)
-	case g.fold:
-		err := errors.Join(
-			p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
-			p.add(g.kernel("srm_scale_fold_"), g.grid, g.block, slices.Concat([]any{x, out}, step, []any{int32(L), int32(P), g.order()})...))
-		return p, err
 	}
-	err := errors.Join(
-		p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P)),
+	first := p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P))
+	if g.fold {
+		return p, errors.Join(first, p.add(g.kernel("srm_scale_fold_"), g.grid, g.block,
+			slices.Concat([]any{x, out}, step, []any{int32(L), int32(P), g.order()})...))
+	}
+	err := errors.Join(first,
 		p.add(kernelRef{srmSource, "srm_train_gate"}, warpGrid(s.C), maxBlock, step...),
 		p.add(g.kernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P), g.order()),
 	)
@@ -525,18 +523,16 @@ func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, p
 	p := &Plan{dev: l.dev}
 	step := []any{ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
 		grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)}
-	switch {
-	case g.channel:
+	if g.channel {
 		k, grid, block := g.byChannel("srm_bwd_", s)
 		return p, p.add(k, grid, block, append([]any{x, dout, dx}, step...)...)
-	case g.fold:
-		err := errors.Join(
-			p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
-			p.add(g.kernel("srm_bwd_dx_fold_"), g.grid, g.block, slices.Concat([]any{x, dout, dx}, step, []any{int32(P), g.order()})...))
-		return p, err
 	}
-	err := errors.Join(
-		p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P)),
+	first := p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P))
+	if g.fold {
+		return p, errors.Join(first, p.add(g.kernel("srm_bwd_dx_fold_"), g.grid, g.block,
+			slices.Concat([]any{x, dout, dx}, step, []any{int32(P), g.order()})...))
+	}
+	err := errors.Join(first,
 		p.add(kernelRef{srmSource, "srm_bwd_gate"}, warpGrid(s.C), maxBlock, step...),
 		p.add(g.kernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P), g.order()),
 	)
