@@ -44,7 +44,8 @@ type flip struct {
 // fused kernel (SE's hidden layer on the GPU) has no output to pair with
 // and is counted as unpaired.
 func kinks(c, engine string, ref, other *tensor.Tensor, refNames, otherNames map[*tensor.Tensor]string) Result {
-	refs, others := reluOutputs(ref, refNames), reluOutputs(other, otherNames)
+	refs := reluOutputs(ref, refNames, nil)
+	others := reluOutputs(other, otherNames, refs) // only what can pair: a GPU result is a download
 	keys := make([]string, 0, len(refs))
 	for k := range refs {
 		keys = append(keys, k)
@@ -152,7 +153,7 @@ type valued struct {
 // named after its weight), else the name of the first named result it read.
 // Engines that fuse differently keep these names: the ReLU ending a block,
 // one operation or three, reads the block's last BatchNorm first.
-func reluOutputs(t *tensor.Tensor, names map[*tensor.Tensor]string) map[string][]valued {
+func reluOutputs(t *tensor.Tensor, names map[*tensor.Tensor]string, only map[string][]valued) map[string][]valued {
 	keys := map[*tensor.Tensor]string{}
 	out := map[string][]valued{}
 	for _, r := range t.Graph() {
@@ -161,6 +162,9 @@ func reluOutputs(t *tensor.Tensor, names map[*tensor.Tensor]string) map[string][
 			continue
 		}
 		keys[r] = k
+		if _, ok := only[k]; only != nil && !ok {
+			continue
+		}
 		if v := r.Float64s(); reluOutput(v) {
 			out[k] = append(out[k], valued{r, v})
 		}
