@@ -971,7 +971,7 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // (see l2Flush).
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel, its second pass over the channel's planes in reverse; its eval_fwd is its group's), fold SRM's per-channel steps run in its second passes (two kernels each way; the tails do not fold); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
+		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel, its second pass over the channel's planes in reverse; its eval_fwd is its group's), fold the per-channel steps run in the second passes (two kernels each way); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
 	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
@@ -1038,8 +1038,8 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 			// The tail's forward runs before its backward, which reads
 			// what it leaves in out and the workspace.
 			for _, op := range variantOps {
-				if op == "eval_fwd" && rev || g.fold && strings.HasPrefix(op, "srm_tail_") {
-					fmt.Fprintf(w, " %17s", "-") // one pass: no second to reverse; the tails do not fold
+				if op == "eval_fwd" && rev {
+					fmt.Fprintf(w, " %17s", "-") // one pass: no second to reverse
 					continue
 				}
 				p, err := f.plan(op, pick)

@@ -43,7 +43,7 @@
 // orders, for planes of up to 256 values or float4s as by-channel kernels
 // (each training pass pair in one kernel, a block per channel, which saves
 // the launches and the second read that small maps pay for), and with
-// SRM's per-channel steps folded into its second passes: the table
+// the per-channel steps folded into the second passes: the table
 // geometryFor's choices come from. SetSRMKernels runs a device's SRM and
 // block-tail plans with either candidate instead.
 // `srmlab cuda-check` (package gpucheck) runs it, then every operation,

@@ -64,8 +64,9 @@ func TestEngineEmulated(t *testing.T) {
 // TestSRMKernelsModelEmulated trains an SRM-ResNet-20 step on the
 // emulated GPU with each choice of SRM kernels, and expects every compared
 // quantity to come out the same: its logits, loss, gradients and updated
-// state are the same bits with each. (Its blocks' SRMs run in the fused
-// block tails, which the folded choice leaves as measured.)
+// state are the same bits with each. (At 8 px its planes are all in
+// groups of fewer than 32 lanes, which do not fold: the fold is checked op
+// by op, TestFoldEmulated.)
 func TestSRMKernelsModelEmulated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a whole model's step, three times")

@@ -60,7 +60,7 @@ for v in $chan; do
 done
 fold=$(sed -n '/^#define FOLD_LAYOUTS/,/^$/p' kernels/srm.cu | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
 if [ -z "$fold" ]; then echo "ptxcheck: no FOLD_LAYOUTS list in kernels/srm.cu" >&2; status=1; fi
-for v in $fold; do want+=" srm_scale_fold_$v srm_bwd_dx_fold_$v"; done
+for v in $fold; do want+=" srm_scale_fold_$v srm_bwd_dx_fold_$v srm_tail_apply_fold_$v srm_tail_dx_fold_$v"; done
 for name in $want; do
   if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi
 done

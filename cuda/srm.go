@@ -39,9 +39,9 @@ type geometry struct {
 	// groups as above (srm.cu's by-channel kernels): group layouts only.
 	// The eval forward, one pass, keeps the group kernel.
 	channel bool
-	// fold runs SRM's per-channel steps in its training second passes
-	// (srm.cu's folded passes): layouts of a warp or a block a plane only;
-	// the tails keep three kernels.
+	// fold runs the per-channel steps of SRM's and the tails' training
+	// passes in their second passes (srm.cu's folded passes): layouts of a
+	// warp or a block a plane only.
 	fold bool
 	// reverse walks the planes from the last in the second passes (scaling
 	// and dx): they then start on what the first pass read last, which may
@@ -146,7 +146,7 @@ func preferring(alt func(L, planes int, backward bool) (geometry, bool)) picker 
 const (
 	SRMKernelsMeasured  = ""           // geometryFor's: three kernels a training pass pair, the layouts measured fastest
 	SRMKernelsByChannel = "by-channel" // a kernel a training pass pair wherever planes fit a group of lanes
-	SRMKernelsFolded    = "fold"       // SRM's per-channel steps in its second passes wherever the layout has a warp or a block a plane
+	SRMKernelsFolded    = "fold"       // the per-channel steps in the second passes wherever the layout has a warp or a block a plane
 )
 
 var srmPickers = map[string]picker{

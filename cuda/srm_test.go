@@ -170,10 +170,9 @@ func second[T any](_ T, err error) error { return err }
 
 // TestSetSRMKernels checks the plans' kernels under each of the device's
 // SRM kernel choices: by channel, one kernel each training pass pair where
-// planes fit a group; folded, SRM's per-channel steps in its second passes
-// where the layout has a warp or a block a plane (not the tail's); the
-// eval forward and other planes as measured; and an unknown choice
-// refused.
+// planes fit a group; folded, the per-channel steps in the second passes
+// where the layout has a warp or a block a plane; the eval forward and
+// other planes as measured; and an unknown choice refused.
 func TestSetSRMKernels(t *testing.T) {
 	const (
 		tail7  = "srm_tail_stats_g16f4 srm_tail_fwd srm_tail_apply_g16f4 | srm_tail_bwd_sums_g16f4 srm_tail_bwd srm_tail_dx_g16f4"
@@ -190,13 +189,15 @@ func TestSetSRMKernels(t *testing.T) {
 		}},
 		{Shape{4, 8, 28, 28}, map[string]string{
 			SRMKernelsByChannel: "srm_eval_g32v8 | srm_train_c32v8 | srm_bwd_c32v8 | srm_tail_fwd_c32v8 | srm_tail_bwd_c32v8",
-			SRMKernelsFolded:    "srm_eval_g32v8 | srm_stats_g32v8 srm_scale_fold_g32v8 | srm_bwd_dot_block1 srm_bwd_dx_fold_block1 | " + tail28,
+			SRMKernelsFolded: "srm_eval_g32v8 | srm_stats_g32v8 srm_scale_fold_g32v8 | srm_bwd_dot_block1 srm_bwd_dx_fold_block1 | " +
+				"srm_tail_stats_g32v8 srm_tail_apply_fold_g32v8 | srm_tail_bwd_sums_block1 srm_tail_dx_fold_block1",
 			SRMKernelsMeasured: "srm_eval_g32v8 | srm_stats_g32v8 srm_train_gate srm_scale_g32v8 | srm_bwd_dot_block1 srm_bwd_gate srm_bwd_dx_block1 | " +
 				tail28,
 		}},
 		{Shape{4, 8, 56, 56}, map[string]string{
 			SRMKernelsByChannel: "srm_eval_block4 | srm_stats_block4 srm_train_gate srm_scale_block4 | srm_bwd_dot_block4 srm_bwd_gate srm_bwd_dx_block4 | " + tail56,
-			SRMKernelsFolded:    "srm_eval_block4 | srm_stats_block4 srm_scale_fold_block4 | srm_bwd_dot_block4 srm_bwd_dx_fold_block4 | " + tail56,
+			SRMKernelsFolded: "srm_eval_block4 | srm_stats_block4 srm_scale_fold_block4 | srm_bwd_dot_block4 srm_bwd_dx_fold_block4 | " +
+				"srm_tail_stats_block4 srm_tail_apply_fold_block4 | srm_tail_bwd_sums_block4 srm_tail_dx_fold_block4",
 		}},
 	} {
 		f := newTailFixture(t, c.s, true)
@@ -371,21 +372,31 @@ func TestByChannelEmulated(t *testing.T) {
 	}
 }
 
-// TestFoldEmulated runs SRM's training passes with the folded second
-// passes and without, emulated, and expects the same bits: the per-plane
-// step is the per-channel kernel's arithmetic for that plane. The layouts
-// cover a warp a plane (9x9 floats, 28x28 float4s forward) and a block a
-// plane (28x28 backward, 56x56); batches of 3 and 37 (more than a warp's
-// lanes over the batch).
+// TestFoldEmulated runs SRM's and the SRM tail's training passes with the
+// folded second passes and without, emulated, and expects the same bits:
+// the per-plane step is the per-channel kernel's arithmetic for that
+// plane; and the tails, with and without SRM, writing and accumulating
+// their gradients, against float64. The layouts cover a warp a plane
+// (9x9 floats, 28x28 float4s forward) and a block a plane (28x28
+// backward, 56x56); batches of 3 and 37 (more than a warp's lanes over the
+// batch).
 func TestFoldEmulated(t *testing.T) {
 	emu := emulator(t)
 	shapes := []Shape{{3, 5, 28, 28}, {37, 2, 9, 9}, {3, 2, 56, 56}}
 	if testing.Short() {
 		shapes = shapes[:1]
 	}
+	fold := srmPickers[SRMKernelsFolded]
+	rng := rand.New(rand.NewPCG(17, 18))
 	for _, s := range shapes {
 		t.Run(s.String(), func(t *testing.T) {
-			folded, apart := trainingOutputs(t, emu, s, srmPickers[SRMKernelsFolded]), trainingOutputs(t, emu, s, geometryFor)
+			for _, gated := range []bool{true, false} {
+				want := map[bool]int{true: 13, false: 7}[gated]
+				for _, acc := range []bool{false, true} {
+					emulatedCase(t, emu, want, func(d *Device) ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, fold, rng) })
+				}
+			}
+			folded, apart := trainingOutputs(t, emu, s, fold), trainingOutputs(t, emu, s, geometryFor)
 			for i := range folded {
 				if !slices.Equal(folded[i], apart[i]) {
 					t.Errorf("output %d differs between the folded passes and the three kernels", i)

@@ -262,8 +262,12 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick picker) (*
 		k, grid, block := g.byChannel("srm_tail_fwd_", s)
 		return p, p.add(k, grid, block, append([]any{x, short, out}, step...)...)
 	}
-	err := errors.Join(
-		p.add(g.kernel("srm_tail_stats_"), g.grid, g.block, x, ws.Mean, ws.M2, int32(L), int32(P)),
+	first := p.add(g.kernel("srm_tail_stats_"), g.grid, g.block, x, ws.Mean, ws.M2, int32(L), int32(P))
+	if g.fold {
+		return p, errors.Join(first, p.add(g.kernel("srm_tail_apply_fold_"), g.grid, g.block,
+			slices.Concat([]any{x, short, out}, step, []any{int32(P), g.order()})...))
+	}
+	err := errors.Join(first,
 		p.add(kernelRef{srmSource, "srm_tail_fwd"}, warpGrid(s.C), maxBlock, step...),
 		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, ws.Mean, short, out, int32(L), int32(P), g.order()),
 	)
@@ -327,16 +331,20 @@ func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 	if dshort != nil && !accShort {
 		grad, mask = dshort, uint64(0)
 	}
+	// The by-channel and folded kernels take these, then step.
+	args := []any{x, dout, out, dr, nnFlag(accShort), grad, mask, ws.Gain, poolOptional(dx), nnFlag(accX)}
 	p := &Plan{dev: t.dev}
 	if g.channel {
 		k, grid, block := g.byChannel("srm_tail_bwd_", s)
-		maps := []any{x, dout, out, dr, nnFlag(accShort), grad, mask, ws.Gain, poolOptional(dx), nnFlag(accX)}
-		return p, p.add(k, grid, block, append(maps, step...)...)
+		return p, p.add(k, grid, block, append(args, step...)...)
 	}
-	err := errors.Join(
-		p.add(g.kernel("srm_tail_bwd_sums_"), g.grid, g.block, x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot,
-			int32(L), int32(P)),
-		p.add(kernelRef{srmSource, "srm_tail_bwd"}, warpGrid(c), maxBlock, step...))
+	first := p.add(g.kernel("srm_tail_bwd_sums_"), g.grid, g.block, x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot,
+		int32(L), int32(P))
+	if g.fold && dx != nil {
+		return p, errors.Join(first, p.add(g.kernel("srm_tail_dx_fold_"), g.grid, g.block,
+			slices.Concat(args, step, []any{int32(P), g.order()})...))
+	}
+	err := errors.Join(first, p.add(kernelRef{srmSource, "srm_tail_bwd"}, warpGrid(c), maxBlock, step...))
 	if err != nil || dx == nil {
 		return p, err
 	}

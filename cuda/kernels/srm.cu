@@ -557,6 +557,16 @@ struct StyleZ {
   __device__ double operator()(int p) const { return a * mean[p] + b * sdev[p]; }
 };
 
+// Samples are the samples n of a channel whose planes a lane makes in a
+// per-channel step: every 32nd from its lane, or, in a folded pass (own
+// ≥ 0), the one sample own on every lane.
+struct Samples {
+  int from, to, by;
+};
+__device__ __forceinline__ Samples samples(int own, int N) {
+  return own < 0 ? Samples{(int)(threadIdx.x & 31), N, 32} : Samples{own, own + 1, 1};
+}
+
 // Saves zh (per plane) and r (per channel) for the backward pass. With own
 // ≥ 0 (a folded scaling pass, below) the warp makes plane own·C + c's only:
 // its ẑ and gate, written by lane 0, the gate returned to every lane; the
@@ -575,10 +585,9 @@ __device__ __forceinline__ float train_gate_channel(int c, int own, TRAIN_GATE_P
   batch_moments(z, c, N, C, m, v);
   const double r = 1.0 / sqrt(v + (double)eps);
   const double gm = gamma[c], bt = beta[c];
-  // Each lane its planes, or every lane plane own.
-  const int from = own < 0 ? lane : own, to = own < 0 ? N : own + 1, by = own < 0 ? 32 : 1;
+  const Samples ns = samples(own, N);
   float g = 0.f;
-  for (int n = from; n < to; n += by) {
+  for (int n = ns.from; n < ns.to; n += ns.by) {
     const int p = n * C + c;
     const double zh = (z(p) - m) * r;
     g = (float)sigmoid_d(gm * zh + bt);
@@ -760,29 +769,47 @@ __device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, co
       float *__restrict__ gate, float momentum, float momentum2, int N, int C, int L
 #define TAIL_FWD_ARGS TAIL_CHANNEL_ARGS, rmean, rvar, rmean2, rvar2, gain, bias, gate, momentum, momentum2, N, C, L
 
-__device__ __forceinline__ void tail_fwd_channel(int c, TAIL_FWD_PARAMS) {
+// With own ≥ 0 (a folded apply pass, below) the warp makes plane
+// own·C + c's gain, bias and gate only, written by lane 0 and the gain and
+// bias returned to every lane in (So, Bo); the running statistics are then
+// updated by own == 0's warp.
+__device__ __forceinline__ void tail_fwd_channel(int c, int own, TAIL_FWD_PARAMS, float& So, float& Bo) {
   const int lane = threadIdx.x & 31;
   const TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
-  for (int n = lane; n < N; n += 32) {
+  const Samples ns = samples(own, N);
+  for (int n = ns.from; n < ns.to; n += ns.by) {
     const int p = n * C + c;
     const double g = t.gate(p);
-    gain[p] = (float)(t.a * g);
-    bias[p] = (float)(t.u(p) * g);
-    if (gate) gate[p] = (float)g;
+    So = (float)(t.a * g);
+    Bo = (float)(t.u(p) * g);
+    if (own < 0 || lane == 0) {
+      gain[p] = So;
+      bias[p] = Bo;
+      if (gate) gate[p] = (float)g;
+    }
   }
-  if (lane == 0) {
+  if (lane == 0 && own <= 0) {
     update_running(rmean, rvar, c, momentum, t.mu, t.var, (double)N * L);
     if (t.gated) update_running(rmean2, rvar2, c, momentum2, t.mz, t.vz, N);
   }
 }
 
+// tail_fwd_all is tail_fwd_channel for every plane of the channel.
+__device__ __forceinline__ void tail_fwd_all(int c, TAIL_FWD_PARAMS) {
+  float So, Bo;  // a single plane's, unused
+  tail_fwd_channel(c, -1, TAIL_FWD_ARGS, So, Bo);
+}
+
 extern "C" __global__ void __launch_bounds__(256) srm_tail_fwd(TAIL_FWD_PARAMS) {
   const int c = warp_channel();
-  if (c < C) tail_fwd_channel(c, TAIL_FWD_ARGS);
+  if (c < C) tail_fwd_all(c, TAIL_FWD_ARGS);
 }
 
 // srm_tail_bwd: the parameter gradients (written, or added when acc) and
 // the dx pass's per-plane k0 = dm/L and k2 = 2 dq, from pass 1's sums.
+// With own ≥ 0 (a folded dx pass, below) the warp makes plane own·C + c's
+// k0 and k2 only, returned to every lane in (k0o, k2o); the parameter
+// gradients are then put by own == 0's warp.
 #define TAIL_BWD_PARAMS                                                                 \
   TAIL_CHANNEL_PARAMS, const float *__restrict__ psum, const float *__restrict__ dot,   \
       float *__restrict__ k0, float *__restrict__ k2, float *__restrict__ dgamma,       \
@@ -790,7 +817,7 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_fwd(TAIL_FWD_PARAMS) 
       float *__restrict__ dbeta2, int acc, int N, int C, int L
 #define TAIL_BWD_ARGS TAIL_CHANNEL_ARGS, psum, dot, k0, k2, dgamma, dbeta, dcfc, dgamma2, dbeta2, acc, N, C, L
 
-__device__ __forceinline__ void tail_bwd_channel(int c, TAIL_BWD_PARAMS) {
+__device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS, float& k0o, float& k2o) {
   const int lane = threadIdx.x & 31;
   TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   t.psum = psum;
@@ -831,7 +858,8 @@ __device__ __forceinline__ void tail_bwd_channel(int c, TAIL_BWD_PARAMS) {
   }
   // Through a = gamma r and b = beta - a mu into mu and var, then the plane moments.
   const double dvar = -0.5 * dA * gamma[c] * t.r * t.r * t.r, dmu = -t.a * db;
-  for (int n = lane; n < N; n += 32) {
+  const Samples ns = samples(own, N);
+  for (int n = ns.from; n < ns.to; n += ns.by) {
     const int p = n * C + c;
     double dm = (dmu + 2.0 * dvar * (mean[p] - t.mu)) / N, dq = dvar / ((double)N * L);
     if (t.gated) {
@@ -839,10 +867,14 @@ __device__ __forceinline__ void tail_bwd_channel(int c, TAIL_BWD_PARAMS) {
       dm += t.a * t.w0 * dz;
       dq += t.w1 * dz * t.a * t.a / (2.0 * (L - 1) * t.s(p));
     }
-    k0[p] = (float)(dm / L);
-    k2[p] = (float)(2.0 * dq);
+    k0o = (float)(dm / L);
+    k2o = (float)(2.0 * dq);
+    if (own < 0) {
+      k0[p] = k0o;
+      k2[p] = k2o;
+    }
   }
-  if (lane == 0) {
+  if (lane == 0 && own <= 0) {
     put(dgamma, c, dA * t.r, acc);
     put(dbeta, c, db, acc);
     if (t.gated) {
@@ -854,9 +886,15 @@ __device__ __forceinline__ void tail_bwd_channel(int c, TAIL_BWD_PARAMS) {
   }
 }
 
+// tail_bwd_all is tail_bwd_channel for every plane of the channel.
+__device__ __forceinline__ void tail_bwd_all(int c, TAIL_BWD_PARAMS) {
+  float k0o, k2o;  // a single plane's, unused
+  tail_bwd_channel(c, -1, TAIL_BWD_ARGS, k0o, k2o);
+}
+
 extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd(TAIL_BWD_PARAMS) {
   const int c = warp_channel();
-  if (c < C) tail_bwd_channel(c, TAIL_BWD_ARGS);
+  if (c < C) tail_bwd_all(c, TAIL_BWD_ARGS);
 }
 
 // ---- training forward, pass 2: out = x g, or the tail's output --------------
@@ -873,18 +911,31 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd(TAIL_BWD_PARAMS) 
 #define APPLY_PARAMS APPLY_BODY, int P, int rev
 #define APPLY_ARGS x, gain, bias, mean, res, out, L
 
+// Applied is a thread's share of a plane in the apply pass, loaded when it
+// is made and finished once the plane's scalars are known: a folded pass
+// (below) works out its scalars while the loads are in flight.
+template <class Lay, int R>
+struct Applied {
+  typedef typename Lay::T T;
+  T v[R], r[R];
+  __device__ __forceinline__ Applied(const float* __restrict__ x, const float* __restrict__ res, long long off, int L) {
+    load<Lay, R>(at<T>(x, off), L, v);
+    load_opt<Lay, R>(opt<T>(res, off), L, r);
+  }
+  // finish writes v g (SRM), or the tail's max((v - m) g + b + r, 0).
+  __device__ __forceinline__ void finish(float* __restrict__ out, long long off, int L, bool live, float g, float m, float b, bool tail) {
+#pragma unroll
+    for (int k = 0; k < R; k++) v[k] = affine(v[k], g, m, b, r[k], tail);
+    store<Lay, R>(at<T>(out, off), L, live, v);
+  }
+};
+
 template <class Lay, int R>
 __device__ __forceinline__ void apply_plane(Work w, APPLY_BODY) {
-  typedef typename Lay::T T;
   const int p = w.p;
-  const float g = gain[p], b = bias ? bias[p] : 0.f, m = mean ? mean[p] : 0.f;
   const long long off = (long long)p * L;
-  T v[R], r[R];
-  load<Lay, R>(at<T>(x, off), L, v);
-  load_opt<Lay, R>(opt<T>(res, off), L, r);
-#pragma unroll
-  for (int k = 0; k < R; k++) v[k] = affine(v[k], g, m, b, r[k], res != nullptr);
-  store<Lay, R>(at<T>(out, off), L, w.live, v);
+  Applied<Lay, R> a(x, res, off, L);
+  a.finish(out, off, L, w.live, gain[p], mean ? mean[p] : 0.f, bias ? bias[p] : 0.f, res != nullptr);
 }
 
 // apply_run is the loop shape's pass over a plane. The loop shape's passes
@@ -1024,28 +1075,41 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PA
 #define TAIL_DX_PARAMS TAIL_DX_BODY, int P, int rev
 #define TAIL_DX_ARGS x, dout, out, gate, mean, k0, k2, dx, acc, L
 
+// Dx is a thread's share of a plane in the dx pass, loaded and finished as
+// Applied: x, the gradient past the ReLU (dout, masked by out unless that
+// is null), and dx's values when acc adds to them.
+template <class Lay, int R>
+struct Dx {
+  typedef typename Lay::T T;
+  T a[R], d[R], o[R];
+  __device__ __forceinline__ Dx(const float* __restrict__ x, const float* __restrict__ dout, const float* __restrict__ out,
+                const float* dx, int acc, long long off, int L) {
+    load<Lay, R>(at<T>(x, off), L, a);
+    load<Lay, R>(at<T>(dout, off), L, d);
+    if (out) {
+      load<Lay, R>(at<T>(out, off), L, o);
+#pragma unroll
+      for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
+    }
+    if (acc) load<Lay, R>(at<T>(dx, off), L, o);
+  }
+  // finish writes, or adds when acc, dx = G g + k2 (x - mu) + k0.
+  __device__ __forceinline__ void finish(float* dx, long long off, int L, bool live, int acc, float g, float mu, float c0, float c2) {
+#pragma unroll
+    for (int k = 0; k < R; k++) {
+      const T v = dxval(a[k], d[k], g, mu, c0, c2);
+      a[k] = acc ? add(v, o[k]) : v;
+    }
+    store<Lay, R>(at<T>(dx, off), L, live, a);
+  }
+};
+
 template <class Lay, int R>
 __device__ __forceinline__ void dx_plane(Work w, TAIL_DX_BODY) {
-  typedef typename Lay::T T;
   const int p = w.p;
-  const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
   const long long off = (long long)p * L;
-  T a[R], d[R], o[R];
-  load<Lay, R>(at<T>(x, off), L, a);
-  load<Lay, R>(at<T>(dout, off), L, d);
-  if (out) {
-    load<Lay, R>(at<T>(out, off), L, o);
-#pragma unroll
-    for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
-  }
-  T* dst = at<T>(dx, off);
-  if (acc) load<Lay, R>(dst, L, o);
-#pragma unroll
-  for (int k = 0; k < R; k++) {
-    const T v = dxval(a[k], d[k], g, mu, c0, c2);
-    a[k] = acc ? add(v, o[k]) : v;
-  }
-  store<Lay, R>(dst, L, w.live, a);
+  Dx<Lay, R> s(x, dout, out, dx, acc, off, L);
+  s.finish(dx, off, L, w.live, acc, gate[p], mean[p], k0[p], k2[p]);
 }
 
 template <class T>
@@ -1185,7 +1249,7 @@ template <class Lay, int R>
 __device__ __forceinline__ void tail_fwd_by_channel(CHAN_TAIL_FWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, m2, false, L);
-  if (ch.step()) tail_fwd_channel(ch.c, TAIL_FWD_ARGS);
+  if (ch.step()) tail_fwd_all(ch.c, TAIL_FWD_ARGS);
   __syncthreads();
   for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), APPLY_ARGS);
 }
@@ -1211,24 +1275,27 @@ template <class Lay, int R>
 __device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), x, dout, out, mean, dr, acc_short, psum, dot, L);
-  if (ch.step()) tail_bwd_channel(ch.c, TAIL_BWD_ARGS);
+  if (ch.step()) tail_bwd_all(ch.c, TAIL_BWD_ARGS);
   __syncthreads();
   if (!dx) return;
   for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), x, grad, mask, gain, mean, k0, k2, dx, acc_x, L);
 }
 
 // ---- folded: the per-channel step in the second pass ------------------------
-// A folded second pass (srm_scale_fold_*, srm_bwd_dx_fold_*) makes its
-// plane's gate, or k0 and k2, itself: the plane's warp runs the channel's
-// step for that plane alone (train_gate_channel, bwd_gate_channel with own
-// = its sample), from the first pass's per-plane results of the whole
+// A folded second pass (srm_scale_fold_*, srm_bwd_dx_fold_*, and the tail's
+// srm_tail_apply_fold_*, srm_tail_dx_fold_*) makes its plane's gate (gain
+// and bias), or k0 and k2, itself: the plane's warp runs the channel's
+// step for that plane alone (train_gate_channel, bwd_gate_channel,
+// tail_fwd_channel, tail_bwd_channel with own = its sample), from the
+// first pass's per-plane results of the whole
 // channel, read from L2 while the plane's own loads are in flight. The
 // per-channel kernel between the passes, its launch and the drain and
 // ramp-up around it go, at the price of each plane's warp repeating its
 // channel's batch sums (N values over 32 lanes); the channel's running
 // statistics and parameter gradients come from its first sample's plane,
-// and the results are the three kernels' bits. SRM's training passes only,
-// in the layouts of a warp or a block a plane (FOLD_LAYOUTS; a block's
+// and the results are the three kernels' bits. The tail's step recomputes
+// more (bn's and SRM's batch statistics, four loops over the batch). Only
+// the layouts of a warp or a block a plane (FOLD_LAYOUTS; a block's
 // first warp runs the step and hands the results on through shared
 // memory). Threads past the last plane leave at once: with a warp or more
 // a plane, no one waits for them.
@@ -1246,38 +1313,54 @@ __device__ __forceinline__ void share(float (&v)[K], float* sh) {
 
 template <class Lay, int R>
 __device__ __forceinline__ void scale_fold_plane(Work w, CHAN_TRAIN_PARAMS) {
-  typedef typename Lay::T T;
   __shared__ float sh[1];
   if (!w.live) return;
   const int p = w.p, n = p / C, c = p - n * C;
   const long long off = (long long)p * L;
-  T v[R];
-  load<Lay, R>(at<T>(x, off), L, v);
+  Applied<Lay, R> a(x, nullptr, off, L);
   float g[1];
   if (Lay::warp_plane || threadIdx.x < 32) g[0] = train_gate_channel(c, n, TRAIN_GATE_ARGS);
   share<Lay>(g, sh);
-#pragma unroll
-  for (int k = 0; k < R; k++) v[k] = scale(v[k], g[0]);
-  store<Lay, R>(at<T>(out, off), L, true, v);
+  a.finish(out, off, L, true, g[0], 0.f, 0.f, false);
 }
 
 template <class Lay, int R>
 __device__ __forceinline__ void dx_fold_plane(Work w, CHAN_BWD_PARAMS) {
-  typedef typename Lay::T T;
   __shared__ float sh[2];
   if (!w.live) return;
   const int p = w.p, n = p / C, c = p - n * C;
   const long long off = (long long)p * L;
-  T a[R], d[R];
-  load<Lay, R>(at<T>(x, off), L, a);
-  load<Lay, R>(at<T>(dout, off), L, d);
+  Dx<Lay, R> s(x, dout, nullptr, dx, 0, off, L);
   float k[2];
   if (Lay::warp_plane || threadIdx.x < 32) bwd_gate_channel(c, n, BWD_GATE_ARGS, k[0], k[1]);
   share<Lay>(k, sh);
-  const float g = gate[p], mu = mean[p];
-#pragma unroll
-  for (int i = 0; i < R; i++) a[i] = dxval(a[i], d[i], g, mu, k[0], k[1]);
-  store<Lay, R>(at<T>(dx, off), L, true, a);
+  s.finish(dx, off, L, true, 0, gate[p], mean[p], k[0], k[1]);
+}
+
+template <class Lay, int R>
+__device__ __forceinline__ void tail_apply_fold_plane(Work w, CHAN_TAIL_FWD_PARAMS) {
+  __shared__ float sh[2];
+  if (!w.live) return;
+  const int p = w.p, n = p / C, c = p - n * C;
+  const long long off = (long long)p * L;
+  Applied<Lay, R> a(x, res, off, L);
+  float sb[2];
+  if (Lay::warp_plane || threadIdx.x < 32) tail_fwd_channel(c, n, TAIL_FWD_ARGS, sb[0], sb[1]);
+  share<Lay>(sb, sh);
+  a.finish(out, off, L, true, sb[0], mean[p], sb[1], true);
+}
+
+template <class Lay, int R>
+__device__ __forceinline__ void tail_dx_fold_plane(Work w, CHAN_TAIL_BWD_PARAMS) {
+  __shared__ float sh[2];
+  if (!w.live) return;
+  const int p = w.p, n = p / C, c = p - n * C;
+  const long long off = (long long)p * L;
+  Dx<Lay, R> s(x, grad, mask, dx, acc_x, off, L);
+  float k[2];
+  if (Lay::warp_plane || threadIdx.x < 32) tail_bwd_channel(c, n, TAIL_BWD_ARGS, k[0], k[1]);
+  share<Lay>(k, sh);
+  s.finish(dx, off, L, true, acc_x, gain[p], mean[p], k[0], k[1]);
 }
 
 // ---- entry points for the group and block layouts --------------------------
@@ -1337,6 +1420,12 @@ CHAN_LAYOUTS(CHAN_KERNELS)
   }                                                                                                                   \
   extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_fold_##tag(CHAN_BWD_PARAMS, int P, int rev) {          \
     dx_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_BWD_ARGS);                                                          \
+  }                                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_fold_##tag(CHAN_TAIL_FWD_PARAMS, int P, int rev) { \
+    tail_apply_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_TAIL_FWD_ARGS);                                             \
+  }                                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_fold_##tag(CHAN_TAIL_BWD_PARAMS, int P, int rev) {    \
+    tail_dx_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_TAIL_BWD_ARGS);                                                \
   }
 
 // FOLD_LAYOUTS lists the folded second passes' layouts, as X(tag, layout,

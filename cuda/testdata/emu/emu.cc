@@ -140,7 +140,8 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 // srm.cu's by-channel kernels: one entry per layout of its CHAN_LAYOUTS list.
 #define CHAN(tag, Lay, R) K(srm_train_##tag), K(srm_bwd_##tag), K(srm_tail_fwd_##tag), K(srm_tail_bwd_##tag),
 // srm.cu's folded second passes: one entry per layout of its FOLD_LAYOUTS list.
-#define FOLD(tag, Lay, R) K(srm_scale_fold_##tag), K(srm_bwd_dx_fold_##tag),
+#define FOLD(tag, Lay, R) K(srm_scale_fold_##tag), K(srm_bwd_dx_fold_##tag), K(srm_tail_apply_fold_##tag), \
+    K(srm_tail_dx_fold_##tag),
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    SRM_LAYOUTS(PLANE)
     PLANE(loop, , )
