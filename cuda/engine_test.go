@@ -64,16 +64,17 @@ func TestEngineEmulated(t *testing.T) {
 // TestSRMKernelsModelEmulated trains an SRM-ResNet-20 step on the
 // emulated GPU with each choice of SRM kernels, and expects every compared
 // quantity to come out the same: its logits, loss, gradients and updated
-// state are the same bits with each. (At 8 px its planes are all in
-// groups of fewer than 32 lanes, which do not fold: the fold is checked op
-// by op, TestFoldEmulated.)
+// state are the same bits with each. At 32 px its first stage's planes
+// take the folded passes (a warp a plane forward, a block backward) and
+// the by-channel kernels' largest groups (c32v8), the later stages' the
+// small groups.
 func TestSRMKernelsModelEmulated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a whole model's step, three times")
 	}
 	d := cuda.OpenEmulated(t)
 	o := gpucheck.Options{SkipKernels: true, SkipModules: true, Seed: 5, OpFilter: func(string) bool { return false },
-		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 8}}}
+		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 32}}}
 	kinds := []string{cuda.SRMKernelsMeasured, cuda.SRMKernelsByChannel, cuda.SRMKernelsFolded}
 	runs := make([]map[string]gpucheck.Result, len(kinds)) // by quantity
 	for i, kind := range kinds {
