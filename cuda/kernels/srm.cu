@@ -519,6 +519,20 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARA
 // warp_channel is the channel of this warp in a per-channel kernel.
 __device__ __forceinline__ int warp_channel() { return blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); }
 
+// PER_CHANNEL defines name_all, step for every plane of channel c (own =
+// -1; the one-plane results in o go unused), and the per-channel kernel
+// name, which runs it on the grid's warp c. Each step is a device function
+// (int c, int own, PARAMS, float (&o)[2]).
+#define PER_CHANNEL(name, step, PARAMS, ARGS)                              \
+  __device__ __forceinline__ void name##_all(int c, PARAMS) {               \
+    float o[2];                                                             \
+    step(c, -1, ARGS, o);                                                   \
+  }                                                                         \
+  extern "C" __global__ void __launch_bounds__(256) name(PARAMS) {         \
+    const int c = warp_channel();                                           \
+    if (c < C) name##_all(c, ARGS);                                         \
+  }
+
 // batch_moments sets m and v to the mean and biased variance of f(p) over
 // channel c's N planes p, two passes over the batch.
 template <class F>
@@ -569,8 +583,9 @@ __device__ __forceinline__ Samples samples(int own, int N) {
 
 // Saves zh (per plane) and r (per channel) for the backward pass. With own
 // ≥ 0 (a folded scaling pass, below) the warp makes plane own·C + c's only:
-// its ẑ and gate, written by lane 0, the gate returned to every lane; the
-// channel's running statistics and r are then written by own == 0's warp.
+// its ẑ and gate, written by lane 0, the gate returned to every lane in
+// o[0]; the channel's running statistics and r are then written by own ==
+// 0's warp.
 #define TRAIN_GATE_PARAMS                                                                         \
   const float *__restrict__ mean, const float *__restrict__ sdev, const float *__restrict__ cfc,  \
       const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean, \
@@ -578,7 +593,7 @@ __device__ __forceinline__ Samples samples(int own, int N) {
       float *__restrict__ rstd, float eps, float momentum, int N, int C
 #define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C
 
-__device__ __forceinline__ float train_gate_channel(int c, int own, TRAIN_GATE_PARAMS) {
+__device__ __forceinline__ void train_gate_channel(int c, int own, TRAIN_GATE_PARAMS, float (&o)[2]) {
   const int lane = threadIdx.x & 31;
   const StyleZ z = {cfc[2 * c], cfc[2 * c + 1], mean, sdev};
   double m, v;
@@ -586,33 +601,28 @@ __device__ __forceinline__ float train_gate_channel(int c, int own, TRAIN_GATE_P
   const double r = 1.0 / sqrt(v + (double)eps);
   const double gm = gamma[c], bt = beta[c];
   const Samples ns = samples(own, N);
-  float g = 0.f;
   for (int n = ns.from; n < ns.to; n += ns.by) {
     const int p = n * C + c;
     const double zh = (z(p) - m) * r;
-    g = (float)sigmoid_d(gm * zh + bt);
+    o[0] = (float)sigmoid_d(gm * zh + bt);
     if (own < 0 || lane == 0) {
       zhat[p] = (float)zh;
-      gate[p] = g;
+      gate[p] = o[0];
     }
   }
   if (lane == 0 && own <= 0) {
     update_running(rmean, rvar, c, momentum, m, v, N);
     rstd[c] = (float)r;
   }
-  return g;
 }
 
-extern "C" __global__ void __launch_bounds__(256) srm_train_gate(TRAIN_GATE_PARAMS) {
-  const int c = warp_channel();
-  if (c < C) train_gate_channel(c, -1, TRAIN_GATE_ARGS);
-}
+PER_CHANNEL(srm_train_gate, train_gate_channel, TRAIN_GATE_PARAMS, TRAIN_GATE_ARGS)
 
 // Writes dcfc, dgamma and dbeta (overwrites, never accumulates), and the
 // dx pass's k0 and k2. With own ≥ 0 (a folded dx pass, below) the warp
-// makes plane own·C + c's k0 and k2 only, returned to every lane in
-// (k0o, k2o), not written; the parameter gradients are then written by
-// own == 0's warp.
+// makes plane own·C + c's k0 and k2 only, returned to every lane in o,
+// not written; the parameter gradients are then written by own == 0's
+// warp.
 #define BWD_GATE_PARAMS                                                                               \
   const float *__restrict__ dot, const float *__restrict__ mean, const float *__restrict__ sdev,      \
       const float *__restrict__ gate, const float *__restrict__ zhat, const float *__restrict__ rstd, \
@@ -640,7 +650,7 @@ __device__ __forceinline__ void plane_k(double a, double b, double dz, float sde
   k0 = (float)(a * dz / L);
 }
 
-__device__ __forceinline__ void bwd_gate_channel(int c, int own, BWD_GATE_PARAMS, float& k0o, float& k2o) {
+__device__ __forceinline__ void bwd_gate_channel(int c, int own, BWD_GATE_PARAMS, float (&o)[2]) {
   const int lane = threadIdx.x & 31;
   GateGrad gg = {(double)gamma[c] * rstd[c], 0.0, 0.0, N, dot, gate, zhat};
   double sdy = 0.0, sdyz = 0.0;
@@ -673,20 +683,11 @@ __device__ __forceinline__ void bwd_gate_channel(int c, int own, BWD_GATE_PARAMS
   }
   if (own >= 0) {
     const int p = own * C + c;
-    plane_k(a, b, gg.dz(p), sdev[p], L, k0o, k2o);
+    plane_k(a, b, gg.dz(p), sdev[p], L, o[0], o[1]);
   }
 }
 
-// bwd_gate_all is bwd_gate_channel for every plane of the channel.
-__device__ __forceinline__ void bwd_gate_all(int c, BWD_GATE_PARAMS) {
-  float k0o, k2o;  // a single plane's, unused
-  bwd_gate_channel(c, -1, BWD_GATE_ARGS, k0o, k2o);
-}
-
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_gate(BWD_GATE_PARAMS) {
-  const int c = warp_channel();
-  if (c < C) bwd_gate_all(c, BWD_GATE_ARGS);
-}
+PER_CHANNEL(srm_bwd_gate, bwd_gate_channel, BWD_GATE_PARAMS, BWD_GATE_ARGS)
 
 // Values reads a per-plane array, for batch_moments.
 struct Values {
@@ -771,20 +772,20 @@ __device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, co
 
 // With own ≥ 0 (a folded apply pass, below) the warp makes plane
 // own·C + c's gain, bias and gate only, written by lane 0 and the gain and
-// bias returned to every lane in (So, Bo); the running statistics are then
+// bias returned to every lane in o; the running statistics are then
 // updated by own == 0's warp.
-__device__ __forceinline__ void tail_fwd_channel(int c, int own, TAIL_FWD_PARAMS, float& So, float& Bo) {
+__device__ __forceinline__ void tail_fwd_channel(int c, int own, TAIL_FWD_PARAMS, float (&o)[2]) {
   const int lane = threadIdx.x & 31;
   const TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   const Samples ns = samples(own, N);
   for (int n = ns.from; n < ns.to; n += ns.by) {
     const int p = n * C + c;
     const double g = t.gate(p);
-    So = (float)(t.a * g);
-    Bo = (float)(t.u(p) * g);
+    o[0] = (float)(t.a * g);
+    o[1] = (float)(t.u(p) * g);
     if (own < 0 || lane == 0) {
-      gain[p] = So;
-      bias[p] = Bo;
+      gain[p] = o[0];
+      bias[p] = o[1];
       if (gate) gate[p] = (float)g;
     }
   }
@@ -794,22 +795,13 @@ __device__ __forceinline__ void tail_fwd_channel(int c, int own, TAIL_FWD_PARAMS
   }
 }
 
-// tail_fwd_all is tail_fwd_channel for every plane of the channel.
-__device__ __forceinline__ void tail_fwd_all(int c, TAIL_FWD_PARAMS) {
-  float So, Bo;  // a single plane's, unused
-  tail_fwd_channel(c, -1, TAIL_FWD_ARGS, So, Bo);
-}
-
-extern "C" __global__ void __launch_bounds__(256) srm_tail_fwd(TAIL_FWD_PARAMS) {
-  const int c = warp_channel();
-  if (c < C) tail_fwd_all(c, TAIL_FWD_ARGS);
-}
+PER_CHANNEL(srm_tail_fwd, tail_fwd_channel, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
 
 // srm_tail_bwd: the parameter gradients (written, or added when acc) and
 // the dx pass's per-plane k0 = dm/L and k2 = 2 dq, from pass 1's sums.
 // With own ≥ 0 (a folded dx pass, below) the warp makes plane own·C + c's
-// k0 and k2 only, returned to every lane in (k0o, k2o); the parameter
-// gradients are then put by own == 0's warp.
+// k0 and k2 only, returned to every lane in o; the parameter gradients are
+// then put by own == 0's warp.
 #define TAIL_BWD_PARAMS                                                                 \
   TAIL_CHANNEL_PARAMS, const float *__restrict__ psum, const float *__restrict__ dot,   \
       float *__restrict__ k0, float *__restrict__ k2, float *__restrict__ dgamma,       \
@@ -817,7 +809,7 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_fwd(TAIL_FWD_PARAMS) 
       float *__restrict__ dbeta2, int acc, int N, int C, int L
 #define TAIL_BWD_ARGS TAIL_CHANNEL_ARGS, psum, dot, k0, k2, dgamma, dbeta, dcfc, dgamma2, dbeta2, acc, N, C, L
 
-__device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS, float& k0o, float& k2o) {
+__device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS, float (&o)[2]) {
   const int lane = threadIdx.x & 31;
   TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   t.psum = psum;
@@ -867,11 +859,11 @@ __device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS
       dm += t.a * t.w0 * dz;
       dq += t.w1 * dz * t.a * t.a / (2.0 * (L - 1) * t.s(p));
     }
-    k0o = (float)(dm / L);
-    k2o = (float)(2.0 * dq);
+    o[0] = (float)(dm / L);
+    o[1] = (float)(2.0 * dq);
     if (own < 0) {
-      k0[p] = k0o;
-      k2[p] = k2o;
+      k0[p] = o[0];
+      k2[p] = o[1];
     }
   }
   if (lane == 0 && own <= 0) {
@@ -886,16 +878,7 @@ __device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS
   }
 }
 
-// tail_bwd_all is tail_bwd_channel for every plane of the channel.
-__device__ __forceinline__ void tail_bwd_all(int c, TAIL_BWD_PARAMS) {
-  float k0o, k2o;  // a single plane's, unused
-  tail_bwd_channel(c, -1, TAIL_BWD_ARGS, k0o, k2o);
-}
-
-extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd(TAIL_BWD_PARAMS) {
-  const int c = warp_channel();
-  if (c < C) tail_bwd_all(c, TAIL_BWD_ARGS);
-}
+PER_CHANNEL(srm_tail_bwd, tail_bwd_channel, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
 
 // ---- training forward, pass 2: out = x g, or the tail's output --------------
 // SRM scales by its gates (gain; bias, mean and res null); the tail writes
@@ -1208,7 +1191,7 @@ template <class Lay, int R>
 __device__ __forceinline__ void train_by_channel(CHAN_TRAIN_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, sdev, true, L);
-  if (ch.step()) train_gate_channel(ch.c, -1, TRAIN_GATE_ARGS);
+  if (ch.step()) srm_train_gate_all(ch.c, TRAIN_GATE_ARGS);
   __syncthreads();
   for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), SCALE_ARGS);
 }
@@ -1227,7 +1210,7 @@ template <class Lay, int R>
 __device__ __forceinline__ void bwd_by_channel(CHAN_BWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), DOT_ARGS);
-  if (ch.step()) bwd_gate_all(ch.c, BWD_GATE_ARGS);
+  if (ch.step()) srm_bwd_gate_all(ch.c, BWD_GATE_ARGS);
   __syncthreads();
   for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), DX_ARGS);
 }
@@ -1249,7 +1232,7 @@ template <class Lay, int R>
 __device__ __forceinline__ void tail_fwd_by_channel(CHAN_TAIL_FWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, m2, false, L);
-  if (ch.step()) tail_fwd_all(ch.c, TAIL_FWD_ARGS);
+  if (ch.step()) srm_tail_fwd_all(ch.c, TAIL_FWD_ARGS);
   __syncthreads();
   for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), APPLY_ARGS);
 }
@@ -1275,7 +1258,7 @@ template <class Lay, int R>
 __device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), x, dout, out, mean, dr, acc_short, psum, dot, L);
-  if (ch.step()) tail_bwd_all(ch.c, TAIL_BWD_ARGS);
+  if (ch.step()) srm_tail_bwd_all(ch.c, TAIL_BWD_ARGS);
   __syncthreads();
   if (!dx) return;
   for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), x, grad, mask, gain, mean, k0, k2, dx, acc_x, L);
@@ -1313,13 +1296,13 @@ __device__ __forceinline__ void share(float (&v)[K], float* sh) {
 
 template <class Lay, int R>
 __device__ __forceinline__ void scale_fold_plane(Work w, CHAN_TRAIN_PARAMS) {
-  __shared__ float sh[1];
+  __shared__ float sh[2];
   if (!w.live) return;
   const int p = w.p, n = p / C, c = p - n * C;
   const long long off = (long long)p * L;
   Applied<Lay, R> a(x, nullptr, off, L);
-  float g[1];
-  if (Lay::warp_plane || threadIdx.x < 32) g[0] = train_gate_channel(c, n, TRAIN_GATE_ARGS);
+  float g[2] = {0.f, 0.f};  // the gate, and nothing
+  if (Lay::warp_plane || threadIdx.x < 32) train_gate_channel(c, n, TRAIN_GATE_ARGS, g);
   share<Lay>(g, sh);
   a.finish(out, off, L, true, g[0], 0.f, 0.f, false);
 }
@@ -1332,7 +1315,7 @@ __device__ __forceinline__ void dx_fold_plane(Work w, CHAN_BWD_PARAMS) {
   const long long off = (long long)p * L;
   Dx<Lay, R> s(x, dout, nullptr, dx, 0, off, L);
   float k[2];
-  if (Lay::warp_plane || threadIdx.x < 32) bwd_gate_channel(c, n, BWD_GATE_ARGS, k[0], k[1]);
+  if (Lay::warp_plane || threadIdx.x < 32) bwd_gate_channel(c, n, BWD_GATE_ARGS, k);
   share<Lay>(k, sh);
   s.finish(dx, off, L, true, 0, gate[p], mean[p], k[0], k[1]);
 }
@@ -1345,7 +1328,7 @@ __device__ __forceinline__ void tail_apply_fold_plane(Work w, CHAN_TAIL_FWD_PARA
   const long long off = (long long)p * L;
   Applied<Lay, R> a(x, res, off, L);
   float sb[2];
-  if (Lay::warp_plane || threadIdx.x < 32) tail_fwd_channel(c, n, TAIL_FWD_ARGS, sb[0], sb[1]);
+  if (Lay::warp_plane || threadIdx.x < 32) tail_fwd_channel(c, n, TAIL_FWD_ARGS, sb);
   share<Lay>(sb, sh);
   a.finish(out, off, L, true, sb[0], mean[p], sb[1], true);
 }
@@ -1358,7 +1341,7 @@ __device__ __forceinline__ void tail_dx_fold_plane(Work w, CHAN_TAIL_BWD_PARAMS)
   const long long off = (long long)p * L;
   Dx<Lay, R> s(x, grad, mask, dx, acc_x, off, L);
   float k[2];
-  if (Lay::warp_plane || threadIdx.x < 32) tail_bwd_channel(c, n, TAIL_BWD_ARGS, k[0], k[1]);
+  if (Lay::warp_plane || threadIdx.x < 32) tail_bwd_channel(c, n, TAIL_BWD_ARGS, k);
   share<Lay>(k, sh);
   s.finish(dx, off, L, true, acc_x, gain[p], mean[p], k[0], k[1]);
 }
