@@ -1270,18 +1270,18 @@ __device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
 // and bias), or k0 and k2, itself: the plane's warp runs the channel's
 // step for that plane alone (train_gate_channel, bwd_gate_channel,
 // tail_fwd_channel, tail_bwd_channel with own = its sample), from the
-// first pass's per-plane results of the whole
-// channel, read from L2 while the plane's own loads are in flight. The
-// per-channel kernel between the passes, its launch and the drain and
-// ramp-up around it go, at the price of each plane's warp repeating its
-// channel's batch sums (N values over 32 lanes); the channel's running
+// first pass's per-plane results of the whole channel, read from L2 while
+// the plane's own loads are in flight (Applied, Dx). The per-channel
+// kernel between the passes, its launch and the drain and ramp-up around
+// it go, at the price of each plane's warp repeating its channel's batch
+// sums (N values over 32 lanes; the tail's step, bn's and SRM's batch
+// statistics, four loops over the batch); the channel's running
 // statistics and parameter gradients come from its first sample's plane,
-// and the results are the three kernels' bits. The tail's step recomputes
-// more (bn's and SRM's batch statistics, four loops over the batch). Only
-// the layouts of a warp or a block a plane (FOLD_LAYOUTS; a block's
-// first warp runs the step and hands the results on through shared
-// memory). Threads past the last plane leave at once: with a warp or more
-// a plane, no one waits for them.
+// and the results are the three kernels' bits. Only the layouts of a warp
+// or a block a plane (FOLD_LAYOUTS; a block's first warp runs the step and
+// hands the results on through shared memory). Threads past the last
+// plane leave at once: with a warp or more a plane, no one waits for
+// them.
 
 // share hands the block's threads what its first thread has in v, where
 // the plane is a block's; a warp's lanes have it already.
