@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The kernel sources travel inside the binary, so a binary built elsewhere
@@ -38,9 +39,10 @@ type kernelCache struct {
 	modules map[string]uintptr
 	funcs   map[kernelRef]uintptr
 
-	compiles  int   // NVRTC compiles this process
-	diskHits  int   // CUBINs read from the disk cache
-	diskError error // the last failure to write the disk cache, if any
+	compiles  int           // NVRTC compiles this process
+	compiling time.Duration // their time
+	diskHits  int           // CUBINs read from the disk cache
+	diskError error         // the last failure to write the disk cache, if any
 }
 
 func newKernelCache(drv driverAPI, loadRTC func() (nvrtcAPI, string, error), arch string) *kernelCache {
@@ -158,11 +160,13 @@ func (k *kernelCache) compileAndStore(file, src, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	image, err := compileCUBIN(rtc, src, file, k.compileOptions())
 	if err != nil {
 		return nil, err
 	}
 	k.compiles++
+	k.compiling += time.Since(start)
 	if path != "" {
 		k.diskError = writeAtomic(path, image)
 	}
@@ -242,8 +246,9 @@ func (k *kernelCache) unloadAll() error {
 }
 
 // CompilerInfo describes the kernel compiler and cache after the kernels
-// used so far were loaded: NVRTC's version and path, compiles this process,
-// CUBINs read from the disk cache, and a failure to write that cache.
+// used so far were loaded: NVRTC's version and path, compiles this process
+// and their time, CUBINs read from the disk cache, and a failure to write
+// that cache.
 func (d *Device) CompilerInfo() string {
 	var s string
 	d.exec.do(func() error {
@@ -254,7 +259,7 @@ func (d *Device) CompilerInfo() string {
 		} else if desc == "" {
 			desc = "NVRTC not loaded yet"
 		}
-		s = fmt.Sprintf("%s, target %s; %d compiled, %d from cache %s", desc, k.arch, k.compiles, k.diskHits, k.dir)
+		s = fmt.Sprintf("%s, target %s; %d compiled (%.1f s), %d from cache %s", desc, k.arch, k.compiles, k.compiling.Seconds(), k.diskHits, k.dir)
 		if k.diskError != nil {
 			s += fmt.Sprintf(" (cache write failed: %v)", k.diskError)
 		}
