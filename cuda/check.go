@@ -75,7 +75,7 @@ func (r CheckResult) String() string {
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
-	Variant  string   // Report.Variants: role (new, old or new=old), layout and order, e.g. "new g16f4 rev"
+	Variant  string   // Report.Variants: role (new, old, new=old, chan or fold), layout and order, e.g. "new g16f4 rev"
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
@@ -83,6 +83,10 @@ type Timing struct {
 	GBs      float64  // Bytes / median
 	OfCopy   float64  // GBs over the copy kernel's
 	Kernels  []string // the kernels of one run, in order
+	// KernelUS is, in Report.Launches, the median time of each kernel of
+	// a run, an event recorded after each launch: the gap before a launch
+	// counts as its.
+	KernelUS []float64 `json:",omitempty"`
 }
 
 // Report is the outcome of Check.
@@ -95,6 +99,7 @@ type Report struct {
 	Checks     []CheckResult
 	Timings    []Timing
 	Variants   []Timing // with CheckOptions.Variants: the timed shapes under each plane-kernel layout and order
+	Launches   []Timing // the training passes of SRM and the SRM tail, with each kernel's time (KernelUS)
 	Reps       int      // timed runs per operation
 	Warmup     int      // untimed runs before them
 	CheckedBig bool     // whether the benchmark shapes were checked too
@@ -220,8 +225,60 @@ func timeAll(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep 
 	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeOps(d, s, tailOps, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
 		return err
 	}
+	if err := timeLaunches(ctx, d, opt, w, rep, flush.plan, rng); err != nil {
+		return err
+	}
 	if opt.Variants {
 		return timeVariants(ctx, d, opt, w, rep, flush.plan, rng)
+	}
+	return nil
+}
+
+// launchOps are the operations timeLaunches breaks down, in order (the
+// tail's backward reads what its forward leaves).
+var launchOps = []string{"train_fwd_bwd", "srm_tail_fwd", "srm_tail_bwd"}
+
+// timeLaunches times each kernel of SRM's and the SRM tail's training
+// passes on opt's shapes into rep.Launches, and prints them: where a
+// pass's time goes, between its kernels and the gaps before them.
+func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) (err error) {
+	fmt.Fprintf(w, "\n== each kernel's time: median us of %d runs, an event after every launch (the gap before a launch counts as its), L2 flushed before each run ==\n", opt.Reps)
+	for _, s := range opt.Shapes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := newTimedOps(d, s, rng)
+		if err != nil {
+			return err
+		}
+		for _, op := range launchOps {
+			p, err := f.plan(op, d.pick())
+			if err == nil {
+				var runs [][]time.Duration
+				if runs, err = d.timeRuns(flush, p, opt.Warmup, opt.Reps, true); err == nil {
+					t := Timing{Shape: s.String(), Op: op, Kernels: p.Kernels()}
+					var parts []string
+					for j, k := range t.Kernels {
+						times := make([]time.Duration, len(runs))
+						for i, r := range runs {
+							times[i] = r[j]
+						}
+						med, _ := medianMin(times)
+						t.KernelUS = append(t.KernelUS, us(med))
+						t.MedianUS += us(med)
+						parts = append(parts, fmt.Sprintf("%s %.1f", k, us(med)))
+					}
+					rep.Launches = append(rep.Launches, t)
+					fmt.Fprintf(w, "%-14s %-14s %8.1f = %s\n", s, op, t.MedianUS, strings.Join(parts, " + "))
+				}
+			}
+			if err != nil {
+				return errors.Join(fmt.Errorf("kernel times of %v %s: %w", s, op, err), f.free())
+			}
+		}
+		if err := f.free(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

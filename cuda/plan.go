@@ -174,10 +174,22 @@ func (d *Device) Time(p *Plan, warmup, reps int) ([]time.Duration, error) {
 // and left out of its time: a plan that evicts the L2 cache, so that no
 // run finds in it what the previous one left there.
 func (d *Device) timeAfter(before, p *Plan, warmup, reps int) ([]time.Duration, error) {
+	runs, err := d.timeRuns(before, p, warmup, reps, false)
+	out := make([]time.Duration, len(runs))
+	for i, r := range runs {
+		out[i] = r[0]
+	}
+	return out, err
+}
+
+// timeRuns is timeAfter returning each run's time as one value, or, with
+// each, as the time of each of its launches: an event after every launch,
+// so that a launch's time includes the gap before it.
+func (d *Device) timeRuns(before, p *Plan, warmup, reps int, each bool) ([][]time.Duration, error) {
 	if reps < 1 {
 		return nil, errors.New("cuda: Time needs at least one repetition")
 	}
-	var out []time.Duration
+	var out [][]time.Duration
 	err := d.exec.do(func() (err error) {
 		var pin runtime.Pinner
 		defer pin.Unpin()
@@ -196,52 +208,78 @@ func (d *Device) timeAfter(before, p *Plan, warmup, reps int) ([]time.Duration, 
 				return err
 			}
 		}
-		// Run i lies between events start[i] and start[i]+1; back to back
-		// they share one.
-		n, step := reps+1, 1
-		if before != nil {
-			n, step = 2*reps, 2
+		// The launches timed apart: the whole run, or each launch.
+		parts := [][]ready{rs}
+		if each {
+			parts = make([][]ready, len(rs))
+			for j := range rs {
+				parts[j] = rs[j : j+1]
+			}
 		}
-		events := make([]uintptr, 0, n)
+		// marks[i] are run i's events: its start, then the end of each
+		// part. Back to back, a run starts at the previous one's end. The
+		// events are made before any is recorded, so that making them
+		// does not hold up the launches between.
+		starts := 1
+		if before != nil {
+			starts = reps
+		}
+		events := make([]uintptr, 0, starts+reps*len(parts))
 		defer func() {
 			for _, ev := range events {
 				err = errors.Join(err, check(d.drv, "cuEventDestroy_v2", d.drv.EventDestroy(ev)))
 			}
 		}()
-		for range n {
+		for range cap(events) {
 			ev, r := d.drv.EventCreate(0)
 			if err := check(d.drv, "cuEventCreate", r); err != nil {
 				return err
 			}
 			events = append(events, ev)
 		}
-		record := func(ev uintptr) error { return check(d.drv, "cuEventRecord", d.drv.EventRecord(ev, 0)) }
+		next := 0
+		mark := func() (uintptr, error) {
+			ev := events[next]
+			next++
+			return ev, check(d.drv, "cuEventRecord", d.drv.EventRecord(ev, 0))
+		}
+		marks := make([][]uintptr, reps)
 		for i := range reps {
 			if err := d.launchAll(pre); err != nil {
 				return err
 			}
 			if i == 0 || before != nil {
-				if err := record(events[i*step]); err != nil {
+				ev, err := mark()
+				if err != nil {
 					return err
 				}
+				marks[i] = append(marks[i], ev)
+			} else {
+				marks[i] = append(marks[i], marks[i-1][len(marks[i-1])-1])
 			}
-			if err := d.launchAll(rs); err != nil {
-				return err
-			}
-			if err := record(events[i*step+1]); err != nil {
-				return err
+			for _, part := range parts {
+				if err := d.launchAll(part); err != nil {
+					return err
+				}
+				ev, err := mark()
+				if err != nil {
+					return err
+				}
+				marks[i] = append(marks[i], ev)
 			}
 		}
-		if err := check(d.drv, "cuEventSynchronize", d.drv.EventSynchronize(events[n-1])); err != nil {
+		if err := check(d.drv, "cuEventSynchronize", d.drv.EventSynchronize(events[len(events)-1])); err != nil {
 			return err
 		}
-		out = make([]time.Duration, reps)
-		for i := range reps {
-			ms, r := d.drv.EventElapsedTime(events[i*step], events[i*step+1])
-			if err := check(d.drv, "cuEventElapsedTime", r); err != nil {
-				return err
+		out = make([][]time.Duration, reps)
+		for i, m := range marks {
+			for j := 1; j < len(m); j++ {
+				ms, r := d.drv.EventElapsedTime(m[j-1], m[j])
+				if err := check(d.drv, "cuEventElapsedTime", r); err != nil {
+					return err
+				}
+				out[i] = append(out[i], time.Duration(float64(ms)*float64(time.Millisecond)))
 			}
-			out[i] = time.Duration(float64(ms) * float64(time.Millisecond))
 		}
 		return nil
 	})

@@ -536,6 +536,15 @@ func TestCheckEmulated(t *testing.T) {
 		tm.Kernels[5] != "srm_bwd_dx_g32f2" || tm.MedianUS != 6000 {
 		t.Errorf("variant timing %+v", tm)
 	}
+	// Each kernel's time: the fake's events count launches, 1 ms each.
+	if len(rep.Launches) != len(launchOps) {
+		t.Errorf("%d kernel breakdowns, want %d", len(rep.Launches), len(launchOps))
+	}
+	for _, l := range rep.Launches {
+		if len(l.KernelUS) != len(l.Kernels) || l.MedianUS != 1000*float64(len(l.Kernels)) || slices.ContainsFunc(l.KernelUS, func(v float64) bool { return v != 1000 }) {
+			t.Errorf("kernel breakdown %+v", l)
+		}
+	}
 	fused := rep.Variants[7]
 	if fused.Variant != "chan c4v4 rev" || fused.Op != "train_fwd_bwd" || !slices.Equal(fused.Kernels, []string{"srm_train_c4v4", "srm_bwd_c4v4"}) ||
 		fused.MedianUS != 2000 {
@@ -546,7 +555,8 @@ func TestCheckEmulated(t *testing.T) {
 		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
 		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
 		"3x4x8x8        old g32f2 fwd  ", "8x13x8x8       c4v4   rev SRM   tail accumulate 13 quantities",
-		"3x4x8x8        fastest                 new g4v4 fwd     chan c4v4 rev     chan c4v4 rev     chan c4v4 rev"} {
+		"3x4x8x8        fastest                 new g4v4 fwd     chan c4v4 rev     chan c4v4 rev     chan c4v4 rev",
+		"3x4x8x8        srm_tail_bwd     3000.0 = srm_tail_bwd_sums_g4v4 1000.0 + srm_tail_bwd 1000.0 + srm_tail_dx_g4v4 1000.0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
