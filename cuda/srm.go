@@ -247,14 +247,14 @@ func (g geometry) tag() string {
 	}
 	switch g.kind {
 	case "group":
-		kind, t := 'g', 'f'
+		layout, t := 'g', 'f'
 		if g.channel {
-			kind = 'c'
+			layout = 'c'
 		}
 		if g.vec {
 			t = 'v'
 		}
-		return fmt.Sprintf("%c%d%c%d", kind, g.lanes, t, g.regs)
+		return fmt.Sprintf("%c%d%c%d", layout, g.lanes, t, g.regs)
 	case "block":
 		return fmt.Sprintf("block%d", g.regs)
 	}
@@ -482,25 +482,10 @@ func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan
 	if err := l.checkShape(s, true, x, out); err != nil {
 		return nil, err
 	}
-	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P, false)
-	p := &Plan{dev: l.dev}
 	step := []any{ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
-		l.Eps, l.Momentum, int32(s.N), int32(s.C)}
-	if g.channel {
-		k, grid, block := g.byChannel("srm_train_", s)
-		return p, p.add(k, grid, block, slices.Concat([]any{x, out}, step, []any{int32(L)})...)
-	}
-	first := p.add(g.kernel("srm_stats_"), g.grid, g.block, x, ws.Mean, ws.Std, int32(L), int32(P))
-	if g.fold {
-		return p, errors.Join(first, p.add(g.kernel("srm_scale_fold_"), g.grid, g.block,
-			slices.Concat([]any{x, out}, step, []any{int32(L), int32(P), g.order()})...))
-	}
-	err := errors.Join(first,
-		p.add(kernelRef{srmSource, "srm_train_gate"}, warpGrid(s.C), maxBlock, step...),
-		p.add(g.kernel("srm_scale_"), g.grid, g.block, x, ws.Gate, out, int32(L), int32(P), g.order()),
-	)
-	return p, err
+		l.Eps, l.Momentum, int32(s.N), int32(s.C), int32(s.PlaneSize())}
+	return planPair(l.dev, srmForward, pick(s.PlaneSize(), s.Planes(), false), s,
+		[]any{x, ws.Mean, ws.Std}, step, []any{x, ws.Gate, out}, []any{x, out})
 }
 
 // Backward plans the gradients of the training forward pass that filled
@@ -518,24 +503,48 @@ func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, p
 	if x == dx {
 		return nil, errors.New("cuda: SRM backward cannot write dx over x: the last pass still reads x")
 	}
-	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P, true)
-	p := &Plan{dev: l.dev}
 	step := []any{ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
-		grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(L)}
+		grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(s.PlaneSize())}
+	return planPair(l.dev, srmBackward, pick(s.PlaneSize(), s.Planes(), true), s,
+		[]any{x, dout, ws.dot}, step, []any{x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx}, []any{x, dout, dx})
+}
+
+// pairKernels names a training pass pair's kernels: the plane kernels'
+// prefixes of its first and second passes, its per-channel kernel, and
+// the prefixes of its by-channel kernel and its folded second pass.
+type pairKernels struct{ first, step, second, byChannel, folded string }
+
+var (
+	srmForward   = pairKernels{"srm_stats_", "srm_train_gate", "srm_scale_", "srm_train_", "srm_scale_fold_"}
+	srmBackward  = pairKernels{"srm_bwd_dot_", "srm_bwd_gate", "srm_bwd_dx_", "srm_bwd_", "srm_bwd_dx_fold_"}
+	tailForward  = pairKernels{"srm_tail_stats_", "srm_tail_fwd", "srm_tail_apply_", "srm_tail_fwd_", "srm_tail_apply_fold_"}
+	tailBackward = pairKernels{"srm_tail_bwd_sums_", "srm_tail_bwd", "srm_tail_dx_", "srm_tail_bwd_", "srm_tail_dx_fold_"}
+)
+
+// planPair plans one training pass pair of k under g for shape s. first
+// and second are its plane passes' arguments before L and P (and the
+// second's order), step its per-channel kernel's; second is nil where
+// there is no second pass (a tail backward that wants no dx). By channel,
+// one kernel takes maps, then step; folded, the first pass runs, then the
+// folded second, which takes maps, step, P and the order; otherwise the
+// three kernels run.
+func planPair(d *Device, k pairKernels, g geometry, s Shape, first, step, second, maps []any) (*Plan, error) {
+	p := &Plan{dev: d}
 	if g.channel {
-		k, grid, block := g.byChannel("srm_bwd_", s)
-		return p, p.add(k, grid, block, append([]any{x, dout, dx}, step...)...)
+		kernel, grid, block := g.byChannel(k.byChannel, s)
+		return p, p.add(kernel, grid, block, slices.Concat(maps, step)...)
 	}
-	first := p.add(g.kernel("srm_bwd_dot_"), g.grid, g.block, x, dout, ws.dot, int32(L), int32(P))
-	if g.fold {
-		return p, errors.Join(first, p.add(g.kernel("srm_bwd_dx_fold_"), g.grid, g.block,
-			slices.Concat([]any{x, dout, dx}, step, []any{int32(P), g.order()})...))
+	L, P := int32(s.PlaneSize()), int32(s.Planes())
+	err := p.add(g.kernel(k.first), g.grid, g.block, append(first, L, P)...)
+	switch {
+	case second == nil:
+		err = errors.Join(err, p.add(kernelRef{srmSource, k.step}, warpGrid(s.C), maxBlock, step...))
+	case g.fold:
+		err = errors.Join(err, p.add(g.kernel(k.folded), g.grid, g.block, slices.Concat(maps, step, []any{P, g.order()})...))
+	default:
+		err = errors.Join(err, p.add(kernelRef{srmSource, k.step}, warpGrid(s.C), maxBlock, step...),
+			p.add(g.kernel(k.second), g.grid, g.block, append(second, L, P, g.order())...))
 	}
-	err := errors.Join(first,
-		p.add(kernelRef{srmSource, "srm_bwd_gate"}, warpGrid(s.C), maxBlock, step...),
-		p.add(g.kernel("srm_bwd_dx_"), g.grid, g.block, x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx, int32(L), int32(P), g.order()),
-	)
 	return p, err
 }
 

@@ -246,32 +246,17 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick picker) (*
 		return nil, err
 	}
 	s := ws.Shape
-	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P, false)
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	var rmean2, rvar2, momentum2 any = uint64(0), uint64(0), float32(0)
 	if t.SRM != nil {
 		rmean2, rvar2, momentum2 = t.SRM.RunningMean, t.SRM.RunningVar, t.SRM.Momentum
 	}
 	bn := t.BN
-	p := &Plan{dev: t.dev}
 	step := []any{ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2,
 		bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
-		bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(L)}
-	if g.channel {
-		k, grid, block := g.byChannel("srm_tail_fwd_", s)
-		return p, p.add(k, grid, block, append([]any{x, short, out}, step...)...)
-	}
-	first := p.add(g.kernel("srm_tail_stats_"), g.grid, g.block, x, ws.Mean, ws.M2, int32(L), int32(P))
-	if g.fold {
-		return p, errors.Join(first, p.add(g.kernel("srm_tail_apply_fold_"), g.grid, g.block,
-			slices.Concat([]any{x, short, out}, step, []any{int32(P), g.order()})...))
-	}
-	err := errors.Join(first,
-		p.add(kernelRef{srmSource, "srm_tail_fwd"}, warpGrid(s.C), maxBlock, step...),
-		p.add(g.kernel("srm_tail_apply_"), g.grid, g.block, x, ws.Gain, ws.Bias, ws.Mean, short, out, int32(L), int32(P), g.order()),
-	)
-	return p, err
+		bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(s.PlaneSize())}
+	return planPair(t.dev, tailForward, pick(s.PlaneSize(), s.Planes(), false), s,
+		[]any{x, ws.Mean, ws.M2}, step, []any{x, ws.Gain, ws.Bias, ws.Mean, short, out}, []any{x, short, out})
 }
 
 // Backward plans the gradients of the forward pass that filled ws, given
@@ -319,38 +304,23 @@ func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 		return nil, err
 	}
 	s := ws.Shape
-	L, P := s.PlaneSize(), s.Planes()
-	g := pick(L, P, true)
 	cfc, gamma2, beta2, eps2 := t.srmArgs()
 	bn := t.BN
 	step := []any{ws.Mean, ws.M2, bn.Gamma, bn.Beta, cfc, gamma2, beta2, bn.Eps, eps2, ws.psum, ws.dot, ws.k0, ws.k2,
-		grads.Gamma, grads.Beta, dcfc, dgamma2, dbeta2, nnFlag(accParams), int32(s.N), int32(c), int32(L)}
+		grads.Gamma, grads.Beta, dcfc, dgamma2, dbeta2, nnFlag(accParams), int32(s.N), int32(c), int32(s.PlaneSize())}
 	// The dx pass's gradient past the ReLU is in dshort when it was
 	// written there alone; otherwise dout is masked again.
 	var grad, mask any = dout, out
 	if dshort != nil && !accShort {
 		grad, mask = dshort, uint64(0)
 	}
-	// The by-channel and folded kernels take these, then step.
-	args := []any{x, dout, out, dr, nnFlag(accShort), grad, mask, ws.Gain, poolOptional(dx), nnFlag(accX)}
-	p := &Plan{dev: t.dev}
-	if g.channel {
-		k, grid, block := g.byChannel("srm_tail_bwd_", s)
-		return p, p.add(k, grid, block, append(args, step...)...)
+	var second []any // no dx pass without dx
+	if dx != nil {
+		second = []any{x, grad, mask, ws.Gain, ws.Mean, ws.k0, ws.k2, dx, nnFlag(accX)}
 	}
-	first := p.add(g.kernel("srm_tail_bwd_sums_"), g.grid, g.block, x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot,
-		int32(L), int32(P))
-	if g.fold && dx != nil {
-		return p, errors.Join(first, p.add(g.kernel("srm_tail_dx_fold_"), g.grid, g.block,
-			slices.Concat(args, step, []any{int32(P), g.order()})...))
-	}
-	err := errors.Join(first, p.add(kernelRef{srmSource, "srm_tail_bwd"}, warpGrid(c), maxBlock, step...))
-	if err != nil || dx == nil {
-		return p, err
-	}
-	err = p.add(g.kernel("srm_tail_dx_"), g.grid, g.block, x, grad, mask, ws.Gain, ws.Mean, ws.k0, ws.k2, dx,
-		nnFlag(accX), int32(L), int32(P), g.order())
-	return p, err
+	return planPair(t.dev, tailBackward, pick(s.PlaneSize(), s.Planes(), true), s,
+		[]any{x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot}, step, second,
+		[]any{x, dout, out, dr, nnFlag(accShort), grad, mask, ws.Gain, poolOptional(dx), nnFlag(accX)})
 }
 
 // collectedFloats allocates Arrays of the given float counts, all or none,

@@ -581,7 +581,8 @@ __device__ __forceinline__ Samples samples(int own, int N) {
   return own < 0 ? Samples{(int)(threadIdx.x & 31), N, 32} : Samples{own, own + 1, 1};
 }
 
-// Saves zh (per plane) and r (per channel) for the backward pass. With own
+// Saves zh (per plane) and r (per channel) for the backward pass. (L goes
+// unused: every step's parameters end N, C, L.) With own
 // ≥ 0 (a folded scaling pass, below) the warp makes plane own·C + c's only:
 // its ẑ and gate, written by lane 0, the gate returned to every lane in
 // o[0]; the channel's running statistics and r are then written by own ==
@@ -590,8 +591,8 @@ __device__ __forceinline__ Samples samples(int own, int N) {
   const float *__restrict__ mean, const float *__restrict__ sdev, const float *__restrict__ cfc,  \
       const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean, \
       float *__restrict__ rvar, float *__restrict__ gate, float *__restrict__ zhat,               \
-      float *__restrict__ rstd, float eps, float momentum, int N, int C
-#define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C
+      float *__restrict__ rstd, float eps, float momentum, int N, int C, int L
+#define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C, L
 
 __device__ __forceinline__ void train_gate_channel(int c, int own, TRAIN_GATE_PARAMS, float (&o)[2]) {
   const int lane = threadIdx.x & 31;
