@@ -85,7 +85,7 @@ type Timing struct {
 	Kernels  []string // the kernels of one run, in order
 	// KernelUS is, in Report.Launches, the median time of each kernel of
 	// a run, an event recorded after each launch: the gap before a launch
-	// counts as its.
+	// counts as its. MedianUS is then their sum.
 	KernelUS []float64 `json:",omitempty"`
 }
 
@@ -218,11 +218,16 @@ func timeAll(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep 
 	}
 	defer func() { err = errors.Join(err, flush.free()) }()
 	fmt.Fprintf(w, "\n== timings: median of %d after %d warm-up runs (CUDA events, L2 flushed before each run) ==\n", opt.Reps, opt.Warmup)
-	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeOps(d, s, srmOps, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
+	timePlans := func(s Shape, ops []string) ([]Timing, error) {
+		return timeOps(d, s, ops, rng, func(op string, p *Plan) (Timing, error) {
+			return timePlan(d, s, op, p, opMaps[op], opt, rep.CopyGBs, flush.plan)
+		})
+	}
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timePlans(s, srmOps) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\n== block tail timings: median of %d after %d warm-up runs, L2 flushed before each; xcopy is the fraction of the bandwidth floor (4 maps forward, 7 backward, at the copy kernel's speed) ==\n", opt.Reps, opt.Warmup)
-	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timeOps(d, s, tailOps, opt, rep.CopyGBs, flush.plan, rng) }); err != nil {
+	if err := timeShapes(ctx, w, rep, opt.Shapes, func(s Shape) ([]Timing, error) { return timePlans(s, tailOps) }); err != nil {
 		return err
 	}
 	if err := timeLaunches(ctx, d, opt, w, rep, flush.plan, rng); err != nil {
@@ -241,46 +246,47 @@ var launchOps = []string{"train_fwd_bwd", "srm_tail_fwd", "srm_tail_bwd"}
 // timeLaunches times each kernel of SRM's and the SRM tail's training
 // passes on opt's shapes into rep.Launches, and prints them: where a
 // pass's time goes, between its kernels and the gaps before them.
-func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) (err error) {
+func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== each kernel's time: median us of %d runs, an event after every launch (the gap before a launch counts as its), L2 flushed before each run ==\n", opt.Reps)
 	for _, s := range opt.Shapes {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		f, err := newTimedOps(d, s, rng)
+		ts, err := timeOps(d, s, launchOps, rng, func(op string, p *Plan) (Timing, error) { return timeKernels(d, s, op, p, opt, flush) })
 		if err != nil {
-			return err
+			return fmt.Errorf("kernel times of %v: %w", s, err)
 		}
-		for _, op := range launchOps {
-			p, err := f.plan(op, d.pick())
-			if err == nil {
-				var runs [][]time.Duration
-				if runs, err = d.timeRuns(flush, p, opt.Warmup, opt.Reps, true); err == nil {
-					t := Timing{Shape: s.String(), Op: op, Kernels: p.Kernels()}
-					var parts []string
-					for j, k := range t.Kernels {
-						times := make([]time.Duration, len(runs))
-						for i, r := range runs {
-							times[i] = r[j]
-						}
-						med, _ := medianMin(times)
-						t.KernelUS = append(t.KernelUS, us(med))
-						t.MedianUS += us(med)
-						parts = append(parts, fmt.Sprintf("%s %.1f", k, us(med)))
-					}
-					rep.Launches = append(rep.Launches, t)
-					fmt.Fprintf(w, "%-14s %-14s %8.1f = %s\n", s, op, t.MedianUS, strings.Join(parts, " + "))
-				}
+		for _, t := range ts {
+			parts := make([]string, len(t.Kernels))
+			for j, k := range t.Kernels {
+				parts[j] = fmt.Sprintf("%s %.1f", k, t.KernelUS[j])
 			}
-			if err != nil {
-				return errors.Join(fmt.Errorf("kernel times of %v %s: %w", s, op, err), f.free())
-			}
+			fmt.Fprintf(w, "%-14s %-14s %8.1f = %s\n", s, t.Op, t.MedianUS, strings.Join(parts, " + "))
 		}
-		if err := f.free(); err != nil {
-			return err
-		}
+		rep.Launches = append(rep.Launches, ts...)
 	}
 	return nil
+}
+
+// timeKernels times each launch of one operation's plan on shape s (an
+// event after every launch), with flush run untimed before every run: the
+// median of each, and their sum as the MedianUS.
+func timeKernels(d *Device, s Shape, op string, p *Plan, opt CheckOptions, flush *Plan) (Timing, error) {
+	runs, err := d.timeRuns(flush, p, opt.Warmup, opt.Reps, true)
+	if err != nil {
+		return Timing{}, fmt.Errorf("%s: %w", op, err)
+	}
+	t := Timing{Shape: s.String(), Op: op, Kernels: p.Kernels()}
+	for j := range t.Kernels {
+		times := make([]time.Duration, len(runs))
+		for i, r := range runs {
+			times[i] = r[j]
+		}
+		med, _ := medianMin(times)
+		t.KernelUS = append(t.KernelUS, us(med))
+		t.MedianUS += us(med)
+	}
+	return t, nil
 }
 
 // l2Flush is a copy through twice the L2 cache, run untimed before each
@@ -948,8 +954,8 @@ func (f *timedOps) plan(op string, pick picker) (*Plan, error) {
 }
 
 // timeOps times ops (keys of opMaps, each backward after its forward) on
-// one shape with the device's kernels (SetSRMKernels).
-func timeOps(d *Device, s Shape, ops []string, opt CheckOptions, copyGBs float64, flush *Plan, rng *rand.Rand) (ts []Timing, err error) {
+// one shape with the device's kernels (SetSRMKernels), each with timing.
+func timeOps(d *Device, s Shape, ops []string, rng *rand.Rand, timing func(op string, p *Plan) (Timing, error)) (ts []Timing, err error) {
 	f, err := newTimedOps(d, s, rng)
 	if err != nil {
 		return nil, err
@@ -960,7 +966,7 @@ func timeOps(d *Device, s Shape, ops []string, opt CheckOptions, copyGBs float64
 		if err != nil {
 			return ts, err
 		}
-		t, err := timePlan(d, s, op, p, opMaps[op], opt, copyGBs, flush)
+		t, err := timing(op, p)
 		if err != nil {
 			return ts, err
 		}
