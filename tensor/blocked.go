@@ -144,21 +144,20 @@ func reorder16(dst, src []float32, shape []int, toBlocked bool) {
 }
 
 func reorder16Loops(dst, src []float32, shape []int, toBlocked bool) {
-	n, c, hw := shape[0], shape[1], shape[2]*shape[3]
-	for i := range n {
-		for cb := range c / 16 {
-			for l := range 16 {
-				plane := src[((i*c)+cb*16+l)*hw:][:hw]
-				run := ((i*c)/16 + cb) * hw * 16
-				if !toBlocked {
-					plane = dst[((i*c)+cb*16+l)*hw:][:hw]
-				}
-				for p := range hw {
-					if toBlocked {
-						dst[run+p*16+l] = plane[p]
-					} else {
-						plane[p] = src[run+p*16+l]
-					}
+	rs := Runs{shape[0], shape[1], shape[2] * shape[3]}
+	blocked, planar := dst, src
+	if !toBlocked {
+		blocked, planar = src, dst
+	}
+	for r := range rs.Count() {
+		run := rs.Run(blocked, r)
+		for l := range simd.Lanes {
+			plane := planar[(r*simd.Lanes+l)*rs.HW:][:rs.HW] // run r's lane l is plane 16r + l
+			for p := range plane {
+				if toBlocked {
+					run[p*simd.Lanes+l] = plane[p]
+				} else {
+					plane[p] = run[p*simd.Lanes+l]
 				}
 			}
 		}

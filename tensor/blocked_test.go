@@ -3,6 +3,7 @@ package tensor
 import (
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/srmlab/srmlab/onednn"
@@ -66,6 +67,43 @@ func TestReorderLoopsMatchOneDNN(t *testing.T) {
 	reorder16Loops(backLoops, lib, shape, false)
 	if err := onednn.Reorder16(back, lib, shape[0], shape[1], shape[2], shape[3], false); err != nil || !slices.Equal(back, src) || !slices.Equal(backLoops, src) {
 		t.Fatalf("back to NCHW: %v, oneDNN equal %v, loops equal %v", err, slices.Equal(back, src), slices.Equal(backLoops, src))
+	}
+}
+
+// Runs describes the layout Blocked16 writes: run r of a map holds planes
+// 16r to 16r+15 as its lanes, position by position, and Lanes reads a
+// per-plane array's values for those planes.
+func TestRuns(t *testing.T) {
+	shape := []int{2, 32, 3, 5}
+	x := randomMap(shape...)
+	want := slices.Clone(x.F32())
+	rs := RunsOf(x)
+	if rs.Count() != 4 || rs.Blocks() != 2 || rs.Len() != 16*15 {
+		t.Fatalf("runs %+v: count %d, blocks %d, length %d", rs, rs.Count(), rs.Blocks(), rs.Len())
+	}
+	b := Blocked16(x)
+	perPlane := make([]float32, shape[0]*shape[1])
+	for i := range perPlane {
+		perPlane[i] = float32(i)
+	}
+	var seen atomic.Int32
+	rs.Each(1, func(r int) {
+		run, lanes := rs.Run(b, r), rs.Lanes(perPlane, r)
+		for l := range 16 {
+			plane := r*16 + l
+			if lanes[l] != float32(plane) {
+				t.Errorf("run %d lane %d: per-plane value %v, want %d", r, l, lanes[l], plane)
+			}
+			for p := range rs.HW {
+				if run[p*16+l] != want[plane*rs.HW+p] {
+					t.Fatalf("run %d lane %d position %d: %v, want plane %d's %v", r, l, p, run[p*16+l], plane, want[plane*rs.HW+p])
+				}
+			}
+		}
+		seen.Add(1)
+	})
+	if int(seen.Load()) != rs.Count() {
+		t.Errorf("Each visited %d runs of %d", seen.Load(), rs.Count())
 	}
 }
 
