@@ -507,7 +507,9 @@ __device__ __forceinline__ void stats_loop(const float* __restrict__ x, float* _
 }
 
 extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(true), P); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(false), P); }
+extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARAMS) {
+  stats_loop(STATS_ARGS(false), P);
+}
 
 // ---- per channel: batch statistics, gates and their gradients ---------------
 // One warp per channel, lanes striding over the batch, in double: the batch
@@ -902,12 +904,14 @@ template <class Lay, int R>
 struct Applied {
   typedef typename Lay::T T;
   T v[R], r[R];
-  __device__ __forceinline__ Applied(const float* __restrict__ x, const float* __restrict__ res, long long off, int L) {
+  __device__ __forceinline__ Applied(const float* __restrict__ x, const float* __restrict__ res, long long off,
+                                     int L) {
     load<Lay, R>(at<T>(x, off), L, v);
     load_opt<Lay, R>(opt<T>(res, off), L, r);
   }
   // finish writes v g (SRM), or the tail's max((v - m) g + b + r, 0).
-  __device__ __forceinline__ void finish(float* __restrict__ out, long long off, int L, bool live, float g, float m, float b, bool tail) {
+  __device__ __forceinline__ void finish(float* __restrict__ out, long long off, int L, bool live, float g, float m,
+                                         float b, bool tail) {
 #pragma unroll
     for (int k = 0; k < R; k++) v[k] = affine(v[k], g, m, b, r[k], tail);
     store<Lay, R>(at<T>(out, off), L, live, v);
@@ -1066,8 +1070,8 @@ template <class Lay, int R>
 struct Dx {
   typedef typename Lay::T T;
   T a[R], d[R], o[R];
-  __device__ __forceinline__ Dx(const float* __restrict__ x, const float* __restrict__ dout, const float* __restrict__ out,
-                const float* dx, int acc, long long off, int L) {
+  __device__ __forceinline__ Dx(const float* __restrict__ x, const float* __restrict__ dout,
+                                const float* __restrict__ out, const float* dx, int acc, long long off, int L) {
     load<Lay, R>(at<T>(x, off), L, a);
     load<Lay, R>(at<T>(dout, off), L, d);
     if (out) {
@@ -1078,7 +1082,8 @@ struct Dx {
     if (acc) load<Lay, R>(at<T>(dx, off), L, o);
   }
   // finish writes, or adds when acc, dx = G g + k2 (x - mu) + k0.
-  __device__ __forceinline__ void finish(float* dx, long long off, int L, bool live, int acc, float g, float mu, float c0, float c2) {
+  __device__ __forceinline__ void finish(float* dx, long long off, int L, bool live, int acc, float g, float mu,
+                                         float c0, float c2) {
 #pragma unroll
     for (int k = 0; k < R; k++) {
       const T v = dxval(a[k], d[k], g, mu, c0, c2);
@@ -1141,11 +1146,11 @@ extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAM
 // The arrays one phase writes and the next reads (plane statistics and
 // sums, gates, k0, k2, dr) are parameters without __restrict__, which
 // would let the compiler read them through the read-only cache, and that
-// need not see this kernel's own writes. __syncthreads makes the block's global writes
-// visible to the block. Each takes the maps' parameters, then its step's
-// per-channel kernel's in their order (srm_train_gate's, srm_bwd_gate's,
-// srm_tail_fwd's, srm_tail_bwd's), so that the host builds those arguments
-// once for either.
+// need not see this kernel's own writes. __syncthreads makes the block's
+// global writes visible to the block. Each takes the maps' parameters,
+// then its step's per-channel kernel's in their order (srm_train_gate's,
+// srm_bwd_gate's, srm_tail_fwd's, srm_tail_bwd's), so that the host builds
+// those arguments once for either (planPair).
 
 // chan_work is the plane of channel c that this thread's group takes in the
 // step of a by-channel pass that starts at sample n0, walking the batch
@@ -1258,7 +1263,8 @@ __device__ __forceinline__ void tail_fwd_by_channel(CHAN_TAIL_FWD_PARAMS) {
 template <class Lay, int R>
 __device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
-  for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), x, dout, out, mean, dr, acc_short, psum, dot, L);
+  for (int n = 0; n < N; n += ch.per)
+    sums_plane<Lay, R>(ch.first(n), x, dout, out, mean, dr, acc_short, psum, dot, L);
   if (ch.step()) srm_tail_bwd_all(ch.c, TAIL_BWD_ARGS);
   __syncthreads();
   if (!dx) return;
@@ -1398,19 +1404,15 @@ SRM_LAYOUTS(SRM_KERNELS)
 
 CHAN_LAYOUTS(CHAN_KERNELS)
 
-#define FOLD_KERNELS(tag, Lay, R)                                                                                     \
-  extern "C" __global__ void __launch_bounds__(256) srm_scale_fold_##tag(CHAN_TRAIN_PARAMS, int P, int rev) {         \
-    scale_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_TRAIN_ARGS);                                                     \
-  }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_fold_##tag(CHAN_BWD_PARAMS, int P, int rev) {          \
-    dx_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_BWD_ARGS);                                                          \
-  }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_fold_##tag(CHAN_TAIL_FWD_PARAMS, int P, int rev) { \
-    tail_apply_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_TAIL_FWD_ARGS);                                             \
-  }                                                                                                                   \
-  extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_fold_##tag(CHAN_TAIL_BWD_PARAMS, int P, int rev) {    \
-    tail_dx_fold_plane<Lay, R>(work<Lay>(P, rev), CHAN_TAIL_BWD_ARGS);                                                \
+#define FOLD_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R)                                 \
+  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS, int P, int rev) { \
+    impl<Lay, R>(work<Lay>(P, rev), ARGS);                                                 \
   }
+#define FOLD_KERNELS(tag, Lay, R)                                                                             \
+  FOLD_KERNEL(srm_scale_fold, scale_fold_plane, CHAN_TRAIN_PARAMS, CHAN_TRAIN_ARGS, tag, Lay, R)              \
+  FOLD_KERNEL(srm_bwd_dx_fold, dx_fold_plane, CHAN_BWD_PARAMS, CHAN_BWD_ARGS, tag, Lay, R)                    \
+  FOLD_KERNEL(srm_tail_apply_fold, tail_apply_fold_plane, CHAN_TAIL_FWD_PARAMS, CHAN_TAIL_FWD_ARGS, tag, Lay, R) \
+  FOLD_KERNEL(srm_tail_dx_fold, tail_dx_fold_plane, CHAN_TAIL_BWD_PARAMS, CHAN_TAIL_BWD_ARGS, tag, Lay, R)
 
 // FOLD_LAYOUTS lists the folded second passes' layouts, as X(tag, layout,
 // R): those of SRM_LAYOUTS with a warp or a block a plane that geometryFor
