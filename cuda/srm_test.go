@@ -229,9 +229,17 @@ func TestSetSRMKernels(t *testing.T) {
 				t.Errorf("%v %q:\n got %s\nwant %s", c.s, kind, got, want)
 			}
 		}
-		if err := f.d.SetSRMKernels("fastest"); err == nil {
-			t.Error("an unknown choice of SRM kernels accepted")
-		}
+	}
+	// An unknown choice is refused and leaves the device's as it was.
+	f := newTailFixture(t, Shape{4, 8, 28, 28}, true)
+	if err := f.d.SetSRMKernels(SRMKernelsFolded); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.SetSRMKernels("fastest"); err == nil {
+		t.Error("an unknown choice of SRM kernels accepted")
+	}
+	if g := f.d.pick()(28*28, 4*8, false); !g.fold {
+		t.Errorf("after a refused choice the device picks %+v, want the folded layout still", g)
 	}
 }
 
