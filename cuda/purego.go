@@ -348,14 +348,15 @@ type nvrtcLib struct {
 // loadNVRTC opens the first NVRTC of the search that loads, after
 // preloading its builtins library.
 func loadNVRTC(env searchEnv) (*nvrtcLib, error) {
+	var builtins string // the candidate's, found by preload
 	preload := func(path string) error {
-		if builtins := nvrtcBuiltins(env, path); builtins != "" {
+		if builtins = nvrtcBuiltins(env, path); builtins != "" {
 			return openGlobal(builtins)
 		}
 		return nil
 	}
 	l, errs := openFirst(nvrtcCandidates(env), preload, func(path string, b *binder) *nvrtcLib {
-		l := &nvrtcLib{path: path, builtins: nvrtcBuiltins(env, path), sources: map[uintptr]string{}}
+		l := &nvrtcLib{path: path, builtins: builtins, sources: map[uintptr]string{}}
 		b.bind(&l.nvrtcVersion, "nvrtcVersion")
 		b.bind(&l.nvrtcCreateProgram, "nvrtcCreateProgram")
 		b.bind(&l.nvrtcCompileProgram, "nvrtcCompileProgram")
