@@ -55,7 +55,9 @@
 // stand-in driver, execute the kernel sources on the CPU (testdata/emu,
 // needs g++; a fake cuBLAS stands in for the real one), which runs the
 // engine's whole GPU path, a training run included, and compile them to
-// sm_90 PTX with clang (ptxcheck.sh, needs clang 16 or newer).
+// sm_90 PTX with clang (ptxcheck.sh, needs clang 16 or newer) and to sm_90
+// CUBINs with NVRTC itself, which needs no GPU (Debian's libnvrtc; the
+// test fails if a kernel a default plan launches spills registers).
 //
 // Convolutions (ConvForward, ConvBackwardData, ConvBackwardFilter, on
 // ConvGeom) and Gemm use cuBLAS and cuDNN, bound with purego like the

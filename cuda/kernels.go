@@ -161,7 +161,7 @@ func (k *kernelCache) compileAndStore(file, src, path string) ([]byte, error) {
 		return nil, err
 	}
 	start := time.Now()
-	image, err := compileCUBIN(rtc, src, file, k.compileOptions())
+	image, _, err := compileCUBIN(rtc, src, file, k.compileOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -194,33 +194,36 @@ func writeAtomic(path string, data []byte) error {
 	return nil
 }
 
-// compileCUBIN runs one NVRTC compile; a failed compile's error carries
-// NVRTC's log, which holds the compiler's messages.
-func compileCUBIN(rtc nvrtcAPI, src, name string, options []string) (_ []byte, err error) {
+// compileCUBIN runs one NVRTC compile and returns the CUBIN and NVRTC's log
+// (ptxas's report when the options ask for one); a failed compile's error
+// carries the log, which holds the compiler's messages.
+func compileCUBIN(rtc nvrtcAPI, src, name string, options []string) (_ []byte, log string, err error) {
 	prog, r := rtc.CreateProgram(src, name)
 	if err := checkRTC(rtc, "nvrtcCreateProgram", r); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer func() { err = errors.Join(err, checkRTC(rtc, "nvrtcDestroyProgram", rtc.DestroyProgram(prog))) }()
-	if r := rtc.CompileProgram(prog, options); r != 0 {
+	r = rtc.CompileProgram(prog, options)
+	log = programLog(rtc, prog)
+	if r != 0 {
 		err := checkRTC(rtc, "nvrtcCompileProgram("+name+")", r)
-		if log := programLog(rtc, prog); log != "" {
+		if log != "" {
 			err = fmt.Errorf("%w:\n%s", err, log)
 		}
-		return nil, err
+		return nil, log, err
 	}
 	n, r := rtc.GetCUBINSize(prog)
 	if err := checkRTC(rtc, "nvrtcGetCUBINSize", r); err != nil {
-		return nil, err
+		return nil, log, err
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("cuda: NVRTC produced an empty CUBIN for %s", name)
+		return nil, log, fmt.Errorf("cuda: NVRTC produced an empty CUBIN for %s", name)
 	}
 	image := make([]byte, n)
 	if err := checkRTC(rtc, "nvrtcGetCUBIN", rtc.GetCUBIN(prog, image)); err != nil {
-		return nil, err
+		return nil, log, err
 	}
-	return image, nil
+	return image, log, nil
 }
 
 func programLog(rtc nvrtcAPI, prog uintptr) string {
