@@ -418,13 +418,15 @@ type fakeNVRTC struct {
 	next     uintptr
 	compiles int
 	options  []string
-	broken   bool // fail every compile with a log
+	headers  []header // the last program's
+	broken   bool     // fail every compile with a log
 }
 
 func newFakeNVRTC() *fakeNVRTC { return &fakeNVRTC{progs: map[uintptr]string{}} }
 
 func (r *fakeNVRTC) Version() (int32, int32, nvrtcResult) { return 13, 0, 0 }
-func (r *fakeNVRTC) CreateProgram(src, name string) (uintptr, nvrtcResult) {
+func (r *fakeNVRTC) CreateProgram(src, name string, headers []header) (uintptr, nvrtcResult) {
+	r.headers = headers
 	r.next++
 	r.progs[r.next] = name + "\n" + src
 	return r.next, 0

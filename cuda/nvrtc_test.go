@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNVRTC builds every kernel source with the NVRTC found on this machine
@@ -33,27 +35,33 @@ func TestNVRTC(t *testing.T) {
 	major, minor, _ := rtc.Version()
 	t.Logf("NVRTC %d.%d (%s)", major, minor, rtc.path)
 	options := append((&kernelCache{arch: "sm_90"}).compileOptions(), "--ptxas-options=-v")
-	files, err := kernelFS.ReadDir("kernels")
+	files, err := fs.Glob(kernelFS, "kernels/*.cu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers, err := kernelHeaders()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var all []kernelResources
 	for _, f := range files {
-		src, err := kernelFS.ReadFile("kernels/" + f.Name())
+		src, err := kernelFS.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, log, err := compileCUBIN(rtc, string(src), f.Name(), options)
+		name := strings.TrimPrefix(f, "kernels/")
+		start := time.Now()
+		_, log, err := compileCUBIN(rtc, string(src), name, headers, options)
 		if err != nil {
-			t.Errorf("%s: %v", f.Name(), err)
+			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		kernels, err := parsePtxasReport(f.Name(), log)
+		kernels, err := parsePtxasReport(name, log)
 		if err != nil {
 			t.Fatal(err)
 		}
 		most := slices.MaxFunc(kernels, func(a, b kernelResources) int { return a.regs - b.regs })
-		t.Logf("%s: %d kernels, most registers %d (%s)", f.Name(), len(kernels), most.regs, most.name)
+		t.Logf("%s: %d kernels in %.1f s, most registers %d (%s)", name, len(kernels), time.Since(start).Seconds(), most.regs, most.name)
 		all = append(all, kernels...)
 	}
 	built := map[string]bool{}

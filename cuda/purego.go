@@ -383,10 +383,16 @@ func (l *nvrtcLib) Version() (int32, int32, nvrtcResult) {
 	return major, minor, r
 }
 
-func (l *nvrtcLib) CreateProgram(src, name string) (uintptr, nvrtcResult) {
+func (l *nvrtcLib) CreateProgram(src, name string, headers []header) (uintptr, nvrtcResult) {
 	src += "\x00"
+	texts, names := make([]string, len(headers)), make([]string, len(headers))
+	for i, h := range headers {
+		texts[i], names[i] = h.text, h.name
+	}
+	var pin runtime.Pinner
+	defer pin.Unpin()
 	var prog uintptr
-	r := l.nvrtcCreateProgram(&prog, src, name, 0, nil, nil)
+	r := l.nvrtcCreateProgram(&prog, src, name, int32(len(headers)), cStrings(&pin, texts), cStrings(&pin, names))
 	if r == 0 {
 		l.mu.Lock()
 		l.sources[prog] = src
@@ -396,21 +402,26 @@ func (l *nvrtcLib) CreateProgram(src, name string) (uintptr, nvrtcResult) {
 }
 
 func (l *nvrtcLib) CompileProgram(prog uintptr, options []string) nvrtcResult {
-	if len(options) == 0 {
-		return l.nvrtcCompileProgram(prog, 0, nil)
-	}
-	// const char* const* in Go memory: the array holds Go pointers, so both
-	// it and the strings stay pinned for the call.
 	var pin runtime.Pinner
 	defer pin.Unpin()
-	ptrs := make([]*byte, len(options))
-	for i, o := range options {
-		b := append([]byte(o), 0)
+	return l.nvrtcCompileProgram(prog, int32(len(options)), cStrings(&pin, options))
+}
+
+// cStrings makes a const char* const* of ss in Go memory, nil for none:
+// the array holds Go pointers, so both it and the strings are pinned until
+// pin is released after the call.
+func cStrings(pin *runtime.Pinner, ss []string) unsafe.Pointer {
+	if len(ss) == 0 {
+		return nil
+	}
+	ptrs := make([]*byte, len(ss))
+	for i, s := range ss {
+		b := append([]byte(s), 0)
 		ptrs[i] = &b[0]
 		pin.Pin(ptrs[i])
 	}
 	pin.Pin(&ptrs[0])
-	return l.nvrtcCompileProgram(prog, int32(len(options)), unsafe.Pointer(&ptrs[0]))
+	return unsafe.Pointer(&ptrs[0])
 }
 
 func (l *nvrtcLib) GetCUBINSize(prog uintptr) (uint64, nvrtcResult) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Shape is the shape of an NCHW float32 tensor: batch, channels, height,
@@ -23,10 +24,16 @@ func (s Shape) Len() int { return s.N * s.C * s.H * s.W }
 // String writes the shape as ParseShape reads it, e.g. "64x256x56x56".
 func (s Shape) String() string { return fmt.Sprintf("%dx%dx%dx%d", s.N, s.C, s.H, s.W) }
 
-const srmSource = "srm.cu"
+// The modules of SRM's kernels: those of the default plans, and the
+// by-channel and folded candidates (compiled only where launched).
+const (
+	srmSource  = "srm.cu"
+	chanSource = "srm_chan.cu"
+	foldSource = "srm_fold.cu"
+)
 
 // geometry is how the plane kernels of srm.cu cover a tensor (see the
-// comment at the top of srm.cu), and the order of their second passes.
+// comment at the top of srm.cuh), and the order of their second passes.
 type geometry struct {
 	kind  string // "group", "block" or "loop"
 	lanes int    // group: lanes per plane, a power of two from 2 to 32
@@ -36,11 +43,11 @@ type geometry struct {
 	block int
 	// channel runs each training pass pair (first pass, per-channel step,
 	// second pass) as one kernel with a block per channel, the planes in
-	// groups as above (srm.cu's by-channel kernels): group layouts only.
+	// groups as above (srm_chan.cu's by-channel kernels): group layouts only.
 	// The eval forward, one pass, keeps the group kernel.
 	channel bool
 	// fold runs the per-channel steps of SRM's and the tails' training
-	// passes in their second passes (srm.cu's folded passes): layouts of a
+	// passes in their second passes (srm_fold.cu's folded passes): layouts of a
 	// warp or a block a plane only.
 	fold bool
 	// reverse walks the planes from the last in the second passes (scaling
@@ -215,7 +222,7 @@ func previousGeometry(L, planes int) geometry {
 // choice for the backward passes where that differs, the by-channel
 // layout where planes fit one (channelFor), those two with folded second
 // passes where they take them (foldFor), and the previous choice
-// (previousGeometry). Each is in srm.cu's SRM_LAYOUTS, CHAN_LAYOUTS or
+// (previousGeometry). Each is in srm.cuh's SRM_LAYOUTS, CHAN_LAYOUTS or
 // FOLD_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
 	candidates := []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true)}
@@ -268,6 +275,9 @@ func (g geometry) tag() string {
 // "srm_bwd_dx_fold_").
 func (g geometry) kernel(prefix string) kernelRef {
 	g.channel, g.fold = false, false
+	if strings.HasSuffix(prefix, "_fold_") {
+		return kernelRef{foldSource, prefix + g.tag()}
+	}
 	return kernelRef{srmSource, prefix + g.tag()}
 }
 
@@ -276,7 +286,7 @@ func (g geometry) kernel(prefix string) kernelRef {
 // its launch for shape s: a block per channel, as many of its groups as
 // the batch fills, up to maxBlock threads.
 func (g geometry) byChannel(prefix string, s Shape) (k kernelRef, grid, block int) {
-	return kernelRef{srmSource, prefix + g.tag()}, s.C, min(maxBlock, (s.N*g.lanes+31)/32*32)
+	return kernelRef{chanSource, prefix + g.tag()}, s.C, min(maxBlock, (s.N*g.lanes+31)/32*32)
 }
 
 // order is the second passes' rev argument.

@@ -32,6 +32,8 @@ dim3 blockDim, gridDim;
 
 #include "../../kernels/copy.cu"
 #include "../../kernels/srm.cu"
+#include "../../kernels/srm_chan.cu"
+#include "../../kernels/srm_fold.cu"
 #include "../../kernels/nn.cu"
 #include "../../kernels/pool.cu"
 #include "../../kernels/conv.cu"
