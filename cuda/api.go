@@ -53,6 +53,11 @@ type driverAPI interface {
 	ModuleUnload(mod uintptr) cuResult
 	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)
 	LaunchKernel(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer) cuResult
+	// FuncGetAttribute reads a CUfunction_attribute of a kernel;
+	// OccupancyBlocksPerSM is how many blocks of the given size fit an SM
+	// at once (cuOccupancyMaxActiveBlocksPerMultiprocessor).
+	FuncGetAttribute(attr int32, fn uintptr) (int32, cuResult)
+	OccupancyBlocksPerSM(fn uintptr, block int32, sharedBytes uint64) (int32, cuResult)
 	EventCreate(flags uint32) (uintptr, cuResult)
 	EventRecord(ev, stream uintptr) cuResult
 	EventSynchronize(ev uintptr) cuResult
@@ -89,6 +94,12 @@ const (
 	attrL2CacheBytes    = 38
 	attrComputeMajor    = 75
 	attrComputeMinor    = 76
+)
+
+// Kernel attributes (CUfunction_attribute values, frozen in the driver ABI).
+const (
+	funcAttrLocalBytes = 3
+	funcAttrNumRegs    = 4
 )
 
 // ErrUnavailable is wrapped by every error that means "no usable CUDA here":

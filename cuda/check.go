@@ -87,6 +87,8 @@ type Timing struct {
 	// a run, an event recorded after each launch: the gap before a launch
 	// counts as its. MedianUS is then their sum.
 	KernelUS []float64 `json:",omitempty"`
+	// KernelUse is, in Report.Launches, what each kernel takes of an SM.
+	KernelUse []KernelUse `json:",omitempty"`
 }
 
 // Report is the outcome of Check.
@@ -247,7 +249,7 @@ var launchOps = []string{"train_fwd_bwd", "srm_tail_fwd", "srm_tail_bwd"}
 // passes on opt's shapes into rep.Launches, and prints them: where a
 // pass's time goes, between its kernels and the gaps before them.
 func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
-	fmt.Fprintf(w, "\n== each kernel's time: median us of %d runs, an event after every launch (the gap before a launch counts as its), L2 flushed before each run ==\n", opt.Reps)
+	fmt.Fprintf(w, "\n== each kernel's time: median us of %d runs, an event after every launch (the gap before a launch counts as its), L2 flushed before each run; [registers a thread, blocks an SM at the launch's size, local memory a thread] ==\n", opt.Reps)
 	for _, s := range opt.Shapes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -259,7 +261,12 @@ func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer,
 		for _, t := range ts {
 			parts := make([]string, len(t.Kernels))
 			for j, k := range t.Kernels {
-				parts[j] = fmt.Sprintf("%s %.1f", k, t.KernelUS[j])
+				u := t.KernelUse[j]
+				parts[j] = fmt.Sprintf("%s %.1f [%d reg, %d/SM", k, t.KernelUS[j], u.Registers, u.BlocksPerSM)
+				if u.LocalBytes > 0 {
+					parts[j] += fmt.Sprintf(", %d B local", u.LocalBytes)
+				}
+				parts[j] += "]"
 			}
 			fmt.Fprintf(w, "%-14s %-14s %8.1f = %s\n", s, t.Op, t.MedianUS, strings.Join(parts, " + "))
 		}
@@ -276,7 +283,11 @@ func timeKernels(d *Device, s Shape, op string, p *Plan, opt CheckOptions, flush
 	if err != nil {
 		return Timing{}, fmt.Errorf("%s: %w", op, err)
 	}
-	t := Timing{Shape: s.String(), Op: op, Kernels: p.Kernels()}
+	use, err := d.kernelUse(p)
+	if err != nil {
+		return Timing{}, fmt.Errorf("%s: %w", op, err)
+	}
+	t := Timing{Shape: s.String(), Op: op, Kernels: p.Kernels(), KernelUse: use}
 	for j := range t.Kernels {
 		times := make([]time.Duration, len(runs))
 		for i, r := range runs {

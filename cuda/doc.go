@@ -39,7 +39,8 @@
 // Check covers the fused SRM kernels and the block tail: each against a
 // float64 reference, then timings against the device's copy bandwidth,
 // every timed run after an untimed copy through twice the L2, and each
-// kernel's share of the training passes (an event after every launch); with
+// kernel's share of the training passes (an event after every launch)
+// with its registers and the blocks that fit an SM; with
 // Variants, also under the former plane-kernel layout, in both plane
 // orders, for planes of up to 256 values or float4s as by-channel kernels
 // (each training pass pair in one kernel, a block per channel, which saves

@@ -266,6 +266,29 @@ func (f *fakeDriver) ModuleGetFunction(m uintptr, name string) (uintptr, cuResul
 	return h, 0
 }
 
+// FuncGetAttribute reports 32 registers and no local memory for every
+// kernel; the occupancy follows from them as on a GPU of 64K registers and
+// 2048 threads an SM.
+func (f *fakeDriver) FuncGetAttribute(attr int32, fn uintptr) (int32, cuResult) {
+	if r := f.call("cuFuncGetAttribute"); r != 0 {
+		return 0, r
+	}
+	if _, ok := f.funcs[fn]; !ok {
+		return 0, 400
+	}
+	return map[int32]int32{funcAttrNumRegs: 32}[attr], 0
+}
+
+func (f *fakeDriver) OccupancyBlocksPerSM(fn uintptr, block int32, _ uint64) (int32, cuResult) {
+	if r := f.call("cuOccupancyMaxActiveBlocksPerMultiprocessor"); r != 0 {
+		return 0, r
+	}
+	if _, ok := f.funcs[fn]; !ok || block <= 0 {
+		return 0, 400
+	}
+	return min(65536/(32*block), 2048/block), 0
+}
+
 func (f *fakeDriver) LaunchKernel(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
 	if r := f.call("cuLaunchKernel"); r != 0 {
 		return r

@@ -134,6 +134,40 @@ func (d *Device) prepare(p *Plan, pin *runtime.Pinner) ([]ready, error) {
 	return out, nil
 }
 
+// KernelUse is what a launch's kernel takes of an SM, as the driver
+// reports it for the code NVRTC built: registers and local (spilled)
+// memory a thread, and how many blocks of the launch's size fit an SM at
+// once. Beside a kernel's time it tells whether registers limit how many
+// loads it keeps in flight.
+type KernelUse struct {
+	Registers, LocalBytes, BlocksPerSM int
+}
+
+// kernelUse gives each launch of p its KernelUse, compiling the kernels
+// first where needed.
+func (d *Device) kernelUse(p *Plan) ([]KernelUse, error) {
+	var out []KernelUse
+	err := d.exec.do(func() error {
+		for _, l := range p.launches {
+			fn, err := d.kern.function(l.kernel)
+			if err != nil {
+				return err
+			}
+			regs, r1 := d.drv.FuncGetAttribute(funcAttrNumRegs, fn)
+			local, r2 := d.drv.FuncGetAttribute(funcAttrLocalBytes, fn)
+			blocks, r3 := d.drv.OccupancyBlocksPerSM(fn, int32(l.block[0]*l.block[1]*l.block[2]), 0)
+			if err := errors.Join(check(d.drv, "cuFuncGetAttribute("+l.kernel.name+")", r1),
+				check(d.drv, "cuFuncGetAttribute("+l.kernel.name+")", r2),
+				check(d.drv, "cuOccupancyMaxActiveBlocksPerMultiprocessor("+l.kernel.name+")", r3)); err != nil {
+				return err
+			}
+			out = append(out, KernelUse{Registers: int(regs), LocalBytes: int(local), BlocksPerSM: int(blocks)})
+		}
+		return nil
+	})
+	return out, err
+}
+
 // launchAll queues the launches on the default stream.
 func (d *Device) launchAll(rs []ready) error {
 	for _, r := range rs {

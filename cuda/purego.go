@@ -43,6 +43,8 @@ type cudaLib struct {
 	cuModuleUnload            func(mod uintptr) cuResult
 	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) cuResult
 	cuLaunchKernel            func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params, extra unsafe.Pointer) cuResult
+	cuFuncGetAttribute        func(v *int32, attr int32, fn uintptr) cuResult
+	cuOccupancyBlocks         func(n *int32, fn uintptr, block int32, shared uint64) cuResult
 	cuEventCreate             func(ev *uintptr, flags uint32) cuResult
 	cuEventRecord             func(ev, stream uintptr) cuResult
 	cuEventSynchronize        func(ev uintptr) cuResult
@@ -146,6 +148,8 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 		b.bind(&l.cuModuleUnload, "cuModuleUnload")
 		b.bind(&l.cuModuleGetFunction, "cuModuleGetFunction")
 		b.bind(&l.cuLaunchKernel, "cuLaunchKernel")
+		b.bind(&l.cuFuncGetAttribute, "cuFuncGetAttribute")
+		b.bind(&l.cuOccupancyBlocks, "cuOccupancyMaxActiveBlocksPerMultiprocessor")
 		b.bind(&l.cuEventCreate, "cuEventCreate")
 		b.bind(&l.cuEventRecord, "cuEventRecord")
 		b.bind(&l.cuEventSynchronize, "cuEventSynchronize")
@@ -268,6 +272,18 @@ func (l *cudaLib) ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult
 	var f uintptr
 	r := l.cuModuleGetFunction(&f, mod, name)
 	return f, r
+}
+
+func (l *cudaLib) FuncGetAttribute(attr int32, fn uintptr) (int32, cuResult) {
+	var v int32
+	r := l.cuFuncGetAttribute(&v, attr, fn)
+	return v, r
+}
+
+func (l *cudaLib) OccupancyBlocksPerSM(fn uintptr, block int32, shared uint64) (int32, cuResult) {
+	var n int32
+	r := l.cuOccupancyBlocks(&n, fn, block, shared)
+	return n, r
 }
 
 // LaunchKernel expects params to point at pinned memory (see Plan.run).

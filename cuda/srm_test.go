@@ -552,6 +552,10 @@ func TestCheckEmulated(t *testing.T) {
 		if len(l.KernelUS) != len(l.Kernels) || l.MedianUS != 1000*float64(len(l.Kernels)) || slices.ContainsFunc(l.KernelUS, func(v float64) bool { return v != 1000 }) {
 			t.Errorf("kernel breakdown %+v", l)
 		}
+		// The fake reports 32 registers a kernel: 8 blocks of 256 threads an SM.
+		if len(l.KernelUse) != len(l.Kernels) || slices.ContainsFunc(l.KernelUse, func(u KernelUse) bool { return u != KernelUse{32, 0, 8} }) {
+			t.Errorf("kernel use %+v", l)
+		}
 	}
 	fused := rep.Variants[7]
 	if fused.Variant != "chan c4v4 rev" || fused.Op != "train_fwd_bwd" || !slices.Equal(fused.Kernels, []string{"srm_train_c4v4", "srm_bwd_c4v4"}) ||
@@ -564,7 +568,7 @@ func TestCheckEmulated(t *testing.T) {
 		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
 		"3x4x8x8        old g32f2 fwd  ", "8x13x8x8       c4v4   rev SRM   tail accumulate 13 quantities",
 		"3x4x8x8        fastest                 new g4v4 fwd     chan c4v4 rev     chan c4v4 rev     chan c4v4 rev",
-		"3x4x8x8        srm_tail_bwd     3000.0 = srm_tail_bwd_sums_g4v4 1000.0 + srm_tail_bwd 1000.0 + srm_tail_dx_g4v4 1000.0"} {
+		"3x4x8x8        srm_tail_bwd     3000.0 = srm_tail_bwd_sums_g4v4 1000.0 [32 reg, 8/SM] + srm_tail_bwd 1000.0 [32 reg, 8/SM] + srm_tail_dx_g4v4 1000.0 [32 reg, 8/SM]"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -33,6 +33,7 @@ func init() {
 		"Device":        reflect.ValueOf((*cuda.Device)(nil)),
 		"Error":         reflect.ValueOf((*cuda.Error)(nil)),
 		"Info":          reflect.ValueOf((*cuda.Info)(nil)),
+		"KernelUse":     reflect.ValueOf((*cuda.KernelUse)(nil)),
 		"Marker":        reflect.ValueOf((*cuda.Marker)(nil)),
 		"MemStats":      reflect.ValueOf((*cuda.MemStats)(nil)),
 		"Plan":          reflect.ValueOf((*cuda.Plan)(nil)),
