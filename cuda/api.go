@@ -14,8 +14,9 @@ type nvrtcResult int32
 
 // CUresult values the host logic reacts to.
 const (
-	cuSuccess     cuResult = 0
-	cuOutOfMemory cuResult = 2
+	cuSuccess      cuResult = 0
+	cuOutOfMemory  cuResult = 2
+	cuNotSupported cuResult = 801
 )
 
 // driverAPI is the slice of the CUDA driver API srmlab uses, in Go types.
@@ -53,6 +54,12 @@ type driverAPI interface {
 	ModuleUnload(mod uintptr) cuResult
 	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)
 	LaunchKernel(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer) cuResult
+	// LaunchKernelPDL queues a launch that may start while the kernel
+	// before it drains (cuLaunchKernelEx with programmatic stream
+	// serialization; sm_90 and later): for kernels that wait for their
+	// predecessor themselves (griddepcontrol.wait). A driver without
+	// cuLaunchKernelEx answers CUDA_ERROR_NOT_SUPPORTED.
+	LaunchKernelPDL(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer) cuResult
 	// FuncGetAttribute reads a CUfunction_attribute of a kernel;
 	// OccupancyBlocksPerSM is how many blocks of the given size fit an SM
 	// at once (cuOccupancyMaxActiveBlocksPerMultiprocessor).

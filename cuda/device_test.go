@@ -2,14 +2,17 @@ package cuda
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestOpenWithoutDriver(t *testing.T) {
@@ -356,5 +359,60 @@ func TestTime(t *testing.T) {
 	}
 	if len(drv.launches) != 7*3 || len(drv.events) != 0 {
 		t.Errorf("%d launches, %d events left", len(drv.launches), len(drv.events))
+	}
+}
+
+// TestSetPDL checks that SetPDL launches the SRM modules' kernels, and only
+// those, under programmatic dependent launch, that turning it off goes back
+// to plain launches, and that a device older than sm_90 refuses it.
+func TestSetPDL(t *testing.T) {
+	f := newTailFixture(t, Shape{4, 8, 7, 7}, true)
+	copyPlan, err := f.d.CopyPlan(f.dx, f.x, 4*8*7*7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := f.tail.Forward(f.x, f.short, f.out, f.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := copyPlan.Then(tail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{true, false} {
+		if err := f.d.SetPDL(on); err != nil {
+			t.Fatal(err)
+		}
+		f.drv.launches = nil
+		if err := f.d.Run(p); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range f.drv.launches {
+			got = append(got, fmt.Sprintf("%s %v", l.name, l.pdl))
+		}
+		want := fmt.Sprintf("copy_f32x4 false srm_tail_stats_g16f4 %[1]v srm_tail_fwd %[1]v srm_tail_apply_g16f4 %[1]v", on)
+		if strings.Join(got, " ") != want {
+			t.Errorf("PDL %v: launches %v, want %s", on, got, want)
+		}
+	}
+	f.d.info.Major = 8
+	if err := f.d.SetPDL(true); err == nil || !strings.Contains(err.Error(), "9.0") {
+		t.Errorf("sm_80: SetPDL(true) gave %v", err)
+	}
+	if err := f.d.SetPDL(false); err != nil {
+		t.Errorf("sm_80: SetPDL(false) gave %v", err)
+	}
+}
+
+// TestLaunchConfigLayout checks the Go mirrors of CUlaunchConfig and
+// CUlaunchAttribute against cuda.h's layout, which cuLaunchKernelEx reads.
+func TestLaunchConfigLayout(t *testing.T) {
+	var c launchConfig
+	var a launchAttr
+	got := []uintptr{unsafe.Sizeof(c), unsafe.Offsetof(c.sharedBytes), unsafe.Offsetof(c.stream), unsafe.Offsetof(c.attrs),
+		unsafe.Offsetof(c.numAttrs), unsafe.Sizeof(a), unsafe.Offsetof(a.value)}
+	if want := []uintptr{56, 24, 32, 40, 48, 72, 8}; !slices.Equal(got, want) {
+		t.Errorf("layout %v, want %v", got, want)
 	}
 }

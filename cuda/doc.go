@@ -47,7 +47,10 @@
 // the launches and the second read that small maps pay for), and with
 // the per-channel steps folded into the second passes: the table
 // geometryFor's choices come from. SetSRMKernels runs a device's SRM and
-// block-tail plans with either candidate instead.
+// block-tail plans with either candidate instead, and SetPDL launches
+// their kernels under programmatic dependent launch (sm_90: each may start
+// while the one before it drains, then waits for it); cuda/candidates.sh
+// times each candidate in a whole cuda-check run.
 // `srmlab cuda-check` (package gpucheck) runs it, then every operation,
 // module and whole model against the CPU engine, and times ResNet-50
 // training steps; cuda/check.sh runs that on a GPU machine with the

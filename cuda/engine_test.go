@@ -2,6 +2,7 @@ package cuda_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -67,7 +68,8 @@ func TestEngineEmulated(t *testing.T) {
 // state are the same bits with each. At 32 px its first stage's planes
 // take the folded passes (a warp a plane forward, a block backward) and
 // the by-channel kernels' largest groups (c32v8), the later stages' the
-// small groups.
+// small groups. Under programmatic dependent launch too (the emulator runs
+// a kernel at a time, as a GPU does past each kernel's wait).
 func TestSRMKernelsModelEmulated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a whole model's step, three times")
@@ -75,10 +77,11 @@ func TestSRMKernelsModelEmulated(t *testing.T) {
 	d := cuda.OpenEmulated(t)
 	o := gpucheck.Options{SkipKernels: true, SkipModules: true, Seed: 5, OpFilter: func(string) bool { return false },
 		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 32}}}
-	kinds := []string{cuda.SRMKernelsMeasured, cuda.SRMKernelsByChannel, cuda.SRMKernelsFolded}
+	kinds := []string{cuda.SRMKernelsMeasured, cuda.SRMKernelsByChannel, cuda.SRMKernelsFolded, cuda.SRMKernelsMeasured + " under PDL"}
 	runs := make([]map[string]gpucheck.Result, len(kinds)) // by quantity
 	for i, kind := range kinds {
-		if err := d.SetSRMKernels(kind); err != nil {
+		kind, pdl := strings.CutSuffix(kind, " under PDL")
+		if err := errors.Join(d.SetSRMKernels(kind), d.SetPDL(pdl)); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := gpucheck.Run(context.Background(), d, o, io.Discard)

@@ -51,6 +51,7 @@ type fakeLaunch struct {
 	grid  [3]uint32
 	block [3]uint32
 	args  []uint64
+	pdl   bool // launched by LaunchKernelPDL
 }
 
 func newFakeDriver() *fakeDriver {
@@ -290,14 +291,24 @@ func (f *fakeDriver) OccupancyBlocksPerSM(fn uintptr, block int32, _ uint64) (in
 }
 
 func (f *fakeDriver) LaunchKernel(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
-	if r := f.call("cuLaunchKernel"); r != 0 {
+	return f.launch("cuLaunchKernel", fn, grid, block, params)
+}
+
+// LaunchKernelPDL runs the launch as LaunchKernel: the emulator runs one
+// kernel at a time, as a GPU does where each waits for the one before.
+func (f *fakeDriver) LaunchKernelPDL(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
+	return f.launch("cuLaunchKernelEx", fn, grid, block, params)
+}
+
+func (f *fakeDriver) launch(call string, fn uintptr, grid, block [3]uint32, params []unsafe.Pointer) cuResult {
+	if r := f.call(call); r != 0 {
 		return r
 	}
 	name, ok := f.funcs[fn]
 	if !ok {
 		return 400
 	}
-	l := fakeLaunch{name: name, grid: grid, block: block}
+	l := fakeLaunch{name: name, grid: grid, block: block, pdl: call == "cuLaunchKernelEx"}
 	for _, p := range params {
 		l.args = append(l.args, *(*uint64)(p))
 	}

@@ -63,6 +63,13 @@ func TestNVRTC(t *testing.T) {
 		most := slices.MaxFunc(kernels, func(a, b kernelResources) int { return a.regs - b.regs })
 		t.Logf("%s: %d kernels in %.1f s, most registers %d (%s)", name, len(kernels), time.Since(start).Seconds(), most.regs, most.name)
 		all = append(all, kernels...)
+		// The default plans' modules also build for the GPUs before sm_90
+		// (A100), where pdl_enter's instructions must drop out.
+		if !candidateModule(name) {
+			if _, _, err := compileCUBIN(rtc, string(src), name, headers, (&kernelCache{arch: "sm_80"}).compileOptions()); err != nil {
+				t.Errorf("%s for sm_80: %v", name, err)
+			}
+		}
 	}
 	built := map[string]bool{}
 	for _, k := range all {
@@ -110,6 +117,9 @@ var mayspill = map[string]string{
 // srmCandidate matches the by-channel and folded SRM kernels, which no
 // plan launches unless Device.SetSRMKernels asks for them.
 var srmCandidate = regexp.MustCompile(`^srm_\w+_(c\d+[fv]\d+|fold_\w+)$`)
+
+// candidateModule reports whether a module holds only candidate kernels.
+func candidateModule(module string) bool { return module == chanSource || module == foldSource }
 
 // kernelResources is one kernel's entry in ptxas's report.
 type kernelResources struct {

@@ -168,14 +168,40 @@ func (d *Device) kernelUse(p *Plan) ([]KernelUse, error) {
 	return out, err
 }
 
-// launchAll queues the launches on the default stream.
+// launchAll queues the launches on the default stream, those of the
+// modules that wait for their predecessor under programmatic dependent
+// launch where SetPDL asked for it.
 func (d *Device) launchAll(rs []ready) error {
+	pdl := d.pdl.Load()
 	for _, r := range rs {
-		res := d.drv.LaunchKernel(r.fn, r.l.grid, r.l.block, 0, 0, r.params)
-		if err := check(d.drv, "cuLaunchKernel("+r.l.kernel.name+")", res); err != nil {
+		launch, call := d.drv.LaunchKernel, "cuLaunchKernel("
+		if pdl && pdlModules[r.l.kernel.file] {
+			launch, call = d.drv.LaunchKernelPDL, "cuLaunchKernelEx("
+		}
+		if err := check(d.drv, call+r.l.kernel.name+")", launch(r.fn, r.l.grid, r.l.block, 0, 0, r.params)); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// pdlModules are the kernel modules every kernel of which opens by waiting
+// for the kernel before it (srm.cuh's pdl_enter; ptxcheck.sh checks it).
+var pdlModules = map[string]bool{srmSource: true, chanSource: true, foldSource: true}
+
+// SetPDL launches the kernels of SRM and of the block tails under
+// programmatic dependent launch (compute capability 9.0 and later): each
+// may start while the kernel before it drains, hiding the gap between
+// launches that small maps pay for between their short kernels; each still
+// waits for its predecessor to finish before touching memory, so results
+// are the same bits. Off by default until a GPU run's timings choose it
+// (cuda-check -pdl).
+func (d *Device) SetPDL(on bool) error {
+	if on && d.info.Major < 9 {
+		return fmt.Errorf("cuda: programmatic dependent launch needs compute capability 9.0 or later; %s is %d.%d",
+			d.info.Name, d.info.Major, d.info.Minor)
+	}
+	d.pdl.Store(on)
 	return nil
 }
 

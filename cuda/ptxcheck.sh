@@ -70,6 +70,14 @@ done
 for name in $want; do
   if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi
 done
+# Every kernel of the SRM modules must open with pdl_enter's wait: the host
+# launches them under programmatic dependent launch (Device.SetPDL), which is
+# safe only for kernels that wait for the one before them.
+for f in "$out"/srm*.ptx; do
+  nowait=$(awk '/^\.visible \.entry/ { if (name != "" && !seen) print name; name = $3; sub(/\(.*/, "", name); seen = 0 }
+    /griddepcontrol\.wait/ { seen = 1 } END { if (name != "" && !seen) print name }' "$f")
+  if [ -n "$nowait" ]; then echo "ptxcheck: kernels without griddepcontrol.wait in $f:" $nowait >&2; status=1; fi
+done
 # A register array indexed at run time spills to local memory; the plane
 # kernels are written so that it never is.
 if grep -q '\.local' "$out"/*.ptx; then echo "ptxcheck: local memory in the PTX:" >&2; grep -l '\.local' "$out"/*.ptx >&2; status=1; fi

@@ -43,6 +43,7 @@ type cudaLib struct {
 	cuModuleUnload            func(mod uintptr) cuResult
 	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) cuResult
 	cuLaunchKernel            func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params, extra unsafe.Pointer) cuResult
+	cuLaunchKernelEx          func(config *launchConfig, fn uintptr, params, extra unsafe.Pointer) cuResult // optional
 	cuFuncGetAttribute        func(v *int32, attr int32, fn uintptr) cuResult
 	cuOccupancyBlocks         func(n *int32, fn uintptr, block int32, shared uint64) cuResult
 	cuEventCreate             func(ev *uintptr, flags uint32) cuResult
@@ -71,6 +72,14 @@ func (b *binder) bind(fptr any, names ...string) {
 		}
 	}
 	b.missing = append(b.missing, names[0])
+}
+
+// optional registers name if the library exports it and leaves fptr nil
+// otherwise.
+func (b *binder) optional(fptr any, name string) {
+	if sym, err := purego.Dlsym(b.lib, name); err == nil && sym != 0 {
+		purego.RegisterFunc(fptr, sym)
+	}
 }
 
 func (b *binder) err() error {
@@ -148,6 +157,7 @@ func loadDriver(env searchEnv) (*cudaLib, error) {
 		b.bind(&l.cuModuleUnload, "cuModuleUnload")
 		b.bind(&l.cuModuleGetFunction, "cuModuleGetFunction")
 		b.bind(&l.cuLaunchKernel, "cuLaunchKernel")
+		b.optional(&l.cuLaunchKernelEx, "cuLaunchKernelEx")
 		b.bind(&l.cuFuncGetAttribute, "cuFuncGetAttribute")
 		b.bind(&l.cuOccupancyBlocks, "cuOccupancyMaxActiveBlocksPerMultiprocessor")
 		b.bind(&l.cuEventCreate, "cuEventCreate")
@@ -272,6 +282,49 @@ func (l *cudaLib) ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult
 	var f uintptr
 	r := l.cuModuleGetFunction(&f, mod, name)
 	return f, r
+}
+
+// launchConfig is CUlaunchConfig (cuda.h, CUDA 12 and later): 7 unsigned
+// ints, the stream at offset 32, the attributes at 40 and their count at
+// 48, 56 bytes in all.
+type launchConfig struct {
+	grid, block [3]uint32
+	sharedBytes uint32
+	stream      uintptr
+	attrs       *launchAttr
+	numAttrs    uint32
+}
+
+// launchAttr is CUlaunchAttribute: an id padded to 8 bytes, then a 64-byte
+// union whose first int is, for programmatic stream serialization, the
+// switch.
+type launchAttr struct {
+	id    uint32
+	_     uint32
+	value [8]uint64
+}
+
+// cuLaunchAttributeProgrammaticStreamSerialization is
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION.
+const cuLaunchAttributeProgrammaticStreamSerialization = 6
+
+// LaunchKernelPDL expects params to point at pinned memory, as LaunchKernel.
+func (l *cudaLib) LaunchKernelPDL(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
+	if l.cuLaunchKernelEx == nil {
+		return cuNotSupported
+	}
+	var p unsafe.Pointer
+	if len(params) > 0 {
+		p = unsafe.Pointer(&params[0])
+	}
+	// The config points at the attribute: both stay pinned for the call.
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	attr := &launchAttr{id: cuLaunchAttributeProgrammaticStreamSerialization, value: [8]uint64{1}}
+	cfg := &launchConfig{grid: grid, block: block, sharedBytes: shared, stream: stream, attrs: attr, numAttrs: 1}
+	pin.Pin(attr)
+	pin.Pin(cfg)
+	return l.cuLaunchKernelEx(cfg, fn, p, nil)
 }
 
 func (l *cudaLib) FuncGetAttribute(attr int32, fn uintptr) (int32, cuResult) {

@@ -10,6 +10,7 @@
 
 #define PER_CHANNEL_KERNEL(name, PARAMS, ARGS)                     \
   extern "C" __global__ void __launch_bounds__(256) name(PARAMS) { \
+    pdl_enter();                                                   \
     const int c = warp_channel();                                  \
     if (c < C) name##_all(c, ARGS);                                \
   }
@@ -20,22 +21,28 @@ PER_CHANNEL_KERNEL(srm_tail_bwd, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
 
 // ---- planes of any size: a block a plane, looping ---------------------------
 
-extern "C" __global__ void __launch_bounds__(256) srm_eval_loop(EVAL_PARAMS) { eval_loop(EVAL_ARGS, P); }
-extern "C" __global__ void __launch_bounds__(256) srm_stats_loop(STATS_PARAMS) { stats_loop(STATS_ARGS(true), P); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_stats_loop(STATS_PARAMS) {
-  stats_loop(STATS_ARGS(false), P);
-}
-extern "C" __global__ void __launch_bounds__(256) srm_scale_loop(SCALE_PARAMS) { apply_loop(SCALE_ARGS, P, rev); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_apply_loop(APPLY_PARAMS) { apply_loop(APPLY_ARGS, P, rev); }
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dot_loop(DOT_PARAMS) { sums_loop(DOT_ARGS, P); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_bwd_sums_loop(SUMS_PARAMS) { sums_loop(SUMS_ARGS, P); }
-extern "C" __global__ void __launch_bounds__(256) srm_bwd_dx_loop(DX_PARAMS) { dx_loop(DX_ARGS, P, rev); }
-extern "C" __global__ void __launch_bounds__(256) srm_tail_dx_loop(TAIL_DX_PARAMS) { dx_loop(TAIL_DX_ARGS, P, rev); }
+#define LOOP_KERNEL(name, PARAMS, body)                            \
+  extern "C" __global__ void __launch_bounds__(256) name(PARAMS) { \
+    pdl_enter();                                                   \
+    body;                                                          \
+  }
+LOOP_KERNEL(srm_eval_loop, EVAL_PARAMS, eval_loop(EVAL_ARGS, P))
+LOOP_KERNEL(srm_stats_loop, STATS_PARAMS, stats_loop(STATS_ARGS(true), P))
+LOOP_KERNEL(srm_tail_stats_loop, STATS_PARAMS, stats_loop(STATS_ARGS(false), P))
+LOOP_KERNEL(srm_scale_loop, SCALE_PARAMS, apply_loop(SCALE_ARGS, P, rev))
+LOOP_KERNEL(srm_tail_apply_loop, APPLY_PARAMS, apply_loop(APPLY_ARGS, P, rev))
+LOOP_KERNEL(srm_bwd_dot_loop, DOT_PARAMS, sums_loop(DOT_ARGS, P))
+LOOP_KERNEL(srm_tail_bwd_sums_loop, SUMS_PARAMS, sums_loop(SUMS_ARGS, P))
+LOOP_KERNEL(srm_bwd_dx_loop, DX_PARAMS, dx_loop(DX_ARGS, P, rev))
+LOOP_KERNEL(srm_tail_dx_loop, TAIL_DX_PARAMS, dx_loop(TAIL_DX_ARGS, P, rev))
 
 // ---- the group and block layouts ---------------------------------------------
 
 #define SRM_KERNEL(name, impl, PARAMS, ARGS, order, tag, Lay, R) \
-  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { impl<Lay, R>(work<Lay>(P, order), ARGS); }
+  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { \
+    pdl_enter();                                                          \
+    impl<Lay, R>(work<Lay>(P, order), ARGS);                              \
+  }
 #define SRM_KERNELS(tag, Lay, R)                                                           \
   SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, 0, tag, Lay, R)                 \
   SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), 0, tag, Lay, R)       \

@@ -167,6 +167,20 @@
 #pragma once
 
 #define SRM_STD_EPS 1e-5f
+
+// pdl_enter opens every kernel of srm.cu, srm_chan.cu and srm_fold.cu. Under
+// programmatic dependent launch (sm_90; Device.SetPDL) the host lets such a
+// kernel start while the one before it in the stream drains: it first lets
+// the kernel after it do the same (launch_dependents, once every block has
+// started), then waits until the one before it has finished and its writes
+// are visible (wait), before it touches memory. Launched the ordinary way,
+// both instructions do nothing.
+__device__ __forceinline__ void pdl_enter() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 #define FULL_MASK 0xffffffffu
 
 // group_sum returns the sum of v over an aligned group of G lanes (G a

@@ -7,6 +7,7 @@
 
 #define FOLD_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R)                                 \
   extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS, int P, int rev) { \
+    pdl_enter();                                                                           \
     impl<Lay, R>(work<Lay>(P, rev), ARGS);                                                 \
   }
 #define FOLD_KERNELS(tag, Lay, R)                                                                             \

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Times the kernel candidates the default plans do not use yet, each in a
+# cuda-check run of its own (the fused SRM shapes and block tails against
+# float64 and the copy bandwidth, each kernel's time with its registers, every
+# operation, module and whole model against the CPU engine, and the plain and
+# SRM ResNet-50 training steps): programmatic dependent launch
+# (Device.SetPDL), the by-channel kernels with and without it, and the folded
+# passes (Device.SetSRMKernels). Run it on the GPU machine from the
+# repository root after cuda/check.sh, which times the default plans, with the
+# same bin/srmlab (CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab). Each
+# run's output and JSON go to $OUT/candidates/NAME.txt and NAME.json ($OUT: a
+# temporary folder if unset); RUN_TIMEOUT caps each run (s, default 150).
+# Exit status 0 only when every run succeeded and every check passed.
+set -u
+cd "$(dirname "$0")/.."
+out=${OUT:-$(mktemp -d)}/candidates
+mkdir -p "$out"
+status=0
+run() {
+  local name=$1 start rc
+  shift
+  start=$(date +%s)
+  timeout "${RUN_TIMEOUT:-150}" bin/srmlab cuda-check -check-large=false -variants=false -resnet50 plain,srm \
+    -json "$out/$name.json" "$@" > "$out/$name.txt" 2>&1
+  rc=$?
+  echo "candidates: $name (cuda-check $*): exit $rc in $(($(date +%s) - start)) s"
+  [ $rc -eq 0 ] || status=1
+}
+run pdl -pdl
+run by-channel -srm-kernels by-channel
+run by-channel-pdl -srm-kernels by-channel -pdl
+run fold -srm-kernels fold
+echo "candidates: outputs in $out"
+exit $status
