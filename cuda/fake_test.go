@@ -163,7 +163,12 @@ func (f *fakeDriver) MemFree(p uint64) cuResult {
 }
 
 func (f *fakeDriver) MemcpyHtoD(dst uint64, src unsafe.Pointer, n uint64) cuResult {
-	if r := f.call("cuMemcpyHtoD"); r != 0 {
+	return f.copyIn("cuMemcpyHtoD", dst, src, n)
+}
+
+// copyIn is a host-to-device copy, the fake's queue being no queue.
+func (f *fakeDriver) copyIn(call string, dst uint64, src unsafe.Pointer, n uint64) cuResult {
+	if r := f.call(call); r != 0 {
 		return r
 	}
 	b, off, ok := f.find(dst, n)
@@ -225,15 +230,7 @@ func (f *fakeDriver) MemAllocHost(n uint64) (unsafe.Pointer, cuResult) {
 func (f *fakeDriver) MemFreeHost(unsafe.Pointer) cuResult { return f.call("cuMemFreeHost") }
 
 func (f *fakeDriver) MemcpyHtoDAsync(dst uint64, src unsafe.Pointer, n uint64, _ uintptr) cuResult {
-	if r := f.call("cuMemcpyHtoDAsync"); r != 0 {
-		return r
-	}
-	b, off, ok := f.find(dst, n)
-	if !ok {
-		return 1
-	}
-	copy(b[off:off+n], unsafe.Slice((*byte)(src), n))
-	return 0
+	return f.copyIn("cuMemcpyHtoDAsync", dst, src, n)
 }
 
 const fakeCUBINMagic = "FAKECUBIN\n"
