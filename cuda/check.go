@@ -87,8 +87,10 @@ type Timing struct {
 	// a run, an event recorded after each launch: the gap before a launch
 	// counts as its. MedianUS is then their sum.
 	KernelUS []float64 `json:",omitempty"`
-	// KernelUse is, in Report.Launches, what each kernel takes of an SM.
-	KernelUse []KernelUse `json:",omitempty"`
+	// KernelUse is, in Report.Launches, what each kernel takes of an SM;
+	// KernelUseError says why it is missing.
+	KernelUse      []KernelUse `json:",omitempty"`
+	KernelUseError string      `json:",omitempty"`
 }
 
 // Report is the outcome of Check.
@@ -261,14 +263,21 @@ func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer,
 		for _, t := range ts {
 			parts := make([]string, len(t.Kernels))
 			for j, k := range t.Kernels {
+				parts[j] = fmt.Sprintf("%s %.1f", k, t.KernelUS[j])
+				if t.KernelUse == nil {
+					continue
+				}
 				u := t.KernelUse[j]
-				parts[j] = fmt.Sprintf("%s %.1f [%d reg, %d/SM", k, t.KernelUS[j], u.Registers, u.BlocksPerSM)
+				parts[j] += fmt.Sprintf(" [%d reg, %d/SM", u.Registers, u.BlocksPerSM)
 				if u.LocalBytes > 0 {
 					parts[j] += fmt.Sprintf(", %d B local", u.LocalBytes)
 				}
 				parts[j] += "]"
 			}
 			fmt.Fprintf(w, "%-14s %-14s %8.1f = %s\n", s, t.Op, t.MedianUS, strings.Join(parts, " + "))
+			if t.KernelUseError != "" {
+				fmt.Fprintf(w, "%-14s %-14s (no registers: %s)\n", s, t.Op, t.KernelUseError)
+			}
 		}
 		rep.Launches = append(rep.Launches, ts...)
 	}
@@ -283,11 +292,12 @@ func timeKernels(d *Device, s Shape, op string, p *Plan, opt CheckOptions, flush
 	if err != nil {
 		return Timing{}, fmt.Errorf("%s: %w", op, err)
 	}
-	use, err := d.kernelUse(p)
-	if err != nil {
-		return Timing{}, fmt.Errorf("%s: %w", op, err)
+	// The registers are an aid to reading the times: a driver that will
+	// not tell them costs the table its brackets, not the run.
+	t := Timing{Shape: s.String(), Op: op, Kernels: p.Kernels()}
+	if t.KernelUse, err = d.kernelUse(p); err != nil {
+		t.KernelUse, t.KernelUseError = nil, err.Error()
 	}
-	t := Timing{Shape: s.String(), Op: op, Kernels: p.Kernels(), KernelUse: use}
 	for j := range t.Kernels {
 		times := make([]time.Duration, len(runs))
 		for i, r := range runs {

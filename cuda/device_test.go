@@ -416,3 +416,25 @@ func TestLaunchConfigLayout(t *testing.T) {
 		t.Errorf("layout %v, want %v", got, want)
 	}
 }
+
+// TestTimeKernelsUse checks that each kernel's time comes with its
+// registers and occupancy, and that a driver refusing them costs the
+// timing only those.
+func TestTimeKernelsUse(t *testing.T) {
+	f := newTailFixture(t, Shape{4, 8, 7, 7}, true)
+	p, err := f.tail.Forward(f.x, f.short, f.out, f.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := CheckOptions{Warmup: 1, Reps: 3}
+	tm, err := timeKernels(f.d, Shape{4, 8, 7, 7}, "srm_tail_fwd", p, opt, nil)
+	if err != nil || len(tm.KernelUse) != 3 || tm.KernelUse[0] != (KernelUse{32, 0, 8}) || tm.KernelUseError != "" {
+		t.Fatalf("timing %+v, %v", tm, err)
+	}
+	f.drv.fail["cuOccupancyMaxActiveBlocksPerMultiprocessor"] = 1
+	tm, err = timeKernels(f.d, Shape{4, 8, 7, 7}, "srm_tail_fwd", p, opt, nil)
+	if err != nil || tm.KernelUse != nil || !strings.Contains(tm.KernelUseError, "cuOccupancyMaxActiveBlocksPerMultiprocessor") ||
+		len(tm.KernelUS) != 3 {
+		t.Fatalf("with occupancy refused: timing %+v, %v", tm, err)
+	}
+}
