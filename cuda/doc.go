@@ -43,8 +43,9 @@
 // with its registers and the blocks that fit an SM; with
 // Variants, also under the former plane-kernel layout, in both plane
 // orders, for planes of up to 256 values or float4s as by-channel kernels
-// (each training pass pair in one kernel, a block per channel, which saves
-// the launches and the second read that small maps pay for), and with
+// (each training pass pair in one kernel, a block per channel, or a
+// thread-block cluster where channels are few, which saves the launches
+// and the second read that small maps pay for), and with
 // the per-channel steps folded into the second passes: the table
 // geometryFor's choices come from. SetSRMKernels runs a device's SRM and
 // block-tail plans with either candidate instead, and SetPDL launches

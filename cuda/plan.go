@@ -21,10 +21,11 @@ type Plan struct {
 }
 
 type launch struct {
-	kernel kernelRef
-	grid   [3]uint32
-	block  [3]uint32
-	args   []uint64 // one 8-byte slot per kernel parameter
+	kernel  kernelRef
+	grid    [3]uint32
+	block   [3]uint32
+	cluster uint32   // blocks a thread-block cluster; 0 for none
+	args    []uint64 // one 8-byte slot per kernel parameter
 	// keep holds the buffers behind the pointer arguments until the plan
 	// is queued, so that no array is collected, and its memory handed out
 	// again, between building the launch and queuing it.
@@ -67,6 +68,21 @@ func (p *Plan) add(k kernelRef, grid, block int, args ...any) error {
 		l.args[i] = v
 	}
 	p.launches = append(p.launches, l)
+	return nil
+}
+
+// addCluster appends a launch like add, its blocks in thread-block
+// clusters of cluster blocks (1: none); grid must be a multiple of it.
+func (p *Plan) addCluster(k kernelRef, grid, block, cluster int, args ...any) error {
+	if cluster < 1 || cluster > 8 || grid%cluster != 0 {
+		return fmt.Errorf("cuda: %s: %d blocks in clusters of %d", k.name, grid, cluster)
+	}
+	if err := p.add(k, grid, block, args...); err != nil {
+		return err
+	}
+	if cluster > 1 {
+		p.launches[len(p.launches)-1].cluster = uint32(cluster)
+	}
 	return nil
 }
 
@@ -168,17 +184,23 @@ func (d *Device) kernelUse(p *Plan) ([]KernelUse, error) {
 	return out, err
 }
 
-// launchAll queues the launches on the default stream, those of the
-// modules that wait for their predecessor under programmatic dependent
-// launch where SetPDL asked for it.
+// launchAll queues the launches on the default stream: in their clusters,
+// and those of the modules that wait for their predecessor under
+// programmatic dependent launch where SetPDL asked for it, through
+// cuLaunchKernelEx; the others as plain launches.
 func (d *Device) launchAll(rs []ready) error {
 	pdl := d.pdl.Load()
 	for _, r := range rs {
-		launch, call := d.drv.LaunchKernel, "cuLaunchKernel("
-		if pdl && pdlModules[r.l.kernel.file] {
-			launch, call = d.drv.LaunchKernelPDL, "cuLaunchKernelEx("
+		ex := launchEx{pdl: pdl && pdlModules[r.l.kernel.file], cluster: r.l.cluster}
+		var res cuResult
+		call := "cuLaunchKernel("
+		if ex == (launchEx{}) {
+			res = d.drv.LaunchKernel(r.fn, r.l.grid, r.l.block, 0, 0, r.params)
+		} else {
+			call = "cuLaunchKernelEx("
+			res = d.drv.LaunchKernelEx(r.fn, r.l.grid, r.l.block, 0, 0, r.params, ex)
 		}
-		if err := check(d.drv, call+r.l.kernel.name+")", launch(r.fn, r.l.grid, r.l.block, 0, 0, r.params)); err != nil {
+		if err := check(d.drv, call+r.l.kernel.name+")", res); err != nil {
 			return err
 		}
 	}

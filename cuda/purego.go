@@ -304,12 +304,14 @@ type launchAttr struct {
 	value [8]uint64
 }
 
-// cuLaunchAttributeProgrammaticStreamSerialization is
-// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION.
-const cuLaunchAttributeProgrammaticStreamSerialization = 6
+// CUlaunchAttributeID values (cuda.h).
+const (
+	cuLaunchAttributeClusterDimension                = 4
+	cuLaunchAttributeProgrammaticStreamSerialization = 6
+)
 
-// LaunchKernelPDL expects params to point at pinned memory, as LaunchKernel.
-func (l *cudaLib) LaunchKernelPDL(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
+// LaunchKernelEx expects params to point at pinned memory, as LaunchKernel.
+func (l *cudaLib) LaunchKernelEx(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer, ex launchEx) cuResult {
 	if l.cuLaunchKernelEx == nil {
 		return cuNotSupported
 	}
@@ -317,12 +319,22 @@ func (l *cudaLib) LaunchKernelPDL(fn uintptr, grid, block [3]uint32, shared uint
 	if len(params) > 0 {
 		p = unsafe.Pointer(&params[0])
 	}
-	// The config points at the attribute: both stay pinned for the call.
+	attrs := &[2]launchAttr{}
+	n := 0
+	if ex.pdl {
+		attrs[n] = launchAttr{id: cuLaunchAttributeProgrammaticStreamSerialization, value: [8]uint64{1}}
+		n++
+	}
+	if ex.cluster > 1 {
+		// clusterDim {x, y, z}: three unsigned ints.
+		attrs[n] = launchAttr{id: cuLaunchAttributeClusterDimension, value: [8]uint64{uint64(ex.cluster) | 1<<32, 1}}
+		n++
+	}
+	// The config points at the attributes: both stay pinned for the call.
 	var pin runtime.Pinner
 	defer pin.Unpin()
-	attr := &launchAttr{id: cuLaunchAttributeProgrammaticStreamSerialization, value: [8]uint64{1}}
-	cfg := &launchConfig{grid: grid, block: block, sharedBytes: shared, stream: stream, attrs: attr, numAttrs: 1}
-	pin.Pin(attr)
+	cfg := &launchConfig{grid: grid, block: block, sharedBytes: shared, stream: stream, attrs: &attrs[0], numAttrs: uint32(n)}
+	pin.Pin(attrs)
 	pin.Pin(cfg)
 	return l.cuLaunchKernelEx(cfg, fn, p, nil)
 }

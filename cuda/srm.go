@@ -283,10 +283,23 @@ func (g geometry) kernel(prefix string) kernelRef {
 
 // byChannel names the by-channel kernel with the given prefix
 // ("srm_train_", "srm_bwd_", "srm_tail_fwd_", "srm_tail_bwd_") and gives
-// its launch for shape s: a block per channel, as many of its groups as
-// the batch fills, up to maxBlock threads.
-func (g geometry) byChannel(prefix string, s Shape) (k kernelRef, grid, block int) {
-	return kernelRef{chanSource, prefix + g.tag()}, s.C, min(maxBlock, (s.N*g.lanes+31)/32*32)
+// its launch for shape s in clusters of cluster blocks a channel: as many
+// of a block's groups as the batch fills, up to maxBlock threads.
+func (g geometry) byChannel(prefix string, s Shape, cluster int) (k kernelRef, grid, block int) {
+	per := (s.N + cluster - 1) / cluster
+	return kernelRef{chanSource, prefix + g.tag()}, s.C * cluster, min(maxBlock, (per*g.lanes+31)/32*32)
+}
+
+// channelCluster is how many blocks a by-channel kernel gives each of C
+// channels: one where the channels fill the GPU twice over, else a
+// thread-block cluster (sm_90) of up to 8, so that a few wide channels
+// (128x64x32x32's 64) do not leave most SMs idle.
+func (d *Device) channelCluster(C int) int {
+	k := 1
+	for d.info.Major >= 9 && k < 8 && C*k < 2*d.info.SMs {
+		k *= 2
+	}
+	return k
 }
 
 // order is the second passes' rev argument.
@@ -541,8 +554,9 @@ var (
 func planPair(d *Device, k pairKernels, g geometry, s Shape, first, step, second, maps []any) (*Plan, error) {
 	p := &Plan{dev: d}
 	if g.channel {
-		kernel, grid, block := g.byChannel(k.byChannel, s)
-		return p, p.add(kernel, grid, block, slices.Concat(maps, step)...)
+		cluster := d.channelCluster(s.C)
+		kernel, grid, block := g.byChannel(k.byChannel, s, cluster)
+		return p, p.addCluster(kernel, grid, block, cluster, slices.Concat(maps, step)...)
 	}
 	L, P := int32(s.PlaneSize()), int32(s.Planes())
 	err := p.add(g.kernel(k.first), g.grid, g.block, append(first, L, P)...)

@@ -578,3 +578,48 @@ func TestCheckEmulated(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestChannelCluster checks how many blocks a by-channel kernel gives a
+// channel (the fake GPU has 4 SMs: clusters until the grid has 8 blocks,
+// at most 8 a cluster, none before sm_90) and that the plans launch them
+// so.
+func TestChannelCluster(t *testing.T) {
+	d, drv, _ := openFake(t)
+	for C, want := range map[int]int{1: 8, 2: 4, 3: 4, 4: 2, 7: 2, 8: 1, 100: 1} {
+		if got := d.channelCluster(C); got != want {
+			t.Errorf("%d channels: clusters of %d, want %d", C, got, want)
+		}
+	}
+	s := Shape{5, 3, 7, 7}
+	if err := d.SetSRMKernels(SRMKernelsByChannel); err != nil {
+		t.Fatal(err)
+	}
+	l, err := d.NewSRM(s.C)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := l.NewWorkspace(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bufs, err := allocFloats(d, s.Len(), s.Len())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.ForwardTrain(bufs[0], bufs[1], ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	// 3 channels, clusters of 4: 12 blocks; 5 samples over 4 blocks, 2
+	// planes a block of 16-lane groups: one warp.
+	if l := drv.launches[len(drv.launches)-1]; l.name != "srm_train_c16f4" || l.cluster != 4 || l.grid[0] != 12 || l.block[0] != 32 {
+		t.Errorf("launch %+v", l)
+	}
+	d.info.Major = 8
+	if got := d.channelCluster(1); got != 1 {
+		t.Errorf("sm_80: clusters of %d", got)
+	}
+}

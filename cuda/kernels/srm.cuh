@@ -1169,23 +1169,62 @@ __device__ __forceinline__ Work chan_work(int n0, int c, int N, int C, int rev) 
   return Work{(rev ? N - 1 - i : i) * C + c, live};
 }
 
-// Channel walks a by-channel kernel's passes for channel c = blockIdx.x:
-// each pass loops n from 0 to N by per, taking plane first(n) or second(n)
-// (the latter in reverse order); step() waits for the first pass and tells
-// the first warp to run the channel's step; the second pass waits for that
-// at a __syncthreads. The loops' bounds are the same for the whole block,
-// so every lane of a warp takes part in each group's shuffles. (The steps
-// are called, not passed as lambdas: a lambda is not forced inline, and
-// one that is not keeps its captures in local memory.)
+// cluster_size is the number of blocks in this block's thread-block
+// cluster (sm_90; 1 for a launch without clusters and before sm_90);
+// cluster_sync is a barrier over them all that also orders their global
+// memory accesses (release before, acquire after). The emulator provides
+// both for its own clusters.
+__device__ __forceinline__ int cluster_size() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  unsigned n;
+  asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
+  return (int)n;
+#elif defined(__CUDA_ARCH__)
+  return 1;
+#else
+  return emu_cluster_size();
+#endif
+}
+
+__device__ __forceinline__ void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.arrive;\n\tbarrier.cluster.wait;" ::: "memory");
+#elif !defined(__CUDA_ARCH__)
+  emu_cluster_sync();
+#endif
+}
+
+// Channel walks a by-channel kernel's passes for its channel c: a block,
+// or a thread-block cluster of k blocks (the host launches k blocks a
+// channel in clusters where channels are too few to fill the GPU), each
+// block taking every k-th of the channel's runs of planes. Each pass loops
+// n from 0 to N by per, taking plane first(n) or second(n) (the latter in
+// reverse order); step() waits for the first pass of every block and tells
+// the first block's first warp to run the channel's step; sync() makes the
+// second pass wait for that. The loops' bounds are the same for the whole
+// cluster, so every lane of a warp takes part in each group's shuffles.
+// (The steps are called, not passed as lambdas: a lambda is not forced
+// inline, and one that is not keeps its captures in local memory.)
 template <int G>
 struct Channel {
-  int c, per, N, C;
-  __device__ Channel(int n, int channels) : c(blockIdx.x), per((int)blockDim.x / G), N(n), C(channels) {}
-  __device__ Work first(int n) const { return chan_work<G>(n, c, N, C, 0); }
-  __device__ Work second(int n) const { return chan_work<G>(n, c, N, C, 1); }
+  int c, per, N, C, from;
+  __device__ Channel(int n, int channels) : N(n), C(channels) {
+    const int k = cluster_size(), groups = (int)blockDim.x / G;
+    c = (int)blockIdx.x / k;
+    per = groups * k;
+    from = ((int)blockIdx.x - c * k) * groups;
+  }
+  __device__ Work first(int n) const { return chan_work<G>(from + n, c, N, C, 0); }
+  __device__ Work second(int n) const { return chan_work<G>(from + n, c, N, C, 1); }
+  __device__ void sync() const {
+    if (cluster_size() == 1)
+      __syncthreads();
+    else
+      cluster_sync();
+  }
   __device__ bool step() const {
-    __syncthreads();
-    return threadIdx.x < 32;
+    sync();
+    return from == 0 && threadIdx.x < 32;
   }
 };
 
@@ -1203,7 +1242,7 @@ __device__ __forceinline__ void train_by_channel(CHAN_TRAIN_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, sdev, true, L);
   if (ch.step()) srm_train_gate_all(ch.c, TRAIN_GATE_ARGS);
-  __syncthreads();
+  ch.sync();
   for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), SCALE_ARGS);
 }
 
@@ -1222,7 +1261,7 @@ __device__ __forceinline__ void bwd_by_channel(CHAN_BWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), DOT_ARGS);
   if (ch.step()) srm_bwd_gate_all(ch.c, BWD_GATE_ARGS);
-  __syncthreads();
+  ch.sync();
   for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), DX_ARGS);
 }
 
@@ -1244,7 +1283,7 @@ __device__ __forceinline__ void tail_fwd_by_channel(CHAN_TAIL_FWD_PARAMS) {
   const Channel<Lay::lanes> ch(N, C);
   for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, m2, false, L);
   if (ch.step()) srm_tail_fwd_all(ch.c, TAIL_FWD_ARGS);
-  __syncthreads();
+  ch.sync();
   for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), APPLY_ARGS);
 }
 
@@ -1271,7 +1310,7 @@ __device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
   for (int n = 0; n < N; n += ch.per)
     sums_plane<Lay, R>(ch.first(n), x, dout, out, mean, dr, acc_short, psum, dot, L);
   if (ch.step()) srm_tail_bwd_all(ch.c, TAIL_BWD_ARGS);
-  __syncthreads();
+  ch.sync();
   if (!dx) return;
   for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), x, grad, mask, gain, mean, k0, k2, dx, acc_x, L);
 }

@@ -3,10 +3,11 @@
 // block as a fiber (ucontext) on one OS thread and switches fibers only at
 // __syncthreads and warp shuffles, so barriers and shuffles behave as on
 // the GPU and a barrier that some threads can never reach is reported as a
-// deadlock instead of hanging. Blocks run one after another.
+// deadlock instead of hanging. Blocks run one after another, or a
+// thread-block cluster's blocks together.
 //
-// Protocol, little-endian, on stdin: "EMU1", u32 name length, name, u32
-// grid[3], u32 block[3], u32 argument count, u64 arguments (the 8-byte
+// Protocol, little-endian, on stdin: "EMU2", u32 name length, name, u32
+// grid[3], u32 block[3], u32 cluster size (1: none), u32 argument count, u64 arguments (the 8-byte
 // parameter slots of cuLaunchKernel), u32 buffer count, then per buffer
 // u64 device address, u64 size, the bytes. An argument that falls inside a
 // buffer is a device pointer and is translated to the buffer's copy here.
@@ -58,12 +59,13 @@ struct Fiber {
   bool done = false;
 };
 
-std::vector<Fiber> fibers;
+std::vector<Fiber> fibers;  // a cluster's threads, block by block
 ucontext_t mainCtx;
 int cur;
 bool progress;
-Barrier blockBar;
-std::vector<Barrier> warpBars;
+int clusterSize = 1;
+Barrier clusterBar;
+std::vector<Barrier> blockBars, warpBars;
 std::vector<uint64_t> slots;
 std::function<void()> body;
 
@@ -94,11 +96,13 @@ void entry() {
   fibers[cur].done = true;
 }
 
-void runBlock() {
-  const int T = blockDim.x;
-  blockBar = Barrier{T};
+// runCluster runs the blocks first to first+clusterSize-1 together.
+void runCluster(unsigned first) {
+  const int T = blockDim.x, all = T * clusterSize;
+  clusterBar = Barrier{all};
+  for (auto& b : blockBars) b = Barrier{T};
   for (auto& w : warpBars) w = Barrier{32};
-  for (int i = 0; i < T; i++) {
+  for (int i = 0; i < all; i++) {
     Fiber& f = fibers[i];
     f.done = false;
     getcontext(&f.ctx);
@@ -107,13 +111,14 @@ void runBlock() {
     f.ctx.uc_link = &mainCtx;
     makecontext(&f.ctx, entry, 0);
   }
-  int live = T;
+  int live = all;
   while (live > 0) {
     progress = false;
-    for (int i = 0; i < T; i++) {
+    for (int i = 0; i < all; i++) {
       if (fibers[i].done) continue;
       cur = i;
-      threadIdx = uint3{(unsigned)i, 0, 0};
+      threadIdx = uint3{(unsigned)(i % T), 0, 0};
+      blockIdx = uint3{first + (unsigned)(i / T), 0, 0};
       swapcontext(&mainCtx, &fibers[i].ctx);
       if (fibers[i].done) {
         live--;
@@ -183,7 +188,9 @@ T get() {
 
 }  // namespace
 
-void __syncthreads() { wait(blockBar); }
+void __syncthreads() { wait(blockBars[cur / blockDim.x]); }
+int emu_cluster_size() { return clusterSize; }
+void emu_cluster_sync() { wait(clusterBar); }
 float __shfl_xor_sync(unsigned, float v, int m) { return shfl(v, m); }
 double __shfl_xor_sync(unsigned, double v, int m) { return shfl(v, m); }
 
@@ -194,11 +201,12 @@ int main() {
   char magic[4];
   const size_t got = fread(magic, 1, 4, stdin);
   if (got == 0 && feof(stdin)) return 0;
-  if (got != 4 || memcmp(magic, "EMU1", 4) != 0) die("bad magic");
+  if (got != 4 || memcmp(magic, "EMU2", 4) != 0) die("bad magic");
   std::string name(get<uint32_t>(), '\0');
   if (!name.empty() && fread(name.data(), 1, name.size(), stdin) != name.size()) die("short name");
   const uint32_t gx = get<uint32_t>(), gy = get<uint32_t>(), gz = get<uint32_t>();
   const uint32_t bx = get<uint32_t>(), by = get<uint32_t>(), bz = get<uint32_t>();
+  const uint32_t cluster = get<uint32_t>();
   std::vector<uint64_t> args(get<uint32_t>());
   for (auto& a : args) a = get<uint64_t>();
   struct Buf {
@@ -217,6 +225,7 @@ int main() {
   if (args.size() != k->second.first) die(("wrong argument count for " + name).c_str());
   if (gy != 1 || gz != 1 || by != 1 || bz != 1) die("only 1-D launches are emulated");
   if (bx == 0 || bx > 1024 || bx % 32 != 0) die("block size must be a multiple of 32 up to 1024");
+  if (cluster == 0 || cluster > 8 || gx % cluster != 0) die("the grid must be whole clusters of 1 to 8 blocks");
   for (auto& a : args) {
     for (auto& b : bufs) {
       if (a >= b.base && a < b.base + b.size) {
@@ -229,15 +238,14 @@ int main() {
   for (size_t i = 0; i < args.size(); i++) params[i] = &args[i];
   blockDim = dim3{bx, 1, 1};
   gridDim = dim3{gx, 1, 1};
-  fibers.resize(bx);
+  clusterSize = (int)cluster;
+  fibers.resize(bx * cluster);
   for (auto& f : fibers) f.stack.resize(256 << 10);
-  warpBars.resize(bx / 32);
-  slots.resize(bx);
+  blockBars.resize(cluster);
+  warpBars.resize(bx * cluster / 32);
+  slots.resize(bx * cluster);
   body = [&] { k->second.second(params.data()); };
-  for (uint32_t b = 0; b < gx; b++) {
-    blockIdx = uint3{b, 0, 0};
-    runBlock();
-  }
+  for (uint32_t b = 0; b < gx; b += cluster) runCluster(b);
   for (auto& b : bufs) fwrite(b.data.data(), 1, b.size, stdout);
   fflush(stdout);
   }
