@@ -4,7 +4,8 @@
 # float64 and the copy bandwidth, each kernel's time with its registers, every
 # operation, module and whole model against the CPU engine, and the plain and
 # SRM ResNet-50 training steps): programmatic dependent launch
-# (Device.SetPDL), the by-channel kernels with and without it, and the folded
+# (Device.SetPDL), the by-channel kernels (in thread-block clusters where
+# channels are few) with and without it, and the folded
 # passes (Device.SetSRMKernels). Run it on the GPU machine from the
 # repository root after cuda/check.sh, which times the default plans, with the
 # same bin/srmlab (CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab). Each
