@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 
@@ -95,5 +96,36 @@ func init() {
 			return fmt.Errorf("%d checks over their limits", n)
 		}
 		return nil
+	})
+}
+
+func init() {
+	register("cuda-compare", "cuda-check JSON reports side by side: fused-op and ResNet-50 times against the first (no GPU needed)", func(ctx context.Context, args []string) error {
+		fs := flag.NewFlagSet("cuda-compare", flag.ContinueOnError)
+		fs.Usage = func() {
+			fmt.Fprintln(fs.Output(), "usage: srmlab cuda-compare BASE.json OTHER.json ... (cuda-check -json reports; each column is named after its file)")
+		}
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() < 2 {
+			fs.Usage()
+			return errors.New("cuda-compare needs two reports or more")
+		}
+		var names []string
+		var runs []*gpucheck.Report
+		for _, path := range fs.Args() {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			var r gpucheck.Report
+			if err := json.Unmarshal(data, &r); err != nil {
+				return fmt.Errorf("%s: not a cuda-check report: %w", path, err)
+			}
+			names = append(names, strings.TrimSuffix(filepath.Base(path), ".json"))
+			runs = append(runs, &r)
+		}
+		return gpucheck.CompareRuns(os.Stdout, names, runs)
 	})
 }
