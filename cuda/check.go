@@ -75,7 +75,7 @@ func (r CheckResult) String() string {
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
-	Variant  string   // Report.Variants: role (new, old, new=old, chan or fold), layout and order, e.g. "new g16f4 rev"
+	Variant  string   // Report.Variants: role (new, old, new=old, chan, chan/K for K blocks a channel, or fold), layout and order, e.g. "new g16f4 rev"
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
@@ -1055,7 +1055,7 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // (see l2Flush).
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel, its second pass over the channel's planes in reverse; its eval_fwd is its group's), fold the per-channel steps run in the second passes (two kernels each way); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
+		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel or, as chan/K, K blocks a channel in a thread-block cluster, its second pass over the channel's planes in reverse; its eval_fwd is its group's), fold the per-channel steps run in the second passes (two kernels each way); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
 	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
@@ -1090,6 +1090,9 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 		switch {
 		case g.channel:
 			role = "chan"
+			if k := d.channelCluster(s.C); k > 1 {
+				role = fmt.Sprintf("chan/%d", k) // blocks a channel, in a cluster
+			}
 		case g.fold:
 			role = "fold"
 		}

@@ -558,7 +558,7 @@ func TestCheckEmulated(t *testing.T) {
 		}
 	}
 	fused := rep.Variants[7]
-	if fused.Variant != "chan c4v4 rev" || fused.Op != "train_fwd_bwd" || !slices.Equal(fused.Kernels, []string{"srm_train_c4v4", "srm_bwd_c4v4"}) ||
+	if fused.Variant != "chan/2 c4v4 rev" || fused.Op != "train_fwd_bwd" || !slices.Equal(fused.Kernels, []string{"srm_train_c4v4", "srm_bwd_c4v4"}) ||
 		fused.MedianUS != 2000 {
 		t.Errorf("by-channel variant timing %+v", fused)
 	}
@@ -567,7 +567,7 @@ func TestCheckEmulated(t *testing.T) {
 		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
 		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
 		"3x4x8x8        old g32f2 fwd  ", "8x13x8x8       c4v4   rev SRM   tail accumulate 13 quantities",
-		"3x4x8x8        fastest                 new g4v4 fwd     chan c4v4 rev     chan c4v4 rev     chan c4v4 rev",
+		"3x4x8x8        fastest                 new g4v4 fwd   chan/2 c4v4 rev   chan/2 c4v4 rev   chan/2 c4v4 rev",
 		"3x4x8x8        srm_tail_bwd     3000.0 = srm_tail_bwd_sums_g4v4 1000.0 [32 reg, 8/SM] + srm_tail_bwd 1000.0 [32 reg, 8/SM] + srm_tail_dx_g4v4 1000.0 [32 reg, 8/SM]"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
