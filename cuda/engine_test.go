@@ -77,11 +77,15 @@ func TestSRMKernelsModelEmulated(t *testing.T) {
 	d := cuda.OpenEmulated(t)
 	o := gpucheck.Options{SkipKernels: true, SkipModules: true, Seed: 5, OpFilter: func(string) bool { return false },
 		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 32}}}
-	kinds := []string{cuda.SRMKernelsMeasured, cuda.SRMKernelsByChannel, cuda.SRMKernelsFolded, cuda.SRMKernelsMeasured + " under PDL"}
+	type choice struct {
+		kernels string
+		pdl     bool
+	}
+	kinds := []choice{{cuda.SRMKernelsMeasured, false}, {cuda.SRMKernelsByChannel, false}, {cuda.SRMKernelsFolded, false},
+		{cuda.SRMKernelsMeasured, true}}
 	runs := make([]map[string]gpucheck.Result, len(kinds)) // by quantity
 	for i, kind := range kinds {
-		kind, pdl := strings.CutSuffix(kind, " under PDL")
-		if err := errors.Join(d.SetSRMKernels(kind), d.SetPDL(pdl)); err != nil {
+		if err := errors.Join(d.SetSRMKernels(kind.kernels), d.SetPDL(kind.pdl)); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := gpucheck.Run(context.Background(), d, o, io.Discard)
@@ -98,11 +102,11 @@ func TestSRMKernelsModelEmulated(t *testing.T) {
 	}
 	for i, kind := range kinds[1:] {
 		if len(runs[i+1]) != len(runs[0]) {
-			t.Errorf("%q: %d quantities, %d measured", kind, len(runs[i+1]), len(runs[0]))
+			t.Errorf("%+v: %d quantities, %d measured", kind, len(runs[i+1]), len(runs[0]))
 		}
 		for q, r := range runs[0] {
 			if b, ok := runs[i+1][q]; !ok || b.RelErr != r.RelErr || !b.OK() {
-				t.Errorf("%s: %q %.3g (ok %v, present %v), measured %.3g", q, kind, b.RelErr, b.OK(), ok, r.RelErr)
+				t.Errorf("%s: %+v %.3g (ok %v, present %v), measured %.3g", q, kind, b.RelErr, b.OK(), ok, r.RelErr)
 			}
 		}
 	}

@@ -19,11 +19,12 @@ import (
 // where TestPTX's clang is a stand-in: its C++ front end and ptxas can
 // refuse what clang accepts. From ptxas's report it checks that every
 // kernel the Go code can launch (ptxcheck.sh --list) is in the CUBIN and
-// that none that a default plan launches spills registers to local memory,
-// which clang's PTX cannot show: ptxas allocates the registers, and may
-// spill a few bytes to fit a register budget that allows more blocks. SRMLAB_REQUIRE_NVRTC=1 (CI) makes a
-// missing NVRTC a failure; SRMLAB_KERNEL_RESOURCES=FILE writes each
-// kernel's registers, stack, spills and shared memory to FILE.
+// that none of the default plans' modules spills registers to local
+// memory, which clang's PTX cannot show: ptxas allocates the registers,
+// and may spill a few bytes to fit a register budget that allows more
+// blocks. SRMLAB_REQUIRE_NVRTC=1 (CI) makes a missing NVRTC a failure;
+// SRMLAB_KERNEL_RESOURCES=FILE writes each kernel's registers, stack,
+// spills and shared memory to FILE.
 func TestNVRTC(t *testing.T) {
 	rtc, err := loadNVRTC(hostEnv)
 	if err != nil {
@@ -81,7 +82,7 @@ func TestNVRTC(t *testing.T) {
 		switch why, ok := mayspill[k.name]; {
 		case ok:
 			t.Logf("%s, allowed: %s", msg, why)
-		case srmCandidate.MatchString(k.name):
+		case candidateModule(k.file):
 			t.Logf("%s; a candidate, which the GPU's timing judges with its spills", msg)
 		default:
 			t.Error(msg)
@@ -114,11 +115,8 @@ var mayspill = map[string]string{
 	"nn_ce_forward": "the row's log-sum-exp in double",
 }
 
-// srmCandidate matches the by-channel and folded SRM kernels, which no
-// plan launches unless Device.SetSRMKernels asks for them.
-var srmCandidate = regexp.MustCompile(`^srm_\w+_(c\d+[fv]\d+|fold_\w+)$`)
-
-// candidateModule reports whether a module holds only candidate kernels.
+// candidateModule reports whether a module holds only candidate kernels,
+// which no plan launches unless Device.SetSRMKernels asks for them.
 func candidateModule(module string) bool { return module == chanSource || module == foldSource }
 
 // kernelResources is one kernel's entry in ptxas's report.
@@ -164,4 +162,32 @@ func parsePtxasReport(file, log string) ([]kernelResources, error) {
 		return nil, fmt.Errorf("%s: ptxas report lists no kernel", file)
 	}
 	return out, nil
+}
+
+// TestParsePtxasReport reads a report in ptxas -v's form: a called
+// function's frame before any entry is no entry's, and an entry without
+// its register count is an error.
+func TestParsePtxasReport(t *testing.T) {
+	const log = `ptxas info    : 0 bytes gmem
+ptxas info    : Function properties for _Z6helperv
+ptxas         .     16 bytes stack frame, 8 bytes spill stores, 8 bytes spill loads
+ptxas info    : Compiling entry function 'k_one' for 'sm_90'
+ptxas info    : Function properties for k_one
+ptxas         .     48 bytes stack frame, 40 bytes spill stores, 44 bytes spill loads
+ptxas info    : Used 126 registers, 8 bytes smem
+ptxas info    : Compiling entry function 'k_two' for 'sm_90'
+ptxas info    : Function properties for k_two
+ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 32 registers`
+	got, err := parsePtxasReport("m.cu", log)
+	want := []kernelResources{{"m.cu", "k_one", 126, 48, 40, 44, 8}, {"m.cu", "k_two", 32, 0, 0, 0, 0}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := parsePtxasReport("m.cu", log[:strings.LastIndex(log, "\n")]); err == nil || !strings.Contains(err.Error(), "k_two") {
+		t.Errorf("an entry without registers: %v", err)
+	}
+	if _, err := parsePtxasReport("m.cu", "ptxas info    : 0 bytes gmem"); err == nil {
+		t.Error("a report without entries accepted")
+	}
 }

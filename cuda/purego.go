@@ -66,20 +66,22 @@ type binder struct {
 // bind registers the first of names the library exports.
 func (b *binder) bind(fptr any, names ...string) {
 	for _, name := range names {
-		if sym, err := purego.Dlsym(b.lib, name); err == nil && sym != 0 {
-			purego.RegisterFunc(fptr, sym)
+		if b.optional(fptr, name) {
 			return
 		}
 	}
 	b.missing = append(b.missing, names[0])
 }
 
-// optional registers name if the library exports it and leaves fptr nil
-// otherwise.
-func (b *binder) optional(fptr any, name string) {
-	if sym, err := purego.Dlsym(b.lib, name); err == nil && sym != 0 {
-		purego.RegisterFunc(fptr, sym)
+// optional registers name if the library exports it, and reports whether
+// it did; fptr stays nil otherwise.
+func (b *binder) optional(fptr any, name string) bool {
+	sym, err := purego.Dlsym(b.lib, name)
+	if err != nil || sym == 0 {
+		return false
 	}
+	purego.RegisterFunc(fptr, sym)
+	return true
 }
 
 func (b *binder) err() error {
@@ -296,8 +298,8 @@ type launchConfig struct {
 }
 
 // launchAttr is CUlaunchAttribute: an id padded to 8 bytes, then a 64-byte
-// union whose first int is, for programmatic stream serialization, the
-// switch.
+// union (for programmatic stream serialization an int, the switch; for a
+// cluster dimension three unsigned ints).
 type launchAttr struct {
 	id    uint32
 	_     uint32
@@ -314,10 +316,6 @@ const (
 func (l *cudaLib) LaunchKernelEx(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer, ex launchEx) cuResult {
 	if l.cuLaunchKernelEx == nil {
 		return cuNotSupported
-	}
-	var p unsafe.Pointer
-	if len(params) > 0 {
-		p = unsafe.Pointer(&params[0])
 	}
 	attrs := &[2]launchAttr{}
 	n := 0
@@ -336,7 +334,7 @@ func (l *cudaLib) LaunchKernelEx(fn uintptr, grid, block [3]uint32, shared uint3
 	cfg := &launchConfig{grid: grid, block: block, sharedBytes: shared, stream: stream, attrs: &attrs[0], numAttrs: uint32(n)}
 	pin.Pin(attrs)
 	pin.Pin(cfg)
-	return l.cuLaunchKernelEx(cfg, fn, p, nil)
+	return l.cuLaunchKernelEx(cfg, fn, kernelParams(params), nil)
 }
 
 func (l *cudaLib) FuncGetAttribute(attr int32, fn uintptr) (int32, cuResult) {
@@ -353,11 +351,15 @@ func (l *cudaLib) OccupancyBlocksPerSM(fn uintptr, block int32, shared uint64) (
 
 // LaunchKernel expects params to point at pinned memory (see Plan.run).
 func (l *cudaLib) LaunchKernel(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
-	var p unsafe.Pointer
-	if len(params) > 0 {
-		p = unsafe.Pointer(&params[0])
+	return l.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, stream, kernelParams(params), nil)
+}
+
+// kernelParams is the void** a launch takes: the first of params, or null.
+func kernelParams(params []unsafe.Pointer) unsafe.Pointer {
+	if len(params) == 0 {
+		return nil
 	}
-	return l.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared, stream, p, nil)
+	return unsafe.Pointer(&params[0])
 }
 
 func (l *cudaLib) EventCreate(flags uint32) (uintptr, cuResult) {

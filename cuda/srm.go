@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 )
 
 // Shape is the shape of an NCHW float32 tensor: batch, channels, height,
@@ -268,17 +267,14 @@ func (g geometry) tag() string {
 	return g.kind
 }
 
-// kernel names the plane kernel with the given prefix ("srm_eval_",
-// "srm_stats_", "srm_scale_", "srm_bwd_dot_", "srm_bwd_dx_") for this
-// geometry; a by-channel or folded geometry's plane kernels are its
-// layout's, and so are the folded passes' ("srm_scale_fold_",
-// "srm_bwd_dx_fold_").
-func (g geometry) kernel(prefix string) kernelRef {
+// kernel names the kernel of module with the given prefix for this
+// geometry's layout: the plane kernels of srm.cu ("srm_eval_",
+// "srm_stats_", "srm_scale_", ...) and the folded passes of srm_fold.cu
+// ("srm_scale_fold_", ...) end in the layout's tag, that of a by-channel
+// or folded geometry too.
+func (g geometry) kernel(module, prefix string) kernelRef {
 	g.channel, g.fold = false, false
-	if strings.HasSuffix(prefix, "_fold_") {
-		return kernelRef{foldSource, prefix + g.tag()}
-	}
-	return kernelRef{srmSource, prefix + g.tag()}
+	return kernelRef{module, prefix + g.tag()}
 }
 
 // byChannel names the by-channel kernel with the given prefix
@@ -487,7 +483,7 @@ func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick picker) (*Plan, e
 		}
 		gp = gates
 	}
-	err := p.add(g.kernel("srm_eval_"), g.grid, g.block,
+	err := p.add(g.kernel(srmSource, "srm_eval_"), g.grid, g.block,
 		x, out, gp, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, l.Eps, int32(s.C), int32(L), int32(P))
 	return p, err
 }
@@ -559,15 +555,13 @@ func planPair(d *Device, k pairKernels, g geometry, s Shape, first, step, second
 		return p, p.addCluster(kernel, grid, block, cluster, slices.Concat(maps, step)...)
 	}
 	L, P := int32(s.PlaneSize()), int32(s.Planes())
-	err := p.add(g.kernel(k.first), g.grid, g.block, append(first, L, P)...)
-	switch {
-	case second == nil:
-		err = errors.Join(err, p.add(kernelRef{srmSource, k.step}, warpGrid(s.C), maxBlock, step...))
-	case g.fold:
-		err = errors.Join(err, p.add(g.kernel(k.folded), g.grid, g.block, slices.Concat(maps, step, []any{P, g.order()})...))
-	default:
-		err = errors.Join(err, p.add(kernelRef{srmSource, k.step}, warpGrid(s.C), maxBlock, step...),
-			p.add(g.kernel(k.second), g.grid, g.block, append(second, L, P, g.order())...))
+	err := p.add(g.kernel(srmSource, k.first), g.grid, g.block, append(first, L, P)...)
+	if g.fold && second != nil {
+		return p, errors.Join(err, p.add(g.kernel(foldSource, k.folded), g.grid, g.block, slices.Concat(maps, step, []any{P, g.order()})...))
+	}
+	err = errors.Join(err, p.add(kernelRef{srmSource, k.step}, warpGrid(s.C), maxBlock, step...))
+	if second != nil {
+		err = errors.Join(err, p.add(g.kernel(srmSource, k.second), g.grid, g.block, append(second, L, P, g.order())...))
 	}
 	return p, err
 }
