@@ -8,12 +8,8 @@
 
 // ---- the per-channel steps -------------------------------------------------
 
-#define PER_CHANNEL_KERNEL(name, PARAMS, ARGS)                     \
-  extern "C" __global__ void __launch_bounds__(256) name(PARAMS) { \
-    pdl_enter();                                                   \
-    const int c = warp_channel();                                  \
-    if (c < C) name##_all(c, ARGS);                                \
-  }
+#define PER_CHANNEL_KERNEL(name, PARAMS, ARGS) \
+  SRM_ENTRY(name, const int c = warp_channel(); if (c < C) name##_all(c, ARGS), PARAMS)
 PER_CHANNEL_KERNEL(srm_train_gate, TRAIN_GATE_PARAMS, TRAIN_GATE_ARGS)
 PER_CHANNEL_KERNEL(srm_bwd_gate, BWD_GATE_PARAMS, BWD_GATE_ARGS)
 PER_CHANNEL_KERNEL(srm_tail_fwd, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
@@ -21,28 +17,20 @@ PER_CHANNEL_KERNEL(srm_tail_bwd, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
 
 // ---- planes of any size: a block a plane, looping ---------------------------
 
-#define LOOP_KERNEL(name, PARAMS, body)                            \
-  extern "C" __global__ void __launch_bounds__(256) name(PARAMS) { \
-    pdl_enter();                                                   \
-    body;                                                          \
-  }
-LOOP_KERNEL(srm_eval_loop, EVAL_PARAMS, eval_loop(EVAL_ARGS, P))
-LOOP_KERNEL(srm_stats_loop, STATS_PARAMS, stats_loop(STATS_ARGS(true), P))
-LOOP_KERNEL(srm_tail_stats_loop, STATS_PARAMS, stats_loop(STATS_ARGS(false), P))
-LOOP_KERNEL(srm_scale_loop, SCALE_PARAMS, apply_loop(SCALE_ARGS, P, rev))
-LOOP_KERNEL(srm_tail_apply_loop, APPLY_PARAMS, apply_loop(APPLY_ARGS, P, rev))
-LOOP_KERNEL(srm_bwd_dot_loop, DOT_PARAMS, sums_loop(DOT_ARGS, P))
-LOOP_KERNEL(srm_tail_bwd_sums_loop, SUMS_PARAMS, sums_loop(SUMS_ARGS, P))
-LOOP_KERNEL(srm_bwd_dx_loop, DX_PARAMS, dx_loop(DX_ARGS, P, rev))
-LOOP_KERNEL(srm_tail_dx_loop, TAIL_DX_PARAMS, dx_loop(TAIL_DX_ARGS, P, rev))
+SRM_ENTRY(srm_eval_loop, eval_loop(EVAL_ARGS, P), EVAL_PARAMS)
+SRM_ENTRY(srm_stats_loop, stats_loop(STATS_ARGS(true), P), STATS_PARAMS)
+SRM_ENTRY(srm_tail_stats_loop, stats_loop(STATS_ARGS(false), P), STATS_PARAMS)
+SRM_ENTRY(srm_scale_loop, apply_loop(SCALE_ARGS, P, rev), SCALE_PARAMS)
+SRM_ENTRY(srm_tail_apply_loop, apply_loop(APPLY_ARGS, P, rev), APPLY_PARAMS)
+SRM_ENTRY(srm_bwd_dot_loop, sums_loop(DOT_ARGS, P), DOT_PARAMS)
+SRM_ENTRY(srm_tail_bwd_sums_loop, sums_loop(SUMS_ARGS, P), SUMS_PARAMS)
+SRM_ENTRY(srm_bwd_dx_loop, dx_loop(DX_ARGS, P, rev), DX_PARAMS)
+SRM_ENTRY(srm_tail_dx_loop, dx_loop(TAIL_DX_ARGS, P, rev), TAIL_DX_PARAMS)
 
 // ---- the group and block layouts ---------------------------------------------
 
 #define SRM_KERNEL(name, impl, PARAMS, ARGS, order, tag, Lay, R) \
-  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { \
-    pdl_enter();                                                          \
-    impl<Lay, R>(work<Lay>(P, order), ARGS);                              \
-  }
+  SRM_ENTRY(name##_##tag, (impl<Lay, R>(work<Lay>(P, order), ARGS)), PARAMS)
 #define SRM_KERNELS(tag, Lay, R)                                                           \
   SRM_KERNEL(srm_eval, eval_plane, EVAL_PARAMS, EVAL_ARGS, 0, tag, Lay, R)                 \
   SRM_KERNEL(srm_stats, stats_plane, STATS_PARAMS, STATS_ARGS(true), 0, tag, Lay, R)       \

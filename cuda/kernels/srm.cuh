@@ -181,6 +181,17 @@ __device__ __forceinline__ void pdl_enter() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
+
+// SRM_ENTRY defines a kernel of srm.cu, srm_chan.cu or srm_fold.cu, with
+// the parameters after body: each opens with pdl_enter, as the host's
+// programmatic dependent launches need (ptxcheck.sh checks every entry
+// point). body is one statement; put one with a comma outside parentheses
+// (a template's arguments) in parentheses.
+#define SRM_ENTRY(name, body, ...)                                          \
+  extern "C" __global__ void __launch_bounds__(256) name(__VA_ARGS__) { \
+    pdl_enter();                                                            \
+    body;                                                                   \
+  }
 #define FULL_MASK 0xffffffffu
 
 // group_sum returns the sum of v over an aligned group of G lanes (G a

@@ -5,11 +5,7 @@
 // for its compile.
 #include "srm.cuh"
 
-#define CHAN_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R) \
-  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS) { \
-    pdl_enter();                                                          \
-    impl<Lay, R>(ARGS);                                                   \
-  }
+#define CHAN_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R) SRM_ENTRY(name##_##tag, (impl<Lay, R>(ARGS)), PARAMS)
 #define CHAN_KERNELS(tag, Lay, R)                                                                     \
   CHAN_KERNEL(srm_train, train_by_channel, CHAN_TRAIN_PARAMS, CHAN_TRAIN_ARGS, tag, Lay, R)             \
   CHAN_KERNEL(srm_bwd, bwd_by_channel, CHAN_BWD_PARAMS, CHAN_BWD_ARGS, tag, Lay, R)                     \

@@ -5,11 +5,8 @@
 // for its compile.
 #include "srm.cuh"
 
-#define FOLD_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R)                                 \
-  extern "C" __global__ void __launch_bounds__(256) name##_##tag(PARAMS, int P, int rev) { \
-    pdl_enter();                                                                           \
-    impl<Lay, R>(work<Lay>(P, rev), ARGS);                                                 \
-  }
+#define FOLD_KERNEL(name, impl, PARAMS, ARGS, tag, Lay, R) \
+  SRM_ENTRY(name##_##tag, (impl<Lay, R>(work<Lay>(P, rev), ARGS)), PARAMS, int P, int rev)
 #define FOLD_KERNELS(tag, Lay, R)                                                                             \
   FOLD_KERNEL(srm_scale_fold, scale_fold_plane, CHAN_TRAIN_PARAMS, CHAN_TRAIN_ARGS, tag, Lay, R)              \
   FOLD_KERNEL(srm_bwd_dx_fold, dx_fold_plane, CHAN_BWD_PARAMS, CHAN_BWD_ARGS, tag, Lay, R)                    \
