@@ -92,7 +92,9 @@ func Blocked16(t *Tensor) []float32 {
 type Runs struct{ N, C, HW int }
 
 // RunsOf describes t's map, (N, 16k, H, W).
-func RunsOf(t *Tensor) Runs { return Runs{t.shape[0], t.shape[1], t.shape[2] * t.shape[3]} }
+func RunsOf(t *Tensor) Runs { return runsOfShape(t.shape) }
+
+func runsOfShape(shape []int) Runs { return Runs{shape[0], shape[1], shape[2] * shape[3]} }
 
 // Count is the number of runs, N·C/16.
 func (rs Runs) Count() int { return rs.N * rs.Blocks() }
@@ -144,7 +146,7 @@ func reorder16(dst, src []float32, shape []int, toBlocked bool) {
 }
 
 func reorder16Loops(dst, src []float32, shape []int, toBlocked bool) {
-	rs := Runs{shape[0], shape[1], shape[2] * shape[3]}
+	rs := runsOfShape(shape)
 	blocked, planar := dst, src
 	if !toBlocked {
 		blocked, planar = src, dst
