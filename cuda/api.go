@@ -54,10 +54,12 @@ type driverAPI interface {
 	ModuleUnload(mod uintptr) cuResult
 	ModuleGetFunction(mod uintptr, name string) (uintptr, cuResult)
 	LaunchKernel(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer) cuResult
-	// LaunchKernelEx queues a launch through cuLaunchKernelEx with the
-	// attributes ex asks for (sm_90 and later). A driver without it
-	// answers CUDA_ERROR_NOT_SUPPORTED.
-	LaunchKernelEx(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer, ex launchEx) cuResult
+	// LaunchKernelPDL queues a launch that may start while the kernel
+	// before it drains (cuLaunchKernelEx with programmatic stream
+	// serialization; sm_90 and later): for kernels that wait for their
+	// predecessor themselves (griddepcontrol.wait). A driver without
+	// cuLaunchKernelEx answers CUDA_ERROR_NOT_SUPPORTED.
+	LaunchKernelPDL(fn uintptr, grid, block [3]uint32, sharedBytes uint32, stream uintptr, params []unsafe.Pointer) cuResult
 	// FuncGetAttribute reads a CUfunction_attribute of a kernel;
 	// OccupancyBlocksPerSM is how many blocks of the given size fit an SM
 	// at once (cuOccupancyMaxActiveBlocksPerMultiprocessor).
@@ -86,16 +88,6 @@ type nvrtcAPI interface {
 	GetProgramLog(prog uintptr, buf []byte) nvrtcResult
 	DestroyProgram(prog uintptr) nvrtcResult
 	ErrorString(r nvrtcResult) string
-}
-
-// launchEx is what a launch asks of cuLaunchKernelEx: programmatic
-// dependent launch (the kernel may start while the one before it drains;
-// for kernels that wait for their predecessor themselves, with
-// griddepcontrol.wait), and thread-block clusters of cluster blocks (more
-// than 1), consecutive blocks of the 1-D grid.
-type launchEx struct {
-	pdl     bool
-	cluster uint32
 }
 
 // header is a source file that a program may #include by name.

@@ -4,14 +4,12 @@
 # float64 and the copy bandwidth, each kernel's time with its registers, every
 # operation, module and whole model against the CPU engine, and the plain and
 # SRM ResNet-50 training steps): programmatic dependent launch
-# (Device.SetPDL), the by-channel kernels (in thread-block clusters where
-# channels are few) with and without it, and the folded
-# passes (Device.SetSRMKernels). Run it on the GPU machine from the
-# repository root after cuda/check.sh, which times the default plans, with the
-# same bin/srmlab (CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab). Each
-# run's output and JSON go to $OUT/candidates/NAME.txt and NAME.json ($OUT: a
-# temporary folder if unset); RUN_TIMEOUT caps each run (s, default 150).
-# Exit status 0 only when every run succeeded and every check passed.
+# (Device.SetPDL). Run it on the GPU machine from the repository root after
+# cuda/check.sh, which times the default plans, with the same bin/srmlab
+# (CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab). Each run's output and
+# JSON go to $OUT/candidates/NAME.txt and NAME.json ($OUT: a temporary folder
+# if unset); RUN_TIMEOUT caps each run (s, default 150). Exit status 0 only
+# when every run succeeded and every check passed.
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-$(mktemp -d)}/candidates
@@ -28,8 +26,5 @@ run() {
   [ $rc -eq 0 ] || status=1
 }
 run pdl -pdl
-run by-channel -srm-kernels by-channel
-run by-channel-pdl -srm-kernels by-channel -pdl
-run fold -srm-kernels fold
 echo "candidates: outputs in $out"
 exit $status

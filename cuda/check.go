@@ -75,7 +75,7 @@ func (r CheckResult) String() string {
 // Timing is one timed operation.
 type Timing struct {
 	Shape    string   // as Shape.String writes it
-	Variant  string   // Report.Variants: role (new, old, new=old, chan, chan/K for K blocks a channel, or fold), layout and order, e.g. "new g16f4 rev"
+	Variant  string   // Report.Variants: role (new, old or new=old), layout and order, e.g. "new g16f4 rev"
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
@@ -166,7 +166,7 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 		shapes = append(shapes, opt.Shapes...)
 	}
 	for _, s := range shapes {
-		if err := checkCase(ctx, w, rep, s, "", func() ([]CheckResult, error) { return checkSRMCase(d, s, d.pick(), rng) }); err != nil {
+		if err := checkCase(ctx, w, rep, s, "", func() ([]CheckResult, error) { return checkSRMCase(d, s, geometryFor, rng) }); err != nil {
 			return rep, err
 		}
 	}
@@ -188,7 +188,7 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 			}
 			acc := (i%2 == 1) == gated
 			label := fmt.Sprintf("%-5s %-10s", tailKind(gated), accumulation(acc))
-			if err := checkCase(ctx, w, rep, s, label, func() ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, d.pick(), rng) }); err != nil {
+			if err := checkCase(ctx, w, rep, s, label, func() ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, geometryFor, rng) }); err != nil {
 				return rep, err
 			}
 		}
@@ -589,7 +589,7 @@ func checkSRMCase(d *Device, s Shape, pick picker, rng *rand.Rand) ([]CheckResul
 	if r.err != nil {
 		return r.done()
 	}
-	k := stages(plan)
+	k := plan.Kernels()
 	r.compare("train mean", k[0], ws.Mean, trainRef.mean, forwardLimit)
 	r.compare("train std", k[0], ws.Std, trainRef.std, forwardLimit)
 	r.compare("train zhat", k[1], ws.ZHat, trainRef.zhat, forwardLimit)
@@ -607,25 +607,12 @@ func checkSRMCase(d *Device, s Shape, pick picker, rng *rand.Rand) ([]CheckResul
 	if r.err != nil {
 		return r.done()
 	}
-	k = stages(plan)
+	k = plan.Kernels()
 	r.compare("dcfc", k[1], grads.CFC, g.dcfc, gradientLimit)
 	r.compare("dgamma", k[1], grads.Gamma, g.dgamma, gradientLimit)
 	r.compare("dbeta", k[1], grads.Beta, g.dbeta, gradientLimit)
 	r.compare("dx", k[2], dxb, g.dx, gradientLimit)
 	return r.done()
-}
-
-// stages names the kernel of each stage of a training pass pair's plan,
-// for the checks' messages: 0 the first pass, 1 the per-channel step, 2
-// the second pass. A by-channel plan's one kernel runs all three, a folded
-// plan's second kernel the last two.
-func stages(p *Plan) [3]string {
-	k := p.Kernels()
-	var out [3]string
-	for i := range out {
-		out[i] = k[min(i, len(k)-1)]
-	}
-	return out
 }
 
 // checkTailCase runs a block tail's forward and backward passes on random
@@ -688,7 +675,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick picker, rng *rand.R
 	if r.err != nil {
 		return r.done()
 	}
-	k := stages(plan)
+	k := plan.Kernels()
 	r.compare(name+"out", k[2], outb, f.out, forwardLimit)
 	r.compare(name+"BN run mean", k[1], bn.RunningMean, f.bn.runningMean, forwardLimit)
 	r.compare(name+"BN run var", k[1], bn.RunningVar, f.bn.runningVar, forwardLimit)
@@ -741,7 +728,7 @@ func checkTailCase(d *Device, s Shape, gated, acc bool, pick picker, rng *rand.R
 	if r.err != nil {
 		return r.done()
 	}
-	k = stages(plan)
+	k = plan.Kernels()
 	for i, q := range []string{"dx", "dshort", "BN dgamma", "BN dbeta", "SRM dcfc", "SRM dgamma", "SRM dbeta"}[:len(wants)] {
 		kernel := k[1]
 		switch q {
@@ -975,7 +962,7 @@ func (f *timedOps) plan(op string, pick picker) (*Plan, error) {
 }
 
 // timeOps times ops (keys of opMaps, each backward after its forward) on
-// one shape with the device's kernels (SetSRMKernels), each with timing.
+// one shape with geometryFor's kernels, each with timing.
 func timeOps(d *Device, s Shape, ops []string, rng *rand.Rand, timing func(op string, p *Plan) (Timing, error)) (ts []Timing, err error) {
 	f, err := newTimedOps(d, s, rng)
 	if err != nil {
@@ -983,7 +970,7 @@ func timeOps(d *Device, s Shape, ops []string, rng *rand.Rand, timing func(op st
 	}
 	defer func() { err = errors.Join(err, f.free()) }()
 	for _, op := range ops {
-		p, err := f.plan(op, d.pick())
+		p, err := f.plan(op, geometryFor)
 		if err != nil {
 			return ts, err
 		}
@@ -1055,7 +1042,7 @@ var variantOps = []string{"eval_fwd", "train_fwd_bwd", "srm_tail_fwd", "srm_tail
 // (see l2Flush).
 func timeVariants(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== plane-kernel variants: median us and xcopy, L2 flushed before each run; new is geometryFor's layout, old the "+
-		"previous choice, chan the by-channel kernels (one kernel for each training pass pair, a block per channel or, as chan/K, K blocks a channel in a thread-block cluster, its second pass over the channel's planes in reverse; its eval_fwd is its group's), fold the per-channel steps run in the second passes (two kernels each way); rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
+		"previous choice; rev runs the second passes in reverse plane order; * marks geometryFor's choice for the forward passes, ^ for the backward where it differs ==\n")
 	fmt.Fprintf(w, "%-14s %-18s", "shape", "variant")
 	for _, op := range variantOps {
 		fmt.Fprintf(w, " %17s", op)
@@ -1087,26 +1074,13 @@ func timeShapeVariants(d *Device, s Shape, opt CheckOptions, copyGBs float64, fl
 	fwd, bwd, prev := geometryFor(L, P, false), geometryFor(L, P, true), previousGeometry(L, P)
 	for _, g := range geometryVariants(L, P) {
 		role := "new"
-		switch {
-		case g.channel:
-			role = "chan"
-			if k := d.channelCluster(s.C); k > 1 {
-				role = fmt.Sprintf("chan/%d", k) // blocks a channel, in a cluster
-			}
-		case g.fold:
-			role = "fold"
-		}
 		if g.tag() == prev.tag() {
 			role = "old"
 			if g.tag() == fwd.tag() || g.tag() == bwd.tag() {
 				role = "new=old"
 			}
 		}
-		orders := []bool{false, true}
-		if g.channel || g.fold {
-			orders = orders[1:] // a channel's second passes always walk its planes in reverse; folds take the better order
-		}
-		for _, rev := range orders {
+		for _, rev := range []bool{false, true} {
 			g.reverse = rev
 			pick := func(int, int, bool) geometry { return g }
 			order := "fwd"

@@ -56,8 +56,7 @@ type Device struct {
 
 	staging staging // page-locked ring for small uploads (upload.go)
 
-	srmKernels atomic.Pointer[string] // SetSRMKernels; nil: geometryFor's
-	pdl        atomic.Bool            // SetPDL
+	pdl atomic.Bool // SetPDL
 
 	closeOnce sync.Once
 	closeErr  error

@@ -40,18 +40,16 @@
 // float64 reference, then timings against the device's copy bandwidth,
 // every timed run after an untimed copy through twice the L2, and each
 // kernel's share of the training passes (an event after every launch)
-// with its registers and the blocks that fit an SM; with
-// Variants, also under the former plane-kernel layout, in both plane
-// orders, for planes of up to 256 values or float4s as by-channel kernels
-// (each training pass pair in one kernel, a block per channel, or a
-// thread-block cluster where channels are few, which saves the launches
-// and the second read that small maps pay for), and with
-// the per-channel steps folded into the second passes: the table
-// geometryFor's choices come from. SetSRMKernels runs a device's SRM and
-// block-tail plans with either candidate instead, and SetPDL launches
-// their kernels under programmatic dependent launch (sm_90: each may start
-// while the one before it drains, then waits for it); cuda/candidates.sh
-// times each candidate in a whole cuda-check run.
+// with its registers and the blocks that fit an SM; with Variants, also
+// under the former plane-kernel layout, in both plane orders: the table
+// geometryFor's choices come from. SetPDL launches SRM's and the block
+// tails' kernels under programmatic dependent launch (sm_90: each may
+// start while the one before it drains, then waits for it), a candidate
+// that cuda/candidates.sh times in a whole cuda-check run. Two more
+// candidates, by-channel kernels (a training pass pair in one kernel, a
+// block or a thread-block cluster per channel) and folded passes (the
+// per-channel step inside the second pass), were timed on an H200 on
+// 2026-11-27 and lost to the three kernels at most shapes; removed.
 // `srmlab cuda-check` (package gpucheck) runs it, then every operation,
 // module and whole model against the CPU engine, and times ResNet-50
 // training steps; cuda/check.sh runs that on a GPU machine with the
@@ -62,7 +60,7 @@
 // engine's whole GPU path, a training run included, and compile them to
 // sm_90 PTX with clang (ptxcheck.sh, needs clang 16 or newer) and to sm_90
 // CUBINs with NVRTC itself, which needs no GPU (Debian's libnvrtc; the
-// test fails if a kernel a default plan launches spills registers).
+// test fails if a kernel spills registers).
 //
 // Convolutions (ConvForward, ConvBackwardData, ConvBackwardFilter, on
 // ConvGeom) and Gemm use cuBLAS and cuDNN, bound with purego like the

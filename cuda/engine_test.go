@@ -2,7 +2,6 @@ package cuda_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 	"strings"
@@ -62,30 +61,21 @@ func TestEngineEmulated(t *testing.T) {
 	}
 }
 
-// TestSRMKernelsModelEmulated trains an SRM-ResNet-20 step on the
-// emulated GPU with each choice of SRM kernels, and expects every compared
-// quantity to come out the same: its logits, loss, gradients and updated
-// state are the same bits with each. At 32 px its first stage's planes
-// take the folded passes (a warp a plane forward, a block backward) and
-// the by-channel kernels' largest groups (c32v8), the later stages' the
-// small groups. Under programmatic dependent launch too (the emulator runs
-// a kernel at a time, as a GPU does past each kernel's wait).
-func TestSRMKernelsModelEmulated(t *testing.T) {
+// TestPDLModelEmulated trains an SRM-ResNet-20 step on the emulated GPU
+// with and without programmatic dependent launch, and expects every
+// compared quantity to come out the same: its logits, loss, gradients and
+// updated state are the same bits either way (the emulator runs a kernel
+// at a time, as a GPU does past each kernel's wait).
+func TestPDLModelEmulated(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a whole model's step, three times")
+		t.Skip("a whole model's step, twice")
 	}
 	d := cuda.OpenEmulated(t)
 	o := gpucheck.Options{SkipKernels: true, SkipModules: true, Seed: 5, OpFilter: func(string) bool { return false },
 		Models: []gpucheck.ModelCase{{Name: "srm-resnet20", Batch: 3, Size: 32}}}
-	type choice struct {
-		kernels string
-		pdl     bool
-	}
-	kinds := []choice{{cuda.SRMKernelsMeasured, false}, {cuda.SRMKernelsByChannel, false}, {cuda.SRMKernelsFolded, false},
-		{cuda.SRMKernelsMeasured, true}}
-	runs := make([]map[string]gpucheck.Result, len(kinds)) // by quantity
-	for i, kind := range kinds {
-		if err := errors.Join(d.SetSRMKernels(kind.kernels), d.SetPDL(kind.pdl)); err != nil {
+	var runs [2]map[string]gpucheck.Result // by quantity, without and with PDL
+	for i, pdl := range []bool{false, true} {
+		if err := d.SetPDL(pdl); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := gpucheck.Run(context.Background(), d, o, io.Discard)
@@ -100,14 +90,12 @@ func TestSRMKernelsModelEmulated(t *testing.T) {
 	if len(runs[0]) < 20 {
 		t.Fatalf("%d quantities", len(runs[0]))
 	}
-	for i, kind := range kinds[1:] {
-		if len(runs[i+1]) != len(runs[0]) {
-			t.Errorf("%+v: %d quantities, %d measured", kind, len(runs[i+1]), len(runs[0]))
-		}
-		for q, r := range runs[0] {
-			if b, ok := runs[i+1][q]; !ok || b.RelErr != r.RelErr || !b.OK() {
-				t.Errorf("%s: %+v %.3g (ok %v, present %v), measured %.3g", q, kind, b.RelErr, b.OK(), ok, r.RelErr)
-			}
+	if len(runs[1]) != len(runs[0]) {
+		t.Errorf("under PDL: %d quantities, %d without", len(runs[1]), len(runs[0]))
+	}
+	for q, r := range runs[0] {
+		if b, ok := runs[1][q]; !ok || b.RelErr != r.RelErr || !b.OK() {
+			t.Errorf("%s under PDL: %.3g (ok %v, present %v), without %.3g", q, b.RelErr, b.OK(), ok, r.RelErr)
 		}
 	}
 }

@@ -47,12 +47,11 @@ type fakeDriver struct {
 }
 
 type fakeLaunch struct {
-	name    string
-	grid    [3]uint32
-	block   [3]uint32
-	args    []uint64
-	pdl     bool   // under programmatic dependent launch
-	cluster uint32 // blocks a thread-block cluster
+	name  string
+	grid  [3]uint32
+	block [3]uint32
+	args  []uint64
+	pdl   bool // launched by LaunchKernelPDL
 }
 
 func newFakeDriver() *fakeDriver {
@@ -289,17 +288,16 @@ func (f *fakeDriver) OccupancyBlocksPerSM(fn uintptr, block int32, _ uint64) (in
 }
 
 func (f *fakeDriver) LaunchKernel(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
-	return f.launch("cuLaunchKernel", fn, grid, block, params, launchEx{})
+	return f.launch("cuLaunchKernel", fn, grid, block, params)
 }
 
-// LaunchKernelEx runs the launch as LaunchKernel, a cluster's blocks
-// together: under programmatic dependent launch too, the emulator runs one
-// kernel at a time, as a GPU does past each kernel's wait.
-func (f *fakeDriver) LaunchKernelEx(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer, ex launchEx) cuResult {
-	return f.launch("cuLaunchKernelEx", fn, grid, block, params, ex)
+// LaunchKernelPDL runs the launch as LaunchKernel: the emulator runs one
+// kernel at a time, as a GPU does where each waits for the one before.
+func (f *fakeDriver) LaunchKernelPDL(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
+	return f.launch("cuLaunchKernelEx", fn, grid, block, params)
 }
 
-func (f *fakeDriver) launch(call string, fn uintptr, grid, block [3]uint32, params []unsafe.Pointer, ex launchEx) cuResult {
+func (f *fakeDriver) launch(call string, fn uintptr, grid, block [3]uint32, params []unsafe.Pointer) cuResult {
 	if r := f.call(call); r != 0 {
 		return r
 	}
@@ -307,10 +305,7 @@ func (f *fakeDriver) launch(call string, fn uintptr, grid, block [3]uint32, para
 	if !ok {
 		return 400
 	}
-	if ex.cluster > 8 || ex.cluster > 1 && grid[0]%ex.cluster != 0 {
-		return 1 // CUDA_ERROR_INVALID_VALUE
-	}
-	l := fakeLaunch{name: name, grid: grid, block: block, pdl: ex.pdl, cluster: max(ex.cluster, 1)}
+	l := fakeLaunch{name: name, grid: grid, block: block, pdl: call == "cuLaunchKernelEx"}
 	for _, p := range params {
 		l.args = append(l.args, *(*uint64)(p))
 	}
@@ -329,12 +324,11 @@ func (f *fakeDriver) launch(call string, fn uintptr, grid, block [3]uint32, para
 func (f *fakeDriver) emulate(l fakeLaunch) error {
 	var in bytes.Buffer
 	w := func(v any) { binary.Write(&in, binary.LittleEndian, v) }
-	in.WriteString("EMU2")
+	in.WriteString("EMU1")
 	w(uint32(len(l.name)))
 	in.WriteString(l.name)
 	w(l.grid)
 	w(l.block)
-	w(l.cluster)
 	w(uint32(len(l.args)))
 	w(l.args)
 	// Only the blocks the arguments point into travel: kernels reach

@@ -21,11 +21,10 @@ type Plan struct {
 }
 
 type launch struct {
-	kernel  kernelRef
-	grid    [3]uint32
-	block   [3]uint32
-	cluster uint32   // blocks a thread-block cluster; 0 for none
-	args    []uint64 // one 8-byte slot per kernel parameter
+	kernel kernelRef
+	grid   [3]uint32
+	block  [3]uint32
+	args   []uint64 // one 8-byte slot per kernel parameter
 	// keep holds the buffers behind the pointer arguments until the plan
 	// is queued, so that no array is collected, and its memory handed out
 	// again, between building the launch and queuing it.
@@ -68,21 +67,6 @@ func (p *Plan) add(k kernelRef, grid, block int, args ...any) error {
 		l.args[i] = v
 	}
 	p.launches = append(p.launches, l)
-	return nil
-}
-
-// addCluster appends a launch like add, its blocks in thread-block
-// clusters of cluster blocks (1: none); grid must be a multiple of it.
-func (p *Plan) addCluster(k kernelRef, grid, block, cluster int, args ...any) error {
-	if cluster < 1 || cluster > 8 || grid%cluster != 0 {
-		return fmt.Errorf("cuda: %s: %d blocks in clusters of %d", k.name, grid, cluster)
-	}
-	if err := p.add(k, grid, block, args...); err != nil {
-		return err
-	}
-	if cluster > 1 {
-		p.launches[len(p.launches)-1].cluster = uint32(cluster)
-	}
 	return nil
 }
 
@@ -184,23 +168,17 @@ func (d *Device) kernelUse(p *Plan) ([]KernelUse, error) {
 	return out, err
 }
 
-// launchAll queues the launches on the default stream: in their clusters,
-// and those of the modules that wait for their predecessor under
-// programmatic dependent launch where SetPDL asked for it, through
-// cuLaunchKernelEx; the others as plain launches.
+// launchAll queues the launches on the default stream, those of the
+// modules that wait for their predecessor under programmatic dependent
+// launch where SetPDL asked for it.
 func (d *Device) launchAll(rs []ready) error {
 	pdl := d.pdl.Load()
 	for _, r := range rs {
-		ex := launchEx{pdl: pdl && pdlModules[r.l.kernel.file], cluster: r.l.cluster}
-		var res cuResult
-		call := "cuLaunchKernel("
-		if ex == (launchEx{}) {
-			res = d.drv.LaunchKernel(r.fn, r.l.grid, r.l.block, 0, 0, r.params)
-		} else {
-			call = "cuLaunchKernelEx("
-			res = d.drv.LaunchKernelEx(r.fn, r.l.grid, r.l.block, 0, 0, r.params, ex)
+		launch, call := d.drv.LaunchKernel, "cuLaunchKernel("
+		if pdl && pdlModules[r.l.kernel.file] {
+			launch, call = d.drv.LaunchKernelPDL, "cuLaunchKernelEx("
 		}
-		if err := check(d.drv, call+r.l.kernel.name+")", res); err != nil {
+		if err := check(d.drv, call+r.l.kernel.name+")", launch(r.fn, r.l.grid, r.l.block, 0, 0, r.params)); err != nil {
 			return err
 		}
 	}
@@ -209,7 +187,7 @@ func (d *Device) launchAll(rs []ready) error {
 
 // pdlModules are the kernel modules every kernel of which opens by waiting
 // for the kernel before it (srm.cuh's pdl_enter; ptxcheck.sh checks it).
-var pdlModules = map[string]bool{srmSource: true, chanSource: true, foldSource: true}
+var pdlModules = map[string]bool{srmSource: true}
 
 // SetPDL launches the kernels of SRM and of the block tails under
 // programmatic dependent launch (compute capability 9.0 and later): each

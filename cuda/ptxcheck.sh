@@ -13,22 +13,13 @@ status=0
 # Every kernel the Go code can launch must be an entry point of the PTX: the
 # names it spells out, and the variants it builds from prefixes (srm.go):
 # the layouts of srm.cuh's SRM_LAYOUTS list (TestGeometryKernels checks that
-# srm.go picks no other), the loop kernels, the by-channel kernels of its
-# CHAN_LAYOUTS list and the folded passes of its FOLD_LAYOUTS list.
+# srm.go picks no other) and the loop kernels.
 want=$(grep -ohE '"(srm|copy|nn|pool|conv)_[a-z0-9_]*[a-z0-9]"' $(ls ./*.go | grep -v '_test\.go$') | tr -d '"')
 layouts=$(sed -n '/^#define SRM_LAYOUTS/,/^$/p' kernels/srm.cuh | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
 if [ -z "$layouts" ]; then echo "ptxcheck: no SRM_LAYOUTS list in kernels/srm.cuh" >&2; status=1; fi
 for v in $layouts loop; do
   for k in eval stats scale bwd_dot bwd_dx tail_stats tail_apply tail_bwd_sums tail_dx; do want+=" srm_${k}_$v"; done
 done
-chan=$(sed -n '/^#define CHAN_LAYOUTS/,/^$/p' kernels/srm.cuh | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
-if [ -z "$chan" ]; then echo "ptxcheck: no CHAN_LAYOUTS list in kernels/srm.cuh" >&2; status=1; fi
-for v in $chan; do
-  for k in train bwd tail_fwd tail_bwd; do want+=" srm_${k}_$v"; done
-done
-fold=$(sed -n '/^#define FOLD_LAYOUTS/,/^$/p' kernels/srm.cuh | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
-if [ -z "$fold" ]; then echo "ptxcheck: no FOLD_LAYOUTS list in kernels/srm.cuh" >&2; status=1; fi
-for v in $fold; do want+=" srm_scale_fold_$v srm_bwd_dx_fold_$v srm_tail_apply_fold_$v srm_tail_dx_fold_$v"; done
 if [ "${1:-}" = --list ]; then
   # The list alone, for the NVRTC build test (nvrtc_test.go); needs no clang.
   echo $want | tr " " "\n" | sort -u
@@ -70,14 +61,14 @@ done
 for name in $want; do
   if ! grep -q "^\.visible \.entry $name(" "$out"/*.ptx; then echo "ptxcheck: kernel $name not in the PTX" >&2; status=1; fi
 done
-# Every kernel of the SRM modules must open with pdl_enter's wait: the host
+# Every kernel of srm.cu must open with pdl_enter's wait: the host
 # launches them under programmatic dependent launch (Device.SetPDL), which is
 # safe only for kernels that wait for the one before them.
-for f in "$out"/srm*.ptx; do
+if [ -f "$out/srm.ptx" ]; then
   nowait=$(awk '/^\.visible \.entry/ { if (name != "" && !seen) print name; name = $3; sub(/\(.*/, "", name); seen = 0 }
-    /griddepcontrol\.wait/ { seen = 1 } END { if (name != "" && !seen) print name }' "$f")
-  if [ -n "$nowait" ]; then echo "ptxcheck: kernels without griddepcontrol.wait in $f:" $nowait >&2; status=1; fi
-done
+    /griddepcontrol\.wait/ { seen = 1 } END { if (name != "" && !seen) print name }' "$out/srm.ptx")
+  if [ -n "$nowait" ]; then echo "ptxcheck: kernels without griddepcontrol.wait in srm.ptx:" $nowait >&2; status=1; fi
+fi
 # A register array indexed at run time spills to local memory; the plane
 # kernels are written so that it never is.
 if grep -q '\.local' "$out"/*.ptx; then echo "ptxcheck: local memory in the PTX:" >&2; grep -l '\.local' "$out"/*.ptx >&2; status=1; fi

@@ -298,41 +298,29 @@ type launchConfig struct {
 }
 
 // launchAttr is CUlaunchAttribute: an id padded to 8 bytes, then a 64-byte
-// union (for programmatic stream serialization an int, the switch; for a
-// cluster dimension three unsigned ints).
+// union whose first int is, for programmatic stream serialization, the
+// switch.
 type launchAttr struct {
 	id    uint32
 	_     uint32
 	value [8]uint64
 }
 
-// CUlaunchAttributeID values (cuda.h).
-const (
-	cuLaunchAttributeClusterDimension                = 4
-	cuLaunchAttributeProgrammaticStreamSerialization = 6
-)
+// cuLaunchAttributeProgrammaticStreamSerialization is
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION.
+const cuLaunchAttributeProgrammaticStreamSerialization = 6
 
-// LaunchKernelEx expects params to point at pinned memory, as LaunchKernel.
-func (l *cudaLib) LaunchKernelEx(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer, ex launchEx) cuResult {
+// LaunchKernelPDL expects params to point at pinned memory, as LaunchKernel.
+func (l *cudaLib) LaunchKernelPDL(fn uintptr, grid, block [3]uint32, shared uint32, stream uintptr, params []unsafe.Pointer) cuResult {
 	if l.cuLaunchKernelEx == nil {
 		return cuNotSupported
 	}
-	attrs := &[2]launchAttr{}
-	n := 0
-	if ex.pdl {
-		attrs[n] = launchAttr{id: cuLaunchAttributeProgrammaticStreamSerialization, value: [8]uint64{1}}
-		n++
-	}
-	if ex.cluster > 1 {
-		// clusterDim {x, y, z}: three unsigned ints.
-		attrs[n] = launchAttr{id: cuLaunchAttributeClusterDimension, value: [8]uint64{uint64(ex.cluster) | 1<<32, 1}}
-		n++
-	}
-	// The config points at the attributes: both stay pinned for the call.
+	// The config points at the attribute: both stay pinned for the call.
 	var pin runtime.Pinner
 	defer pin.Unpin()
-	cfg := &launchConfig{grid: grid, block: block, sharedBytes: shared, stream: stream, attrs: &attrs[0], numAttrs: uint32(n)}
-	pin.Pin(attrs)
+	attr := &launchAttr{id: cuLaunchAttributeProgrammaticStreamSerialization, value: [8]uint64{1}}
+	cfg := &launchConfig{grid: grid, block: block, sharedBytes: shared, stream: stream, attrs: attr, numAttrs: 1}
+	pin.Pin(attr)
 	pin.Pin(cfg)
 	return l.cuLaunchKernelEx(cfg, fn, kernelParams(params), nil)
 }

@@ -23,13 +23,8 @@ func (s Shape) Len() int { return s.N * s.C * s.H * s.W }
 // String writes the shape as ParseShape reads it, e.g. "64x256x56x56".
 func (s Shape) String() string { return fmt.Sprintf("%dx%dx%dx%d", s.N, s.C, s.H, s.W) }
 
-// The modules of SRM's kernels: those of the default plans, and the
-// by-channel and folded candidates (compiled only where launched).
-const (
-	srmSource  = "srm.cu"
-	chanSource = "srm_chan.cu"
-	foldSource = "srm_fold.cu"
-)
+// srmSource is the module of SRM's and the block tails' kernels.
+const srmSource = "srm.cu"
 
 // geometry is how the plane kernels of srm.cu cover a tensor (see the
 // comment at the top of srm.cuh), and the order of their second passes.
@@ -40,15 +35,6 @@ type geometry struct {
 	regs  int    // values (group) or float4s (block) kept per thread
 	grid  int
 	block int
-	// channel runs each training pass pair (first pass, per-channel step,
-	// second pass) as one kernel with a block per channel, the planes in
-	// groups as above (srm_chan.cu's by-channel kernels): group layouts only.
-	// The eval forward, one pass, keeps the group kernel.
-	channel bool
-	// fold runs the per-channel steps of SRM's and the tails' training
-	// passes in their second passes (srm_fold.cu's folded passes): layouts of a
-	// warp or a block a plane only.
-	fold bool
 	// reverse walks the planes from the last in the second passes (scaling
 	// and dx): they then start on what the first pass read last, which may
 	// still be in L2.
@@ -120,69 +106,6 @@ func groupGeometry(lanes int, vec bool, regs, planes int) geometry {
 	return geometry{kind: "group", lanes: lanes, vec: vec, regs: regs, grid: (planes + per - 1) / per, block: maxBlock}
 }
 
-// channelFor is the by-channel layout for planes of L values: groupFor's,
-// where planes fit a group.
-func channelFor(L, planes int) (geometry, bool) {
-	g, ok := groupFor(L, planes)
-	g.channel = true
-	return g, ok
-}
-
-// foldFor is geometryFor's layout with the folded second passes, where it
-// has a warp or a block a plane.
-func foldFor(L, planes int, backward bool) (geometry, bool) {
-	g := geometryFor(L, planes, backward)
-	g.fold = true
-	return g, g.kind == "group" && g.lanes == 32 || g.kind == "block"
-}
-
-// preferring is geometryFor with alt's layout wherever alt has one,
-// second passes in reverse.
-func preferring(alt func(L, planes int, backward bool) (geometry, bool)) picker {
-	return func(L, planes int, backward bool) geometry {
-		if g, ok := alt(L, planes, backward); ok {
-			g.reverse = true
-			return g
-		}
-		return geometryFor(L, planes, backward)
-	}
-}
-
-// The kernels SetSRMKernels may choose.
-const (
-	SRMKernelsMeasured  = ""           // geometryFor's: three kernels a training pass pair, the layouts measured fastest
-	SRMKernelsByChannel = "by-channel" // a kernel a training pass pair wherever planes fit a group of lanes
-	SRMKernelsFolded    = "fold"       // the per-channel steps in the second passes wherever the layout has a warp or a block a plane
-)
-
-var srmPickers = map[string]picker{
-	SRMKernelsMeasured:  geometryFor,
-	SRMKernelsByChannel: preferring(func(L, planes int, _ bool) (geometry, bool) { return channelFor(L, planes) }),
-	SRMKernelsFolded:    preferring(foldFor),
-}
-
-// SetSRMKernels chooses how the training passes of SRM and of the block
-// tails (and so of srm models' blocks) run on this device: one of the
-// SRMKernels constants. The alternatives to the measured default are for
-// timing candidates in whole models and training steps (cuda-check
-// -srm-kernels) before they are chosen by default; the results are the
-// same bits with each.
-func (d *Device) SetSRMKernels(kind string) error {
-	if _, ok := srmPickers[kind]; !ok {
-		return fmt.Errorf("cuda: SRM kernels %q: want %q, %q or %q", kind, SRMKernelsMeasured, SRMKernelsByChannel, SRMKernelsFolded)
-	}
-	d.srmKernels.Store(&kind)
-	return nil
-}
-
-// pick is the plane-kernel picker of the device's SRM and tail plans.
-func (d *Device) pick() picker {
-	if k := d.srmKernels.Load(); k != nil {
-		return srmPickers[*k]
-	}
-	return geometryFor
-}
-
 // blockFor is a block per plane where the plane's float4s fit in the
 // registers of 256 threads, else the loop kernels.
 func blockFor(L, planes int) geometry {
@@ -218,23 +141,11 @@ func previousGeometry(L, planes int) geometry {
 
 // geometryVariants are the layouts cuda-check times for planes of L
 // values, in forward order: geometryFor's for the forward passes, its
-// choice for the backward passes where that differs, the by-channel
-// layout where planes fit one (channelFor), those two with folded second
-// passes where they take them (foldFor), and the previous choice
-// (previousGeometry). Each is in srm.cuh's SRM_LAYOUTS, CHAN_LAYOUTS or
-// FOLD_LAYOUTS.
+// choice for the backward passes where that differs, and the previous
+// choice (previousGeometry). Each is in srm.cuh's SRM_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
-	candidates := []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true)}
-	if g, ok := channelFor(L, planes); ok {
-		candidates = append(candidates, g)
-	}
-	for _, backward := range []bool{false, true} {
-		if g, ok := foldFor(L, planes, backward); ok {
-			candidates = append(candidates, g)
-		}
-	}
 	var out []geometry
-	for _, g := range append(candidates, previousGeometry(L, planes)) {
+	for _, g := range []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true), previousGeometry(L, planes)} {
 		g.reverse = false
 		if !slices.Contains(out, g) {
 			out = append(out, g)
@@ -244,58 +155,26 @@ func geometryVariants(L, planes int) []geometry {
 }
 
 // tag names the layout as srm.cu's kernel names end: "g8f8" (8 lanes a
-// plane, floats, 8 each), "g32v8" (float4s), "block4", "loop", and the
-// by-channel layouts with c for g ("c16f4"); folded ones add "+fold".
+// plane, floats, 8 each), "g32v8" (float4s), "block4", "loop".
 func (g geometry) tag() string {
-	if g.fold {
-		g.fold = false
-		return g.tag() + "+fold"
-	}
 	switch g.kind {
 	case "group":
-		layout, t := 'g', 'f'
-		if g.channel {
-			layout = 'c'
-		}
+		t := 'f'
 		if g.vec {
 			t = 'v'
 		}
-		return fmt.Sprintf("%c%d%c%d", layout, g.lanes, t, g.regs)
+		return fmt.Sprintf("g%d%c%d", g.lanes, t, g.regs)
 	case "block":
 		return fmt.Sprintf("block%d", g.regs)
 	}
 	return g.kind
 }
 
-// kernel names the kernel of module with the given prefix for this
-// geometry's layout: the plane kernels of srm.cu ("srm_eval_",
-// "srm_stats_", "srm_scale_", ...) and the folded passes of srm_fold.cu
-// ("srm_scale_fold_", ...) end in the layout's tag, that of a by-channel
-// or folded geometry too.
-func (g geometry) kernel(module, prefix string) kernelRef {
-	g.channel, g.fold = false, false
-	return kernelRef{module, prefix + g.tag()}
-}
-
-// byChannel names the by-channel kernel with the given prefix
-// ("srm_train_", "srm_bwd_", "srm_tail_fwd_", "srm_tail_bwd_") and gives
-// its launch for shape s in clusters of cluster blocks a channel: as many
-// of a block's groups as the batch fills, up to maxBlock threads.
-func (g geometry) byChannel(prefix string, s Shape, cluster int) (k kernelRef, grid, block int) {
-	per := (s.N + cluster - 1) / cluster
-	return kernelRef{chanSource, prefix + g.tag()}, s.C * cluster, min(maxBlock, (per*g.lanes+31)/32*32)
-}
-
-// channelCluster is how many blocks a by-channel kernel gives each of C
-// channels: one where the channels fill the GPU twice over, else a
-// thread-block cluster (sm_90) of up to 8, so that a few wide channels
-// (128x64x32x32's 64) do not leave most SMs idle.
-func (d *Device) channelCluster(C int) int {
-	k := 1
-	for d.info.Major >= 9 && k < 8 && C*k < 2*d.info.SMs {
-		k *= 2
-	}
-	return k
+// kernel names the plane kernel of srm.cu with the given prefix
+// ("srm_eval_", "srm_stats_", "srm_scale_", ...) for this geometry's
+// layout.
+func (g geometry) kernel(prefix string) kernelRef {
+	return kernelRef{srmSource, prefix + g.tag()}
 }
 
 // order is the second passes' rev argument.
@@ -463,7 +342,7 @@ func (l *SRM) checkShape(s Shape, training bool, tensors ...*Buffer) error {
 // statistics): one fused kernel that reads x once and writes out once, and
 // the N·C gates into gates unless that is nil. out may be x.
 func (l *SRM) ForwardEval(x, out, gates *Buffer, s Shape) (*Plan, error) {
-	return l.forwardEval(x, out, gates, s, l.dev.pick())
+	return l.forwardEval(x, out, gates, s, geometryFor)
 }
 
 // forwardEval is ForwardEval with the plane kernels' geometry from pick,
@@ -483,7 +362,7 @@ func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick picker) (*Plan, e
 		}
 		gp = gates
 	}
-	err := p.add(g.kernel(srmSource, "srm_eval_"), g.grid, g.block,
+	err := p.add(g.kernel("srm_eval_"), g.grid, g.block,
 		x, out, gp, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, l.Eps, int32(s.C), int32(L), int32(P))
 	return p, err
 }
@@ -493,7 +372,7 @@ func (l *SRM) forwardEval(x, out, gates *Buffer, s Shape, pick picker) (*Plan, e
 // for Backward: statistics pass, per-channel gate kernel, scaling pass.
 // out may be x when no Backward follows (Backward needs the input).
 func (l *SRM) ForwardTrain(x, out *Buffer, ws *SRMWorkspace) (*Plan, error) {
-	return l.forwardTrain(x, out, ws, l.dev.pick())
+	return l.forwardTrain(x, out, ws, geometryFor)
 }
 
 func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan, error) {
@@ -502,16 +381,16 @@ func (l *SRM) forwardTrain(x, out *Buffer, ws *SRMWorkspace, pick picker) (*Plan
 		return nil, err
 	}
 	step := []any{ws.Mean, ws.Std, l.CFC, l.Gamma, l.Beta, l.RunningMean, l.RunningVar, ws.Gate, ws.ZHat, ws.RStd,
-		l.Eps, l.Momentum, int32(s.N), int32(s.C), int32(s.PlaneSize())}
+		l.Eps, l.Momentum, int32(s.N), int32(s.C)}
 	return planPair(l.dev, srmForward, pick(s.PlaneSize(), s.Planes(), false), s,
-		[]any{x, ws.Mean, ws.Std}, step, []any{x, ws.Gate, out}, []any{x, out})
+		[]any{x, ws.Mean, ws.Std}, step, []any{x, ws.Gate, out})
 }
 
 // Backward plans the gradients of the training forward pass that filled
 // ws, given dout: dx (which may be dout, not x) and the parameter gradients,
 // which are overwritten, not accumulated. x must hold the forward input.
 func (l *SRM) Backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads) (*Plan, error) {
-	return l.backward(x, dout, dx, ws, grads, l.dev.pick())
+	return l.backward(x, dout, dx, ws, grads, geometryFor)
 }
 
 func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, pick picker) (*Plan, error) {
@@ -525,43 +404,32 @@ func (l *SRM) backward(x, dout, dx *Buffer, ws *SRMWorkspace, grads *SRMGrads, p
 	step := []any{ws.dot, ws.Mean, ws.Std, ws.Gate, ws.ZHat, ws.RStd, l.CFC, l.Gamma, ws.k0, ws.k2,
 		grads.CFC, grads.Gamma, grads.Beta, int32(s.N), int32(s.C), int32(s.PlaneSize())}
 	return planPair(l.dev, srmBackward, pick(s.PlaneSize(), s.Planes(), true), s,
-		[]any{x, dout, ws.dot}, step, []any{x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx}, []any{x, dout, dx})
+		[]any{x, dout, ws.dot}, step, []any{x, dout, ws.Gate, ws.Mean, ws.k0, ws.k2, dx})
 }
 
 // pairKernels names a training pass pair's kernels: the plane kernels'
-// prefixes of its first and second passes, its per-channel kernel, and
-// the prefixes of its by-channel kernel and its folded second pass.
-type pairKernels struct{ first, step, second, byChannel, folded string }
+// prefixes of its first and second passes, and its per-channel kernel.
+type pairKernels struct{ first, step, second string }
 
 var (
-	srmForward   = pairKernels{"srm_stats_", "srm_train_gate", "srm_scale_", "srm_train_", "srm_scale_fold_"}
-	srmBackward  = pairKernels{"srm_bwd_dot_", "srm_bwd_gate", "srm_bwd_dx_", "srm_bwd_", "srm_bwd_dx_fold_"}
-	tailForward  = pairKernels{"srm_tail_stats_", "srm_tail_fwd", "srm_tail_apply_", "srm_tail_fwd_", "srm_tail_apply_fold_"}
-	tailBackward = pairKernels{"srm_tail_bwd_sums_", "srm_tail_bwd", "srm_tail_dx_", "srm_tail_bwd_", "srm_tail_dx_fold_"}
+	srmForward   = pairKernels{"srm_stats_", "srm_train_gate", "srm_scale_"}
+	srmBackward  = pairKernels{"srm_bwd_dot_", "srm_bwd_gate", "srm_bwd_dx_"}
+	tailForward  = pairKernels{"srm_tail_stats_", "srm_tail_fwd", "srm_tail_apply_"}
+	tailBackward = pairKernels{"srm_tail_bwd_sums_", "srm_tail_bwd", "srm_tail_dx_"}
 )
 
-// planPair plans one training pass pair of k under g for shape s. first
-// and second are its plane passes' arguments before L and P (and the
-// second's order), step its per-channel kernel's; second is nil where
-// there is no second pass (a tail backward that wants no dx). By channel,
-// one kernel takes maps, then step; folded, the first pass runs, then the
-// folded second, which takes maps, step, P and the order; otherwise the
-// three kernels run.
-func planPair(d *Device, k pairKernels, g geometry, s Shape, first, step, second, maps []any) (*Plan, error) {
+// planPair plans one training pass pair of k under g for shape s: the
+// first pass, the per-channel kernel, the second pass. first and second
+// are its plane passes' arguments before L and P (and the second's
+// order), step its per-channel kernel's; second is nil where there is no
+// second pass (a tail backward that wants no dx).
+func planPair(d *Device, k pairKernels, g geometry, s Shape, first, step, second []any) (*Plan, error) {
 	p := &Plan{dev: d}
-	if g.channel {
-		cluster := d.channelCluster(s.C)
-		kernel, grid, block := g.byChannel(k.byChannel, s, cluster)
-		return p, p.addCluster(kernel, grid, block, cluster, slices.Concat(maps, step)...)
-	}
 	L, P := int32(s.PlaneSize()), int32(s.Planes())
-	err := p.add(g.kernel(srmSource, k.first), g.grid, g.block, append(first, L, P)...)
-	if g.fold && second != nil {
-		return p, errors.Join(err, p.add(g.kernel(foldSource, k.folded), g.grid, g.block, slices.Concat(maps, step, []any{P, g.order()})...))
-	}
+	err := p.add(g.kernel(k.first), g.grid, g.block, append(first, L, P)...)
 	err = errors.Join(err, p.add(kernelRef{srmSource, k.step}, warpGrid(s.C), maxBlock, step...))
 	if second != nil {
-		err = errors.Join(err, p.add(g.kernel(srmSource, k.second), g.grid, g.block, append(second, L, P, g.order())...))
+		err = errors.Join(err, p.add(g.kernel(k.second), g.grid, g.block, append(second, L, P, g.order())...))
 	}
 	return p, err
 }

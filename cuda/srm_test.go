@@ -57,11 +57,11 @@ func TestGeometry(t *testing.T) {
 		h, w int
 		want string
 	}{
-		{7, 7, "g16f4 c16f4 g32f2"},
-		{14, 14, "g16v4 c16v4 g32f8"},
-		{28, 28, "g32v8 block1 c32v8 g32v8+fold block1+fold"},
-		{32, 32, "g32v8 block1 c32v8 g32v8+fold block1+fold"},
-		{56, 56, "block4 block4+fold"},
+		{7, 7, "g16f4 g32f2"},
+		{14, 14, "g16v4 g32f8"},
+		{28, 28, "g32v8 block1"},
+		{32, 32, "g32v8 block1"},
+		{56, 56, "block4"},
 		{33, 33, "loop"},
 	} {
 		var tags []string
@@ -168,37 +168,20 @@ func TestSRMPlans(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-// TestSetSRMKernels checks the plans' kernels under each of the device's
-// SRM kernel choices: by channel, one kernel each training pass pair where
-// planes fit a group; folded, the per-channel steps in the second passes
-// where the layout has a warp or a block a plane; the eval forward and
-// other planes as measured; and an unknown choice refused.
-func TestSetSRMKernels(t *testing.T) {
-	const (
-		tail7  = "srm_tail_stats_g16f4 srm_tail_fwd srm_tail_apply_g16f4 | srm_tail_bwd_sums_g16f4 srm_tail_bwd srm_tail_dx_g16f4"
-		tail28 = "srm_tail_stats_g32v8 srm_tail_fwd srm_tail_apply_g32v8 | srm_tail_bwd_sums_block1 srm_tail_bwd srm_tail_dx_block1"
-		tail56 = "srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4 | srm_tail_bwd_sums_block4 srm_tail_bwd srm_tail_dx_block4"
-	)
+// TestTrainingPlans checks the kernels of SRM's and the SRM tail's plans
+// where the layouts of the forward and backward passes differ and where
+// they agree.
+func TestTrainingPlans(t *testing.T) {
 	for _, c := range []struct {
 		s    Shape
-		want map[string]string // SRM's eval, training forward, backward; the SRM tail's forward, backward
+		want string // SRM's eval, training forward, backward; the SRM tail's forward, backward
 	}{
-		{Shape{4, 8, 7, 7}, map[string]string{
-			SRMKernelsByChannel: "srm_eval_g16f4 | srm_train_c16f4 | srm_bwd_c16f4 | srm_tail_fwd_c16f4 | srm_tail_bwd_c16f4",
-			SRMKernelsFolded:    "srm_eval_g16f4 | srm_stats_g16f4 srm_train_gate srm_scale_g16f4 | srm_bwd_dot_g16f4 srm_bwd_gate srm_bwd_dx_g16f4 | " + tail7,
-		}},
-		{Shape{4, 8, 28, 28}, map[string]string{
-			SRMKernelsByChannel: "srm_eval_g32v8 | srm_train_c32v8 | srm_bwd_c32v8 | srm_tail_fwd_c32v8 | srm_tail_bwd_c32v8",
-			SRMKernelsFolded: "srm_eval_g32v8 | srm_stats_g32v8 srm_scale_fold_g32v8 | srm_bwd_dot_block1 srm_bwd_dx_fold_block1 | " +
-				"srm_tail_stats_g32v8 srm_tail_apply_fold_g32v8 | srm_tail_bwd_sums_block1 srm_tail_dx_fold_block1",
-			SRMKernelsMeasured: "srm_eval_g32v8 | srm_stats_g32v8 srm_train_gate srm_scale_g32v8 | srm_bwd_dot_block1 srm_bwd_gate srm_bwd_dx_block1 | " +
-				tail28,
-		}},
-		{Shape{4, 8, 56, 56}, map[string]string{
-			SRMKernelsByChannel: "srm_eval_block4 | srm_stats_block4 srm_train_gate srm_scale_block4 | srm_bwd_dot_block4 srm_bwd_gate srm_bwd_dx_block4 | " + tail56,
-			SRMKernelsFolded: "srm_eval_block4 | srm_stats_block4 srm_scale_fold_block4 | srm_bwd_dot_block4 srm_bwd_dx_fold_block4 | " +
-				"srm_tail_stats_block4 srm_tail_apply_fold_block4 | srm_tail_bwd_sums_block4 srm_tail_dx_fold_block4",
-		}},
+		{Shape{4, 8, 7, 7}, "srm_eval_g16f4 | srm_stats_g16f4 srm_train_gate srm_scale_g16f4 | srm_bwd_dot_g16f4 srm_bwd_gate srm_bwd_dx_g16f4 | " +
+			"srm_tail_stats_g16f4 srm_tail_fwd srm_tail_apply_g16f4 | srm_tail_bwd_sums_g16f4 srm_tail_bwd srm_tail_dx_g16f4"},
+		{Shape{4, 8, 28, 28}, "srm_eval_g32v8 | srm_stats_g32v8 srm_train_gate srm_scale_g32v8 | srm_bwd_dot_block1 srm_bwd_gate srm_bwd_dx_block1 | " +
+			"srm_tail_stats_g32v8 srm_tail_fwd srm_tail_apply_g32v8 | srm_tail_bwd_sums_block1 srm_tail_bwd srm_tail_dx_block1"},
+		{Shape{4, 8, 56, 56}, "srm_eval_block4 | srm_stats_block4 srm_train_gate srm_scale_block4 | srm_bwd_dot_block4 srm_bwd_gate srm_bwd_dx_block4 | " +
+			"srm_tail_stats_block4 srm_tail_fwd srm_tail_apply_block4 | srm_tail_bwd_sums_block4 srm_tail_bwd srm_tail_dx_block4"},
 	} {
 		f := newTailFixture(t, c.s, true)
 		l := f.tail.SRM
@@ -207,39 +190,23 @@ func TestSetSRMKernels(t *testing.T) {
 			t.Fatal(err)
 		}
 		g, _ := l.NewGrads()
-		for kind, want := range c.want {
-			if err := f.d.SetSRMKernels(kind); err != nil {
+		var names []string
+		for _, p := range []func() (*Plan, error){
+			func() (*Plan, error) { return l.ForwardEval(f.x, f.out, nil, c.s) },
+			func() (*Plan, error) { return l.ForwardTrain(f.x, f.out, ws) },
+			func() (*Plan, error) { return l.Backward(f.x, f.dout, f.dx, ws, g) },
+			func() (*Plan, error) { return f.tail.Forward(f.x, f.short, f.out, f.ws) },
+			func() (*Plan, error) { return f.backward(f.dx, f.dshort, false) },
+		} {
+			plan, err := p()
+			if err != nil {
 				t.Fatal(err)
 			}
-			var names []string
-			for _, p := range []func() (*Plan, error){
-				func() (*Plan, error) { return l.ForwardEval(f.x, f.out, nil, c.s) },
-				func() (*Plan, error) { return l.ForwardTrain(f.x, f.out, ws) },
-				func() (*Plan, error) { return l.Backward(f.x, f.dout, f.dx, ws, g) },
-				func() (*Plan, error) { return f.tail.Forward(f.x, f.short, f.out, f.ws) },
-				func() (*Plan, error) { return f.backward(f.dx, f.dshort, false) },
-			} {
-				plan, err := p()
-				if err != nil {
-					t.Fatal(err)
-				}
-				names = append(names, strings.Join(plan.Kernels(), " "))
-			}
-			if got := strings.Join(names, " | "); got != want {
-				t.Errorf("%v %q:\n got %s\nwant %s", c.s, kind, got, want)
-			}
+			names = append(names, strings.Join(plan.Kernels(), " "))
 		}
-	}
-	// An unknown choice is refused and leaves the device's as it was.
-	f := newTailFixture(t, Shape{4, 8, 28, 28}, true)
-	if err := f.d.SetSRMKernels(SRMKernelsFolded); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.d.SetSRMKernels("fastest"); err == nil {
-		t.Error("an unknown choice of SRM kernels accepted")
-	}
-	if g := f.d.pick()(28*28, 4*8, false); !g.fold {
-		t.Errorf("after a refused choice the device picks %+v, want the folded layout still", g)
+		if got := strings.Join(names, " | "); got != c.want {
+			t.Errorf("%v:\n got %s\nwant %s", c.s, got, c.want)
+		}
 	}
 }
 
@@ -339,81 +306,6 @@ func TestReverseOrderEmulated(t *testing.T) {
 	}
 }
 
-// TestByChannelEmulated runs SRM's and the block tail's training passes
-// with the by-channel kernels, against the float64 reference (the tail
-// writing and accumulating its gradients, with and without SRM), and
-// expects the same bits as the group kernels they fuse: the per-plane and
-// per-channel code is the same, only the launches differ. Batches of 37
-// take several steps of a block's groups and leave a partial one.
-func TestByChannelEmulated(t *testing.T) {
-	emu := emulator(t)
-	shapes := []Shape{{3, 5, 7, 7}, {37, 3, 7, 7}, {3, 4, 14, 14}, {5, 3, 3, 3}, {3, 7, 8, 8}, {3, 3, 13, 13}, {3, 2, 28, 28}}
-	if testing.Short() {
-		shapes = shapes[:2]
-	}
-	rng := rand.New(rand.NewPCG(15, 16))
-	for _, s := range shapes {
-		t.Run(s.String(), func(t *testing.T) {
-			group, ok := channelFor(s.PlaneSize(), s.Planes())
-			if !ok {
-				t.Fatalf("no by-channel layout for %v", s)
-			}
-			group.channel, group.reverse = false, true
-			channel := group
-			channel.channel = true
-			pick := func(int, int, bool) geometry { return channel }
-			emulatedCase(t, emu, 13, func(d *Device) ([]CheckResult, error) { return checkSRMCase(d, s, pick, rng) })
-			for _, gated := range []bool{true, false} {
-				want := map[bool]int{true: 13, false: 7}[gated]
-				for _, acc := range []bool{false, true} {
-					emulatedCase(t, emu, want, func(d *Device) ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, pick, rng) })
-				}
-			}
-			fused := trainingOutputs(t, emu, s, pick)
-			apart := trainingOutputs(t, emu, s, func(int, int, bool) geometry { return group })
-			for i := range fused {
-				if !slices.Equal(fused[i], apart[i]) {
-					t.Errorf("output %d differs between the by-channel kernels and the group kernels", i)
-				}
-			}
-		})
-	}
-}
-
-// TestFoldEmulated runs SRM's and the SRM tail's training passes with the
-// folded second passes and without, emulated, and expects the same bits:
-// the per-plane step is the per-channel kernel's arithmetic for that
-// plane; and the tails, with and without SRM, writing and accumulating
-// their gradients, against float64. The layouts cover a warp a plane
-// (9x9 floats, 28x28 float4s forward) and a block a plane (28x28
-// backward, 56x56); batches of 3 and 37 (more than a warp's lanes over the
-// batch).
-func TestFoldEmulated(t *testing.T) {
-	emu := emulator(t)
-	shapes := []Shape{{3, 5, 28, 28}, {37, 2, 9, 9}, {3, 2, 56, 56}}
-	if testing.Short() {
-		shapes = shapes[:1]
-	}
-	fold := srmPickers[SRMKernelsFolded]
-	rng := rand.New(rand.NewPCG(17, 18))
-	for _, s := range shapes {
-		t.Run(s.String(), func(t *testing.T) {
-			for _, gated := range []bool{true, false} {
-				want := map[bool]int{true: 13, false: 7}[gated]
-				for _, acc := range []bool{false, true} {
-					emulatedCase(t, emu, want, func(d *Device) ([]CheckResult, error) { return checkTailCase(d, s, gated, acc, fold, rng) })
-				}
-			}
-			folded, apart := trainingOutputs(t, emu, s, fold), trainingOutputs(t, emu, s, geometryFor)
-			for i := range folded {
-				if !slices.Equal(folded[i], apart[i]) {
-					t.Errorf("output %d differs between the folded passes and the three kernels", i)
-				}
-			}
-		})
-	}
-}
-
 // trainingOutputs runs SRM's training forward and backward and the SRM
 // block tail's forward and backward (accumulating into dx and dshort) on
 // fixed random inputs of shape s, emulated, and returns their outputs: out,
@@ -458,8 +350,8 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick picker) [][]float32
 	return got
 }
 
-// srmLayouts is the set of layout tags of srm.cuh's SRM_LAYOUTS and
-// CHAN_LAYOUTS, those of FOLD_LAYOUTS with "+fold", and "loop".
+// srmLayouts is the set of layout tags of srm.cuh's SRM_LAYOUTS, and
+// "loop".
 func srmLayouts(t *testing.T) map[string]bool {
 	t.Helper()
 	src, err := kernelFS.ReadFile("kernels/srm.cuh")
@@ -467,13 +359,11 @@ func srmLayouts(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	listed := map[string]bool{"loop": true}
-	for name, suffix := range map[string]string{"SRM_LAYOUTS": "", "CHAN_LAYOUTS": "", "FOLD_LAYOUTS": "+fold"} {
-		list := string(src) + "\n\n"
-		list = list[strings.Index(list, "#define "+name):]
-		list = list[:strings.Index(list, "\n\n")]
-		for _, f := range strings.Split(list, "X(")[1:] {
-			listed[f[:strings.Index(f, ",")]+suffix] = true
-		}
+	list := string(src) + "\n\n"
+	list = list[strings.Index(list, "#define SRM_LAYOUTS"):]
+	list = list[:strings.Index(list, "\n\n")]
+	for _, f := range strings.Split(list, "X(")[1:] {
+		listed[f[:strings.Index(f, ",")]] = true
 	}
 	return listed
 }
@@ -527,10 +417,10 @@ func TestCheckEmulated(t *testing.T) {
 	}
 	// SRM: 13 quantities on each of the two shapes. The block tail: with
 	// SRM (13) and plain (7) on the checked shape, with SRM only on the
-	// timed one. The variants of 8x8 planes (g4v4, c4v4, g32f2): SRM, the
-	// tail with SRM and plain; timed in both orders, eval forward only in
-	// forward order, the by-channel kernels in reverse only.
-	if rep.Failed() != 0 || len(rep.Checks) != 26+33+3*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 2*7+3 {
+	// timed one. The variants of 8x8 planes (g4v4, g32f2): SRM, the tail
+	// with SRM and plain; timed in both orders, eval forward only in
+	// forward order.
+	if rep.Failed() != 0 || len(rep.Checks) != 26+33+2*33 || len(rep.Timings) != 3+4 || len(rep.Variants) != 2*7 {
 		t.Fatalf("%d failed of %d checks, %d timings, %d variant timings\n%s", rep.Failed(), len(rep.Checks), len(rep.Timings),
 			len(rep.Variants), out.String())
 	}
@@ -557,17 +447,11 @@ func TestCheckEmulated(t *testing.T) {
 			t.Errorf("kernel use %+v", l)
 		}
 	}
-	fused := rep.Variants[7]
-	if fused.Variant != "chan/2 c4v4 rev" || fused.Op != "train_fwd_bwd" || !slices.Equal(fused.Kernels, []string{"srm_train_c4v4", "srm_bwd_c4v4"}) ||
-		fused.MedianUS != 2000 {
-		t.Errorf("by-channel variant timing %+v", fused)
-	}
-	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 99 checks passed", "copy kernel:", "train_fwd_bwd",
+	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 66 checks passed", "copy kernel:", "train_fwd_bwd",
 		"srm_stats_g4v4,srm_train_gate,srm_scale_g4v4", "== block tail against float64", "3x5x7x7        plain accumulate ",
 		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
 		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
-		"3x4x8x8        old g32f2 fwd  ", "8x13x8x8       c4v4   rev SRM   tail accumulate 13 quantities",
-		"3x4x8x8        fastest                 new g4v4 fwd   chan/2 c4v4 rev   chan/2 c4v4 rev   chan/2 c4v4 rev",
+		"3x4x8x8        old g32f2 fwd  ", "3x4x8x8        fastest                 new g4v4 fwd      new g4v4 fwd      new g4v4 fwd      new g4v4 fwd",
 		"3x4x8x8        srm_tail_bwd     3000.0 = srm_tail_bwd_sums_g4v4 1000.0 [32 reg, 8/SM] + srm_tail_bwd 1000.0 [32 reg, 8/SM] + srm_tail_dx_g4v4 1000.0 [32 reg, 8/SM]"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -576,50 +460,5 @@ func TestCheckEmulated(t *testing.T) {
 	t.Log("\n" + out.String())
 	if _, err := json.Marshal(rep); err != nil {
 		t.Error(err)
-	}
-}
-
-// TestChannelCluster checks how many blocks a by-channel kernel gives a
-// channel (the fake GPU has 4 SMs: clusters until the grid has 8 blocks,
-// at most 8 a cluster, none before sm_90) and that the plans launch them
-// so.
-func TestChannelCluster(t *testing.T) {
-	d, drv, _ := openFake(t)
-	for C, want := range map[int]int{1: 8, 2: 4, 3: 4, 4: 2, 7: 2, 8: 1, 100: 1} {
-		if got := d.channelCluster(C); got != want {
-			t.Errorf("%d channels: clusters of %d, want %d", C, got, want)
-		}
-	}
-	s := Shape{5, 3, 7, 7}
-	if err := d.SetSRMKernels(SRMKernelsByChannel); err != nil {
-		t.Fatal(err)
-	}
-	l, err := d.NewSRM(s.C)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws, err := l.NewWorkspace(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bufs, err := allocFloats(d, s.Len(), s.Len())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := l.ForwardTrain(bufs[0], bufs[1], ws)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Run(p); err != nil {
-		t.Fatal(err)
-	}
-	// 3 channels, clusters of 4: 12 blocks; 5 samples over 4 blocks, 2
-	// planes a block of 16-lane groups: one warp.
-	if l := drv.launches[len(drv.launches)-1]; l.name != "srm_train_c16f4" || l.cluster != 4 || l.grid[0] != 12 || l.block[0] != 32 {
-		t.Errorf("launch %+v", l)
-	}
-	d.info.Major = 8
-	if got := d.channelCluster(1); got != 1 {
-		t.Errorf("sm_80: clusters of %d", got)
 	}
 }

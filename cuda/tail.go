@@ -235,7 +235,7 @@ func (t *Tail) srmArgs() (cfc, gamma, beta any, eps float32) {
 // computes the gates and updates its BatchNorm's; the apply pass. out may
 // be neither x nor short.
 func (t *Tail) Forward(x, short, out *Buffer, ws *TailWorkspace) (*Plan, error) {
-	return t.forward(x, short, out, ws, t.dev.pick())
+	return t.forward(x, short, out, ws, geometryFor)
 }
 
 // forward is Forward with the plane kernels' geometry from pick, as is
@@ -256,7 +256,7 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick picker) (*
 		bn.RunningMean, bn.RunningVar, rmean2, rvar2, ws.Gain, ws.Bias, poolOptional(ws.Gate),
 		bn.Momentum, momentum2, int32(s.N), int32(s.C), int32(s.PlaneSize())}
 	return planPair(t.dev, tailForward, pick(s.PlaneSize(), s.Planes(), false), s,
-		[]any{x, ws.Mean, ws.M2}, step, []any{x, ws.Gain, ws.Bias, ws.Mean, short, out}, []any{x, short, out})
+		[]any{x, ws.Mean, ws.M2}, step, []any{x, ws.Gain, ws.Bias, ws.Mean, short, out})
 }
 
 // Backward plans the gradients of the forward pass that filled ws, given
@@ -269,7 +269,7 @@ func (t *Tail) forward(x, short, out *Buffer, ws *TailWorkspace, pick picker) (*
 // back where it was written alone, else masking dout again. dx and dshort
 // may not share memory with each other or with x, out and dout.
 func (t *Tail) Backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool) (*Plan, error) {
-	return t.backward(x, out, dout, dx, dshort, ws, grads, accX, accShort, accParams, t.dev.pick())
+	return t.backward(x, out, dout, dx, dshort, ws, grads, accX, accShort, accParams, geometryFor)
 }
 
 func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, grads *TailGrads, accX, accShort, accParams bool,
@@ -319,8 +319,7 @@ func (t *Tail) backward(x, out, dout, dx, dshort *Buffer, ws *TailWorkspace, gra
 		second = []any{x, grad, mask, ws.Gain, ws.Mean, ws.k0, ws.k2, dx, nnFlag(accX)}
 	}
 	return planPair(t.dev, tailBackward, pick(s.PlaneSize(), s.Planes(), true), s,
-		[]any{x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot}, step, second,
-		[]any{x, dout, out, dr, nnFlag(accShort), grad, mask, ws.Gain, poolOptional(dx), nnFlag(accX)})
+		[]any{x, dout, out, ws.Mean, dr, nnFlag(accShort), ws.psum, ws.dot}, step, second)
 }
 
 // collectedFloats allocates Arrays of the given float counts, all or none,

@@ -29,7 +29,6 @@ func init() {
 		r50Steps := fs.Int("r50-steps", 20, "timed ResNet-50 steps per kind (the median is reported)")
 		r50Warmup := fs.Int("r50-warmup", 5, "untimed ResNet-50 steps before timing")
 		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the host side to this file (go tool pprof)")
-		srmKernels := fs.String("srm-kernels", cuda.SRMKernelsMeasured, fmt.Sprintf("how the SRM and block-tail training passes run in every check and timing (cuda.Device.SetSRMKernels): %q (the measured choice), %q or %q", cuda.SRMKernelsMeasured, cuda.SRMKernelsByChannel, cuda.SRMKernelsFolded))
 		pdl := fs.Bool("pdl", false, "launch the SRM and block-tail kernels under programmatic dependent launch in every check and timing (cuda.Device.SetPDL; compute capability 9.0 and later)")
 		deterministic := fs.Bool("deterministic", false, "compare with the CPU using only cuDNN's deterministic convolution algorithms (the timed steps keep the fastest)")
 		var names []string
@@ -52,7 +51,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if err := errors.Join(d.SetSRMKernels(*srmKernels), d.SetPDL(*pdl)); err != nil {
+		if err := d.SetPDL(*pdl); err != nil {
 			return errors.Join(err, d.Close())
 		}
 		if *pdl {

@@ -1,19 +1,17 @@
-// The SRM and block-tail kernels the host's plans launch by default (see
-// srm.cuh for the maths and the code): the per-channel steps, the plane
-// kernels of every layout in SRM_LAYOUTS, and the loop kernels for planes
-// too large for a block. The by-channel and folded candidates are modules
-// of their own (srm_chan.cu, srm_fold.cu), compiled only where a plan
-// launches one: they took three quarters of this file's compile time.
+// The SRM and block-tail kernels the host's plans launch (see srm.cuh for
+// the maths and the code): the per-channel steps, the plane kernels of
+// every layout in SRM_LAYOUTS, and the loop kernels for planes too large
+// for a block.
 #include "srm.cuh"
 
 // ---- the per-channel steps -------------------------------------------------
 
-#define PER_CHANNEL_KERNEL(name, PARAMS, ARGS) \
-  SRM_ENTRY(name, const int c = warp_channel(); if (c < C) name##_all(c, ARGS), PARAMS)
-PER_CHANNEL_KERNEL(srm_train_gate, TRAIN_GATE_PARAMS, TRAIN_GATE_ARGS)
-PER_CHANNEL_KERNEL(srm_bwd_gate, BWD_GATE_PARAMS, BWD_GATE_ARGS)
-PER_CHANNEL_KERNEL(srm_tail_fwd, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
-PER_CHANNEL_KERNEL(srm_tail_bwd, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
+#define PER_CHANNEL_KERNEL(name, step, PARAMS, ARGS) \
+  SRM_ENTRY(name, const int c = warp_channel(); if (c < C) step(c, ARGS), PARAMS)
+PER_CHANNEL_KERNEL(srm_train_gate, train_gate_channel, TRAIN_GATE_PARAMS, TRAIN_GATE_ARGS)
+PER_CHANNEL_KERNEL(srm_bwd_gate, bwd_gate_channel, BWD_GATE_PARAMS, BWD_GATE_ARGS)
+PER_CHANNEL_KERNEL(srm_tail_fwd, tail_fwd_channel, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
+PER_CHANNEL_KERNEL(srm_tail_bwd, tail_bwd_channel, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
 
 // ---- planes of any size: a block a plane, looping ---------------------------
 

@@ -3,15 +3,14 @@
 // and for the end of a residual block in training mode, the block tail
 // out = ReLU(SRM(BN(x)) + short) (and ReLU(BN(x) + short) without SRM).
 //
-// This header holds the code; srm.cu defines the kernels that default plans
-// launch, srm_chan.cu and srm_fold.cu the by-channel and folded candidates,
-// each a module of its own. Compiled at run time by NVRTC (cuda/kernels.go
-// hands it the kernels/*.cuh headers), which provides the CUDA built-ins
-// without any #include; cuda/ptxcheck.sh compiles the .cu files with clang
-// and cuda/testdata/cudashim.h standing in for them, and the tests run them
-// on the CPU through cuda/testdata/emu. Keep to the built-ins those two
-// headers define: threadIdx/blockIdx/blockDim, __syncthreads,
-// __shfl_xor_sync (float, double), float4, expf/exp, sqrtf/sqrt.
+// This header holds the code; srm.cu defines the kernels. Compiled at run
+// time by NVRTC (cuda/kernels.go hands it the kernels/*.cuh headers), which
+// provides the CUDA built-ins without any #include; cuda/ptxcheck.sh
+// compiles the .cu files with clang and cuda/testdata/cudashim.h standing
+// in for them, and the tests run them on the CPU through
+// cuda/testdata/emu. Keep to the built-ins those two headers define:
+// threadIdx/blockIdx/blockDim, __syncthreads, __shfl_xor_sync (float,
+// double), float4, expf/exp, sqrtf/sqrt.
 //
 // The maths. x is N x C x H x W; a plane p = n*C + c is the L = H*W
 // contiguous values x[p, i].
@@ -132,12 +131,6 @@
 //   *_blockR : one block per plane, float4 accesses (L % 4 == 0), each
 //              thread holding up to R float4s (56x56: block4).
 //   *_loop   : one block per plane, any L, looping over memory.
-// and the training pass pairs of the group layouts also come as
-// by-channel kernels (srm_train_c16f4 and the like, "by channel" below):
-// one kernel for first pass, per-channel step and second pass, a block
-// per channel; and SRM's second passes of the layouts with a warp or a
-// block a plane as folded passes (srm_scale_fold_g32v8 and the like,
-// "folded" below), which take the per-channel step in.
 // In the group and block shapes a thread issues all its loads before using
 // any (R independent loads in flight, the latency paid once), and keeps the
 // values in registers: the eval forward reads x exactly once, and the
@@ -168,13 +161,13 @@
 
 #define SRM_STD_EPS 1e-5f
 
-// pdl_enter opens every kernel of srm.cu, srm_chan.cu and srm_fold.cu. Under
-// programmatic dependent launch (sm_90; Device.SetPDL) the host lets such a
-// kernel start while the one before it in the stream drains: it first lets
-// the kernel after it do the same (launch_dependents, once every block has
-// started), then waits until the one before it has finished and its writes
-// are visible (wait), before it touches memory. Launched the ordinary way,
-// both instructions do nothing.
+// pdl_enter opens every kernel of srm.cu. Under programmatic dependent
+// launch (sm_90; Device.SetPDL) the host lets such a kernel start while the
+// one before it in the stream drains: it first lets the kernel after it do
+// the same (launch_dependents, once every block has started), then waits
+// until the one before it has finished and its writes are visible (wait),
+// before it touches memory. Launched the ordinary way, both instructions
+// do nothing.
 __device__ __forceinline__ void pdl_enter() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -182,11 +175,11 @@ __device__ __forceinline__ void pdl_enter() {
 #endif
 }
 
-// SRM_ENTRY defines a kernel of srm.cu, srm_chan.cu or srm_fold.cu, with
-// the parameters after body: each opens with pdl_enter, as the host's
-// programmatic dependent launches need (ptxcheck.sh checks every entry
-// point). body is one statement; put one with a comma outside parentheses
-// (a template's arguments) in parentheses.
+// SRM_ENTRY defines a kernel of srm.cu, with the parameters after body:
+// each opens with pdl_enter, as the host's programmatic dependent launches
+// need (ptxcheck.sh checks every entry point). body is one statement; put
+// one with a comma outside parentheses (a template's arguments) in
+// parentheses.
 #define SRM_ENTRY(name, body, ...)                                          \
   extern "C" __global__ void __launch_bounds__(256) name(__VA_ARGS__) { \
     pdl_enter();                                                            \
@@ -341,8 +334,6 @@ __device__ __forceinline__ T* opt(float* b, long long off) {
 template <int G, class V>
 struct GroupLayout {
   typedef V T;
-  static constexpr int lanes = G;
-  static constexpr bool warp_plane = G == 32;  // a plane's lanes are a whole warp
   __device__ static int plane() { return blockIdx.x * (blockDim.x / G) + threadIdx.x / G; }
   __device__ static int slot(int k) { return (threadIdx.x & (G - 1)) + G * k; }
   __device__ static int slots(int L) { return L / (int)(sizeof(V) / sizeof(float)); }
@@ -358,7 +349,6 @@ using GroupV = GroupLayout<G, float4>;
 // BlockLayout: a block per plane; thread t holds float4s t + k*blockDim.x.
 struct BlockLayout {
   typedef float4 T;
-  static constexpr bool warp_plane = false;
   __device__ static int plane() { return blockIdx.x; }
   __device__ static int slot(int k) { return threadIdx.x + k * blockDim.x; }
   __device__ static int slots(int L) { return L >> 2; }
@@ -540,22 +530,11 @@ __device__ __forceinline__ void stats_loop(const float* __restrict__ x, float* _
 // ---- per channel: batch statistics, gates and their gradients ---------------
 // One warp per channel, lanes striding over the batch, in double: the batch
 // variances subtract nearly equal numbers, and these steps are tiny. Each
-// step is a device function of its channel, which a per-channel kernel runs
-// on every warp (warp_channel) and a by-channel kernel on its block's first warp
-// (Channel, below).
+// step is a device function (int c, PARAMS) of its channel c, which the
+// per-channel kernel (srm.cu) runs on the grid's warp c (warp_channel).
 
 // warp_channel is the channel of this warp in a per-channel kernel.
 __device__ __forceinline__ int warp_channel() { return blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); }
-
-// PER_CHANNEL defines name_all, step for every plane of channel c (own =
-// -1; the one-plane results in o go unused), which the per-channel kernel
-// name (srm.cu) runs on the grid's warp c. Each step is a device function
-// (int c, int own, PARAMS, float (&o)[2]).
-#define PER_CHANNEL(name, step, PARAMS, ARGS)                \
-  __device__ __forceinline__ void name##_all(int c, PARAMS) { \
-    float o[2];                                               \
-    step(c, -1, ARGS, o);                                     \
-  }
 
 // batch_moments sets m and v to the mean and biased variance of f(p) over
 // channel c's N planes p, two passes over the batch.
@@ -595,59 +574,35 @@ struct StyleZ {
   __device__ double operator()(int p) const { return a * mean[p] + b * sdev[p]; }
 };
 
-// Samples are the samples n of a channel whose planes a lane makes in a
-// per-channel step: every 32nd from its lane, or, in a folded pass (own
-// ≥ 0), the one sample own on every lane.
-struct Samples {
-  int from, to, by;
-};
-__device__ __forceinline__ Samples samples(int own, int N) {
-  return own < 0 ? Samples{(int)(threadIdx.x & 31), N, 32} : Samples{own, own + 1, 1};
-}
-
-// Saves zh (per plane) and r (per channel) for the backward pass. (L goes
-// unused: every step's parameters end N, C, L.) With own
-// ≥ 0 (a folded scaling pass, below) the warp makes plane own·C + c's only:
-// its ẑ and gate, written by lane 0, the gate returned to every lane in
-// o[0]; the channel's running statistics and r are then written by own ==
-// 0's warp.
+// Saves zh (per plane) and r (per channel) for the backward pass.
 #define TRAIN_GATE_PARAMS                                                                         \
   const float *__restrict__ mean, const float *__restrict__ sdev, const float *__restrict__ cfc,  \
       const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean, \
       float *__restrict__ rvar, float *__restrict__ gate, float *__restrict__ zhat,               \
-      float *__restrict__ rstd, float eps, float momentum, int N, int C, int L
-#define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C, L
+      float *__restrict__ rstd, float eps, float momentum, int N, int C
+#define TRAIN_GATE_ARGS mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C
 
-__device__ __forceinline__ void train_gate_channel(int c, int own, TRAIN_GATE_PARAMS, float (&o)[2]) {
+__device__ __forceinline__ void train_gate_channel(int c, TRAIN_GATE_PARAMS) {
   const int lane = threadIdx.x & 31;
   const StyleZ z = {cfc[2 * c], cfc[2 * c + 1], mean, sdev};
   double m, v;
   batch_moments(z, c, N, C, m, v);
   const double r = 1.0 / sqrt(v + (double)eps);
   const double gm = gamma[c], bt = beta[c];
-  const Samples ns = samples(own, N);
-  for (int n = ns.from; n < ns.to; n += ns.by) {
+  for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
     const double zh = (z(p) - m) * r;
-    o[0] = (float)sigmoid_d(gm * zh + bt);
-    if (own < 0 || lane == 0) {
-      zhat[p] = (float)zh;
-      gate[p] = o[0];
-    }
+    zhat[p] = (float)zh;
+    gate[p] = (float)sigmoid_d(gm * zh + bt);
   }
-  if (lane == 0 && own <= 0) {
+  if (lane == 0) {
     update_running(rmean, rvar, c, momentum, m, v, N);
     rstd[c] = (float)r;
   }
 }
 
-PER_CHANNEL(srm_train_gate, train_gate_channel, TRAIN_GATE_PARAMS, TRAIN_GATE_ARGS)
-
 // Writes dcfc, dgamma and dbeta (overwrites, never accumulates), and the
-// dx pass's k0 and k2. With own ≥ 0 (a folded dx pass, below) the warp
-// makes plane own·C + c's k0 and k2 only, returned to every lane in o,
-// not written; the parameter gradients are then written by own == 0's
-// warp.
+// dx pass's k0 and k2.
 #define BWD_GATE_PARAMS                                                                               \
   const float *__restrict__ dot, const float *__restrict__ mean, const float *__restrict__ sdev,      \
       const float *__restrict__ gate, const float *__restrict__ zhat, const float *__restrict__ rstd, \
@@ -669,13 +624,7 @@ struct GateGrad {
   __device__ double dz(int p) const { return gr * (dy(p) - sdy / N - zhat[p] * sdyz / N); }
 };
 
-// plane_k sets the dx pass's k0 and k2 of a plane from its dz.
-__device__ __forceinline__ void plane_k(double a, double b, double dz, float sdev, int L, float& k0, float& k2) {
-  k2 = (float)(b * dz / ((double)(L - 1) * sdev));
-  k0 = (float)(a * dz / L);
-}
-
-__device__ __forceinline__ void bwd_gate_channel(int c, int own, BWD_GATE_PARAMS, float (&o)[2]) {
+__device__ __forceinline__ void bwd_gate_channel(int c, BWD_GATE_PARAMS) {
   const int lane = threadIdx.x & 31;
   GateGrad gg = {(double)gamma[c] * rstd[c], 0.0, 0.0, N, dot, gate, zhat};
   double sdy = 0.0, sdyz = 0.0;
@@ -688,31 +637,24 @@ __device__ __forceinline__ void bwd_gate_channel(int c, int own, BWD_GATE_PARAMS
   gg.sdy = warp_sum_d(sdy);
   gg.sdyz = warp_sum_d(sdyz);
   const double a = cfc[2 * c], b = cfc[2 * c + 1];
-  if (own <= 0) {
-    double da = 0.0, db = 0.0;
-    for (int n = lane; n < N; n += 32) {
-      const int p = n * C + c;
-      const double dz = gg.dz(p);
-      da += dz * mean[p];
-      db += dz * sdev[p];
-      if (own < 0) plane_k(a, b, dz, sdev[p], L, k0[p], k2[p]);
-    }
-    da = warp_sum_d(da);
-    db = warp_sum_d(db);
-    if (lane == 0) {
-      dcfc[2 * c] = (float)da;
-      dcfc[2 * c + 1] = (float)db;
-      dgamma[c] = (float)gg.sdyz;
-      dbeta[c] = (float)gg.sdy;
-    }
+  double da = 0.0, db = 0.0;
+  for (int n = lane; n < N; n += 32) {
+    const int p = n * C + c;
+    const double dz = gg.dz(p);
+    da += dz * mean[p];
+    db += dz * sdev[p];
+    k2[p] = (float)(b * dz / ((double)(L - 1) * sdev[p]));
+    k0[p] = (float)(a * dz / L);
   }
-  if (own >= 0) {
-    const int p = own * C + c;
-    plane_k(a, b, gg.dz(p), sdev[p], L, o[0], o[1]);
+  da = warp_sum_d(da);
+  db = warp_sum_d(db);
+  if (lane == 0) {
+    dcfc[2 * c] = (float)da;
+    dcfc[2 * c + 1] = (float)db;
+    dgamma[c] = (float)gg.sdyz;
+    dbeta[c] = (float)gg.sdy;
   }
 }
-
-PER_CHANNEL(srm_bwd_gate, bwd_gate_channel, BWD_GATE_PARAMS, BWD_GATE_ARGS)
 
 // Values reads a per-plane array, for batch_moments.
 struct Values {
@@ -795,38 +737,24 @@ __device__ __forceinline__ TailChannel tail_channel(int c, const float* mean, co
       float *__restrict__ gate, float momentum, float momentum2, int N, int C, int L
 #define TAIL_FWD_ARGS TAIL_CHANNEL_ARGS, rmean, rvar, rmean2, rvar2, gain, bias, gate, momentum, momentum2, N, C, L
 
-// With own ≥ 0 (a folded apply pass, below) the warp makes plane
-// own·C + c's gain, bias and gate only, written by lane 0 and the gain and
-// bias returned to every lane in o; the running statistics are then
-// updated by own == 0's warp.
-__device__ __forceinline__ void tail_fwd_channel(int c, int own, TAIL_FWD_PARAMS, float (&o)[2]) {
+__device__ __forceinline__ void tail_fwd_channel(int c, TAIL_FWD_PARAMS) {
   const int lane = threadIdx.x & 31;
   const TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
-  const Samples ns = samples(own, N);
-  for (int n = ns.from; n < ns.to; n += ns.by) {
+  for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
     const double g = t.gate(p);
-    o[0] = (float)(t.a * g);
-    o[1] = (float)(t.u(p) * g);
-    if (own < 0 || lane == 0) {
-      gain[p] = o[0];
-      bias[p] = o[1];
-      if (gate) gate[p] = (float)g;
-    }
+    gain[p] = (float)(t.a * g);
+    bias[p] = (float)(t.u(p) * g);
+    if (gate) gate[p] = (float)g;
   }
-  if (lane == 0 && own <= 0) {
+  if (lane == 0) {
     update_running(rmean, rvar, c, momentum, t.mu, t.var, (double)N * L);
     if (t.gated) update_running(rmean2, rvar2, c, momentum2, t.mz, t.vz, N);
   }
 }
 
-PER_CHANNEL(srm_tail_fwd, tail_fwd_channel, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
-
 // srm_tail_bwd: the parameter gradients (written, or added when acc) and
 // the dx pass's per-plane k0 = dm/L and k2 = 2 dq, from pass 1's sums.
-// With own ≥ 0 (a folded dx pass, below) the warp makes plane own·C + c's
-// k0 and k2 only, returned to every lane in o; the parameter gradients are
-// then put by own == 0's warp.
 #define TAIL_BWD_PARAMS                                                                 \
   TAIL_CHANNEL_PARAMS, const float *__restrict__ psum, const float *__restrict__ dot,   \
       float *__restrict__ k0, float *__restrict__ k2, float *__restrict__ dgamma,       \
@@ -834,7 +762,7 @@ PER_CHANNEL(srm_tail_fwd, tail_fwd_channel, TAIL_FWD_PARAMS, TAIL_FWD_ARGS)
       float *__restrict__ dbeta2, int acc, int N, int C, int L
 #define TAIL_BWD_ARGS TAIL_CHANNEL_ARGS, psum, dot, k0, k2, dgamma, dbeta, dcfc, dgamma2, dbeta2, acc, N, C, L
 
-__device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS, float (&o)[2]) {
+__device__ __forceinline__ void tail_bwd_channel(int c, TAIL_BWD_PARAMS) {
   const int lane = threadIdx.x & 31;
   TailChannel t = tail_channel(c, TAIL_CHANNEL_ARGS, N, C, L);
   t.psum = psum;
@@ -875,8 +803,7 @@ __device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS
   }
   // Through a = gamma r and b = beta - a mu into mu and var, then the plane moments.
   const double dvar = -0.5 * dA * gamma[c] * t.r * t.r * t.r, dmu = -t.a * db;
-  const Samples ns = samples(own, N);
-  for (int n = ns.from; n < ns.to; n += ns.by) {
+  for (int n = lane; n < N; n += 32) {
     const int p = n * C + c;
     double dm = (dmu + 2.0 * dvar * (mean[p] - t.mu)) / N, dq = dvar / ((double)N * L);
     if (t.gated) {
@@ -884,14 +811,10 @@ __device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS
       dm += t.a * t.w0 * dz;
       dq += t.w1 * dz * t.a * t.a / (2.0 * (L - 1) * t.s(p));
     }
-    o[0] = (float)(dm / L);
-    o[1] = (float)(2.0 * dq);
-    if (own < 0) {
-      k0[p] = o[0];
-      k2[p] = o[1];
-    }
+    k0[p] = (float)(dm / L);
+    k2[p] = (float)(2.0 * dq);
   }
-  if (lane == 0 && own <= 0) {
+  if (lane == 0) {
     put(dgamma, c, dA * t.r, acc);
     put(dbeta, c, db, acc);
     if (t.gated) {
@@ -902,8 +825,6 @@ __device__ __forceinline__ void tail_bwd_channel(int c, int own, TAIL_BWD_PARAMS
     }
   }
 }
-
-PER_CHANNEL(srm_tail_bwd, tail_bwd_channel, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
 
 // ---- training forward, pass 2: out = x g, or the tail's output --------------
 // SRM scales by its gates (gain; bias, mean and res null); the tail writes
@@ -919,33 +840,18 @@ PER_CHANNEL(srm_tail_bwd, tail_bwd_channel, TAIL_BWD_PARAMS, TAIL_BWD_ARGS)
 #define APPLY_PARAMS APPLY_BODY, int P, int rev
 #define APPLY_ARGS x, gain, bias, mean, res, out, L
 
-// Applied is a thread's share of a plane in the apply pass, loaded when it
-// is made and finished once the plane's scalars are known: a folded pass
-// (below) works out its scalars while the loads are in flight.
-template <class Lay, int R>
-struct Applied {
-  typedef typename Lay::T T;
-  T v[R], r[R];
-  __device__ __forceinline__ Applied(const float* __restrict__ x, const float* __restrict__ res, long long off,
-                                     int L) {
-    load<Lay, R>(at<T>(x, off), L, v);
-    load_opt<Lay, R>(opt<T>(res, off), L, r);
-  }
-  // finish writes v g (SRM), or the tail's max((v - m) g + b + r, 0).
-  __device__ __forceinline__ void finish(float* __restrict__ out, long long off, int L, bool live, float g, float m,
-                                         float b, bool tail) {
-#pragma unroll
-    for (int k = 0; k < R; k++) v[k] = affine(v[k], g, m, b, r[k], tail);
-    store<Lay, R>(at<T>(out, off), L, live, v);
-  }
-};
-
 template <class Lay, int R>
 __device__ __forceinline__ void apply_plane(Work w, APPLY_BODY) {
+  typedef typename Lay::T T;
   const int p = w.p;
   const long long off = (long long)p * L;
-  Applied<Lay, R> a(x, res, off, L);
-  a.finish(out, off, L, w.live, gain[p], mean ? mean[p] : 0.f, bias ? bias[p] : 0.f, res != nullptr);
+  T v[R], r[R];
+  load<Lay, R>(at<T>(x, off), L, v);
+  load_opt<Lay, R>(opt<T>(res, off), L, r);
+  const float g = gain[p], m = mean ? mean[p] : 0.f, b = bias ? bias[p] : 0.f;
+#pragma unroll
+  for (int k = 0; k < R; k++) v[k] = affine(v[k], g, m, b, r[k], res != nullptr);
+  store<Lay, R>(at<T>(out, off), L, w.live, v);
 }
 
 // apply_run is the loop shape's pass over a plane. The loop shape's passes
@@ -1081,42 +987,27 @@ __device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
 #define TAIL_DX_PARAMS TAIL_DX_BODY, int P, int rev
 #define TAIL_DX_ARGS x, dout, out, gate, mean, k0, k2, dx, acc, L
 
-// Dx is a thread's share of a plane in the dx pass, loaded and finished as
-// Applied: x, the gradient past the ReLU (dout, masked by out unless that
-// is null), and dx's values when acc adds to them.
-template <class Lay, int R>
-struct Dx {
-  typedef typename Lay::T T;
-  T a[R], d[R], o[R];
-  __device__ __forceinline__ Dx(const float* __restrict__ x, const float* __restrict__ dout,
-                                const float* __restrict__ out, const float* dx, int acc, long long off, int L) {
-    load<Lay, R>(at<T>(x, off), L, a);
-    load<Lay, R>(at<T>(dout, off), L, d);
-    if (out) {
-      load<Lay, R>(at<T>(out, off), L, o);
-#pragma unroll
-      for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
-    }
-    if (acc) load<Lay, R>(at<T>(dx, off), L, o);
-  }
-  // finish writes, or adds when acc, dx = G g + k2 (x - mu) + k0.
-  __device__ __forceinline__ void finish(float* dx, long long off, int L, bool live, int acc, float g, float mu,
-                                         float c0, float c2) {
-#pragma unroll
-    for (int k = 0; k < R; k++) {
-      const T v = dxval(a[k], d[k], g, mu, c0, c2);
-      a[k] = acc ? add(v, o[k]) : v;
-    }
-    store<Lay, R>(at<T>(dx, off), L, live, a);
-  }
-};
-
 template <class Lay, int R>
 __device__ __forceinline__ void dx_plane(Work w, TAIL_DX_BODY) {
+  typedef typename Lay::T T;
   const int p = w.p;
   const long long off = (long long)p * L;
-  Dx<Lay, R> s(x, dout, out, dx, acc, off, L);
-  s.finish(dx, off, L, w.live, acc, gate[p], mean[p], k0[p], k2[p]);
+  T a[R], d[R], o[R];
+  load<Lay, R>(at<T>(x, off), L, a);
+  load<Lay, R>(at<T>(dout, off), L, d);
+  if (out) {
+    load<Lay, R>(at<T>(out, off), L, o);
+#pragma unroll
+    for (int k = 0; k < R; k++) d[k] = passed(d[k], o[k]);
+  }
+  if (acc) load<Lay, R>(at<T>(dx, off), L, o);
+  const float g = gate[p], mu = mean[p], c0 = k0[p], c2 = k2[p];
+#pragma unroll
+  for (int k = 0; k < R; k++) {
+    const T v = dxval(a[k], d[k], g, mu, c0, c2);
+    a[k] = acc ? add(v, o[k]) : v;
+  }
+  store<Lay, R>(at<T>(dx, off), L, w.live, a);
 }
 
 template <class T>
@@ -1145,269 +1036,6 @@ __device__ __forceinline__ void dx_loop(TAIL_DX_PARAMS) {
 }
 
 
-// ---- by channel: a training pass pair in one kernel --------------------------
-// On small planes the three kernels of each training pass pair above (first
-// pass, per-channel step, second pass) cost more in launches and in the
-// passes' ramp-up and drain than in traffic: a 64x2048x7x7 map is 26 MB, a
-// few microseconds at full bandwidth. A by-channel kernel takes a channel
-// per block: the first pass over the channel's N planes (a group of lanes a
-// plane, as in GroupLayout, the groups stepping through the batch), the
-// channel's step on the block's first warp, then the second pass, newest
-// planes first. The second pass reads what the first read a moment ago,
-// from L1 or L2, so each map crosses the memory bus once each way. Only
-// planes that fit a group take it (CHAN_LAYOUTS; cuda/srm.go), and the
-// per-plane and per-channel code is the three kernels' own, so the results
-// are the same bits.
-//
-// The arrays one phase writes and the next reads (plane statistics and
-// sums, gates, k0, k2, dr) are parameters without __restrict__, which
-// would let the compiler read them through the read-only cache, and that
-// need not see this kernel's own writes. __syncthreads makes the block's
-// global writes visible to the block. Each takes the maps' parameters,
-// then its step's per-channel kernel's in their order (srm_train_gate's,
-// srm_bwd_gate's, srm_tail_fwd's, srm_tail_bwd's), so that the host builds
-// those arguments once for either (planPair).
-
-// chan_work is the plane of channel c that this thread's group takes in the
-// step of a by-channel pass that starts at sample n0, walking the batch
-// from its last sample when rev. Groups past the batch take its last plane
-// again and write nothing, as work's do past the grid.
-template <int G>
-__device__ __forceinline__ Work chan_work(int n0, int c, int N, int C, int rev) {
-  const int n = n0 + (int)(threadIdx.x / G);
-  const bool live = n < N;
-  const int i = live ? n : N - 1;
-  return Work{(rev ? N - 1 - i : i) * C + c, live};
-}
-
-// cluster_size is the number of blocks in this block's thread-block
-// cluster (sm_90; 1 for a launch without clusters and before sm_90);
-// cluster_sync is a barrier over them all that also orders their global
-// memory accesses (release before, acquire after). The emulator provides
-// both for its own clusters.
-__device__ __forceinline__ int cluster_size() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  unsigned n;
-  asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
-  return (int)n;
-#elif defined(__CUDA_ARCH__)
-  return 1;
-#else
-  return emu_cluster_size();
-#endif
-}
-
-__device__ __forceinline__ void cluster_sync() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive;\n\tbarrier.cluster.wait;" ::: "memory");
-#elif !defined(__CUDA_ARCH__)
-  emu_cluster_sync();
-#endif
-}
-
-// Channel walks a by-channel kernel's passes for its channel c: a block,
-// or a thread-block cluster of k blocks (the host launches k blocks a
-// channel in clusters where channels are too few to fill the GPU), each
-// block taking every k-th of the channel's runs of planes. Each pass loops
-// n from 0 to N by per, taking plane first(n) or second(n) (the latter in
-// reverse order); step() waits for the first pass of every block and tells
-// the first block's first warp to run the channel's step; sync() makes the
-// second pass wait for that. The loops' bounds are the same for the whole
-// cluster, so every lane of a warp takes part in each group's shuffles.
-// (The steps are called, not passed as lambdas: a lambda is not forced
-// inline, and one that is not keeps its captures in local memory.)
-template <int G>
-struct Channel {
-  int c, per, N, C, from;
-  __device__ Channel(int n, int channels) : N(n), C(channels) {
-    const int k = cluster_size(), groups = (int)blockDim.x / G;
-    c = (int)blockIdx.x / k;
-    per = groups * k;
-    from = ((int)blockIdx.x - c * k) * groups;
-  }
-  __device__ Work first(int n) const { return chan_work<G>(from + n, c, N, C, 0); }
-  __device__ Work second(int n) const { return chan_work<G>(from + n, c, N, C, 1); }
-  __device__ void sync() const {
-    if (cluster_size() == 1)
-      __syncthreads();
-    else
-      cluster_sync();
-  }
-  __device__ bool step() const {
-    sync();
-    return from == 0 && threadIdx.x < 32;
-  }
-};
-
-// SRM's training forward: statistics, gates, scaling. out may be x.
-#define CHAN_TRAIN_PARAMS                                                                                   \
-  const float *x, float *out, float *mean, float *sdev, const float *__restrict__ cfc,                      \
-      const float *__restrict__ gamma, const float *__restrict__ beta, float *__restrict__ rmean,           \
-      float *__restrict__ rvar, float *gate, float *__restrict__ zhat, float *__restrict__ rstd, float eps, \
-      float momentum, int N, int C, int L
-#define CHAN_TRAIN_ARGS                                                                       \
-  x, out, mean, sdev, cfc, gamma, beta, rmean, rvar, gate, zhat, rstd, eps, momentum, N, C, L
-
-template <class Lay, int R>
-__device__ __forceinline__ void train_by_channel(CHAN_TRAIN_PARAMS) {
-  const Channel<Lay::lanes> ch(N, C);
-  for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, sdev, true, L);
-  if (ch.step()) srm_train_gate_all(ch.c, TRAIN_GATE_ARGS);
-  ch.sync();
-  for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), SCALE_ARGS);
-}
-
-// SRM's backward: dot products, gate gradients, dx. dx may be dout.
-#define CHAN_BWD_PARAMS                                                                               \
-  const float *x, const float *dout, float *dx, float *dot, const float *__restrict__ mean,           \
-      const float *__restrict__ sdev, const float *__restrict__ gate, const float *__restrict__ zhat, \
-      const float *__restrict__ rstd, const float *__restrict__ cfc, const float *__restrict__ gamma, \
-      float *k0, float *k2, float *__restrict__ dcfc, float *__restrict__ dgamma,                     \
-      float *__restrict__ dbeta, int N, int C, int L
-#define CHAN_BWD_ARGS                                                                              \
-  x, dout, dx, dot, mean, sdev, gate, zhat, rstd, cfc, gamma, k0, k2, dcfc, dgamma, dbeta, N, C, L
-
-template <class Lay, int R>
-__device__ __forceinline__ void bwd_by_channel(CHAN_BWD_PARAMS) {
-  const Channel<Lay::lanes> ch(N, C);
-  for (int n = 0; n < N; n += ch.per) sums_plane<Lay, R>(ch.first(n), DOT_ARGS);
-  if (ch.step()) srm_bwd_gate_all(ch.c, BWD_GATE_ARGS);
-  ch.sync();
-  for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), DX_ARGS);
-}
-
-// The block tail's forward: plane moments, bn's and SRM's batch statistics
-// and the planes' gains and biases, the output.
-#define CHAN_TAIL_FWD_PARAMS                                                                            \
-  const float *__restrict__ x, const float *__restrict__ res, float *__restrict__ out, float *mean,     \
-      float *m2, const float *__restrict__ gamma, const float *__restrict__ beta,                       \
-      const float *__restrict__ cfc, const float *__restrict__ gamma2, const float *__restrict__ beta2, \
-      float eps, float eps2, float *__restrict__ rmean, float *__restrict__ rvar,                       \
-      float *__restrict__ rmean2, float *__restrict__ rvar2, float *gain, float *bias,                  \
-      float *__restrict__ gate, float momentum, float momentum2, int N, int C, int L
-#define CHAN_TAIL_FWD_ARGS                                                                             \
-  x, res, out, mean, m2, gamma, beta, cfc, gamma2, beta2, eps, eps2, rmean, rvar, rmean2, rvar2, gain, \
-      bias, gate, momentum, momentum2, N, C, L
-
-template <class Lay, int R>
-__device__ __forceinline__ void tail_fwd_by_channel(CHAN_TAIL_FWD_PARAMS) {
-  const Channel<Lay::lanes> ch(N, C);
-  for (int n = 0; n < N; n += ch.per) stats_plane<Lay, R>(ch.first(n), x, mean, m2, false, L);
-  if (ch.step()) srm_tail_fwd_all(ch.c, TAIL_FWD_ARGS);
-  ch.sync();
-  for (int n = 0; n < N; n += ch.per) apply_plane<Lay, R>(ch.second(n), APPLY_ARGS);
-}
-
-// The block tail's backward: dr and the plane sums, the parameter gradients
-// and the planes' k0 and k2, then dx unless dx is null. The dx pass reads
-// its gradient from grad, masked by mask unless that is null (as
-// srm_tail_dx's dout and out); grad may be dr.
-#define CHAN_TAIL_BWD_PARAMS                                                                                \
-  const float *__restrict__ x, const float *__restrict__ dout, const float *__restrict__ out, float *dr,    \
-      int acc_short, const float *grad, const float *__restrict__ mask, const float *__restrict__ gain,     \
-      float *__restrict__ dx, int acc_x, const float *__restrict__ mean, const float *__restrict__ m2,      \
-      const float *__restrict__ gamma, const float *__restrict__ beta, const float *__restrict__ cfc,       \
-      const float *__restrict__ gamma2, const float *__restrict__ beta2, float eps, float eps2,             \
-      float *psum, float *dot, float *k0, float *k2, float *__restrict__ dgamma, float *__restrict__ dbeta, \
-      float *__restrict__ dcfc, float *__restrict__ dgamma2, float *__restrict__ dbeta2, int acc, int N,    \
-      int C, int L
-#define CHAN_TAIL_BWD_ARGS                                                                                  \
-  x, dout, out, dr, acc_short, grad, mask, gain, dx, acc_x, mean, m2, gamma, beta, cfc, gamma2, beta2, eps, \
-      eps2, psum, dot, k0, k2, dgamma, dbeta, dcfc, dgamma2, dbeta2, acc, N, C, L
-
-template <class Lay, int R>
-__device__ __forceinline__ void tail_bwd_by_channel(CHAN_TAIL_BWD_PARAMS) {
-  const Channel<Lay::lanes> ch(N, C);
-  for (int n = 0; n < N; n += ch.per)
-    sums_plane<Lay, R>(ch.first(n), x, dout, out, mean, dr, acc_short, psum, dot, L);
-  if (ch.step()) srm_tail_bwd_all(ch.c, TAIL_BWD_ARGS);
-  ch.sync();
-  if (!dx) return;
-  for (int n = 0; n < N; n += ch.per) dx_plane<Lay, R>(ch.second(n), x, grad, mask, gain, mean, k0, k2, dx, acc_x, L);
-}
-
-// ---- folded: the per-channel step in the second pass ------------------------
-// A folded second pass (srm_scale_fold_*, srm_bwd_dx_fold_*, and the tail's
-// srm_tail_apply_fold_*, srm_tail_dx_fold_*) makes its plane's gate (gain
-// and bias), or k0 and k2, itself: the plane's warp runs the channel's
-// step for that plane alone (train_gate_channel, bwd_gate_channel,
-// tail_fwd_channel, tail_bwd_channel with own = its sample), from the
-// first pass's per-plane results of the whole channel, read from L2 while
-// the plane's own loads are in flight (Applied, Dx). The per-channel
-// kernel between the passes, its launch and the drain and ramp-up around
-// it go, at the price of each plane's warp repeating its channel's batch
-// sums (N values over 32 lanes; the tail's step, bn's and SRM's batch
-// statistics, four loops over the batch); the channel's running
-// statistics and parameter gradients come from its first sample's plane,
-// and the results are the three kernels' bits. Only the layouts of a warp
-// or a block a plane (FOLD_LAYOUTS; a block's first warp runs the step and
-// hands the results on through shared memory). Threads past the last
-// plane leave at once: with a warp or more a plane, no one waits for
-// them.
-
-// share hands the block's threads what its first thread has in v, where
-// the plane is a block's; a warp's lanes have it already.
-template <class Lay, int K>
-__device__ __forceinline__ void share(float (&v)[K], float* sh) {
-  if (Lay::warp_plane) return;
-  if (threadIdx.x == 0)
-    for (int k = 0; k < K; k++) sh[k] = v[k];
-  __syncthreads();
-  for (int k = 0; k < K; k++) v[k] = sh[k];
-}
-
-template <class Lay, int R>
-__device__ __forceinline__ void scale_fold_plane(Work w, CHAN_TRAIN_PARAMS) {
-  __shared__ float sh[2];
-  if (!w.live) return;
-  const int p = w.p, n = p / C, c = p - n * C;
-  const long long off = (long long)p * L;
-  Applied<Lay, R> a(x, nullptr, off, L);
-  float g[2] = {0.f, 0.f};  // the gate, and nothing
-  if (Lay::warp_plane || threadIdx.x < 32) train_gate_channel(c, n, TRAIN_GATE_ARGS, g);
-  share<Lay>(g, sh);
-  a.finish(out, off, L, true, g[0], 0.f, 0.f, false);
-}
-
-template <class Lay, int R>
-__device__ __forceinline__ void dx_fold_plane(Work w, CHAN_BWD_PARAMS) {
-  __shared__ float sh[2];
-  if (!w.live) return;
-  const int p = w.p, n = p / C, c = p - n * C;
-  const long long off = (long long)p * L;
-  Dx<Lay, R> s(x, dout, nullptr, dx, 0, off, L);
-  float k[2];
-  if (Lay::warp_plane || threadIdx.x < 32) bwd_gate_channel(c, n, BWD_GATE_ARGS, k);
-  share<Lay>(k, sh);
-  s.finish(dx, off, L, true, 0, gate[p], mean[p], k[0], k[1]);
-}
-
-template <class Lay, int R>
-__device__ __forceinline__ void tail_apply_fold_plane(Work w, CHAN_TAIL_FWD_PARAMS) {
-  __shared__ float sh[2];
-  if (!w.live) return;
-  const int p = w.p, n = p / C, c = p - n * C;
-  const long long off = (long long)p * L;
-  Applied<Lay, R> a(x, res, off, L);
-  float sb[2];
-  if (Lay::warp_plane || threadIdx.x < 32) tail_fwd_channel(c, n, TAIL_FWD_ARGS, sb);
-  share<Lay>(sb, sh);
-  a.finish(out, off, L, true, sb[0], mean[p], sb[1], true);
-}
-
-template <class Lay, int R>
-__device__ __forceinline__ void tail_dx_fold_plane(Work w, CHAN_TAIL_BWD_PARAMS) {
-  __shared__ float sh[2];
-  if (!w.live) return;
-  const int p = w.p, n = p / C, c = p - n * C;
-  const long long off = (long long)p * L;
-  Dx<Lay, R> s(x, grad, mask, dx, acc_x, off, L);
-  float k[2];
-  if (Lay::warp_plane || threadIdx.x < 32) tail_bwd_channel(c, n, TAIL_BWD_ARGS, k);
-  share<Lay>(k, sh);
-  s.finish(dx, off, L, true, acc_x, gain[p], mean[p], k[0], k[1]);
-}
-
 // ---- the layouts the host launches -----------------------------------------
 
 // SRM_LAYOUTS lists every layout the host launches, as X(tag, layout, R):
@@ -1423,22 +1051,3 @@ __device__ __forceinline__ void tail_dx_fold_plane(Work w, CHAN_TAIL_BWD_PARAMS)
   X(g2f4, GroupF<2>, 4) X(g4f4, GroupF<4>, 4) X(g8f4, GroupF<8>, 4) X(g16f4, GroupF<16>, 4)               \
   X(g2v4, GroupV<2>, 4) X(g4v4, GroupV<4>, 4) X(g8v4, GroupV<8>, 4) X(g16v4, GroupV<16>, 4)               \
   X(g32v4, GroupV<32>, 4) X(g32v8, GroupV<32>, 8)
-
-// CHAN_LAYOUTS lists the by-channel kernels' layouts, as X(tag, layout, R):
-// the group layouts geometryFor picks from, which hold planes of up to 256
-// values or float4s. The tag is the kernel name's suffix, the group
-// layout's with c for g; cuda/srm.go, the emulator and ptxcheck.sh read
-// this list as they read SRM_LAYOUTS.
-#define CHAN_LAYOUTS(X)                                                                           \
-  X(c2f4, GroupF<2>, 4) X(c4f4, GroupF<4>, 4) X(c8f4, GroupF<8>, 4) X(c16f4, GroupF<16>, 4)       \
-  X(c32f4, GroupF<32>, 4) X(c2v4, GroupV<2>, 4) X(c4v4, GroupV<4>, 4) X(c8v4, GroupV<8>, 4)       \
-  X(c16v4, GroupV<16>, 4) X(c32v4, GroupV<32>, 4) X(c32f8, GroupF<32>, 8) X(c32v8, GroupV<32>, 8)
-
-
-// FOLD_LAYOUTS lists the folded second passes' layouts, as X(tag, layout,
-// R): those of SRM_LAYOUTS with a warp or a block a plane that geometryFor
-// picks. The tag is the plane kernels'; cuda/srm.go, the emulator and
-// ptxcheck.sh read this list as they read SRM_LAYOUTS.
-#define FOLD_LAYOUTS(X)                                                                                   \
-  X(g32f4, GroupF<32>, 4) X(g32f8, GroupF<32>, 8) X(g32v4, GroupV<32>, 4) X(g32v8, GroupV<32>, 8)         \
-  X(block1, BlockLayout, 1) X(block2, BlockLayout, 2) X(block4, BlockLayout, 4) X(block8, BlockLayout, 8)

@@ -4,23 +4,18 @@ package symbols
 
 import (
 	"github.com/srmlab/srmlab/cuda"
-	"go/constant"
-	"go/token"
 	"reflect"
 )
 
 func init() {
 	Symbols["github.com/srmlab/srmlab/cuda/cuda"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"BenchmarkShapes":     reflect.ValueOf(&cuda.BenchmarkShapes).Elem(),
-		"Check":               reflect.ValueOf(cuda.Check),
-		"ErrUnavailable":      reflect.ValueOf(&cuda.ErrUnavailable).Elem(),
-		"Open":                reflect.ValueOf(cuda.Open),
-		"ParseShape":          reflect.ValueOf(cuda.ParseShape),
-		"SEGateFits":          reflect.ValueOf(cuda.SEGateFits),
-		"SRMKernelsByChannel": reflect.ValueOf(constant.MakeFromLiteral("\"by-channel\"", token.STRING, 0)),
-		"SRMKernelsFolded":    reflect.ValueOf(constant.MakeFromLiteral("\"fold\"", token.STRING, 0)),
-		"SRMKernelsMeasured":  reflect.ValueOf(constant.MakeFromLiteral("\"\"", token.STRING, 0)),
+		"BenchmarkShapes": reflect.ValueOf(&cuda.BenchmarkShapes).Elem(),
+		"Check":           reflect.ValueOf(cuda.Check),
+		"ErrUnavailable":  reflect.ValueOf(&cuda.ErrUnavailable).Elem(),
+		"Open":            reflect.ValueOf(cuda.Open),
+		"ParseShape":      reflect.ValueOf(cuda.ParseShape),
+		"SEGateFits":      reflect.ValueOf(cuda.SEGateFits),
 
 		// type definitions
 		"Array":         reflect.ValueOf((*cuda.Array)(nil)),

@@ -3,11 +3,10 @@
 // block as a fiber (ucontext) on one OS thread and switches fibers only at
 // __syncthreads and warp shuffles, so barriers and shuffles behave as on
 // the GPU and a barrier that some threads can never reach is reported as a
-// deadlock instead of hanging. Blocks run one after another, or a
-// thread-block cluster's blocks together.
+// deadlock instead of hanging. Blocks run one after another.
 //
-// Protocol, little-endian, on stdin: "EMU2", u32 name length, name, u32
-// grid[3], u32 block[3], u32 cluster size (1: none), u32 argument count, u64 arguments (the 8-byte
+// Protocol, little-endian, on stdin: "EMU1", u32 name length, name, u32
+// grid[3], u32 block[3], u32 argument count, u64 arguments (the 8-byte
 // parameter slots of cuLaunchKernel), u32 buffer count, then per buffer
 // u64 device address, u64 size, the bytes. An argument that falls inside a
 // buffer is a device pointer and is translated to the buffer's copy here.
@@ -33,8 +32,6 @@ dim3 blockDim, gridDim;
 
 #include "../../kernels/copy.cu"
 #include "../../kernels/srm.cu"
-#include "../../kernels/srm_chan.cu"
-#include "../../kernels/srm_fold.cu"
 #include "../../kernels/nn.cu"
 #include "../../kernels/pool.cu"
 #include "../../kernels/conv.cu"
@@ -59,13 +56,12 @@ struct Fiber {
   bool done = false;
 };
 
-std::vector<Fiber> fibers;  // a cluster's threads, block by block
+std::vector<Fiber> fibers;
 ucontext_t mainCtx;
 int cur;
 bool progress;
-int clusterSize = 1;
-Barrier clusterBar;
-std::vector<Barrier> blockBars, warpBars;
+Barrier blockBar;
+std::vector<Barrier> warpBars;
 std::vector<uint64_t> slots;
 std::function<void()> body;
 
@@ -96,13 +92,11 @@ void entry() {
   fibers[cur].done = true;
 }
 
-// runCluster runs the blocks first to first+clusterSize-1 together.
-void runCluster(unsigned first) {
-  const int T = blockDim.x, all = T * clusterSize;
-  clusterBar = Barrier{all};
-  for (auto& b : blockBars) b = Barrier{T};
+void runBlock() {
+  const int T = blockDim.x;
+  blockBar = Barrier{T};
   for (auto& w : warpBars) w = Barrier{32};
-  for (int i = 0; i < all; i++) {
+  for (int i = 0; i < T; i++) {
     Fiber& f = fibers[i];
     f.done = false;
     getcontext(&f.ctx);
@@ -111,14 +105,13 @@ void runCluster(unsigned first) {
     f.ctx.uc_link = &mainCtx;
     makecontext(&f.ctx, entry, 0);
   }
-  int live = all;
+  int live = T;
   while (live > 0) {
     progress = false;
-    for (int i = 0; i < all; i++) {
+    for (int i = 0; i < T; i++) {
       if (fibers[i].done) continue;
       cur = i;
-      threadIdx = uint3{(unsigned)(i % T), 0, 0};
-      blockIdx = uint3{first + (unsigned)(i / T), 0, 0};
+      threadIdx = uint3{(unsigned)i, 0, 0};
       swapcontext(&mainCtx, &fibers[i].ctx);
       if (fibers[i].done) {
         live--;
@@ -144,16 +137,9 @@ std::pair<size_t, std::function<void(void**)>> wrap(void (*f)(A...)) {
 #define PLANE(tag, Lay, R) K(srm_eval_##tag), K(srm_stats_##tag), K(srm_scale_##tag), K(srm_bwd_dot_##tag), \
     K(srm_bwd_dx_##tag), K(srm_tail_stats_##tag), K(srm_tail_apply_##tag), K(srm_tail_bwd_sums_##tag),    \
     K(srm_tail_dx_##tag),
-// srm.cu's by-channel kernels: one entry per layout of its CHAN_LAYOUTS list.
-#define CHAN(tag, Lay, R) K(srm_train_##tag), K(srm_bwd_##tag), K(srm_tail_fwd_##tag), K(srm_tail_bwd_##tag),
-// srm.cu's folded second passes: one entry per layout of its FOLD_LAYOUTS list.
-#define FOLD(tag, Lay, R) K(srm_scale_fold_##tag), K(srm_bwd_dx_fold_##tag), K(srm_tail_apply_fold_##tag), \
-    K(srm_tail_dx_fold_##tag),
 const std::map<std::string, std::pair<size_t, std::function<void(void**)>>> kernels = {
     K(copy_f32x4),       K(srm_train_gate),     K(srm_bwd_gate),    SRM_LAYOUTS(PLANE)
     PLANE(loop, , )
-    CHAN_LAYOUTS(CHAN)
-    FOLD_LAYOUTS(FOLD)
     K(srm_tail_fwd),     K(srm_tail_bwd),
     // nn.cu kernels (cuda/nn.go)
     K(nn_fill), K(nn_copy), K(nn_add_into), K(nn_add), K(nn_relu), K(nn_sigmoid), K(nn_relu_bwd),
@@ -188,9 +174,7 @@ T get() {
 
 }  // namespace
 
-void __syncthreads() { wait(blockBars[cur / blockDim.x]); }
-int emu_cluster_size() { return clusterSize; }
-void emu_cluster_sync() { wait(clusterBar); }
+void __syncthreads() { wait(blockBar); }
 float __shfl_xor_sync(unsigned, float v, int m) { return shfl(v, m); }
 double __shfl_xor_sync(unsigned, double v, int m) { return shfl(v, m); }
 
@@ -201,12 +185,11 @@ int main() {
   char magic[4];
   const size_t got = fread(magic, 1, 4, stdin);
   if (got == 0 && feof(stdin)) return 0;
-  if (got != 4 || memcmp(magic, "EMU2", 4) != 0) die("bad magic");
+  if (got != 4 || memcmp(magic, "EMU1", 4) != 0) die("bad magic");
   std::string name(get<uint32_t>(), '\0');
   if (!name.empty() && fread(name.data(), 1, name.size(), stdin) != name.size()) die("short name");
   const uint32_t gx = get<uint32_t>(), gy = get<uint32_t>(), gz = get<uint32_t>();
   const uint32_t bx = get<uint32_t>(), by = get<uint32_t>(), bz = get<uint32_t>();
-  const uint32_t cluster = get<uint32_t>();
   std::vector<uint64_t> args(get<uint32_t>());
   for (auto& a : args) a = get<uint64_t>();
   struct Buf {
@@ -225,7 +208,6 @@ int main() {
   if (args.size() != k->second.first) die(("wrong argument count for " + name).c_str());
   if (gy != 1 || gz != 1 || by != 1 || bz != 1) die("only 1-D launches are emulated");
   if (bx == 0 || bx > 1024 || bx % 32 != 0) die("block size must be a multiple of 32 up to 1024");
-  if (cluster == 0 || cluster > 8 || gx % cluster != 0) die("the grid must be whole clusters of 1 to 8 blocks");
   for (auto& a : args) {
     for (auto& b : bufs) {
       if (a >= b.base && a < b.base + b.size) {
@@ -238,14 +220,15 @@ int main() {
   for (size_t i = 0; i < args.size(); i++) params[i] = &args[i];
   blockDim = dim3{bx, 1, 1};
   gridDim = dim3{gx, 1, 1};
-  clusterSize = (int)cluster;
-  fibers.resize(bx * cluster);
+  fibers.resize(bx);
   for (auto& f : fibers) f.stack.resize(256 << 10);
-  blockBars.resize(cluster);
-  warpBars.resize(bx * cluster / 32);
-  slots.resize(bx * cluster);
+  warpBars.resize(bx / 32);
+  slots.resize(bx);
   body = [&] { k->second.second(params.data()); };
-  for (uint32_t b = 0; b < gx; b += cluster) runCluster(b);
+  for (uint32_t b = 0; b < gx; b++) {
+    blockIdx = uint3{b, 0, 0};
+    runBlock();
+  }
   for (auto& b : bufs) fwrite(b.data.data(), 1, b.size, stdout);
   fflush(stdout);
   }

@@ -1,9 +1,7 @@
 // Lets cuda/kernels/*.cu compile as ordinary C++ so that the tests can run
 // the kernels themselves on the CPU (emu.cc). Defines the same small set of
 // built-ins as cudashim.h, with CPU meanings: __shared__ variables become
-// function statics, shared by the threads of the blocks being run (one
-// block, or one thread-block cluster, whose kernels must then keep their
-// shared memory to one block at a time: srm.cuh's group layouts use none).
+// function statics, shared by the threads of the block being run.
 #pragma once
 #include <math.h>
 #include <stdint.h>
@@ -29,10 +27,6 @@ struct alignas(16) float4 {
 };
 
 void __syncthreads();
-// A thread-block cluster's size and barrier (srm.cuh's cluster_size and
-// cluster_sync): the blocks of a cluster run together.
-int emu_cluster_size();
-void emu_cluster_sync();
 float __shfl_xor_sync(unsigned mask, float v, int laneMask);
 double __shfl_xor_sync(unsigned mask, double v, int laneMask);
 // One thread runs at a time, so an atomic is a plain read-modify-write.
