@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Times the kernel candidates the default plans do not use yet, each in a
-# cuda-check run of its own (the fused SRM shapes and block tails against
-# float64 and the copy bandwidth, each kernel's time with its registers, every
-# operation, module and whole model against the CPU engine, and the plain and
-# SRM ResNet-50 training steps): programmatic dependent launch
-# (Device.SetPDL). Run it on the GPU machine from the repository root after
-# cuda/check.sh, which times the default plans, with the same bin/srmlab
-# (CGO_ENABLED=0 go build -o bin/srmlab ./cmd/srmlab). Each run's output and
-# JSON go to $OUT/candidates/NAME.txt and NAME.json ($OUT: a temporary folder
-# if unset); RUN_TIMEOUT caps each run (s, default 150). Exit status 0 only
+# Times the alternatives to the default launches, each in a cuda-check run of
+# its own (the fused SRM shapes and block tails against float64 and the copy
+# bandwidth, each kernel's time with its registers, every operation, module
+# and whole model against the CPU engine, and the plain and SRM ResNet-50
+# training steps): for now SRM's and the tails' kernels launched the ordinary
+# way (no-pdl), against check.sh's programmatic dependent launch, the default
+# on sm_90 (Device.SetPDL). A new candidate gets a run line here until a GPU
+# run's timings decide it. Run it on the GPU machine from the repository
+# root after cuda/check.sh, with the same bin/srmlab (CGO_ENABLED=0 go build
+# -o bin/srmlab ./cmd/srmlab), then compare the runs with `srmlab
+# cuda-compare srmlab.json candidates/*.json`. Each run's output and JSON go
+# to $OUT/candidates/NAME.txt and NAME.json ($OUT: a temporary folder if
+# unset); RUN_TIMEOUT caps each run (s, default 150). Exit status 0 only
 # when every run succeeded and every check passed.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,6 +28,6 @@ run() {
   echo "candidates: $name (cuda-check $*): exit $rc in $(($(date +%s) - start)) s"
   [ $rc -eq 0 ] || status=1
 }
-run pdl -pdl
+run no-pdl -pdl=false
 echo "candidates: outputs in $out"
 exit $status

@@ -98,6 +98,7 @@ type Report struct {
 	Date       string // UTC, RFC 3339
 	Device     Info
 	Compiler   string  // Device.CompilerInfo after the run
+	PDL        bool    // SRM's and the tails' kernels under programmatic dependent launch (Device.SetPDL)
 	CopyGBs    float64 // copy kernel, bytes read + written per second
 	PeakGBs    float64 // from the memory clock and bus width; 0 if unknown
 	Checks     []CheckResult
@@ -151,7 +152,7 @@ func Check(ctx context.Context, d *Device, opt CheckOptions, w io.Writer) (*Repo
 	}
 	opt.Reps = max(opt.Reps, 1)
 	info := d.Info()
-	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Device: info, PeakGBs: info.PeakBandwidth() / 1e9,
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Device: info, PDL: d.PDL(), PeakGBs: info.PeakBandwidth() / 1e9,
 		Reps: opt.Reps, Warmup: opt.Warmup, CheckedBig: opt.CheckLarge}
 	fmt.Fprintf(w, "device: %s, %s, %d SMs, %.1f GiB, L2 %d MiB, driver %d.%d (%s)\n", info.Name, info.Arch(), info.SMs,
 		float64(info.TotalMem)/(1<<30), info.L2Bytes>>20, info.Driver/1000, info.Driver%1000/10, info.Library)

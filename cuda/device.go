@@ -152,6 +152,7 @@ func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, e
 		func(p uint64) error { return check(drv, "cuMemFree_v2", drv.MemFree(p)) },
 	)
 	d.kern = newKernelCache(drv, loadRTC, d.info.Arch())
+	d.pdl.Store(d.pdlSupported())
 	return d, nil
 }
 

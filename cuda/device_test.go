@@ -362,11 +362,15 @@ func TestTime(t *testing.T) {
 	}
 }
 
-// TestSetPDL checks that SetPDL launches the SRM modules' kernels, and only
-// those, under programmatic dependent launch, that turning it off goes back
-// to plain launches, and that a device older than sm_90 refuses it.
+// TestSetPDL checks that programmatic dependent launch is on from Open on
+// an sm_90 device with a CUDA 12 or later driver, that it covers the SRM
+// modules' kernels and only those, that turning it off goes back to plain
+// launches, and that an older device or driver refuses it.
 func TestSetPDL(t *testing.T) {
 	f := newTailFixture(t, Shape{4, 8, 7, 7}, true)
+	if !f.d.PDL() {
+		t.Errorf("PDL off after Open on sm_%d%d with driver %d", f.d.info.Major, f.d.info.Minor, f.d.info.Driver)
+	}
 	copyPlan, err := f.d.CopyPlan(f.dx, f.x, 4*8*7*7)
 	if err != nil {
 		t.Fatal(err)
@@ -396,12 +400,14 @@ func TestSetPDL(t *testing.T) {
 			t.Errorf("PDL %v: launches %v, want %s", on, got, want)
 		}
 	}
-	f.d.info.Major = 8
-	if err := f.d.SetPDL(true); err == nil || !strings.Contains(err.Error(), "9.0") {
-		t.Errorf("sm_80: SetPDL(true) gave %v", err)
-	}
-	if err := f.d.SetPDL(false); err != nil {
-		t.Errorf("sm_80: SetPDL(false) gave %v", err)
+	for _, old := range []struct{ major, driver int }{{8, 13000}, {9, 11080}} {
+		f.d.info.Major, f.d.info.Driver = old.major, old.driver
+		if err := f.d.SetPDL(true); err == nil || !strings.Contains(err.Error(), "9.0 and a CUDA 12 driver") {
+			t.Errorf("%+v: SetPDL(true) gave %v", old, err)
+		}
+		if err := f.d.SetPDL(false); err != nil {
+			t.Errorf("%+v: SetPDL(false) gave %v", old, err)
+		}
 	}
 }
 
