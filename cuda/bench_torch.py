@@ -355,10 +355,11 @@ def time_r50(args, results):
     return settings
 
 
-def srm_overhead(steps):
-    """(srm - plain) / plain of the median step times, or None."""
+def srm_overhead(steps, key="median_ms"):
+    """(srm - plain) / plain of the step times under key (the medians, or
+    "min_ms": the minimums), or None."""
     try:
-        return steps["srm"]["median_ms"] / steps["plain"]["median_ms"] - 1
+        return steps["srm"][key] / steps["plain"][key] - 1
     except (KeyError, TypeError, ZeroDivisionError):
         return None
 
@@ -388,13 +389,20 @@ def compare_r50(srmlab, eager):
     for kind in dict.fromkeys(R50_KINDS + list(srmlab) + list(eager)):
         a, b = med(srmlab, kind), med(eager, kind)
         print(f"{kind:6} {fmt(a)} {fmt(b)} {f'{b / a:.2f}x' if a and b else '-':>7}")
-    over = srm_overhead(srmlab)
+    # Both by medians and by minimums: srmlab's steps, plain and SRM alike,
+    # sometimes run a stretch about 5 ms slower (docs/gpu), which moves a
+    # median of 20 steps by more than the 3 % being judged.
+    over, over_min = srm_overhead(srmlab), srm_overhead(srmlab, "min_ms")
     pct = lambda v: f"{100 * v:+.1f} %" if v is not None else "-"
-    print(f"SRM overhead over the plain network: srmlab {pct(over)}, PyTorch eager {pct(srm_overhead(eager))}")
+    print(f"SRM overhead over the plain network (medians): srmlab {pct(over)}, PyTorch eager {pct(srm_overhead(eager))}")
+    print(f"SRM overhead over the plain network (minimums): srmlab {pct(over_min)}, "
+          f"PyTorch eager {pct(srm_overhead(eager, 'min_ms'))}")
     verdict = lambda ok: "unknown (missing times)" if ok is None else ("met" if ok else "NOT met")
     a, b = med(srmlab, "srm"), med(eager, "srm")
     print(f"target: SRM-ResNet-50 step no slower than PyTorch eager: {verdict(a <= b if a and b else None)}")
-    print(f"target: SRM adds <= 3 % to a ResNet-50 training step: {verdict(over <= 0.03 if over is not None else None)}")
+    within = lambda v: v <= 0.03 if v is not None else None
+    print(f"target: SRM adds <= 3 % to a ResNet-50 training step: {verdict(within(over))} by medians, "
+          f"{verdict(within(over_min))} by minimums")
 
 
 def cpu_smoke():

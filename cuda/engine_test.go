@@ -52,8 +52,8 @@ func TestEngineEmulated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := tr.ResNet50["srm"]; st.MedianMS <= 0 || st.SyncedMS <= 0 || tr.SRMOverhead == nil {
-			t.Errorf("timings %+v, overhead %v", tr.ResNet50, tr.SRMOverhead)
+		if st := tr.ResNet50["srm"]; st.MedianMS <= 0 || st.SyncedMS <= 0 || tr.SRMOverhead == nil || tr.SRMOverheadMin == nil {
+			t.Errorf("timings %+v, overhead %v, by minimums %v", tr.ResNet50, tr.SRMOverhead, tr.SRMOverheadMin)
 		}
 	}
 	if !strings.Contains(rep.ConvBackend, "im2col") {

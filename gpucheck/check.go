@@ -67,8 +67,12 @@ type Report struct {
 	Ops         []Result            `json:"ops"`
 	Models      []Result            `json:"models"`
 	ResNet50    map[string]StepTime `json:"resnet50"`
-	// SRMOverhead is (srm − plain)/plain of the ResNet-50 medians.
-	SRMOverhead *float64 `json:"resnet50_srm_overhead"`
+	// SRMOverhead is (srm − plain)/plain of the ResNet-50 medians,
+	// SRMOverheadMin of their minimums: both kinds' steps sometimes run a
+	// stretch about 5 ms slower, which moves a median by more than the 3 %
+	// target.
+	SRMOverhead    *float64 `json:"resnet50_srm_overhead"`
+	SRMOverheadMin *float64 `json:"resnet50_srm_overhead_min"`
 }
 
 // Failed counts the results over their limits, the kernels' included.
@@ -221,9 +225,9 @@ func timeResNet50(ctx context.Context, d *cuda.Device, o Options, rep *Report, w
 	p, okP := rep.ResNet50["plain"]
 	s, okS := rep.ResNet50["srm"]
 	if okP && okS {
-		ov := (s.MedianMS - p.MedianMS) / p.MedianMS
-		rep.SRMOverhead = &ov
-		fmt.Fprintf(w, "SRM adds %+.1f %% to the plain ResNet-50 step\n", 100*ov)
+		ov, ovMin := s.MedianMS/p.MedianMS-1, s.MinMS/p.MinMS-1
+		rep.SRMOverhead, rep.SRMOverheadMin = &ov, &ovMin
+		fmt.Fprintf(w, "SRM adds %+.1f %% to the plain ResNet-50 step by medians, %+.1f %% by minimums\n", 100*ov, 100*ovMin)
 	}
 	return nil
 }
