@@ -95,19 +95,23 @@ type Timing struct {
 
 // Report is the outcome of Check.
 type Report struct {
-	Date       string // UTC, RFC 3339
-	Device     Info
-	Compiler   string  // Device.CompilerInfo after the run
-	PDL        bool    // SRM's and the tails' kernels under programmatic dependent launch (Device.SetPDL)
-	CopyGBs    float64 // copy kernel, bytes read + written per second
-	PeakGBs    float64 // from the memory clock and bus width; 0 if unknown
-	Checks     []CheckResult
-	Timings    []Timing
-	Variants   []Timing // with CheckOptions.Variants: the timed shapes under each plane-kernel layout and order
-	Launches   []Timing // the training passes of SRM and the SRM tail, with each kernel's time (KernelUS)
-	Reps       int      // timed runs per operation
-	Warmup     int      // untimed runs before them
-	CheckedBig bool     // whether the benchmark shapes were checked too
+	Date     string // UTC, RFC 3339
+	Device   Info
+	Compiler string  // Device.CompilerInfo after the run
+	PDL      bool    // SRM's and the tails' kernels under programmatic dependent launch (Device.SetPDL)
+	CopyGBs  float64 // copy kernel, bytes read + written per second
+	PeakGBs  float64 // from the memory clock and bus width; 0 if unknown
+	Checks   []CheckResult
+	Timings  []Timing
+	Variants []Timing // with CheckOptions.Variants: the timed shapes under each plane-kernel layout and order
+	Launches []Timing // the training passes of SRM and the SRM tail, with each kernel's time (KernelUS)
+	// LaunchGapUS is the time a do-nothing kernel takes in the Launches
+	// table's timing (an event after every launch): what each of its
+	// kernels' times includes besides the kernel's own work.
+	LaunchGapUS float64 `json:",omitempty"`
+	Reps        int     // timed runs per operation
+	Warmup      int     // untimed runs before them
+	CheckedBig  bool    // whether the benchmark shapes were checked too
 }
 
 // Failed counts the checks over their limit.
@@ -253,6 +257,12 @@ var launchOps = []string{"train_fwd_bwd", "srm_tail_fwd", "srm_tail_bwd"}
 // pass's time goes, between its kernels and the gaps before them.
 func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer, rep *Report, flush *Plan, rng *rand.Rand) error {
 	fmt.Fprintf(w, "\n== each kernel's time: median us of %d runs, an event after every launch (the gap before a launch counts as its), L2 flushed before each run; [registers a thread, blocks an SM at the launch's size, local memory a thread] ==\n", opt.Reps)
+	gap, err := timeLaunchGap(d, opt, flush)
+	if err != nil {
+		return fmt.Errorf("launch gap: %w", err)
+	}
+	rep.LaunchGapUS = gap
+	fmt.Fprintf(w, "launch gap: a copy of 4 floats, timed the same way, takes %.1f us (each kernel below includes about as much)\n", gap)
 	for _, s := range opt.Shapes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -283,6 +293,38 @@ func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer,
 		rep.Launches = append(rep.Launches, ts...)
 	}
 	return nil
+}
+
+// timeLaunchGap times six launches of a one-block copy of 4 floats as
+// timeKernels times the passes' kernels, and returns their median: what a
+// launch costs there when its kernel does next to nothing, the share of
+// the per-channel kernels' times that is not theirs.
+func timeLaunchGap(d *Device, opt CheckOptions, flush *Plan) (gapUS float64, err error) {
+	bufs, err := allocFloats(d, 4, 4)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, freeAll(bufs...)) }()
+	one, err := d.CopyPlan(bufs[1], bufs[0], 4)
+	if err != nil {
+		return 0, err
+	}
+	p := one
+	for range 5 {
+		if p, err = p.Then(one); err != nil {
+			return 0, err
+		}
+	}
+	runs, err := d.timeRuns(flush, p, opt.Warmup, opt.Reps, true)
+	if err != nil {
+		return 0, err
+	}
+	var times []time.Duration
+	for _, r := range runs {
+		times = append(times, r...)
+	}
+	med, _ := medianMin(times)
+	return us(med), nil
 }
 
 // timeKernels times each launch of one operation's plan on shape s (an

@@ -435,6 +435,9 @@ func TestCheckEmulated(t *testing.T) {
 		t.Errorf("variant timing %+v", tm)
 	}
 	// Each kernel's time: the fake's events count launches, 1 ms each.
+	if rep.LaunchGapUS != 1000 {
+		t.Errorf("launch gap %v us, want the fake's 1000", rep.LaunchGapUS)
+	}
 	if len(rep.Launches) != len(launchOps) {
 		t.Errorf("%d kernel breakdowns, want %d", len(rep.Launches), len(launchOps))
 	}
@@ -449,7 +452,7 @@ func TestCheckEmulated(t *testing.T) {
 	}
 	for _, want := range []string{"all 26 checks passed", "all 33 checks passed", "all 66 checks passed", "copy kernel:", "train_fwd_bwd",
 		"srm_stats_g4v4,srm_train_gate,srm_scale_g4v4", "== block tail against float64", "3x5x7x7        plain accumulate ",
-		"== block tail timings", "plain_tail_fwd", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
+		"== block tail timings", "plain_tail_fwd", "launch gap: a copy of 4 floats, timed the same way, takes 1000.0 us", "srm_tail_stats_g4v4,srm_tail_fwd,srm_tail_apply_g4v4",
 		"8x13x8x8       g32f2  rev SRM   tail accumulate 13 quantities", "== plane-kernel variants:", "3x4x8x8        new g4v4 rev*",
 		"3x4x8x8        old g32f2 fwd  ", "3x4x8x8        fastest                 new g4v4 fwd      new g4v4 fwd      new g4v4 fwd      new g4v4 fwd",
 		"3x4x8x8        srm_tail_bwd     3000.0 = srm_tail_bwd_sums_g4v4 1000.0 [32 reg, 8/SM] + srm_tail_bwd 1000.0 [32 reg, 8/SM] + srm_tail_dx_g4v4 1000.0 [32 reg, 8/SM]"} {
