@@ -15,6 +15,7 @@
 # when every run succeeded and every check passed.
 set -u
 cd "$(dirname "$0")/.."
+. cuda/gpulog.sh
 out=${OUT:-$(mktemp -d)}/candidates
 mkdir -p "$out"
 status=0
@@ -22,9 +23,11 @@ run() {
   local name=$1 start rc
   shift
   start=$(date +%s)
+  gpulog_start "$out/$name-gpu-log.csv"
   timeout "${RUN_TIMEOUT:-150}" bin/srmlab cuda-check -check-large=false -variants=false -resnet50 plain,srm \
     -json "$out/$name.json" "$@" > "$out/$name.txt" 2>&1
   rc=$?
+  gpulog_stop
   echo "candidates: $name (cuda-check $*): exit $rc in $(($(date +%s) - start)) s"
   [ $rc -eq 0 ] || status=1
 }

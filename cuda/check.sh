@@ -19,7 +19,9 @@
 # training steps, plain, SRM, SE and GE-θ, in PyTorch eager) and the speed
 # ratios, with the ResNet-50 targets: an SRM-ResNet-50 step no slower than
 # PyTorch eager's, SRM adding at most 3 % to a step (reported, not part of
-# the exit status). Outputs (text and JSON) go to $OUT, or a temporary
+# the exit status). The GPU's clocks and power are sampled while cuda-check
+# runs (gpu-log.csv; cuda/gpulog.sh), to set beside its ResNet-50 steps in
+# the order they ran. Outputs (text and JSON) go to $OUT, or a temporary
 # folder. Each part has its own time limit, so the whole run ends within 5
 # minutes; a part that fails does not stop the next. Exit status 0 only
 # when every part succeeded and every check passed.
@@ -39,6 +41,7 @@
 set -u
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
+. cuda/gpulog.sh
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 status=0
@@ -53,8 +56,10 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,
 
 section "srmlab cuda-check"
 if [ -x bin/srmlab ]; then
+  gpulog_start "$out/gpu-log.csv"
   timeout --kill-after=5 "${CHECK_TIMEOUT:-120}" bin/srmlab cuda-check -json "$out/srmlab.json" -cpuprofile "$out/cuda-check.pprof" ${CHECK_ARGS:-} 2>&1 | tee "$out/cuda-check.txt"
   rc=${PIPESTATUS[0]}
+  gpulog_stop
   if [ "$rc" -ne 0 ]; then
     [ "$rc" -eq 124 ] && echo "cuda-check timed out"
     echo "cuda-check exited with status $rc"

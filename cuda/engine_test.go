@@ -47,13 +47,18 @@ func TestEngineEmulated(t *testing.T) {
 		// The step timing's code path, on a small net: steps queued back
 		// to back between markers, then waited for one by one.
 		o := gpucheck.Options{SkipKernels: true, SkipModules: true, OpFilter: func(string) bool { return false },
-			Models: []gpucheck.ModelCase{}, Timed: []string{"plain", "srm"}, TimedNet: "resnet20", TimedBatch: 2, Warmup: 1, Steps: 1}
-		tr, err := gpucheck.Run(context.Background(), d, o, w)
+			Models: []gpucheck.ModelCase{}, Timed: []string{"plain", "srm"}, TimedNet: "resnet20", TimedBatch: 2, Warmup: 1, Steps: 2}
+		var out strings.Builder
+		tr, err := gpucheck.Run(context.Background(), d, o, io.MultiWriter(w, &out))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := tr.ResNet50["srm"]; st.MedianMS <= 0 || st.SyncedMS <= 0 || tr.SRMOverhead == nil || tr.SRMOverheadMin == nil {
+		if st := tr.ResNet50["srm"]; st.MedianMS <= 0 || st.SyncedMS <= 0 || tr.SRMOverhead == nil || tr.SRMOverheadMin == nil ||
+			len(st.QueuedMS) != 2 || st.QueuedMS[0] <= 0 || st.Started == "" {
 			t.Errorf("timings %+v, overhead %v, by minimums %v", tr.ResNet50, tr.SRMOverhead, tr.SRMOverheadMin)
+		}
+		if !strings.Contains(out.String(), "each queued step in order") || !strings.Contains(out.String(), "srm    from ") {
+			t.Errorf("no step-by-step times in\n%s", out.String())
 		}
 	}
 	if !strings.Contains(rep.ConvBackend, "im2col") {

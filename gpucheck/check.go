@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,12 @@ type StepTime struct {
 	SyncedMS float64 `json:"synced_ms"`
 	Steps    int     `json:"steps"`
 	PeakMiB  float64 `json:"peak_mib"` // the caching allocator's blocks, live and cached
+	// QueuedMS are the queued steps' times in the order they ran, and
+	// Started when the first was queued (UTC): a stretch of slow steps
+	// shows where it starts and ends, to set beside a log of the GPU's
+	// clocks (cuda/check.sh samples nvidia-smi).
+	QueuedMS []float64 `json:"queued_ms,omitempty"`
+	Started  string    `json:"started,omitempty"`
 }
 
 // Report is the outcome of Run; it embeds cuda.Check's report, whose JSON
@@ -202,6 +209,7 @@ func timeResNet50(ctx context.Context, d *cuda.Device, o Options, rep *Report, w
 	fmt.Fprintf(w, "\n== ResNet-50 training step, batch %d, 224x224, SGD momentum 0.9, TF32 convolutions (%s) ==\n", batch, d.ConvBackend())
 	fmt.Fprintf(w, "steps queued back to back, CUDA events between them (as PyTorch is timed); then each waited for\n")
 	fmt.Fprintf(w, "%-6s %-14s %10s %10s %10s %10s\n", "kind", "model", "median ms", "min ms", "synced ms", "MiB")
+	var inOrder []string
 	for _, kind := range o.Timed {
 		name := o.TimedNet
 		if name == "" {
@@ -217,10 +225,14 @@ func timeResNet50(ctx context.Context, d *cuda.Device, o Options, rep *Report, w
 		}
 		rep.ResNet50[kind] = t
 		fmt.Fprintf(w, "%-6s %-14s %10.2f %10.2f %10.2f %10.0f\n", kind, name, t.MedianMS, t.MinMS, t.SyncedMS, t.PeakMiB)
+		inOrder = append(inOrder, fmt.Sprintf("%-6s from %s: %s", kind, t.Started, formatMS(t.QueuedMS)))
 		runtime.GC()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+	if len(inOrder) > 0 {
+		fmt.Fprintf(w, "each queued step in order, ms (queued from the time given, UTC):\n%s\n", strings.Join(inOrder, "\n"))
 	}
 	p, okP := rep.ResNet50["plain"]
 	s, okS := rep.ResNet50["srm"]
@@ -230,6 +242,15 @@ func timeResNet50(ctx context.Context, d *cuda.Device, o Options, rep *Report, w
 		fmt.Fprintf(w, "SRM adds %+.1f %% to the plain ResNet-50 step by medians, %+.1f %% by minimums\n", 100*ov, 100*ovMin)
 	}
 	return nil
+}
+
+// formatMS lists times in ms with one decimal.
+func formatMS(ts []float64) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = strconv.FormatFloat(t, 'f', 1, 64)
+	}
+	return strings.Join(parts, " ")
 }
 
 // timeStep times a model's training step as cuda/bench_torch.py times
@@ -260,6 +281,7 @@ func timeStep(ctx context.Context, d *cuda.Device, name string, batch, warmup, s
 		}
 		return err
 	}
+	started := time.Now().UTC().Format("15:04:05.000")
 	if err := mark(); err != nil {
 		return StepTime{}, err
 	}
@@ -288,10 +310,14 @@ func timeStep(ctx context.Context, d *cuda.Device, name string, batch, warmup, s
 		}
 		synced = append(synced, time.Since(t0))
 	}
+	ms := func(t time.Duration) float64 { return float64(t) / float64(time.Millisecond) }
+	inOrder := make([]float64, steps)
+	for i, t := range queued {
+		inOrder[i] = ms(t)
+	}
 	sort.Slice(queued, func(i, j int) bool { return queued[i] < queued[j] })
 	sort.Slice(synced, func(i, j int) bool { return synced[i] < synced[j] })
-	ms := func(t time.Duration) float64 { return float64(t) / float64(time.Millisecond) }
 	st := d.MemStats()
 	return StepTime{Model: name, MedianMS: ms(queued[steps/2]), MinMS: ms(queued[0]), SyncedMS: ms(synced[steps/2]), Steps: steps,
-		PeakMiB: float64(st.InUse+st.Cached) / (1 << 20)}, nil
+		PeakMiB: float64(st.InUse+st.Cached) / (1 << 20), QueuedMS: inOrder, Started: started}, nil
 }
