@@ -69,7 +69,7 @@ func Open(ordinal int) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openWith(drv, drv.path, func() (nvrtcAPI, string, error) {
+	d, err := openWith(drv, drv.path, func() (nvrtcAPI, string, error) {
 		l, err := loadNVRTC(hostEnv)
 		if err != nil {
 			return nil, "", err
@@ -80,6 +80,13 @@ func Open(ordinal int) (*Device, error) {
 		}
 		return l, desc, nil
 	}, ordinal)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.pdlFromEnv(hostEnv.getenv("SRMLAB_PDL")); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
+	return d, nil
 }
 
 // openWith opens a device over any driverAPI; loadRTC is called the first
@@ -152,7 +159,6 @@ func openWith(drv driverAPI, libPath string, loadRTC func() (nvrtcAPI, string, e
 		func(p uint64) error { return check(drv, "cuMemFree_v2", drv.MemFree(p)) },
 	)
 	d.kern = newKernelCache(drv, loadRTC, d.info.Arch())
-	d.pdl.Store(d.pdlSupported())
 	return d, nil
 }
 

@@ -362,14 +362,25 @@ func TestTime(t *testing.T) {
 	}
 }
 
-// TestSetPDL checks that programmatic dependent launch is on from Open on
-// an sm_90 device with a CUDA 12 or later driver, that it covers the SRM
-// modules' kernels and only those, that turning it off goes back to plain
-// launches, and that an older device or driver refuses it.
+// TestSetPDL checks that programmatic dependent launch is off from Open,
+// that SRMLAB_PDL's values switch it, that it covers the SRM modules'
+// kernels and only those, that turning it off goes back to plain launches,
+// and that an older device or driver refuses it.
 func TestSetPDL(t *testing.T) {
 	f := newTailFixture(t, Shape{4, 8, 7, 7}, true)
-	if !f.d.PDL() {
-		t.Errorf("PDL off after Open on sm_%d%d with driver %d", f.d.info.Major, f.d.info.Minor, f.d.info.Driver)
+	if f.d.PDL() {
+		t.Error("PDL on after Open")
+	}
+	for _, c := range []struct {
+		env  string
+		want bool
+	}{{"1", true}, {"", true}, {"0", false}, {"", false}} {
+		if err := f.d.pdlFromEnv(c.env); err != nil || f.d.PDL() != c.want {
+			t.Errorf("SRMLAB_PDL=%q: PDL %v, %v; want %v", c.env, f.d.PDL(), err, c.want)
+		}
+	}
+	if err := f.d.pdlFromEnv("yes"); err == nil || !strings.Contains(err.Error(), `SRMLAB_PDL="yes"`) {
+		t.Errorf(`SRMLAB_PDL="yes" gave %v`, err)
 	}
 	copyPlan, err := f.d.CopyPlan(f.dx, f.x, 4*8*7*7)
 	if err != nil {
@@ -404,6 +415,9 @@ func TestSetPDL(t *testing.T) {
 		f.d.info.Major, f.d.info.Driver = old.major, old.driver
 		if err := f.d.SetPDL(true); err == nil || !strings.Contains(err.Error(), "9.0 and a CUDA 12 driver") {
 			t.Errorf("%+v: SetPDL(true) gave %v", old, err)
+		}
+		if err := f.d.pdlFromEnv("1"); err == nil || !strings.Contains(err.Error(), "SRMLAB_PDL=1: ") {
+			t.Errorf("%+v: SRMLAB_PDL=1 gave %v", old, err)
 		}
 		if err := f.d.SetPDL(false); err != nil {
 			t.Errorf("%+v: SetPDL(false) gave %v", old, err)

@@ -42,11 +42,12 @@
 // kernel's share of the training passes (an event after every launch)
 // with its registers and the blocks that fit an SM; with Variants, also
 // under the former plane-kernel layout, in both plane orders: the table
-// geometryFor's choices come from. SRM's and the block tails' kernels go
-// under programmatic dependent launch where the device supports it (sm_90:
-// each may start while the one before it drains, then waits for it;
-// SetPDL turns it off, and cuda/candidates.sh times the run without it).
-// Two candidates, by-channel kernels (a training pass pair in one kernel, a
+// geometryFor's choices come from. SetPDL (or SRMLAB_PDL=1) launches
+// SRM's and the block tails' kernels under programmatic dependent launch
+// (sm_90: each may start while the one before it drains, then waits for
+// it): faster for the stand-alone small-map kernels, slower for whole
+// ResNet-50 steps on an H200, so off by default; cuda/candidates.sh times
+// it. Two candidates, by-channel kernels (a training pass pair in one kernel, a
 // block or a thread-block cluster per channel) and folded passes (the
 // per-channel step inside the second pass), were timed on an H200 on
 // 2026-11-27 and lost to the three kernels at most shapes; removed.

@@ -193,12 +193,13 @@ var pdlModules = map[string]bool{srmSource: true}
 // tails' kernels on or off. On, each may start while the kernel before it
 // drains, hiding the gap between launches that small maps pay for between
 // their short kernels; each still waits for its predecessor to finish
-// before touching memory, so results are the same bits. It is on from Open
-// wherever the device supports it (compute capability 9.0 and a CUDA 12
-// driver): on an H200 it made 128x64x32x32 SRM forward+backward 1.06x
-// faster and the 7x7 and 32x32 block tails 1.02-1.06x, and changed nothing
-// measurable elsewhere (docs/gpu, 2026-11-27). Asking for it where it is
-// unsupported is an error.
+// before touching memory, so results are the same bits. It is off unless
+// asked for (here, or SRMLAB_PDL=1 when Open runs): on an H200 it made the
+// stand-alone 128x64x32x32 SRM forward+backward 1.06x faster and the 7x7
+// and 32x32 block tails up to 1.06x, but whole SRM-ResNet-50 and ResNet-50
+// training steps 0.4-3.6 % slower by their minimums in all six paired runs
+// (docs/gpu, 2026-11-27). It needs compute capability 9.0 and a CUDA 12
+// driver; asking for it elsewhere is an error.
 func (d *Device) SetPDL(on bool) error {
 	if on && !d.pdlSupported() {
 		return fmt.Errorf("cuda: programmatic dependent launch needs compute capability 9.0 and a CUDA 12 driver; %s is %d.%d with driver %d",
@@ -206,6 +207,20 @@ func (d *Device) SetPDL(on bool) error {
 	}
 	d.pdl.Store(on)
 	return nil
+}
+
+// pdlFromEnv applies SRMLAB_PDL's value: 1 or 0, or empty for the default.
+func (d *Device) pdlFromEnv(v string) error {
+	switch v {
+	case "":
+		return nil
+	case "1", "0":
+		if err := d.SetPDL(v == "1"); err != nil {
+			return fmt.Errorf("SRMLAB_PDL=1: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("cuda: SRMLAB_PDL=%q: want 1 (programmatic dependent launch) or 0", v)
 }
 
 // PDL reports whether SRM's and the block tails' kernels are launched

@@ -29,7 +29,7 @@ func init() {
 		r50Steps := fs.Int("r50-steps", 20, "timed ResNet-50 steps per kind (the median is reported)")
 		r50Warmup := fs.Int("r50-warmup", 5, "untimed ResNet-50 steps before timing")
 		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the host side to this file (go tool pprof)")
-		pdl := fs.Bool("pdl", true, "launch the SRM and block-tail kernels under programmatic dependent launch in every check and timing where the GPU supports it (cuda.Device.SetPDL: compute capability 9.0 and a CUDA 12 driver); -pdl=false launches them the ordinary way")
+		pdl := fs.Bool("pdl", false, "launch the SRM and block-tail kernels under programmatic dependent launch in every check and timing (cuda.Device.SetPDL: compute capability 9.0 and a CUDA 12 driver; default: SRMLAB_PDL, else off)")
 		deterministic := fs.Bool("deterministic", false, "compare with the CPU using only cuDNN's deterministic convolution algorithms (the timed steps keep the fastest)")
 		var names []string
 		for _, s := range cuda.BenchmarkShapes {
@@ -51,8 +51,8 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if !*pdl {
-			if err := d.SetPDL(false); err != nil {
+		if flagSet(fs, "pdl") {
+			if err := d.SetPDL(*pdl); err != nil {
 				return errors.Join(err, d.Close())
 			}
 		}

@@ -39,6 +39,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// flagSet reports whether the command line gave the flag name, so that a
+// flag's absence can leave a setting to its other source (an environment
+// variable).
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: srmlab <command> [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
