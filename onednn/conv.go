@@ -131,7 +131,7 @@ func (g ConvGeom) strides() (s, padL, padR dims) {
 func opDesc() unsafe.Pointer { return unsafe.Pointer(&make([]byte, opDescBytes)[0]) }
 
 func (l *library) plan(g ConvGeom) (*convPlan, error) {
-	if p, ok := l.convs[g]; ok {
+	if p, ok := l.convs.get(g); ok {
 		return p, nil
 	}
 	ds, err := l.convDescs(g)
@@ -160,8 +160,23 @@ func (l *library) plan(g ConvGeom) (*convPlan, error) {
 		return nil, err
 	}
 	p.src, p.wei, p.dst = l.stage(p.x, p.x16, p.fwd, argSrc), l.stage(p.w, nil, p.fwd, argWeights), l.stage(p.y, p.y16, p.fwd, argDst)
-	l.convs[g] = p
+	l.convs.put(g, p)
 	return p, nil
+}
+
+// maxConvPlans caps the convolution geometries whose primitives are kept
+// (a ResNet-50 has about 50; see cache).
+var maxConvPlans = 256
+
+// dropPlan destroys a plan's primitives and the forward descriptor kept
+// for the backward ones.
+func (l *library) dropPlan(p *convPlan) {
+	for _, q := range []*primitive{p.fwd, p.data, p.weights} {
+		l.free(q)
+	}
+	if p.fwdPD != 0 {
+		l.pdDestroy(p.fwdPD)
+	}
 }
 
 // backward makes p's backward primitives.

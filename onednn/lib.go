@@ -82,6 +82,7 @@ type api struct {
 	pdQueryMD         func(pd uintptr, what, index int32) *md
 	pdDestroy         func(pd uintptr) int32
 	primCreate        func(p *uintptr, pd uintptr) int32
+	primDestroy       func(p uintptr) int32
 	primExecute       func(p, stream uintptr, nargs int32, args *execArg) int32
 	reorderPDCreate   func(pd *uintptr, src *md, srcEngine uintptr, dst *md, dstEngine uintptr, attr uintptr) int32
 	attrCreate        func(attr *uintptr) int32
@@ -92,6 +93,7 @@ type api struct {
 	postOpsAppendSum  func(ops uintptr, scale float32) int32
 	postOpsAppendElt  func(ops uintptr, scale float32, alg int32, alpha, beta float32) int32
 	memCreate         func(m *uintptr, d *md, engine uintptr, handle unsafe.Pointer) int32
+	memDestroy        func(m uintptr) int32
 	memSetHandle      func(m uintptr, handle unsafe.Pointer) int32
 	engineCreate      func(e *uintptr, kind int32, index uintptr) int32
 	streamCreate      func(s *uintptr, engine uintptr, flags uint32) int32
@@ -116,8 +118,8 @@ type library struct {
 	engine, stream uintptr
 	threads        int
 	calls          chan func()
-	reorders       map[reorderKey]*primitive
-	convs          map[ConvGeom]*convPlan
+	reorders       *cache[reorderKey, *primitive]
+	convs          *cache[ConvGeom, *convPlan]
 	arena          [][]float32 // scratch buffers, the first used of them in use
 	used           int
 }
@@ -171,7 +173,9 @@ func open() (*library, error) {
 			errs = append(errs, err.Error())
 			continue
 		}
-		l := &library{calls: make(chan func()), reorders: map[reorderKey]*primitive{}, convs: map[ConvGeom]*convPlan{}}
+		l := &library{calls: make(chan func())}
+		l.reorders = newCache[reorderKey](maxReorders, l.free)
+		l.convs = newCache[ConvGeom](maxConvPlans, l.dropPlan)
 		if err := l.bind(h); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
 			continue
@@ -211,6 +215,7 @@ func (l *library) bind(h uintptr) (err error) {
 		{&l.pdQueryMD, "dnnl_primitive_desc_query_md"},
 		{&l.pdDestroy, "dnnl_primitive_desc_destroy"},
 		{&l.primCreate, "dnnl_primitive_create"},
+		{&l.primDestroy, "dnnl_primitive_destroy"},
 		{&l.primExecute, "dnnl_primitive_execute"},
 		{&l.reorderPDCreate, "dnnl_reorder_primitive_desc_create"},
 		{&l.attrCreate, "dnnl_primitive_attr_create"},
@@ -221,6 +226,7 @@ func (l *library) bind(h uintptr) (err error) {
 		{&l.postOpsAppendSum, "dnnl_post_ops_append_sum"},
 		{&l.postOpsAppendElt, "dnnl_post_ops_append_eltwise"},
 		{&l.memCreate, "dnnl_memory_create"},
+		{&l.memDestroy, "dnnl_memory_destroy"},
 		{&l.memSetHandle, "dnnl_memory_set_data_handle"},
 		{&l.engineCreate, "dnnl_engine_create"},
 		{&l.streamCreate, "dnnl_stream_create"},

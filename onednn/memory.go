@@ -61,6 +61,22 @@ func (l *library) build(what string, create func(pd *uintptr) int32, keep *uintp
 	return p, nil
 }
 
+// maxReorders caps the layout pairs whose reorder primitives are kept
+// (see cache).
+var maxReorders = 1024
+
+// free destroys a primitive and its arguments' memory objects; nil is a
+// primitive never made.
+func (l *library) free(p *primitive) {
+	if p == nil {
+		return
+	}
+	for _, a := range p.args {
+		l.memDestroy(a.mem)
+	}
+	l.primDestroy(p.h)
+}
+
 // run executes p with the arguments' data at the given addresses, in the
 // order the arguments were named, and waits for it.
 func (l *library) run(p *primitive, data ...unsafe.Pointer) error {
@@ -86,7 +102,7 @@ type reorderKey struct {
 // to what dst holds when add is set.
 func (l *library) reorder(from, to *md, add bool, src, dst unsafe.Pointer) error {
 	key := reorderKey{*from, *to, add}
-	p, ok := l.reorders[key]
+	p, ok := l.reorders.get(key)
 	if !ok {
 		var attr uintptr
 		if add {
@@ -102,7 +118,7 @@ func (l *library) reorder(from, to *md, add bool, src, dst unsafe.Pointer) error
 		if err != nil {
 			return err
 		}
-		l.reorders[key] = p
+		l.reorders.put(key, p)
 	}
 	return l.run(p, src, dst)
 }
