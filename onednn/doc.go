@@ -11,6 +11,12 @@
 // into their buffers by the reorders themselves (a sum post-op), which
 // saves a pass over each gradient.
 //
+// Making a primitive (choosing and JIT-compiling a kernel) costs far more
+// than running it, so each geometry's primitives, and each layout pair's
+// reorder, are kept for the next call: the 256 and 1024 used most
+// recently, since a geometry includes the batch size and a long session
+// would otherwise keep every one it made.
+//
 // oneDNN parallelises with OpenMP. All calls run on one OS thread (OpenMP
 // keeps a thread team per calling thread), with as many OpenMP threads as
 // GOMAXPROCS, and idle OpenMP threads sleep instead of spinning
