@@ -79,8 +79,7 @@ type driverAPI interface {
 // nvrtcAPI is the slice of NVRTC srmlab uses, shaped like driverAPI.
 type nvrtcAPI interface {
 	Version() (major, minor int32, r nvrtcResult)
-	// CreateProgram's headers are what the source may #include, by name.
-	CreateProgram(src, name string, headers []header) (uintptr, nvrtcResult)
+	CreateProgram(src, name string) (uintptr, nvrtcResult)
 	CompileProgram(prog uintptr, options []string) nvrtcResult
 	GetCUBINSize(prog uintptr) (uint64, nvrtcResult)
 	GetCUBIN(prog uintptr, buf []byte) nvrtcResult
@@ -89,9 +88,6 @@ type nvrtcAPI interface {
 	DestroyProgram(prog uintptr) nvrtcResult
 	ErrorString(r nvrtcResult) string
 }
-
-// header is a source file that a program may #include by name.
-type header struct{ name, text string }
 
 // Device attributes (CUdevice_attribute values, frozen in the driver ABI).
 const (

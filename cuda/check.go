@@ -79,7 +79,7 @@ type Timing struct {
 	Op       string   // "eval_fwd", "train_fwd", "train_fwd_bwd"; "srm_tail_fwd", "srm_tail_bwd", "plain_tail_fwd", "plain_tail_bwd"
 	MedianUS float64  // microseconds
 	MinUS    float64  // microseconds
-	Bytes    int64    // the bytes the kernels must move, counted as in srm.cuh's header
+	Bytes    int64    // the bytes the kernels must move, counted as in srm.cu's header
 	GBs      float64  // Bytes / median
 	OfCopy   float64  // GBs over the copy kernel's
 	Kernels  []string // the kernels of one run, in order
@@ -906,7 +906,7 @@ type timedTail struct {
 // reads and writes once, training forward reads x twice, forward+backward
 // adds x and dout twice each and dx; a tail's forward reads x twice and
 // short and writes out, its backward (gradients written, not accumulated)
-// moves 7 (see srm.cuh).
+// moves 7 (see srm.cu).
 var opMaps = map[string]int{"eval_fwd": 2, "train_fwd": 3, "train_fwd_bwd": 8,
 	"srm_tail_fwd": 4, "srm_tail_bwd": 7, "plain_tail_fwd": 4, "plain_tail_bwd": 7}
 

@@ -10,7 +10,7 @@
 // built as Plans (kernel launches with packed arguments) and queued with
 // Run or timed with Time; Markers time whatever was queued between them. SRM holds a Style-based Recalibration
 // Module's parameters and plans its fused kernels: eval forward, training
-// forward, and backward (see the maths at the top of kernels/srm.cuh).
+// forward, and backward (see the maths at the top of kernels/srm.cu).
 //
 // Where there is no GPU or driver, Open fails with an error wrapping
 // ErrUnavailable. SRMLAB_LIBCUDA and SRMLAB_LIBNVRTC name the libraries

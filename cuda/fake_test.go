@@ -449,15 +449,13 @@ type fakeNVRTC struct {
 	next     uintptr
 	compiles int
 	options  []string
-	headers  []header // the last program's
-	broken   bool     // fail every compile with a log
+	broken   bool // fail every compile with a log
 }
 
 func newFakeNVRTC() *fakeNVRTC { return &fakeNVRTC{progs: map[uintptr]string{}} }
 
 func (r *fakeNVRTC) Version() (int32, int32, nvrtcResult) { return 13, 0, 0 }
-func (r *fakeNVRTC) CreateProgram(src, name string, headers []header) (uintptr, nvrtcResult) {
-	r.headers = headers
+func (r *fakeNVRTC) CreateProgram(src, name string) (uintptr, nvrtcResult) {
 	r.next++
 	r.progs[r.next] = name + "\n" + src
 	return r.next, 0

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,28 +13,10 @@ import (
 )
 
 // The kernel sources travel inside the binary, so a binary built elsewhere
-// (the GPU machines have no Go toolchain) carries everything it needs: each
-// .cu file is a module, and the .cuh files are the headers they include.
+// (the GPU machines have no Go toolchain) carries everything it needs.
 //
-//go:embed kernels/*.cu kernels/*.cuh
+//go:embed kernels/*.cu
 var kernelFS embed.FS
-
-// kernelHeaders reads the headers that every module may include.
-func kernelHeaders() ([]header, error) {
-	names, err := fs.Glob(kernelFS, "kernels/*.cuh")
-	if err != nil {
-		return nil, err
-	}
-	var hs []header
-	for _, n := range names {
-		b, err := kernelFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		hs = append(hs, header{strings.TrimPrefix(n, "kernels/"), string(b)})
-	}
-	return hs, nil
-}
 
 // kernelRef names one __global__ function: its source file under kernels/
 // and its extern "C" name.
@@ -55,7 +36,6 @@ type kernelCache struct {
 	rtcVer  string
 	rtcErr  error
 
-	headers []header // read with the first module
 	modules map[string]uintptr
 	funcs   map[kernelRef]uintptr
 
@@ -128,11 +108,6 @@ func (k *kernelCache) module(file string) (uintptr, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cuda: no kernel source %s", file)
 	}
-	if k.headers == nil {
-		if k.headers, err = kernelHeaders(); err != nil {
-			return 0, err
-		}
-	}
 	image, path, err := k.cubin(file, string(src))
 	if err != nil {
 		return 0, err
@@ -162,11 +137,7 @@ func (k *kernelCache) cubin(file, src string) ([]byte, string, error) {
 	path := ""
 	if k.dir != "" {
 		h := sha256.New()
-		parts := []string{src, k.arch, k.rtcVer}
-		for _, hd := range k.headers {
-			parts = append(parts, hd.name, hd.text)
-		}
-		for _, part := range append(parts, k.compileOptions()...) {
+		for _, part := range append([]string{src, k.arch, k.rtcVer}, k.compileOptions()...) {
 			h.Write([]byte(part))
 			h.Write([]byte{0})
 		}
@@ -190,7 +161,7 @@ func (k *kernelCache) compileAndStore(file, src, path string) ([]byte, error) {
 		return nil, err
 	}
 	start := time.Now()
-	image, _, err := compileCUBIN(rtc, src, file, k.headers, k.compileOptions())
+	image, _, err := compileCUBIN(rtc, src, file, k.compileOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -226,8 +197,8 @@ func writeAtomic(path string, data []byte) error {
 // compileCUBIN runs one NVRTC compile and returns the CUBIN and NVRTC's log
 // (ptxas's report when the options ask for one); a failed compile's error
 // carries the log, which holds the compiler's messages.
-func compileCUBIN(rtc nvrtcAPI, src, name string, headers []header, options []string) (_ []byte, log string, err error) {
-	prog, r := rtc.CreateProgram(src, name, headers)
+func compileCUBIN(rtc nvrtcAPI, src, name string, options []string) (_ []byte, log string, err error) {
+	prog, r := rtc.CreateProgram(src, name)
 	if err := checkRTC(rtc, "nvrtcCreateProgram", r); err != nil {
 		return nil, "", err
 	}

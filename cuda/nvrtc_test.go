@@ -40,10 +40,6 @@ func TestNVRTC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	headers, err := kernelHeaders()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var all []kernelResources
 	for _, f := range files {
 		src, err := kernelFS.ReadFile(f)
@@ -52,7 +48,7 @@ func TestNVRTC(t *testing.T) {
 		}
 		name := strings.TrimPrefix(f, "kernels/")
 		start := time.Now()
-		_, log, err := compileCUBIN(rtc, string(src), name, headers, options)
+		_, log, err := compileCUBIN(rtc, string(src), name, options)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -66,7 +62,7 @@ func TestNVRTC(t *testing.T) {
 		all = append(all, kernels...)
 		// Every module also builds for the GPUs before sm_90 (A100), where
 		// pdl_enter's instructions must drop out.
-		if _, _, err := compileCUBIN(rtc, string(src), name, headers, (&kernelCache{arch: "sm_80"}).compileOptions()); err != nil {
+		if _, _, err := compileCUBIN(rtc, string(src), name, (&kernelCache{arch: "sm_80"}).compileOptions()); err != nil {
 			t.Errorf("%s for sm_80: %v", name, err)
 		}
 	}

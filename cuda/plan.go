@@ -186,7 +186,7 @@ func (d *Device) launchAll(rs []ready) error {
 }
 
 // pdlModules are the kernel modules every kernel of which opens by waiting
-// for the kernel before it (srm.cuh's pdl_enter; ptxcheck.sh checks it).
+// for the kernel before it (srm.cu's pdl_enter; ptxcheck.sh checks it).
 var pdlModules = map[string]bool{srmSource: true}
 
 // SetPDL switches programmatic dependent launch of SRM's and the block

@@ -12,11 +12,11 @@ cd "$(dirname "$0")"
 status=0
 # Every kernel the Go code can launch must be an entry point of the PTX: the
 # names it spells out, and the variants it builds from prefixes (srm.go):
-# the layouts of srm.cuh's SRM_LAYOUTS list (TestGeometryKernels checks that
+# the layouts of srm.cu's SRM_LAYOUTS list (TestGeometryKernels checks that
 # srm.go picks no other) and the loop kernels.
 want=$(grep -ohE '"(srm|copy|nn|pool|conv)_[a-z0-9_]*[a-z0-9]"' $(ls ./*.go | grep -v '_test\.go$') | tr -d '"')
-layouts=$(sed -n '/^#define SRM_LAYOUTS/,/^$/p' kernels/srm.cuh | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
-if [ -z "$layouts" ]; then echo "ptxcheck: no SRM_LAYOUTS list in kernels/srm.cuh" >&2; status=1; fi
+layouts=$(sed -n '/^#define SRM_LAYOUTS/,/^$/p' kernels/srm.cu | grep -oE 'X\([a-z0-9]+,' | sed 's/X(//; s/,//')
+if [ -z "$layouts" ]; then echo "ptxcheck: no SRM_LAYOUTS list in kernels/srm.cu" >&2; status=1; fi
 for v in $layouts loop; do
   for k in eval stats scale bwd_dot bwd_dx tail_stats tail_apply tail_bwd_sums tail_dx; do want+=" srm_${k}_$v"; done
 done

@@ -454,16 +454,10 @@ func (l *nvrtcLib) Version() (int32, int32, nvrtcResult) {
 	return major, minor, r
 }
 
-func (l *nvrtcLib) CreateProgram(src, name string, headers []header) (uintptr, nvrtcResult) {
+func (l *nvrtcLib) CreateProgram(src, name string) (uintptr, nvrtcResult) {
 	src += "\x00"
-	texts, names := make([]string, len(headers)), make([]string, len(headers))
-	for i, h := range headers {
-		texts[i], names[i] = h.text, h.name
-	}
-	var pin runtime.Pinner
-	defer pin.Unpin()
 	var prog uintptr
-	r := l.nvrtcCreateProgram(&prog, src, name, int32(len(headers)), cStrings(&pin, texts), cStrings(&pin, names))
+	r := l.nvrtcCreateProgram(&prog, src, name, 0, nil, nil)
 	if r == 0 {
 		l.mu.Lock()
 		l.sources[prog] = src

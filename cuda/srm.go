@@ -27,7 +27,7 @@ func (s Shape) String() string { return fmt.Sprintf("%dx%dx%dx%d", s.N, s.C, s.H
 const srmSource = "srm.cu"
 
 // geometry is how the plane kernels of srm.cu cover a tensor (see the
-// comment at the top of srm.cuh), and the order of their second passes.
+// comment at the top of srm.cu), and the order of their second passes.
 type geometry struct {
 	kind  string // "group", "block" or "loop"
 	lanes int    // group: lanes per plane, a power of two from 2 to 32
@@ -142,7 +142,7 @@ func previousGeometry(L, planes int) geometry {
 // geometryVariants are the layouts cuda-check times for planes of L
 // values, in forward order: geometryFor's for the forward passes, its
 // choice for the backward passes where that differs, and the previous
-// choice (previousGeometry). Each is in srm.cuh's SRM_LAYOUTS.
+// choice (previousGeometry). Each is in srm.cu's SRM_LAYOUTS.
 func geometryVariants(L, planes int) []geometry {
 	var out []geometry
 	for _, g := range []geometry{geometryFor(L, planes, false), geometryFor(L, planes, true), previousGeometry(L, planes)} {

@@ -78,7 +78,7 @@ func TestGeometry(t *testing.T) {
 }
 
 // TestGeometryKernels checks that every layout the host can launch, by
-// geometryFor or as a timed variant, is in srm.cuh's SRM_LAYOUTS list, whose
+// geometryFor or as a timed variant, is in srm.cu's SRM_LAYOUTS list, whose
 // kernels ptxcheck.sh and the emulator check, and that checkShapes covers
 // each of geometryFor's.
 func TestGeometryKernels(t *testing.T) {
@@ -88,7 +88,7 @@ func TestGeometryKernels(t *testing.T) {
 		picks := []geometry{geometryFor(L, 1000, false), geometryFor(L, 1000, true)}
 		for _, g := range append(geometryVariants(L, 1000), picks...) {
 			if !listed[g.tag()] {
-				t.Fatalf("L = %d: layout %s is not in srm.cuh's SRM_LAYOUTS", L, g.tag())
+				t.Fatalf("L = %d: layout %s is not in srm.cu's SRM_LAYOUTS", L, g.tag())
 			}
 		}
 		for _, g := range picks {
@@ -245,7 +245,7 @@ func TestKernelsEmulated(t *testing.T) {
 	}
 }
 
-// TestVariantsEmulated runs every layout in srm.cuh's SRM_LAYOUTS, as the
+// TestVariantsEmulated runs every layout in srm.cu's SRM_LAYOUTS, as the
 // variants cuda-check times, with the second passes in reverse order,
 // through the emulator against the float64 reference: SRM, and the SRM
 // block tail accumulating its gradients. 3 x 5 planes leave most of a block
@@ -350,11 +350,11 @@ func trainingOutputs(t *testing.T, emu string, s Shape, pick picker) [][]float32
 	return got
 }
 
-// srmLayouts is the set of layout tags of srm.cuh's SRM_LAYOUTS, and
+// srmLayouts is the set of layout tags of srm.cu's SRM_LAYOUTS, and
 // "loop".
 func srmLayouts(t *testing.T) map[string]bool {
 	t.Helper()
-	src, err := kernelFS.ReadFile("kernels/srm.cuh")
+	src, err := kernelFS.ReadFile("kernels/srm.cu")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 // The block tail is the end of a residual block in training mode,
 // out = ReLU(SRM(BN(x)) + short) with x the block's last convolution's
 // output, or ReLU(BN(x) + short) for a plain block (the maths is at the top
-// of kernels/srm.cuh). Run as separate operations, the BatchNorm writes
+// of kernels/srm.cu). Run as separate operations, the BatchNorm writes
 // BN(x), SRM reads that twice and writes it scaled, and the addition reads
 // it once more; the tail's kernels never write BN(x): its statistics come
 // from the plane moments of x, and one pass reads x and short and writes
