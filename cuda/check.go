@@ -296,7 +296,7 @@ func timeLaunches(ctx context.Context, d *Device, opt CheckOptions, w io.Writer,
 }
 
 // timeLaunchGap times six launches of a one-block copy of 4 floats as
-// timeKernels times the passes' kernels, and returns their median: what a
+// timeKernels times the passes' kernels, and returns their mean: what a
 // launch costs there when its kernel does next to nothing, the share of
 // the per-channel kernels' times that is not theirs.
 func timeLaunchGap(d *Device, opt CheckOptions, flush *Plan) (gapUS float64, err error) {
@@ -315,16 +315,11 @@ func timeLaunchGap(d *Device, opt CheckOptions, flush *Plan) (gapUS float64, err
 			return 0, err
 		}
 	}
-	runs, err := d.timeRuns(flush, p, opt.Warmup, opt.Reps, true)
+	t, err := timeKernels(d, Shape{}, "launch gap", p, opt, flush)
 	if err != nil {
 		return 0, err
 	}
-	var times []time.Duration
-	for _, r := range runs {
-		times = append(times, r...)
-	}
-	med, _ := medianMin(times)
-	return us(med), nil
+	return t.MedianUS / float64(len(t.KernelUS)), nil
 }
 
 // timeKernels times each launch of one operation's plan on shape s (an

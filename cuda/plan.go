@@ -168,14 +168,15 @@ func (d *Device) kernelUse(p *Plan) ([]KernelUse, error) {
 	return out, err
 }
 
-// launchAll queues the launches on the default stream, those of the
-// modules that wait for their predecessor under programmatic dependent
-// launch where SetPDL asked for it.
+// launchAll queues the launches on the default stream, those of srm.cu
+// under programmatic dependent launch where SetPDL asked for it: every
+// kernel there opens by waiting for the kernel before it (pdl_enter;
+// ptxcheck.sh checks it), which makes the early start safe.
 func (d *Device) launchAll(rs []ready) error {
 	pdl := d.pdl.Load()
 	for _, r := range rs {
 		launch, call := d.drv.LaunchKernel, "cuLaunchKernel("
-		if pdl && pdlModules[r.l.kernel.file] {
+		if pdl && r.l.kernel.file == srmSource {
 			launch, call = d.drv.LaunchKernelPDL, "cuLaunchKernelEx("
 		}
 		if err := check(d.drv, call+r.l.kernel.name+")", launch(r.fn, r.l.grid, r.l.block, 0, 0, r.params)); err != nil {
@@ -184,10 +185,6 @@ func (d *Device) launchAll(rs []ready) error {
 	}
 	return nil
 }
-
-// pdlModules are the kernel modules every kernel of which opens by waiting
-// for the kernel before it (srm.cu's pdl_enter; ptxcheck.sh checks it).
-var pdlModules = map[string]bool{srmSource: true}
 
 // SetPDL switches programmatic dependent launch of SRM's and the block
 // tails' kernels on or off. On, each may start while the kernel before it

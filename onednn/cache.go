@@ -1,5 +1,7 @@
 package onednn
 
+import "math"
+
 // cache keeps the primitives made for each geometry or layout pair, which
 // cost far more to make than to run, up to max of them: a key includes
 // the batch size, so a long session (a notebook trying models, batch sizes,
@@ -39,12 +41,12 @@ func (c *cache[K, V]) get(k K) (V, bool) {
 // put keeps v for k, first dropping the least recently used entries while
 // the cache is full.
 func (c *cache[K, V]) put(k K, v V) {
-	for len(c.entries) >= c.max {
+	for len(c.entries) >= max(c.max, 1) {
 		var oldest K
-		first := true
+		oldestUse := uint64(math.MaxUint64)
 		for key, e := range c.entries {
-			if first || e.used < c.entries[oldest].used {
-				oldest, first = key, false
+			if e.used < oldestUse {
+				oldest, oldestUse = key, e.used
 			}
 		}
 		c.drop(c.entries[oldest].v)
