@@ -196,30 +196,21 @@ __device__ __forceinline__ F group_sum(F v) {
 __device__ __forceinline__ float warp_sum(float v) { return group_sum<32>(v); }
 __device__ __forceinline__ double warp_sum_d(double v) { return group_sum<32>(v); }
 
-// block_sum returns the sum of v over the block to every thread. blockDim.x
-// is a multiple of 32 (the host guarantees it). Each warp reduces the
-// per-warp partials itself, in the same order, so all threads get the same
-// bits without a third barrier; the first barrier keeps a previous call's
-// readers ahead of this call's writers.
-__device__ __forceinline__ float block_sum(float v, float* sh) {
+// block_sum returns the sum of v over the block to every thread, in float
+// or in double (the backward pass's plane sums). blockDim.x is a multiple
+// of 32 (the host guarantees it). Each warp reduces the per-warp partials
+// itself, in the same order, so all threads get the same bits without a
+// third barrier; the first barrier keeps a previous call's readers ahead of
+// this call's writers.
+template <class F>
+__device__ __forceinline__ F block_sum(F v, F* sh) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum(v);
+  v = group_sum<32>(v);
   __syncthreads();
   if (lane == 0) sh[warp] = v;
   __syncthreads();
-  v = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.f;
-  return warp_sum(v);
-}
-
-// block_sum_d is block_sum in double, for the backward pass's plane sums.
-__device__ __forceinline__ double block_sum_d(double v, double* sh) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = warp_sum_d(v);
-  __syncthreads();
-  if (lane == 0) sh[warp] = v;
-  __syncthreads();
-  v = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
-  return warp_sum_d(v);
+  v = lane < (int)(blockDim.x >> 5) ? sh[lane] : F(0);
+  return group_sum<32>(v);
 }
 
 __device__ __forceinline__ float sigmoid(float y) { return 1.f / (1.f + expf(-y)); }
@@ -349,7 +340,7 @@ struct BlockLayout {
   __device__ static int slot(int k) { return threadIdx.x + k * blockDim.x; }
   __device__ static int slots(int L) { return L >> 2; }
   __device__ static float sum(float v, float* sh) { return block_sum(v, sh); }
-  __device__ static double sum(double v, double* sh) { return block_sum_d(v, sh); }
+  __device__ static double sum(double v, double* sh) { return block_sum(v, sh); }
   __device__ static bool leader() { return threadIdx.x == 0; }
 };
 
@@ -954,8 +945,8 @@ __device__ __forceinline__ void sums_loop(SUMS_PARAMS) {
   } else {
     sums_run(x + off, dout + off, opt<float>(out, off), opt<float>(dr, off), acc, L, m, s, t);
   }
-  if (psum) s = block_sum_d(s, sh);
-  t = block_sum_d(t, sh);
+  if (psum) s = block_sum(s, sh);
+  t = block_sum(t, sh);
   if (threadIdx.x == 0) {
     if (psum) psum[p] = (float)s;
     dot[p] = (float)t;
